@@ -1,0 +1,66 @@
+/**
+ * The one abstraction of Rebound: a block device (DESIGN.md, "The one abstraction").
+ *
+ * Thin volumes, snapshots, NBD client connections, backup generations: everything that
+ * holds blocks implements this interface, and every tool (the copy engine, the NBD
+ * server, the backup writer) works on any of them.
+ *
+ * Contract (every implementation runs test/unit/block/conformance.ts):
+ * - Offsets and lengths are bytes, plain numbers (safe up to 2^53).
+ * - A request with `offset + length > sizeBytes` MUST reject with OUT_OF_RANGE and
+ *   change nothing. A zero-length request MUST succeed and do nothing.
+ * - `read` MUST return exactly `length` bytes. Never-written, trimmed and zeroed ranges
+ *   read as zeros; a read never returns another device's or deleted data.
+ * - `write`, `writeZeroes` and `trim` on a read-only device MUST reject with READ_ONLY.
+ * - A write is "written" when its promise resolves: later reads see it. It is "durable"
+ *   only once a later `flush()` resolves, or at once when written with `fua: true`.
+ *   Durable data survives a crash of the process or the machine (kill -9, power loss).
+ * - `writeZeroes` MUST read back as zeros; it may deallocate unless `noHole` is set.
+ *   With `fastOnly` it MUST reject with NOT_SUPPORTED, changing nothing, when it cannot
+ *   zero faster than by writing zeros.
+ * - `trim` is advisory: the device may ignore it or shrink it to its own alignment; the
+ *   trimmed range afterwards reads as its old data or as zeros, nothing else.
+ * - `blockStatus` MUST return at least one extent, the first starting at `offset`,
+ *   contiguous, with non-zero lengths, covering at least one byte and at most
+ *   `[offset, offset + length)`. `hole` means no storage is allocated, `zero` that the
+ *   range reads as zeros (a hole is always zero). Reporting "allocated, not zero" is
+ *   always safe.
+ * - Concurrent requests are allowed. Overlapping concurrent writes land in some order;
+ *   non-overlapping ones never disturb each other.
+ */
+
+export interface WriteOptions {
+  /** Force unit access: resolve only once this write is durable. */
+  fua?: boolean;
+}
+
+export interface ZeroOptions extends WriteOptions {
+  /** Keep the range allocated (NBD_CMD_FLAG_NO_HOLE). */
+  noHole?: boolean;
+  /** Fail with NOT_SUPPORTED rather than fall back to writing zeros (NBD_CMD_FLAG_FAST_ZERO). */
+  fastOnly?: boolean;
+}
+
+export interface Extent {
+  offset: number;
+  length: number;
+  /** No storage allocated behind this range. */
+  hole: boolean;
+  /** The range reads as zeros. */
+  zero: boolean;
+}
+
+export interface BlockDevice {
+  readonly sizeBytes: number;
+  /** The device's allocation granularity: status and update bitmaps work in these units. */
+  readonly blockSizeBytes: number;
+  readonly readOnly: boolean;
+
+  read(offset: number, length: number): Promise<Buffer>;
+  write(offset: number, data: Buffer, options?: WriteOptions): Promise<void>;
+  writeZeroes(offset: number, length: number, options?: ZeroOptions): Promise<void>;
+  trim(offset: number, length: number, options?: WriteOptions): Promise<void>;
+  /** Resolve once every write that had resolved before this call is durable. */
+  flush(): Promise<void>;
+  blockStatus(offset: number, length: number): Promise<Extent[]>;
+}

@@ -1,0 +1,143 @@
+/**
+ * Typed errors with stable codes (STYLE.md point 8).
+ *
+ * Callers branch on `err.code` or on a predicate such as `isRetryable`, never on message
+ * text. Every code lives in the table below with the NBD errno and HTTP status it maps
+ * to at the edges; `docs/errors.md` is checked against this table by a unit test.
+ */
+
+/** NBD transmission error numbers (NetworkBlockDevice/nbd doc/proto.md, "Error values"). */
+export type NbdErrno = 'EPERM' | 'EIO' | 'ENOMEM' | 'EINVAL' | 'ENOSPC' | 'EOVERFLOW' | 'ENOTSUP' | 'ESHUTDOWN';
+
+interface CodeInfo {
+  /** HTTP status the control API answers with. */
+  http: number;
+  /** NBD error a host sees when this reaches the data path. */
+  nbd: NbdErrno;
+  /** Can the same request succeed later without anyone changing anything? */
+  retryable: boolean;
+  /** One line for docs/errors.md: what it means and what to do. */
+  doc: string;
+}
+
+export const ERROR_CODES = {
+  INVALID_ARGUMENT: {
+    http: 400,
+    nbd: 'EINVAL',
+    retryable: false,
+    doc: 'A request field is missing or malformed; the message names the field.',
+  },
+  OUT_OF_RANGE: {
+    http: 400,
+    nbd: 'EINVAL',
+    retryable: false,
+    doc: 'An offset or length runs past the end of the device.',
+  },
+  READ_ONLY: {
+    http: 409,
+    nbd: 'EPERM',
+    retryable: false,
+    doc: 'A write, trim or zero was sent to a read-only device (a snapshot, a backup image).',
+  },
+  UNAUTHORIZED: {
+    http: 401,
+    nbd: 'EPERM',
+    retryable: false,
+    doc: 'No bearer token, or the wrong one. Pass the node token (`--token` or REBOUND_TOKEN).',
+  },
+  NOT_FOUND: { http: 404, nbd: 'EINVAL', retryable: false, doc: 'The named object does not exist.' },
+  ALREADY_EXISTS: {
+    http: 409,
+    nbd: 'EINVAL',
+    retryable: false,
+    doc: 'An object with that name already exists; pick another name or delete the old one.',
+  },
+  BUSY: {
+    http: 409,
+    nbd: 'EIO',
+    retryable: true,
+    doc: 'The object is in use (a volume with snapshots or open exports being deleted, say); retry later.',
+  },
+  POOL_NO_SPACE: {
+    http: 507,
+    nbd: 'ENOSPC',
+    retryable: false,
+    doc: 'The pool has no free block left. Free space (trim, delete volumes or snapshots) or add a drive.',
+  },
+  POOL_CORRUPT: {
+    http: 500,
+    nbd: 'EIO',
+    retryable: false,
+    doc: 'Pool metadata failed its checksum or magic check beyond the torn tail a crash can leave.',
+  },
+  POOL_NOT_INITIALISED: {
+    http: 500,
+    nbd: 'EIO',
+    retryable: false,
+    doc: 'The data directory holds no pool; run `rebound node init` first.',
+  },
+  VOLUME_FENCED: {
+    http: 409,
+    nbd: 'ESHUTDOWN',
+    retryable: true,
+    doc: 'Host I/O to this volume is stopped (fenced); `rebound volume unfence` starts it again.',
+  },
+  IO_ERROR: { http: 500, nbd: 'EIO', retryable: true, doc: 'A drive read or write failed.' },
+  SHUTTING_DOWN: {
+    http: 503,
+    nbd: 'ESHUTDOWN',
+    retryable: true,
+    doc: 'The node is stopping; reconnect to it (or its successor) later.',
+  },
+  NOT_SUPPORTED: {
+    http: 501,
+    nbd: 'ENOTSUP',
+    retryable: false,
+    doc: 'The device cannot do this (a fast zero it cannot do faster than a write, say).',
+  },
+  INTERNAL: { http: 500, nbd: 'EIO', retryable: false, doc: 'A bug: the log has the stack trace.' },
+} as const satisfies Record<string, CodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class ReboundError extends Error {
+  readonly code: ErrorCode;
+  /** Extra machine-readable detail (the field name of a bad request, a key, an offset). */
+  readonly detail: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; detail?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ReboundError';
+    this.code = code;
+    this.detail = options?.detail;
+  }
+
+  get httpStatus(): number {
+    return ERROR_CODES[this.code].http;
+  }
+
+  get nbdErrno(): NbdErrno {
+    return ERROR_CODES[this.code].nbd;
+  }
+}
+
+export function isReboundError(err: unknown, code?: ErrorCode): err is ReboundError {
+  return err instanceof ReboundError && (code === undefined || err.code === code);
+}
+
+export function isRetryable(err: unknown): boolean {
+  return err instanceof ReboundError && ERROR_CODES[err.code].retryable;
+}
+
+/** Wrap anything thrown by a lower layer (fs, sockets) into a ReboundError, keeping the cause. */
+export function toReboundError(err: unknown): ReboundError {
+  if (err instanceof ReboundError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e && (e.code === 'ENOSPC' || e.code === 'EDQUOT' || e.code === 'EFBIG')) {
+    return new ReboundError('POOL_NO_SPACE', `drive full: ${e.message}`, { cause: err });
+  }
+  if (e && typeof e.code === 'string' && e.code.startsWith('E')) {
+    return new ReboundError('IO_ERROR', e.message, { cause: err });
+  }
+  return new ReboundError('INTERNAL', e instanceof Error ? e.message : String(err), { cause: err });
+}

@@ -1,0 +1,112 @@
+/**
+ * What the node's storage offers to the layers above it (the control API, the NBD
+ * export provider, later the backup engine): the contract between volume/ and node/.
+ * See SPEC.md "What a storage system does" and "Volume management information (Fig. 7)".
+ */
+import type { BlockSet } from '../block/block-set.js';
+import type { BlockDevice } from '../block/device.js';
+
+/** Names of volumes, snapshots and bitmaps: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
+export const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
+
+export interface PoolInfo {
+  name: string;
+  blockSizeBytes: number;
+  capacityBytes: number;
+  usedBytes: number;
+  freeBytes: number;
+  drives: { path: string; sizeBytes: number }[];
+}
+
+/** SPEC Fig. 7: the volume management information. */
+export interface VolumeInfo {
+  name: string;
+  /** Serial number of this node (the "device serial number"). */
+  serial: string;
+  /** Volume number within this node; never reused. */
+  number: number;
+  /** serial + volume number: `${serial}:${number}`. */
+  uniqueId: string;
+  /** The unique ID inherited from a restored source volume (SPEC S209-S210), or null. */
+  inheritedUniqueId: string | null;
+  pool: string;
+  sizeBytes: number;
+  /** Bytes of pool blocks this volume maps (shared snapshot blocks included). */
+  usedBytes: number;
+  createdAt: string;
+  /** Host I/O stopped (SPEC "host access control"). */
+  fenced: boolean;
+  snapshots: string[];
+  bitmaps: string[];
+}
+
+export interface SnapshotInfo {
+  volume: string;
+  name: string;
+  sizeBytes: number;
+  createdAt: string;
+}
+
+export interface BitmapInfo {
+  volume: string;
+  name: string;
+  /** Active bitmaps record host writes; frozen ones (made by freeze) do not change. */
+  active: boolean;
+  /** Bits set (changed blocks). */
+  dirtyBlocks: number;
+  blockSizeBytes: number;
+  createdAt: string;
+}
+
+export interface Storage {
+  /** The node's serial number, fixed at `rebound node init`. */
+  readonly serial: string;
+  pool(): PoolInfo;
+
+  listVolumes(): VolumeInfo[];
+  /** Throws NOT_FOUND. */
+  getVolume(name: string): VolumeInfo;
+  /** Throws ALREADY_EXISTS, INVALID_ARGUMENT (name, size not a multiple of 512). */
+  createVolume(name: string, sizeBytes: number): Promise<VolumeInfo>;
+  /** Growing only; throws INVALID_ARGUMENT on a shrink. */
+  growVolume(name: string, sizeBytes: number): Promise<VolumeInfo>;
+  /** Frees the volume's blocks (those no snapshot shares); throws BUSY while it has snapshots. */
+  deleteVolume(name: string): Promise<void>;
+  setInheritedUniqueId(name: string, uniqueId: string | null): Promise<VolumeInfo>;
+
+  /** Stop host I/O: resolves once no host request is in flight; later ones fail VOLUME_FENCED. */
+  fence(name: string): Promise<void>;
+  unfence(name: string): Promise<void>;
+
+  /**
+   * The volume as hosts see it: rejects with VOLUME_FENCED while fenced, and every write,
+   * zero or trim marks the active update bitmaps (durably, before the data is written, so
+   * after a crash a bitmap may over-report but never under-report).
+   */
+  hostDevice(name: string): BlockDevice;
+  /** The volume for the node's own engines (restore, copy): ignores the fence, still marks bitmaps. */
+  device(name: string): BlockDevice;
+
+  createSnapshot(volume: string, name: string): Promise<SnapshotInfo>;
+  listSnapshots(volume: string): SnapshotInfo[];
+  deleteSnapshot(volume: string, name: string): Promise<void>;
+  /** A read-only device of the snapshot's contents. */
+  snapshotDevice(volume: string, name: string): BlockDevice;
+
+  createBitmap(volume: string, name: string): Promise<BitmapInfo>;
+  listBitmaps(volume: string): BitmapInfo[];
+  /**
+   * SPEC "fix the bitmap": atomically move the contents of active bitmap `name` into a
+   * frozen bitmap `into` (created, or replaced if frozen) and restart `name` empty.
+   */
+  freezeBitmap(volume: string, name: string, into: string): Promise<BitmapInfo>;
+  /** dst |= src. */
+  mergeBitmap(volume: string, src: string, dst: string): Promise<BitmapInfo>;
+  clearBitmap(volume: string, name: string): Promise<BitmapInfo>;
+  deleteBitmap(volume: string, name: string): Promise<void>;
+  /** A copy of the bits; one bit per `blockSizeBytes` of the volume. */
+  getBitmap(volume: string, name: string): BlockSet;
+
+  /** Persist everything and close the drives. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BlockSet } from '../../../src/block/block-set.js';
+
+describe('BlockSet', () => {
+  it('sets, tests, counts and lists runs', () => {
+    const s = new BlockSet(100);
+    assert.equal(s.add(3), true);
+    assert.equal(s.add(3), false);
+    s.addRange(10, 20);
+    s.add(99);
+    assert.equal(s.count(), 22);
+    assert.ok(s.has(29) && !s.has(30) && !s.has(9));
+    assert.deepEqual(
+      [...s.runs()],
+      [
+        { start: 3, count: 1 },
+        { start: 10, count: 20 },
+        { start: 99, count: 1 },
+      ],
+    );
+    assert.deepEqual([...s.runs(15, 20)], [{ start: 15, count: 15 }]);
+    assert.ok(s.hasAny(25, 100) && !s.hasAny(30, 60));
+  });
+
+  it('unions, clones and clears independently', () => {
+    const a = new BlockSet(64);
+    const b = new BlockSet(64);
+    a.add(1);
+    b.add(63);
+    const c = a.clone().union(b);
+    assert.equal(c.count(), 2);
+    a.clear();
+    assert.equal(a.count(), 0);
+    assert.equal(c.count(), 2);
+  });
+
+  it('encodes and decodes, and rejects foreign bytes', () => {
+    const s = new BlockSet(1001);
+    s.addRange(0, 9);
+    s.add(1000);
+    const back = BlockSet.decode(s.encode());
+    assert.equal(back.sizeBlocks, 1001);
+    assert.deepEqual([...back.runs()], [...s.runs()]);
+    assert.throws(() => BlockSet.decode(Buffer.from('not a bitmap at all')));
+  });
+
+  it('resizes: grown blocks start clear, a shrink forgets the tail', () => {
+    const s = new BlockSet(20);
+    s.addRange(0, 20);
+    s.resize(13);
+    assert.equal(s.count(), 13);
+    s.resize(40);
+    assert.equal(s.count(), 13);
+    assert.ok(!s.has(20));
+  });
+
+  it('addRange matches setting bits one at a time (every start and length)', () => {
+    for (let start = 0; start < 20; start++) {
+      for (let n = 0; n < 30; n++) {
+        const a = new BlockSet(64);
+        const b = new BlockSet(64);
+        a.addRange(start, n);
+        for (let i = start; i < start + n; i++) b.add(i);
+        assert.deepEqual(a.encode(), b.encode());
+      }
+    }
+  });
+});
