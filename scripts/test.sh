@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what the tests need, then lint and run every test (unit, integration, interop).
+# This is the README's test command and what CI runs (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Real peers the tests drive: qemu-img/qemu-io/qemu-nbd (qemu-utils), nbdinfo/nbdcopy
+# (libnbd-bin), fio and nbdkit (benchmarks and client tests), psktool/certtool (gnutls-bin).
+missing=()
+for pair in qemu-img:qemu-utils nbdinfo:libnbd-bin nbdcopy:libnbd-bin fio:fio nbdkit:nbdkit psktool:gnutls-bin openssl:openssl; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+fi
+
+npm ci --no-audit --no-fund
+npm run lint
+npm test

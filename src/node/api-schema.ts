@@ -1,0 +1,109 @@
+/**
+ * The node control API's request and response types, declared once (STYLE.md point 12):
+ * fastify validates requests with these schemas, and the API client and the CLI take
+ * their types from them.
+ */
+import { type Static, Type } from '@sinclair/typebox';
+
+const Name = Type.String({ pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$', description: 'a name: 1-64 of A-Z a-z 0-9 . _ -' });
+
+export const ErrorBody = Type.Object({
+  error: Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  }),
+});
+
+export const PoolInfo = Type.Object({
+  name: Type.String(),
+  blockSizeBytes: Type.Integer(),
+  capacityBytes: Type.Integer(),
+  usedBytes: Type.Integer(),
+  freeBytes: Type.Integer(),
+  drives: Type.Array(Type.Object({ path: Type.String(), sizeBytes: Type.Integer() })),
+});
+
+export const NodeIdentity = Type.Object({
+  serial: Type.String(),
+  version: Type.String(),
+  nbd: Type.Object({ host: Type.String(), port: Type.Integer(), tls: Type.String() }),
+  pool: PoolInfo,
+});
+
+export const Health = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+  serial: Type.String(),
+  uptimeSeconds: Type.Number(),
+  volumes: Type.Integer(),
+  nbdConnections: Type.Integer(),
+  poolFreeBytes: Type.Integer(),
+});
+
+export const VolumeInfo = Type.Object({
+  name: Type.String(),
+  serial: Type.String(),
+  number: Type.Integer(),
+  uniqueId: Type.String(),
+  inheritedUniqueId: Type.Union([Type.String(), Type.Null()]),
+  pool: Type.String(),
+  sizeBytes: Type.Integer(),
+  usedBytes: Type.Integer(),
+  createdAt: Type.String(),
+  fenced: Type.Boolean(),
+  snapshots: Type.Array(Type.String()),
+  bitmaps: Type.Array(Type.String()),
+  /** Where hosts reach it: nbd://host:port/name */
+  nbdUri: Type.String(),
+});
+
+export const SnapshotInfo = Type.Object({
+  volume: Type.String(),
+  name: Type.String(),
+  sizeBytes: Type.Integer(),
+  createdAt: Type.String(),
+  nbdUri: Type.String(),
+});
+
+export const BitmapInfo = Type.Object({
+  volume: Type.String(),
+  name: Type.String(),
+  active: Type.Boolean(),
+  dirtyBlocks: Type.Integer(),
+  blockSizeBytes: Type.Integer(),
+  createdAt: Type.String(),
+});
+
+export const VolumeParams = Type.Object({ volume: Name });
+export const SnapshotParams = Type.Object({ volume: Name, snapshot: Name });
+export const BitmapParams = Type.Object({ volume: Name, bitmap: Name });
+
+export const CreateVolumeBody = Type.Object(
+  {
+    name: Name,
+    sizeBytes: Type.Integer({ minimum: 512, multipleOf: 512, description: 'provisioned size in bytes' }),
+  },
+  { additionalProperties: false },
+);
+export const GrowVolumeBody = Type.Object(
+  { sizeBytes: Type.Integer({ minimum: 512, multipleOf: 512 }) },
+  { additionalProperties: false },
+);
+export const InheritIdBody = Type.Object(
+  { inheritedUniqueId: Type.Union([Type.String({ minLength: 1, maxLength: 128 }), Type.Null()]) },
+  { additionalProperties: false },
+);
+export const CreateNamedBody = Type.Object({ name: Name }, { additionalProperties: false });
+export const FreezeBitmapBody = Type.Object(
+  { into: Name },
+  { additionalProperties: false },
+);
+export const MergeBitmapBody = Type.Object({ from: Name }, { additionalProperties: false });
+
+export type PoolInfo = Static<typeof PoolInfo>;
+export type NodeIdentity = Static<typeof NodeIdentity>;
+export type Health = Static<typeof Health>;
+export type VolumeInfo = Static<typeof VolumeInfo>;
+export type SnapshotInfo = Static<typeof SnapshotInfo>;
+export type BitmapInfo = Static<typeof BitmapInfo>;
+export type ErrorBody = Static<typeof ErrorBody>;

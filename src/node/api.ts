@@ -1,0 +1,81 @@
+/**
+ * The node's control API: HTTP + JSON with a bearer token, for the manager and the CLI.
+ * Building the app is kept apart from listening (STYLE.md point 12), so tests inject
+ * requests or listen on port 0.
+ *
+ *   GET  /v1/health                       no token: liveness for monitors
+ *   GET  /v1/node                         identity: serial, NBD address, pool
+ *   /v1/volumes[/:volume[/snapshots|/bitmaps ...]]   see routes/
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { ReboundError, toReboundError } from '../errors.js';
+import type { Storage } from '../volume/types.js';
+import { bitmapRoutes } from './routes/bitmaps.js';
+import { nodeRoutes } from './routes/node.js';
+import { snapshotRoutes } from './routes/snapshots.js';
+import { volumeRoutes } from './routes/volumes.js';
+
+export interface NodeApiContext {
+  storage: Storage;
+  /** Where hosts reach this node's NBD server, for the nbd:// URIs the API returns. */
+  nbd: { host: string; port: number; tls: string };
+  version: string;
+  startedAt: number;
+  nbdConnections(): number;
+}
+
+export interface NodeApiOptions extends NodeApiContext {
+  token: string;
+  logger?: boolean | object;
+}
+
+export function buildNodeApi(options: NodeApiOptions): FastifyInstance {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    ajv: { customOptions: { allErrors: false, coerceTypes: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const expected = Buffer.from(`Bearer ${options.token}`);
+  app.addHook('onRequest', async (request) => {
+    if (request.url === '/v1/health') return;
+    const got = Buffer.from(request.headers.authorization ?? '');
+    if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
+      throw new ReboundError('UNAUTHORIZED', 'missing or wrong bearer token');
+    }
+  });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err.validation) {
+      // fastify names the field: "body/sizeBytes must be integer".
+      const field = err.validation[0]?.instancePath?.replace(/^\//, '').replace(/\//g, '.') || undefined;
+      const message = `${err.validationContext ?? 'request'}${err.validation[0]?.instancePath ?? ''} ${err.validation[0]?.message ?? err.message}`;
+      return reply.status(400).send({ error: { code: 'INVALID_ARGUMENT', message, detail: field ? { field } : {} } });
+    }
+    if (err.statusCode && err.statusCode < 500 && !(err instanceof ReboundError)) {
+      return reply.status(err.statusCode).send({ error: { code: 'INVALID_ARGUMENT', message: err.message } });
+    }
+    const e = toReboundError(err);
+    if (e.httpStatus >= 500) request.log.error({ err }, 'request failed');
+    return reply.status(e.httpStatus).send({ error: { code: e.code, message: e.message, detail: e.detail } });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` } });
+  });
+
+  const ctx: NodeApiContext = options;
+  app.register(async (scope) => nodeRoutes(scope, ctx));
+  app.register(async (scope) => volumeRoutes(scope, ctx));
+  app.register(async (scope) => snapshotRoutes(scope, ctx));
+  app.register(async (scope) => bitmapRoutes(scope, ctx));
+  return app;
+}
+
+/** nbd://host:port/export, the URI qemu and libnbd tools take. */
+export function nbdUri(ctx: Pick<NodeApiContext, 'nbd'>, exportName: string): string {
+  const scheme = ctx.nbd.tls === 'off' ? 'nbd' : 'nbds';
+  const host = ctx.nbd.host.includes(':') ? `[${ctx.nbd.host}]` : ctx.nbd.host;
+  return `${scheme}://${host}:${ctx.nbd.port}/${encodeURIComponent(exportName)}`;
+}

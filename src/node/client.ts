@@ -1,0 +1,109 @@
+/**
+ * A typed client of the node control API (used by the CLI, later by the manager). Errors
+ * come back as ReboundError with the node's code, so callers branch on codes.
+ */
+import { type ErrorCode, ReboundError } from '../errors.js';
+import type { BitmapInfo, ErrorBody, Health, NodeIdentity, SnapshotInfo, VolumeInfo } from './api-schema.js';
+
+export class NodeClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
+
+  health(): Promise<Health> {
+    return this.call('GET', '/v1/health');
+  }
+  identity(): Promise<NodeIdentity> {
+    return this.call('GET', '/v1/node');
+  }
+
+  listVolumes(): Promise<VolumeInfo[]> {
+    return this.call('GET', '/v1/volumes');
+  }
+  getVolume(name: string): Promise<VolumeInfo> {
+    return this.call('GET', `/v1/volumes/${enc(name)}`);
+  }
+  createVolume(name: string, sizeBytes: number): Promise<VolumeInfo> {
+    return this.call('POST', '/v1/volumes', { name, sizeBytes });
+  }
+  growVolume(name: string, sizeBytes: number): Promise<VolumeInfo> {
+    return this.call('POST', `/v1/volumes/${enc(name)}/grow`, { sizeBytes });
+  }
+  deleteVolume(name: string): Promise<void> {
+    return this.call('DELETE', `/v1/volumes/${enc(name)}`);
+  }
+  fence(name: string): Promise<VolumeInfo> {
+    return this.call('POST', `/v1/volumes/${enc(name)}/fence`);
+  }
+  unfence(name: string): Promise<VolumeInfo> {
+    return this.call('POST', `/v1/volumes/${enc(name)}/unfence`);
+  }
+  setInheritedUniqueId(name: string, inheritedUniqueId: string | null): Promise<VolumeInfo> {
+    return this.call('PUT', `/v1/volumes/${enc(name)}/inherited-id`, { inheritedUniqueId });
+  }
+
+  listSnapshots(volume: string): Promise<SnapshotInfo[]> {
+    return this.call('GET', `/v1/volumes/${enc(volume)}/snapshots`);
+  }
+  createSnapshot(volume: string, name: string): Promise<SnapshotInfo> {
+    return this.call('POST', `/v1/volumes/${enc(volume)}/snapshots`, { name });
+  }
+  deleteSnapshot(volume: string, name: string): Promise<void> {
+    return this.call('DELETE', `/v1/volumes/${enc(volume)}/snapshots/${enc(name)}`);
+  }
+
+  listBitmaps(volume: string): Promise<BitmapInfo[]> {
+    return this.call('GET', `/v1/volumes/${enc(volume)}/bitmaps`);
+  }
+  createBitmap(volume: string, name: string): Promise<BitmapInfo> {
+    return this.call('POST', `/v1/volumes/${enc(volume)}/bitmaps`, { name });
+  }
+  freezeBitmap(volume: string, name: string, into: string): Promise<BitmapInfo> {
+    return this.call('POST', `/v1/volumes/${enc(volume)}/bitmaps/${enc(name)}/freeze`, { into });
+  }
+  mergeBitmap(volume: string, from: string, into: string): Promise<BitmapInfo> {
+    return this.call('POST', `/v1/volumes/${enc(volume)}/bitmaps/${enc(into)}/merge`, { from });
+  }
+  clearBitmap(volume: string, name: string): Promise<BitmapInfo> {
+    return this.call('POST', `/v1/volumes/${enc(volume)}/bitmaps/${enc(name)}/clear`);
+  }
+  deleteBitmap(volume: string, name: string): Promise<void> {
+    return this.call('DELETE', `/v1/volumes/${enc(volume)}/bitmaps/${enc(name)}`);
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.baseUrl), {
+        method,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new ReboundError('IO_ERROR', `cannot reach the node at ${this.baseUrl}: is \`rebound node run\` up?`, {
+        cause: err,
+      });
+    }
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    if (!res.ok) {
+      let parsed: ErrorBody | undefined;
+      try {
+        parsed = JSON.parse(text) as ErrorBody;
+      } catch {}
+      const code = (parsed?.error.code ?? 'INTERNAL') as ErrorCode;
+      throw new ReboundError(code, parsed?.error.message ?? `HTTP ${res.status}: ${text.slice(0, 200)}`, {
+        detail: parsed?.error.detail,
+      });
+    }
+    return JSON.parse(text) as T;
+  }
+}
+
+function enc(s: string): string {
+  return encodeURIComponent(s);
+}

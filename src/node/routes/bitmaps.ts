@@ -1,0 +1,62 @@
+/**
+ * /v1/volumes/:volume/bitmaps: named update bitmaps (SPEC "update difference
+ * management"). Freeze is SPEC's "fix the bitmap": the active bitmap's bits move into a
+ * frozen one and it restarts empty, atomically.
+ */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { NodeApiContext } from '../api.js';
+import { BitmapInfo, BitmapParams, CreateNamedBody, FreezeBitmapBody, MergeBitmapBody, VolumeParams } from '../api-schema.js';
+
+export async function bitmapRoutes(scope: FastifyInstance, ctx: NodeApiContext): Promise<void> {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+  const { storage } = ctx;
+  const one = { params: BitmapParams, response: { 200: BitmapInfo } };
+
+  app.get(
+    '/v1/volumes/:volume/bitmaps',
+    { schema: { params: VolumeParams, response: { 200: Type.Array(BitmapInfo) } } },
+    async (req) => storage.listBitmaps(req.params.volume),
+  );
+
+  app.post(
+    '/v1/volumes/:volume/bitmaps',
+    { schema: { params: VolumeParams, body: CreateNamedBody, response: { 201: BitmapInfo } } },
+    async (req, reply) => {
+      const b = await storage.createBitmap(req.params.volume, req.body.name);
+      reply.status(201);
+      return b;
+    },
+  );
+
+  app.get('/v1/volumes/:volume/bitmaps/:bitmap', { schema: one }, async (req) => {
+    const b = storage.listBitmaps(req.params.volume).find((x) => x.name === req.params.bitmap);
+    if (b) return b;
+    storage.getBitmap(req.params.volume, req.params.bitmap); // throws NOT_FOUND with the right message
+    throw new Error('unreachable');
+  });
+
+  /** The bits themselves, in the block-set encoding (docs/formats/bitmap.md). */
+  app.get('/v1/volumes/:volume/bitmaps/:bitmap/encoded', { schema: { params: BitmapParams } }, async (req, reply) => {
+    reply.type('application/octet-stream');
+    return storage.getBitmap(req.params.volume, req.params.bitmap).encode();
+  });
+
+  app.post('/v1/volumes/:volume/bitmaps/:bitmap/freeze', { schema: { ...one, body: FreezeBitmapBody } }, async (req) =>
+    storage.freezeBitmap(req.params.volume, req.params.bitmap, req.body.into),
+  );
+
+  app.post('/v1/volumes/:volume/bitmaps/:bitmap/merge', { schema: { ...one, body: MergeBitmapBody } }, async (req) =>
+    storage.mergeBitmap(req.params.volume, req.body.from, req.params.bitmap),
+  );
+
+  app.post('/v1/volumes/:volume/bitmaps/:bitmap/clear', { schema: one }, async (req) =>
+    storage.clearBitmap(req.params.volume, req.params.bitmap),
+  );
+
+  app.delete('/v1/volumes/:volume/bitmaps/:bitmap', { schema: { params: BitmapParams } }, async (req, reply) => {
+    await storage.deleteBitmap(req.params.volume, req.params.bitmap);
+    reply.status(204);
+  });
+}

@@ -1,0 +1,92 @@
+// The node control API on loopback with a real pool: what an operator or the manager
+// does through it, and how it answers bad requests.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { isReboundError } from '../../src/errors.js';
+import { type NodeFixture, startTestNode } from '../helpers/node-fixture.js';
+
+describe('node control API', () => {
+  let fx: NodeFixture;
+  before(async () => {
+    fx = await startTestNode();
+  });
+  after(() => fx.close());
+
+  async function raw(method: string, path: string, body?: unknown, token = fx.node.token) {
+    const res = await fetch(new URL(path, fx.node.apiUrl), {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as { error: { code: string; message: string } } };
+  }
+
+  it('reports identity and health', async () => {
+    const id = await fx.client.identity();
+    assert.match(id.serial, /^[0-9A-F]{8}$/);
+    assert.equal(id.pool.blockSizeBytes, 65536);
+    assert.equal(id.pool.capacityBytes, 8 * 2 ** 30);
+    const health = await fx.client.health();
+    assert.equal(health.status, 'ok');
+    assert.equal(health.serial, id.serial);
+  });
+
+  it('creates, shows, grows and deletes a volume with a unique ID of serial + number', async () => {
+    const v = await fx.client.createVolume('db1', 2 ** 30);
+    assert.equal(v.uniqueId, `${v.serial}:${v.number}`);
+    assert.equal(v.usedBytes, 0);
+    assert.equal(v.inheritedUniqueId, null);
+    assert.equal(v.nbdUri, fx.uri('db1'));
+    const grown = await fx.client.growVolume('db1', 2 * 2 ** 30);
+    assert.equal(grown.sizeBytes, 2 * 2 ** 30);
+    const listed = await fx.client.listVolumes();
+    assert.ok(listed.some((x) => x.name === 'db1' && x.sizeBytes === 2 * 2 ** 30));
+    const inherited = await fx.client.setInheritedUniqueId('db1', 'ABCDEF01:7');
+    assert.equal(inherited.inheritedUniqueId, 'ABCDEF01:7');
+    await fx.client.deleteVolume('db1');
+    await assert.rejects(fx.client.getVolume('db1'), (e) => isReboundError(e, 'NOT_FOUND'));
+    const again = await fx.client.createVolume('db1', 2 ** 20);
+    assert.ok(again.number > v.number, 'volume numbers are never reused');
+    await fx.client.deleteVolume('db1');
+  });
+
+  it('snapshots, bitmaps and the fence', async () => {
+    await fx.client.createVolume('v2', 2 ** 26);
+    const snap = await fx.client.createSnapshot('v2', 's1');
+    assert.equal(snap.nbdUri, fx.uri('v2@s1'));
+    assert.deepEqual((await fx.client.listSnapshots('v2')).map((s) => s.name), ['s1']);
+    const b = await fx.client.createBitmap('v2', 'since-backup');
+    assert.deepEqual([b.active, b.dirtyBlocks], [true, 0]);
+    const frozen = await fx.client.freezeBitmap('v2', 'since-backup', 'backup-1');
+    assert.equal(frozen.active, false);
+    assert.deepEqual((await fx.client.listBitmaps('v2')).map((x) => x.name).sort(), ['backup-1', 'since-backup']);
+    assert.equal((await fx.client.fence('v2')).fenced, true);
+    assert.equal((await fx.client.unfence('v2')).fenced, false);
+    await assert.rejects(fx.client.deleteVolume('v2'), (e) => isReboundError(e, 'BUSY'));
+    await fx.client.deleteSnapshot('v2', 's1');
+    await fx.client.deleteBitmap('v2', 'backup-1');
+    await fx.client.deleteVolume('v2');
+  });
+
+  it('answers bad requests with 4xx and a message naming the field', async () => {
+    const bad = await raw('POST', '/v1/volumes', { name: 'ok', sizeBytes: 'ten' });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.code, 'INVALID_ARGUMENT');
+    assert.match(bad.body.error.message, /sizeBytes/);
+    const badName = await raw('POST', '/v1/volumes', { name: 'no/slash', sizeBytes: 4096 });
+    assert.equal(badName.status, 400);
+    assert.match(badName.body.error.message, /name/);
+    const odd = await raw('POST', '/v1/volumes', { name: 'odd', sizeBytes: 1000 });
+    assert.equal(odd.status, 400);
+    assert.match(odd.body.error.message, /sizeBytes/);
+    const missing = await raw('GET', '/v1/volumes/nope');
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.error.code, 'NOT_FOUND');
+    const dup1 = await raw('POST', '/v1/volumes', { name: 'dup', sizeBytes: 4096 });
+    const dup2 = await raw('POST', '/v1/volumes', { name: 'dup', sizeBytes: 4096 });
+    assert.deepEqual([dup1.status, dup2.status, dup2.body.error.code], [201, 409, 'ALREADY_EXISTS']);
+    const unauth = await raw('GET', '/v1/volumes', undefined, 'wrong');
+    assert.equal(unauth.status, 401);
+    assert.equal((await fx.client.health()).status, 'ok', 'the node goes on');
+  });
+});
