@@ -1,0 +1,74 @@
+/**
+ * TLS credentials for NBD_OPT_STARTTLS: PSK (the `keys.psk` file psktool writes and
+ * qemu's tls-creds-psk reads as DIR/keys.psk) and x509 (PEM texts).
+ *
+ * Node calls pskCallback synchronously (an OpenSSL limit), so PSK keys are read into
+ * memory once, when the server starts listening. PSK cipher suites are off by default in
+ * Node and TLS 1.2 fails with "no shared cipher" unless they are listed: we list them.
+ */
+import { readFile } from 'node:fs/promises';
+import tls from 'node:tls';
+import { ReboundError } from '../errors.js';
+import type { TlsMode } from './negotiator.js';
+
+export interface NbdTlsOptions {
+  /** off: no STARTTLS. optional: STARTTLS offered, plaintext allowed. require: FORCEDTLS. */
+  mode: TlsMode;
+  /** Pre-shared keys: a file of `identity:hexkey` lines (`psktool -u alice -p keys.psk`). */
+  psk?: { pskFile: string };
+  /** Certificates as PEM text (read the files yourself). `ca` verifies client certificates. */
+  x509?: { cert: string; key: string; ca?: string; requireClientCert?: boolean };
+}
+
+/** RFC 4279 limits, as GnuTLS enforces them. */
+const MAX_IDENTITY_BYTES = 128;
+const MAX_KEY_BYTES = 64;
+
+/** Parse a keys.psk file: one `identity:hexkey` per line, blank lines and `#` comments ignored. */
+export function parsePskFile(text: string): Map<string, Buffer> {
+  const keys = new Map<string, Buffer>();
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const colon = line.lastIndexOf(':');
+    const identity = line.slice(0, colon);
+    const hex = line.slice(colon + 1);
+    if (colon <= 0 || !/^(?:[0-9a-fA-F]{2})+$/.test(hex)) {
+      throw new ReboundError('INVALID_ARGUMENT', `PSK file line ${i + 1} is not identity:hexkey`);
+    }
+    const key = Buffer.from(hex, 'hex');
+    if (Buffer.byteLength(identity) > MAX_IDENTITY_BYTES || key.length > MAX_KEY_BYTES) {
+      throw new ReboundError('INVALID_ARGUMENT', `PSK file line ${i + 1}: identity or key too long`);
+    }
+    keys.set(identity, key);
+  });
+  if (keys.size === 0) throw new ReboundError('INVALID_ARGUMENT', 'PSK file holds no key');
+  return keys;
+}
+
+/** Build the tls.createServer options once; each STARTTLS makes a server from them. */
+export async function loadTlsServerOptions(options: NbdTlsOptions): Promise<tls.TlsOptions | undefined> {
+  if (options.mode === 'off') return undefined;
+  if (!options.psk && !options.x509) {
+    throw new ReboundError('INVALID_ARGUMENT', `TLS mode ${options.mode} needs PSK or x509 credentials`);
+  }
+  const out: tls.TlsOptions = {
+    minVersion: 'TLSv1.2',
+    // The defaults (ECDHE with certificates, TLS 1.3 suites) plus the PSK suites, which Node omits.
+    ciphers: `${tls.DEFAULT_CIPHERS}:ECDHE-PSK:DHE-PSK:PSK`,
+  };
+  if (options.psk) {
+    const keys = parsePskFile(await readFile(options.psk.pskFile, 'utf8'));
+    out.pskCallback = (_socket, identity) => keys.get(identity) ?? null;
+  }
+  if (options.x509) {
+    out.cert = options.x509.cert;
+    out.key = options.x509.key;
+    if (options.x509.ca) out.ca = options.x509.ca;
+    out.requestCert = options.x509.requireClientCert ?? false;
+    out.rejectUnauthorized = options.x509.requireClientCert ?? false;
+  }
+  // Fail now, not at the first STARTTLS, if the credentials are unusable.
+  tls.createSecureContext(out);
+  return out;
+}
