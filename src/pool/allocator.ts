@@ -1,0 +1,149 @@
+/**
+ * Block allocation: reference counts, reservations and the quarantine of freed blocks.
+ *
+ * Reference counts are not persisted: at open they are rebuilt from the mapping tables
+ * (a block is in use when at least one volume or snapshot maps it). A block is free when
+ * no table maps it and it is not reserved. Reserved blocks are either
+ *   - allocated to a write still in flight (not yet in any table), or
+ *   - quarantined: freed by a trim/delete/overwrite whose metadata record is not yet
+ *     durable, or which an I/O that started before the free may still be reading.
+ * A quarantined block is handed out again only once the free is durable (else a crash
+ * would bring the old mapping back, pointing at another volume's new data) and every
+ * I/O older than the free has finished (else an old read could see the new data).
+ *
+ *   free --alloc--> reserved --map--> mapped (refs >= 1) --unmap to 0--> quarantined
+ *     ^                |  (write failed)                                    |
+ *     +----------------+-------------------- free durable, old I/O done ----+
+ */
+import { ReboundError } from '../errors.js';
+
+interface Quarantined {
+  pbn: number;
+  /** Log sequence number of the record that freed it. */
+  seq: number;
+  /** I/O epoch at the free: wait until every I/O of this epoch or older ends. */
+  epoch: number;
+}
+
+export class Allocator {
+  private readonly refs: Uint32Array;
+  private readonly reserved: Uint8Array;
+  private freeCount: number;
+  private cursor = 1;
+  private quarantine: Quarantined[] = [];
+  private ioEpoch = 1;
+  /** In-flight I/O count per epoch; Map order is epoch order, so the first key is the oldest. */
+  private readonly inflight = new Map<number, number>();
+
+  constructor(readonly totalBlocks: number) {
+    this.refs = new Uint32Array(totalBlocks + 1);
+    this.reserved = new Uint8Array(totalBlocks + 1);
+    this.freeCount = totalBlocks;
+  }
+
+  get freeBlocks(): number {
+    return this.freeCount;
+  }
+
+  get usedBlocks(): number {
+    return this.totalBlocks - this.freeCount;
+  }
+
+  get quarantinedBlocks(): number {
+    return this.quarantine.length;
+  }
+
+  refCount(pbn: number): number {
+    return this.refs[pbn];
+  }
+
+  /** Rebuild: count one more mapping of `pbn` (used at open, before any allocation). */
+  addRef(pbn: number): void {
+    if (pbn < 1 || pbn > this.totalBlocks) {
+      throw new ReboundError(
+        'POOL_CORRUPT',
+        `mapping points at pool block ${pbn} outside 1..${this.totalBlocks}`,
+      );
+    }
+    if (this.refs[pbn]++ === 0 && !this.reserved[pbn]) this.freeCount--;
+  }
+
+  /** Reserve a free block for a write; throws POOL_NO_SPACE when there is none. */
+  allocate(): number {
+    if (this.freeCount === 0) {
+      throw new ReboundError('POOL_NO_SPACE', `pool full: all ${this.totalBlocks} blocks in use`);
+    }
+    const n = this.totalBlocks;
+    let p = this.cursor;
+    for (let i = 0; i < n; i++, p = p === n ? 1 : p + 1) {
+      if (this.refs[p] === 0 && this.reserved[p] === 0) {
+        this.reserved[p] = 1;
+        this.freeCount--;
+        this.cursor = p === n ? 1 : p + 1;
+        return p;
+      }
+    }
+    throw new Error(`allocator: free count ${this.freeCount} but no free block found`);
+  }
+
+  /** A reserved block was not used (the write failed): give it back at once, it was never mapped. */
+  unreserve(pbn: number): void {
+    this.reserved[pbn] = 0;
+    if (this.refs[pbn] === 0) this.freeCount++;
+  }
+
+  /** A reserved block is now in a mapping table. */
+  mapReserved(pbn: number): void {
+    this.reserved[pbn] = 0;
+    this.refs[pbn]++;
+  }
+
+  /** Another table maps an already mapped block (a snapshot shares it). */
+  share(pbn: number): void {
+    this.refs[pbn]++;
+  }
+
+  /** A table stops mapping `pbn`; at zero the block goes to quarantine until `seq` is durable. */
+  unref(pbn: number, seq: number): void {
+    if (--this.refs[pbn] === 0) {
+      this.reserved[pbn] = 1;
+      this.quarantine.push({ pbn, seq, epoch: this.ioEpoch });
+      this.ioEpoch++;
+    }
+  }
+
+  beginIo(): number {
+    const e = this.ioEpoch;
+    this.inflight.set(e, (this.inflight.get(e) ?? 0) + 1);
+    return e;
+  }
+
+  endIo(epoch: number): void {
+    const n = this.inflight.get(epoch)! - 1;
+    if (n === 0) this.inflight.delete(epoch);
+    else this.inflight.set(epoch, n);
+  }
+
+  /** Release quarantined blocks whose free is durable (seq <= durableSeq) and whose old I/O ended. */
+  release(durableSeq: number): number {
+    if (this.quarantine.length === 0) return 0;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const e of this.inflight.keys()) {
+      oldest = e;
+      break;
+    }
+    const keep: Quarantined[] = [];
+    let released = 0;
+    for (const q of this.quarantine) {
+      if (q.seq <= durableSeq && q.epoch < oldest) {
+        this.reserved[q.pbn] = 0;
+        if (this.refs[q.pbn] === 0) this.freeCount++;
+        released++;
+      } else {
+        keep.push(q);
+      }
+    }
+    this.quarantine = keep;
+    return released;
+  }
+}

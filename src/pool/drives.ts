@@ -1,0 +1,111 @@
+/**
+ * The drives: sparse files holding the pool's data blocks, nothing else (no headers, so
+ * block N of a drive is at byte N * blockSize). Pool block numbers are 1-based and run
+ * across the drives in order; 0 means "no block" in every mapping table.
+ *
+ *   pool block:  1 .. n0        n0+1 .. n0+n1     ...
+ *   drive:       drive0.img     drive1.img
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { toReboundError } from '../errors.js';
+import { readFully, writeFully } from './files.js';
+import type { DriveSpec } from './superblock.js';
+
+interface Drive {
+  path: string;
+  sizeBytes: number;
+  fh: FileHandle;
+  /** First pool block on this drive. */
+  firstBlock: number;
+  blocks: number;
+}
+
+export class Drives {
+  readonly totalBlocks: number;
+
+  private constructor(
+    private readonly list: Drive[],
+    readonly blockSizeBytes: number,
+  ) {
+    this.totalBlocks = list.reduce((n, d) => n + d.blocks, 0);
+  }
+
+  static async open(
+    dir: string,
+    specs: DriveSpec[],
+    blockSizeBytes: number,
+    create: boolean,
+  ): Promise<Drives> {
+    const list: Drive[] = [];
+    let first = 1;
+    try {
+      for (const spec of specs) {
+        const path = isAbsolute(spec.path) ? spec.path : join(dir, spec.path);
+        const fh = await open(path, create ? 'w+' : 'r+');
+        if (create) await fh.truncate(spec.sizeBytes);
+        const blocks = Math.floor(spec.sizeBytes / blockSizeBytes);
+        list.push({ path: spec.path, sizeBytes: spec.sizeBytes, fh, firstBlock: first, blocks });
+        first += blocks;
+      }
+    } catch (err) {
+      await Promise.all(list.map((d) => d.fh.close()));
+      throw toReboundError(err);
+    }
+    return new Drives(list, blockSizeBytes);
+  }
+
+  get specs(): DriveSpec[] {
+    return this.list.map((d) => ({ path: d.path, sizeBytes: d.sizeBytes }));
+  }
+
+  /** The drive and byte position of pool block `pbn` (1-based). */
+  locate(pbn: number): { fh: FileHandle; position: number; driveIndex: number } {
+    for (let i = 0; i < this.list.length; i++) {
+      const d = this.list[i];
+      if (pbn < d.firstBlock + d.blocks) {
+        return { fh: d.fh, position: (pbn - d.firstBlock) * this.blockSizeBytes, driveIndex: i };
+      }
+    }
+    throw new RangeError(`pool block ${pbn} beyond ${this.totalBlocks}`);
+  }
+
+  /** True when pbn and pbn+1 are adjacent on the same drive (so one I/O covers both). */
+  adjacent(pbn: number, next: number): boolean {
+    if (next !== pbn + 1) return false;
+    for (const d of this.list) if (next === d.firstBlock) return false;
+    return true;
+  }
+
+  async write(pbn: number, inBlock: number, data: Uint8Array): Promise<void> {
+    const { fh, position } = this.locate(pbn);
+    try {
+      await writeFully(fh, data, position + inBlock);
+    } catch (err) {
+      throw toReboundError(err);
+    }
+  }
+
+  async read(pbn: number, inBlock: number, out: Uint8Array, at: number, length: number): Promise<void> {
+    const { fh, position } = this.locate(pbn);
+    try {
+      await readFully(fh, out, at, length, position + inBlock);
+    } catch (err) {
+      throw toReboundError(err);
+    }
+  }
+
+  /** fdatasync every drive: every write that completed before this call is on stable storage. */
+  async datasync(): Promise<void> {
+    try {
+      await Promise.all(this.list.map((d) => d.fh.datasync()));
+    } catch (err) {
+      throw toReboundError(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.list.map((d) => d.fh.close()));
+  }
+}

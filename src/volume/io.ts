@@ -1,0 +1,356 @@
+/**
+ * The data path: reads, writes, zeroes and trims of a volume on the pool.
+ *
+ * Write of volume block b (under b's lock, after the bitmap marks are durable):
+ *   - b maps pool block p and nobody else maps p  -> write in place;
+ *   - otherwise (unmapped, or p shared with a snapshot) -> take a new block q, write the
+ *     whole block there (old contents or zeros, plus the new bytes, so no stale byte of
+ *     q's past can ever show), then map b -> q and drop the reference to p.
+ * The Map record is appended only once the data write has completed, and the log syncs
+ * the drives before writing any batch holding Map records: a mapping is never durable
+ * before the data it points to.
+ *
+ * Bitmaps: before any data of a request is written, the blocks it touches are set in
+ * every active bitmap of the volume and the Mark record is committed (group commit;
+ * only the first write to a block after a freeze or clear pays). Writers whose bits were
+ * set by a mark not yet durable wait for it too.
+ *
+ * Every request counts as in flight in the allocator's I/O epochs, so a block freed
+ * while an older read still uses it is not handed out again before that read ends.
+ */
+import type { Extent, ZeroOptions } from '../block/device.js';
+import { ReboundError } from '../errors.js';
+import type { Pool } from '../pool/index.js';
+import type { MappingTable } from './mapping.js';
+import { rec } from './records.js';
+import type { Volume } from './state.js';
+
+/** A piece of a request inside one volume block. */
+interface Piece {
+  lba: number;
+  inBlock: number;
+  data: Buffer;
+}
+
+/** At most this many extents per blockStatus answer (the contract allows a short answer). */
+const MAX_EXTENTS = 4096;
+
+export class VolumeIo {
+  readonly blockSizeBytes: number;
+  private readonly zeroBlock: Buffer;
+
+  constructor(private readonly pool: Pool) {
+    this.blockSizeBytes = pool.blockSizeBytes;
+    this.zeroBlock = Buffer.alloc(this.blockSizeBytes);
+  }
+
+  async read(table: MappingTable, offset: number, length: number): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(length);
+    if (length === 0) return out;
+    const alloc = this.pool.allocator;
+    const epoch = alloc.beginIo();
+    try {
+      const bs = this.blockSizeBytes;
+      const drives = this.pool.drives;
+      const ios: Promise<void>[] = [];
+      // The run of physically contiguous blocks being gathered into one read.
+      let runPbn = 0;
+      let runLast = 0;
+      let runIn = 0;
+      let runAt = 0;
+      let runLen = 0;
+      const end = offset + length;
+      let pos = offset;
+      while (pos < end) {
+        const lba = Math.floor(pos / bs);
+        const inBlock = pos - lba * bs;
+        const n = Math.min(bs - inBlock, end - pos);
+        const pbn = table.get(lba);
+        if (pbn === 0) {
+          if (runLen > 0) ios.push(drives.read(runPbn, runIn, out, runAt, runLen));
+          runLen = 0;
+          out.fill(0, pos - offset, pos - offset + n);
+        } else if (
+          runLen > 0 &&
+          inBlock === 0 &&
+          (runIn + runLen) % bs === 0 &&
+          drives.adjacent(runLast, pbn)
+        ) {
+          runLast = pbn;
+          runLen += n;
+        } else {
+          if (runLen > 0) ios.push(drives.read(runPbn, runIn, out, runAt, runLen));
+          runPbn = runLast = pbn;
+          runIn = inBlock;
+          runAt = pos - offset;
+          runLen = n;
+        }
+        pos += n;
+      }
+      if (runLen > 0) ios.push(drives.read(runPbn, runIn, out, runAt, runLen));
+      if (ios.length === 1) await ios[0];
+      else await Promise.all(ios);
+      return out;
+    } finally {
+      alloc.endIo(epoch);
+    }
+  }
+
+  /** Wait out a snapshot/freeze barrier, then count a mutation in flight. */
+  private async enter(v: Volume): Promise<number> {
+    while (v.rt.barrier) await v.rt.barrier;
+    if (v.deleted) throw new ReboundError('NOT_FOUND', `volume ${v.name} was deleted`);
+    v.rt.mutating++;
+    return this.pool.allocator.beginIo();
+  }
+
+  private leave(v: Volume, epoch: number): void {
+    this.pool.allocator.endIo(epoch);
+    v.rt.mutating--;
+    v.rt.notify();
+  }
+
+  async write(v: Volume, offset: number, data: Buffer, fua: boolean): Promise<void> {
+    const epoch = await this.enter(v);
+    try {
+      const bs = this.blockSizeBytes;
+      const first = Math.floor(offset / bs);
+      const count = Math.floor((offset + data.length - 1) / bs) - first + 1;
+      const release = await v.rt.locks.acquire(first, count);
+      try {
+        await this.markDirty(v, first, count);
+        await this.writeLocked(v, this.pieces(offset, data));
+      } finally {
+        release();
+      }
+      if (fua) await this.pool.flush();
+    } finally {
+      this.leave(v, epoch);
+    }
+  }
+
+  private pieces(offset: number, data: Buffer): Piece[] {
+    const bs = this.blockSizeBytes;
+    const out: Piece[] = [];
+    let pos = offset;
+    const end = offset + data.length;
+    while (pos < end) {
+      const lba = Math.floor(pos / bs);
+      const inBlock = pos - lba * bs;
+      const n = Math.min(bs - inBlock, end - pos);
+      out.push({ lba, inBlock, data: data.subarray(pos - offset, pos - offset + n) });
+      pos += n;
+    }
+    return out;
+  }
+
+  /** The core write, with the blocks locked and marked. */
+  private async writeLocked(v: Volume, pieces: Piece[]): Promise<void> {
+    const bs = this.blockSizeBytes;
+    const alloc = this.pool.allocator;
+    const drives = this.pool.drives;
+    // Plan: which pieces go in place, which need a new block (allocated up front, so a
+    // full pool fails the request before any byte is written).
+    const fresh: { piece: Piece; old: number; pbn: number }[] = [];
+    const inPlace: { pbn: number; piece: Piece }[] = [];
+    try {
+      for (const piece of pieces) {
+        const old = v.table.get(piece.lba);
+        if (old !== 0 && alloc.refCount(old) === 1) inPlace.push({ pbn: old, piece });
+        else fresh.push({ piece, old, pbn: await this.pool.allocate() });
+      }
+    } catch (err) {
+      for (const f of fresh) alloc.unreserve(f.pbn);
+      throw err;
+    }
+    try {
+      // Segments to write: [pbn, inBlock, bytes]; adjacent blocks with adjacent bytes merge.
+      const segs: { pbn: number; last: number; inBlock: number; buf: Buffer }[] = [];
+      const add = (pbn: number, inBlock: number, buf: Buffer) => {
+        const prev = segs[segs.length - 1];
+        if (
+          prev &&
+          inBlock === 0 &&
+          (prev.inBlock + prev.buf.length) % bs === 0 &&
+          drives.adjacent(prev.last, pbn) &&
+          prev.buf.buffer === buf.buffer &&
+          prev.buf.byteOffset + prev.buf.length === buf.byteOffset
+        ) {
+          prev.buf = Buffer.from(buf.buffer, prev.buf.byteOffset, prev.buf.length + buf.length);
+          prev.last = pbn;
+          return;
+        }
+        segs.push({ pbn, last: pbn, inBlock, buf });
+      };
+      for (const { pbn, piece } of inPlace) add(pbn, piece.inBlock, piece.data);
+      const copies: Promise<void>[] = [];
+      const full: { pbn: number; buf: Buffer }[] = [];
+      for (const f of fresh) {
+        if (f.piece.data.length === bs) {
+          add(f.pbn, 0, f.piece.data);
+          continue;
+        }
+        // Partial block: old contents (copy-on-write) or zeros, then the new bytes.
+        const buf = Buffer.alloc(bs);
+        full.push({ pbn: f.pbn, buf });
+        if (f.old !== 0) {
+          copies.push(
+            drives.read(f.old, 0, buf, 0, bs).then(() => {
+              f.piece.data.copy(buf, f.piece.inBlock);
+            }),
+          );
+        } else {
+          f.piece.data.copy(buf, f.piece.inBlock);
+        }
+      }
+      if (copies.length > 0) await Promise.all(copies);
+      for (const { pbn, buf } of full) add(pbn, 0, buf);
+      if (segs.length === 1) await drives.write(segs[0].pbn, segs[0].inBlock, segs[0].buf);
+      else await Promise.all(segs.map((s) => drives.write(s.pbn, s.inBlock, s.buf)));
+    } catch (err) {
+      for (const f of fresh) alloc.unreserve(f.pbn);
+      throw err;
+    }
+    // The data is written: now map it (memory and log in the same tick).
+    for (const f of fresh) {
+      v.table.set(f.piece.lba, f.pbn);
+      alloc.mapReserved(f.pbn);
+      const seq = this.pool.log.append(rec.map(v.objId, f.piece.lba, f.pbn), true);
+      if (f.old !== 0) alloc.unref(f.old, seq);
+    }
+  }
+
+  /** Unmap whole blocks [first, first + count) of the volume (caller holds the locks). */
+  private unmap(v: Volume, first: number, count: number): void {
+    const alloc = this.pool.allocator;
+    for (let lba = v.table.nextMapped(first, first + count); lba < first + count; ) {
+      const old = v.table.set(lba, 0);
+      const seq = this.pool.log.append(rec.map(v.objId, lba, 0));
+      alloc.unref(old, seq);
+      lba = v.table.nextMapped(lba + 1, first + count);
+    }
+  }
+
+  async writeZeroes(v: Volume, offset: number, length: number, options: ZeroOptions): Promise<void> {
+    const bs = this.blockSizeBytes;
+    const end = offset + length;
+    const first = Math.floor(offset / bs);
+    const count = Math.floor((end - 1) / bs) - first + 1;
+    // Whole blocks [wholeFirst, wholeEnd) (the volume's last block counts as whole when the
+    // range runs to the end); the partial head and tail are written as zeros where mapped.
+    const wholeFirst = Math.ceil(offset / bs);
+    const wholeEnd = end === v.sizeBytes ? Math.ceil(end / bs) : Math.floor(end / bs);
+    const ranges: { off: number; len: number }[] = [];
+    if (wholeFirst >= wholeEnd) {
+      ranges.push({ off: offset, len: length });
+    } else {
+      if (offset < wholeFirst * bs) ranges.push({ off: offset, len: wholeFirst * bs - offset });
+      if (wholeEnd * bs < end) ranges.push({ off: wholeEnd * bs, len: end - wholeEnd * bs });
+    }
+    const epoch = await this.enter(v);
+    try {
+      const release = await v.rt.locks.acquire(first, count);
+      try {
+        const mappedPartial: Piece[] = [];
+        for (const r of ranges) {
+          for (const p of this.pieces(r.off, Buffer.alloc(r.len))) {
+            if (options.noHole || v.table.get(p.lba) !== 0) mappedPartial.push(p);
+          }
+        }
+        if (options.fastOnly && (options.noHole || mappedPartial.length > 0)) {
+          throw new ReboundError('NOT_SUPPORTED', 'zeroing this range would need writing zeros');
+        }
+        await this.markDirty(v, first, count);
+        if (mappedPartial.length > 0) await this.writeLocked(v, mappedPartial);
+        if (wholeEnd > wholeFirst) {
+          if (options.noHole) {
+            for (let lba = wholeFirst; lba < wholeEnd; lba++) {
+              const len = Math.min(bs, v.sizeBytes - lba * bs);
+              await this.writeLocked(v, [{ lba, inBlock: 0, data: this.zeroBlock.subarray(0, len) }]);
+            }
+          } else {
+            this.unmap(v, wholeFirst, wholeEnd - wholeFirst);
+          }
+        }
+      } finally {
+        release();
+      }
+      if (options.fua) await this.pool.flush();
+    } finally {
+      this.leave(v, epoch);
+    }
+  }
+
+  /** Trim: whole blocks only (a partial block is left as it is, which the contract allows). */
+  async trim(v: Volume, offset: number, length: number, fua: boolean): Promise<void> {
+    const bs = this.blockSizeBytes;
+    const end = offset + length;
+    const wholeFirst = Math.ceil(offset / bs);
+    const wholeEnd = end === v.sizeBytes ? Math.ceil(end / bs) : Math.floor(end / bs);
+    const first = Math.floor(offset / bs);
+    const count = Math.floor((end - 1) / bs) - first + 1;
+    const epoch = await this.enter(v);
+    try {
+      const release = await v.rt.locks.acquire(first, count);
+      try {
+        await this.markDirty(v, first, count);
+        if (wholeEnd > wholeFirst) this.unmap(v, wholeFirst, wholeEnd - wholeFirst);
+      } finally {
+        release();
+      }
+      if (fua) await this.pool.flush();
+    } finally {
+      this.leave(v, epoch);
+    }
+  }
+
+  flush(): Promise<void> {
+    return this.pool.flush();
+  }
+
+  /**
+   * Set blocks [first, first + count) in every active bitmap, durably, before the caller
+   * writes any data. Cheap when the bits are already set and durable.
+   */
+  private async markDirty(v: Volume, first: number, count: number): Promise<void> {
+    if (v.bitmaps.size === 0) return;
+    let fresh = false;
+    for (const b of v.bitmaps.values()) {
+      if (b.active && b.set.nextWith(false, first, first + count) < first + count) {
+        fresh = true;
+        break;
+      }
+    }
+    const log = this.pool.log;
+    if (fresh) {
+      for (const b of v.bitmaps.values()) if (b.active) b.set.addRange(first, count);
+      v.rt.lastMarkSeq = log.append(rec.bitmapMark(v.number, first, count));
+    }
+    if (v.rt.lastMarkSeq > log.durableSeq) await log.commit(v.rt.lastMarkSeq);
+  }
+
+  blockStatus(table: MappingTable, sizeBytes: number, offset: number, length: number): Extent[] {
+    const bs = this.blockSizeBytes;
+    const end = offset + length;
+    const out: Extent[] = [];
+    let pos = offset;
+    while (pos < end && out.length < MAX_EXTENTS) {
+      const lba = Math.floor(pos / bs);
+      const endLba = Math.ceil(end / bs);
+      let stop: number;
+      let mapped: boolean;
+      if (table.get(lba) === 0) {
+        mapped = false;
+        stop = table.nextMapped(lba, endLba);
+      } else {
+        mapped = true;
+        stop = lba + 1;
+        while (stop < endLba && table.get(stop) !== 0) stop++;
+      }
+      const stopPos = Math.min(end, stop * bs, sizeBytes);
+      out.push({ offset: pos, length: stopPos - pos, hole: !mapped, zero: !mapped });
+      pos = stopPos;
+    }
+    return out;
+  }
+}

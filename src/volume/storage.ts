@@ -1,0 +1,403 @@
+/**
+ * NodeStorage: the node's storage (the `Storage` contract of types.ts) on one pool.
+ *
+ * Control operations build a record, apply it to memory with the same `State.apply`
+ * that replay uses, append it to the metadata log and resolve once it is durable.
+ * Snapshot, freeze, clear and delete first drain the volume's in-flight writes (a
+ * barrier), so a snapshot or a frozen bitmap never catches half a write.
+ */
+import type { BlockSet } from '../block/block-set.js';
+import type { BlockDevice } from '../block/device.js';
+import { ReboundError } from '../errors.js';
+import { Pool, type PoolInitOptions, type PoolOpenOptions } from '../pool/index.js';
+import { SnapshotDevice, VolumeDevice } from './device.js';
+import { VolumeIo } from './io.js';
+import { rec } from './records.js';
+import { type Bitmap, type Snapshot, State, type Volume } from './state.js';
+import {
+  type BitmapInfo,
+  NAME_PATTERN,
+  type PoolInfo,
+  type SnapshotInfo,
+  type Storage,
+  type VolumeInfo,
+} from './types.js';
+
+/** Volume blocks are addressed with u32 in the records: at most 2^32 - 1 blocks per volume. */
+const MAX_VOLUME_BLOCKS = 2 ** 32 - 1;
+
+export type StorageInitOptions = PoolInitOptions;
+export type StorageOpenOptions = PoolOpenOptions;
+
+function checkName(what: string, name: string): void {
+  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+    throw new ReboundError('INVALID_ARGUMENT', `${what} name ${JSON.stringify(name)} is not valid`, {
+      detail: { field: 'name' },
+    });
+  }
+}
+
+export class NodeStorage implements Storage {
+  private readonly io: VolumeIo;
+  private closed = false;
+
+  private constructor(
+    private readonly poolRef: Pool,
+    private readonly state: State,
+  ) {
+    this.io = new VolumeIo(poolRef);
+  }
+
+  /** Create a new pool and storage in `dir` (throws ALREADY_EXISTS when there is one). */
+  static async init(
+    dir: string,
+    options: StorageInitOptions = {},
+    open?: StorageOpenOptions,
+  ): Promise<NodeStorage> {
+    await Pool.init(dir, options);
+    return NodeStorage.open(dir, open);
+  }
+
+  /** Open the storage in `dir` (throws POOL_NOT_INITIALISED when there is none). */
+  static async open(dir: string, options: StorageOpenOptions = {}): Promise<NodeStorage> {
+    let st!: State;
+    const pool = await Pool.open(
+      dir,
+      (sb) => {
+        st = new State(sb.blockSizeBytes);
+        return (type, payload) => st.apply(type, payload);
+      },
+      options,
+    );
+    try {
+      // Reference counts come from the mappings; nothing else says a block is in use.
+      for (const o of st.objects.values()) o.table.each((_lba, pbn) => pool.allocator.addRef(pbn));
+      pool.log.setSnapshotter(() => st.snapshotRecords());
+      await pool.log.checkpoint(); // compacts, and starts a clean log after any torn tail
+    } catch (err) {
+      await pool.close().catch(() => {});
+      throw err;
+    }
+    return new NodeStorage(pool, st);
+  }
+
+  get serial(): string {
+    return this.poolRef.serial;
+  }
+
+  get blockSizeBytes(): number {
+    return this.poolRef.blockSizeBytes;
+  }
+
+  /** The pool underneath (for diagnostics and tests). */
+  get rawPool(): Pool {
+    return this.poolRef;
+  }
+
+  pool(): PoolInfo {
+    const p = this.poolRef;
+    const capacityBytes = p.capacityBytes;
+    const usedBytes = p.usedBytes;
+    return {
+      name: p.name,
+      blockSizeBytes: p.blockSizeBytes,
+      capacityBytes,
+      usedBytes,
+      freeBytes: capacityBytes - usedBytes,
+      drives: p.drives.specs,
+    };
+  }
+
+  private open(): void {
+    if (this.closed) throw new ReboundError('SHUTTING_DOWN', 'the storage is closed');
+  }
+
+  private vol(name: string): Volume {
+    const v = this.state.volumes.get(name);
+    if (!v) throw new ReboundError('NOT_FOUND', `volume ${name} not found`, { detail: { volume: name } });
+    return v;
+  }
+
+  private info(v: Volume): VolumeInfo {
+    return {
+      name: v.name,
+      serial: this.serial,
+      number: v.number,
+      uniqueId: `${this.serial}:${v.number}`,
+      inheritedUniqueId: v.inheritedUniqueId,
+      pool: this.poolRef.name,
+      sizeBytes: v.sizeBytes,
+      usedBytes: v.table.mapped * this.blockSizeBytes,
+      createdAt: v.createdAt,
+      fenced: v.fenced,
+      snapshots: [...v.snapshots.keys()],
+      bitmaps: [...v.bitmaps.keys()],
+    };
+  }
+
+  /** Apply a control record to memory and the log; resolve once it is durable. */
+  private async control(record: Buffer): Promise<number> {
+    this.open();
+    this.state.apply(record[6], record.subarray(12));
+    const seq = this.poolRef.log.append(record);
+    await this.poolRef.log.commit(seq);
+    return seq;
+  }
+
+  /** Block new mutations of `v`, wait for those in flight, run `fn`, lift the barrier. */
+  private async quiesce<T>(v: Volume, fn: () => Promise<T> | T): Promise<T> {
+    while (v.rt.barrier) await v.rt.barrier;
+    let lift!: () => void;
+    v.rt.barrier = new Promise((r) => {
+      lift = r;
+    });
+    try {
+      await v.rt.drained(() => v.rt.mutating);
+      return await fn();
+    } finally {
+      v.rt.barrier = null;
+      lift();
+    }
+  }
+
+  private checkSize(sizeBytes: number): void {
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % 512 !== 0) {
+      throw new ReboundError('INVALID_ARGUMENT', `size ${sizeBytes} is not a positive multiple of 512`, {
+        detail: { field: 'sizeBytes' },
+      });
+    }
+    if (Math.ceil(sizeBytes / this.blockSizeBytes) > MAX_VOLUME_BLOCKS) {
+      throw new ReboundError(
+        'INVALID_ARGUMENT',
+        `size ${sizeBytes} is more than ${MAX_VOLUME_BLOCKS} blocks`,
+        {
+          detail: { field: 'sizeBytes' },
+        },
+      );
+    }
+  }
+
+  listVolumes(): VolumeInfo[] {
+    return [...this.state.volumes.values()].sort((a, b) => a.number - b.number).map((v) => this.info(v));
+  }
+
+  getVolume(name: string): VolumeInfo {
+    return this.info(this.vol(name));
+  }
+
+  async createVolume(name: string, sizeBytes: number): Promise<VolumeInfo> {
+    checkName('volume', name);
+    this.checkSize(sizeBytes);
+    if (this.state.volumes.has(name))
+      throw new ReboundError('ALREADY_EXISTS', `volume ${name} already exists`);
+    const s = this.state;
+    await this.control(
+      rec.volumeCreate(s.nextObject, s.nextVolume, sizeBytes, name, new Date().toISOString()),
+    );
+    return this.info(this.vol(name));
+  }
+
+  async growVolume(name: string, sizeBytes: number): Promise<VolumeInfo> {
+    const v = this.vol(name);
+    this.checkSize(sizeBytes);
+    if (sizeBytes < v.sizeBytes) {
+      throw new ReboundError(
+        'INVALID_ARGUMENT',
+        `cannot shrink volume ${name} from ${v.sizeBytes} to ${sizeBytes}`,
+        {
+          detail: { field: 'sizeBytes' },
+        },
+      );
+    }
+    if (sizeBytes > v.sizeBytes)
+      await this.control(rec.volumeSet(v.number, sizeBytes, v.fenced, v.inheritedUniqueId));
+    return this.info(v);
+  }
+
+  async deleteVolume(name: string): Promise<void> {
+    const v = this.vol(name);
+    if (v.snapshots.size > 0) {
+      throw new ReboundError('BUSY', `volume ${name} has snapshots: ${[...v.snapshots.keys()].join(', ')}`);
+    }
+    await this.quiesce(v, async () => {
+      if (v.deleted) return;
+      const table = v.table;
+      const record = rec.volumeDelete(v.number);
+      this.state.apply(record[6], record.subarray(12));
+      const seq = this.poolRef.log.append(record);
+      table.each((_lba, pbn) => this.poolRef.allocator.unref(pbn, seq));
+      await this.poolRef.log.commit(seq);
+    });
+  }
+
+  async setInheritedUniqueId(name: string, uniqueId: string | null): Promise<VolumeInfo> {
+    const v = this.vol(name);
+    if (
+      uniqueId !== null &&
+      (typeof uniqueId !== 'string' || uniqueId.length === 0 || uniqueId.length > 200)
+    ) {
+      throw new ReboundError('INVALID_ARGUMENT', 'unique ID must be a non-empty string or null', {
+        detail: { field: 'uniqueId' },
+      });
+    }
+    await this.control(rec.volumeSet(v.number, v.sizeBytes, v.fenced, uniqueId));
+    return this.info(v);
+  }
+
+  async fence(name: string): Promise<void> {
+    const v = this.vol(name);
+    v.fenced = true; // new host requests are refused from now on
+    await v.rt.drained(() => v.rt.host);
+    await this.control(rec.volumeSet(v.number, v.sizeBytes, true, v.inheritedUniqueId));
+  }
+
+  async unfence(name: string): Promise<void> {
+    const v = this.vol(name);
+    await this.control(rec.volumeSet(v.number, v.sizeBytes, false, v.inheritedUniqueId));
+  }
+
+  hostDevice(name: string): BlockDevice {
+    return new VolumeDevice(this.io, this.vol(name), 'host');
+  }
+
+  device(name: string): BlockDevice {
+    return new VolumeDevice(this.io, this.vol(name), 'engine');
+  }
+
+  private snapInfo(s: Snapshot): SnapshotInfo {
+    return { volume: s.volume.name, name: s.name, sizeBytes: s.sizeBytes, createdAt: s.createdAt };
+  }
+
+  private snap(volume: string, name: string): Snapshot {
+    const s = this.vol(volume).snapshots.get(name);
+    if (!s) throw new ReboundError('NOT_FOUND', `snapshot ${volume}/${name} not found`);
+    return s;
+  }
+
+  async createSnapshot(volume: string, name: string): Promise<SnapshotInfo> {
+    checkName('snapshot', name);
+    const v = this.vol(volume);
+    if (v.snapshots.has(name))
+      throw new ReboundError('ALREADY_EXISTS', `snapshot ${volume}/${name} already exists`);
+    const objId = this.state.nextObject;
+    await this.quiesce(v, async () => {
+      if (v.snapshots.has(name))
+        throw new ReboundError('ALREADY_EXISTS', `snapshot ${volume}/${name} already exists`);
+      const record = rec.snapshotCreate(v.number, objId, true, v.sizeBytes, name, new Date().toISOString());
+      this.open();
+      this.state.apply(record[6], record.subarray(12));
+      // Copy-on-write: the snapshot shares every block; the next write to one copies it.
+      v.table.each((_lba, pbn) => this.poolRef.allocator.share(pbn));
+      await this.poolRef.log.commit(this.poolRef.log.append(record));
+    });
+    return this.snapInfo(this.snap(volume, name));
+  }
+
+  listSnapshots(volume: string): SnapshotInfo[] {
+    return [...this.vol(volume).snapshots.values()].map((s) => this.snapInfo(s));
+  }
+
+  async deleteSnapshot(volume: string, name: string): Promise<void> {
+    const s = this.snap(volume, name);
+    this.open();
+    const record = rec.snapshotDelete(s.objId);
+    this.state.apply(record[6], record.subarray(12));
+    const seq = this.poolRef.log.append(record);
+    s.table.each((_lba, pbn) => this.poolRef.allocator.unref(pbn, seq));
+    await this.poolRef.log.commit(seq);
+  }
+
+  snapshotDevice(volume: string, name: string): BlockDevice {
+    return new SnapshotDevice(this.io, this.snap(volume, name));
+  }
+
+  private bm(volume: string, name: string): Bitmap {
+    const b = this.vol(volume).bitmaps.get(name);
+    if (!b) throw new ReboundError('NOT_FOUND', `bitmap ${volume}/${name} not found`);
+    return b;
+  }
+
+  private bmInfo(b: Bitmap): BitmapInfo {
+    return {
+      volume: b.volume.name,
+      name: b.name,
+      active: b.active,
+      dirtyBlocks: b.set.count(),
+      blockSizeBytes: this.blockSizeBytes,
+      createdAt: b.createdAt,
+    };
+  }
+
+  async createBitmap(volume: string, name: string): Promise<BitmapInfo> {
+    checkName('bitmap', name);
+    const v = this.vol(volume);
+    if (v.bitmaps.has(name))
+      throw new ReboundError('ALREADY_EXISTS', `bitmap ${volume}/${name} already exists`);
+    await this.control(
+      rec.bitmapCreate(v.number, this.state.nextBitmap, true, name, new Date().toISOString()),
+    );
+    return this.bmInfo(this.bm(volume, name));
+  }
+
+  listBitmaps(volume: string): BitmapInfo[] {
+    return [...this.vol(volume).bitmaps.values()].map((b) => this.bmInfo(b));
+  }
+
+  async freezeBitmap(volume: string, name: string, into: string): Promise<BitmapInfo> {
+    checkName('bitmap', into);
+    const v = this.vol(volume);
+    const check = () => {
+      const src = this.bm(volume, name);
+      if (!src.active)
+        throw new ReboundError('INVALID_ARGUMENT', `bitmap ${volume}/${name} is frozen, not active`);
+      if (into === name) throw new ReboundError('INVALID_ARGUMENT', 'cannot freeze a bitmap into itself');
+      const old = v.bitmaps.get(into);
+      if (old?.active) {
+        throw new ReboundError(
+          'INVALID_ARGUMENT',
+          `bitmap ${volume}/${into} is active; only a frozen one is replaced`,
+        );
+      }
+      return src;
+    };
+    check();
+    await this.quiesce(v, () => {
+      const src = check();
+      return this.control(rec.bitmapFreeze(src.id, this.state.nextBitmap, into, new Date().toISOString()));
+    });
+    return this.bmInfo(this.bm(volume, into));
+  }
+
+  async mergeBitmap(volume: string, src: string, dst: string): Promise<BitmapInfo> {
+    const s = this.bm(volume, src);
+    const d = this.bm(volume, dst);
+    await this.control(rec.bitmapMerge(s.id, d.id));
+    return this.bmInfo(d);
+  }
+
+  async clearBitmap(volume: string, name: string): Promise<BitmapInfo> {
+    const v = this.vol(volume);
+    this.bm(volume, name);
+    await this.quiesce(v, () => this.control(rec.bitmapClear(this.bm(volume, name).id)));
+    return this.bmInfo(this.bm(volume, name));
+  }
+
+  async deleteBitmap(volume: string, name: string): Promise<void> {
+    await this.control(rec.bitmapDelete(this.bm(volume, name).id));
+  }
+
+  getBitmap(volume: string, name: string): BlockSet {
+    return this.bm(volume, name).set.clone();
+  }
+
+  /** Checkpoint everything and close the drives. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.poolRef.log.checkpoint();
+    } finally {
+      await this.poolRef.close();
+    }
+  }
+}
