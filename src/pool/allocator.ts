@@ -45,8 +45,12 @@ export class Allocator {
     return this.freeCount;
   }
 
+  /**
+   * Blocks mapped or reserved for a write in flight. Quarantined blocks count as free:
+   * they are given back as soon as their free is durable (allocation commits to get them).
+   */
   get usedBlocks(): number {
-    return this.totalBlocks - this.freeCount;
+    return this.totalBlocks - this.freeCount - this.quarantine.length;
   }
 
   get quarantinedBlocks(): number {
