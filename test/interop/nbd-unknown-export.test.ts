@@ -1,0 +1,25 @@
+// Requires: qemu-img (qemu-utils), nbdinfo (libnbd-bin). Feature: unknown export names are refused cleanly.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { describeRun, type RunningServer, requireTools, run, startServer } from '../helpers/nbd-fixture.js';
+
+describe('unknown export', () => {
+  let srv: RunningServer;
+  before(async () => {
+    requireTools('qemu-img', 'nbdinfo');
+    srv = await startServer();
+  });
+  after(() => srv?.close());
+
+  it('qemu-img and nbdinfo get an error naming the export; the server keeps serving', async () => {
+    const q = await run('qemu-img', ['info', srv.uri('missing')]);
+    assert.notEqual(q.code, 0);
+    assert.match(q.stderr, /missing/, describeRun(q));
+    const n = await run('nbdinfo', [srv.uri('missing')]);
+    assert.notEqual(n.code, 0);
+    const ok = await run('nbdinfo', ['--size', srv.uri('vol0')]);
+    assert.equal(ok.code, 0, describeRun(ok));
+    assert.equal(ok.stdout.trim(), String(64 * 1024 * 1024));
+    assert.equal(srv.server.connectionCount, 0);
+  });
+});
