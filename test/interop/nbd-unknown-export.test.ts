@@ -1,7 +1,14 @@
 // Requires: qemu-img (qemu-utils), nbdinfo (libnbd-bin). Feature: unknown export names are refused cleanly.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { describeRun, type RunningServer, requireTools, run, startServer } from '../helpers/nbd-fixture.js';
+import {
+  describeRun,
+  type RunningServer,
+  requireTools,
+  run,
+  startServer,
+  waitFor,
+} from '../helpers/nbd-fixture.js';
 
 describe('unknown export', () => {
   let srv: RunningServer;
@@ -20,6 +27,11 @@ describe('unknown export', () => {
     const ok = await run('nbdinfo', ['--size', srv.uri('vol0')]);
     assert.equal(ok.code, 0, describeRun(ok));
     assert.equal(ok.stdout.trim(), String(64 * 1024 * 1024));
-    assert.equal(srv.server.connectionCount, 0);
+    await waitFor(() => srv.server.connectionCount === 0, 'every connection to close');
+    assert.equal(
+      srv.exports.opened.get('vol0'),
+      srv.exports.released.get('vol0'),
+      'every open export released',
+    );
   });
 });
