@@ -95,6 +95,12 @@ export const ERROR_CODES = {
     retryable: false,
     doc: 'The device cannot do this (a fast zero it cannot do faster than a write, say).',
   },
+  NBD_PROTOCOL: {
+    http: 400,
+    nbd: 'EINVAL',
+    retryable: false,
+    doc: 'An NBD peer broke the framing (bad magic, absurd length); that connection was closed, the rest go on.',
+  },
   INTERNAL: { http: 500, nbd: 'EIO', retryable: false, doc: 'A bug: the log has the stack trace.' },
 } as const satisfies Record<string, CodeInfo>;
 

@@ -5,8 +5,8 @@
  */
 import type { Command } from 'commander';
 import { ReboundError } from '../errors.js';
-import { NodeClient } from '../node/client.js';
-import { readNodeConfig } from '../node/config.js';
+import { NodeClient } from '../node/index.js';
+import { readNodeConfig } from '../node/index.js';
 
 export const DEFAULT_DATA_DIR = 'rebound-data';
 export const DEFAULT_NODE_DIR = `${DEFAULT_DATA_DIR}/node`;

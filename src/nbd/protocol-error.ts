@@ -7,7 +7,7 @@ import { ReboundError } from '../errors.js';
 
 export class NbdProtocolError extends ReboundError {
   constructor(message: string, detail?: Record<string, unknown>) {
-    super('INVALID_ARGUMENT', message, { detail });
+    super('NBD_PROTOCOL', message, { detail });
     this.name = 'NbdProtocolError';
   }
 }

@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initNode } from '../../src/cli/commands/node.js';
+import { type InitOptions, initNode } from '../../src/cli/commands/node.js';
 import { NodeClient } from '../../src/node/client.js';
 import { readNodeConfig } from '../../src/node/config.js';
 import { type RunningNode, startNode } from '../../src/node/daemon.js';
@@ -21,7 +21,9 @@ export interface NodeFixture {
   close(): Promise<void>;
 }
 
-export async function startTestNode(options: { poolSizeBytes?: number; dataDir?: string } = {}): Promise<NodeFixture> {
+export async function startTestNode(
+  options: { poolSizeBytes?: number; dataDir?: string; init?: Partial<InitOptions> } = {},
+): Promise<NodeFixture> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'rebound-node-')));
   if (!options.dataDir) {
     await initNode(dataDir, {
@@ -29,6 +31,7 @@ export async function startTestNode(options: { poolSizeBytes?: number; dataDir?:
       apiListen: '127.0.0.1:0',
       nbdListen: '127.0.0.1:0',
       drive: [`${join(dataDir, 'drive0.img')}:${options.poolSizeBytes ?? 8 * 2 ** 30}`],
+      ...options.init,
     });
   }
   const node = await startNode(dataDir, await readNodeConfig(dataDir));

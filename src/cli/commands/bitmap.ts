@@ -3,10 +3,13 @@
  * (SPEC "update difference management"); freeze is SPEC's "fix the bitmap".
  */
 import type { Command } from 'commander';
-import type { BitmapInfo } from '../../node/api-schema.js';
+import type { api } from '../../node/index.js';
+
 import { globals, nodeClient } from '../context.js';
 import { emit, printTable } from '../output.js';
 import { formatBytes } from '../units.js';
+
+type BitmapInfo = api.BitmapInfo;
 
 function line(b: BitmapInfo): string {
   return `${b.volume}/${b.name}: ${b.active ? 'active' : 'frozen'}, ${b.dirtyBlocks} changed blocks (${formatBytes(b.dirtyBlocks * b.blockSizeBytes)})`;

@@ -6,8 +6,8 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ReboundError } from '../../errors.js';
 import { createLogger } from '../../logger.js';
-import { DEFAULT_NODE_CONFIG, type NodeConfig, type NodeTlsConfig, newToken, readNodeConfig, writeNodeConfig } from '../../node/config.js';
-import { poolDir, type RunningNode, startNode } from '../../node/daemon.js';
+import { DEFAULT_NODE_CONFIG, type NodeConfig, type NodeTlsConfig, newToken, readNodeConfig, writeNodeConfig } from '../../node/index.js';
+import { poolDir, type RunningNode, startNode } from '../../node/index.js';
 import { NodeStorage } from '../../volume/index.js';
 import { DEFAULT_NODE_DIR, globals, nodeClient } from '../context.js';
 import { emit, printRecord } from '../output.js';
@@ -20,7 +20,7 @@ export function parseListen(text: string, what: string): { host: string; port: n
   return { host: m[1] ?? m[2], port };
 }
 
-interface InitOptions {
+export interface InitOptions {
   serial?: string;
   drive?: string[];
   blockSize: string;

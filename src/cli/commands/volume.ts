@@ -1,9 +1,12 @@
 /** rebound volume create|list|show|grow|delete|fence|unfence */
 import type { Command } from 'commander';
-import type { VolumeInfo } from '../../node/api-schema.js';
+import type { api } from '../../node/index.js';
+
 import { globals, nodeClient } from '../context.js';
 import { emit, printRecord, printTable } from '../output.js';
 import { formatBytes, parseSize } from '../units.js';
+
+type VolumeInfo = api.VolumeInfo;
 
 function showVolume(v: VolumeInfo): void {
   printRecord({
