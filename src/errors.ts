@@ -7,7 +7,15 @@
  */
 
 /** NBD transmission error numbers (NetworkBlockDevice/nbd doc/proto.md, "Error values"). */
-export type NbdErrno = 'EPERM' | 'EIO' | 'ENOMEM' | 'EINVAL' | 'ENOSPC' | 'EOVERFLOW' | 'ENOTSUP' | 'ESHUTDOWN';
+export type NbdErrno =
+  | 'EPERM'
+  | 'EIO'
+  | 'ENOMEM'
+  | 'EINVAL'
+  | 'ENOSPC'
+  | 'EOVERFLOW'
+  | 'ENOTSUP'
+  | 'ESHUTDOWN';
 
 interface CodeInfo {
   /** HTTP status the control API answers with. */
@@ -111,7 +119,11 @@ export class ReboundError extends Error {
   /** Extra machine-readable detail (the field name of a bad request, a key, an offset). */
   readonly detail: Record<string, unknown> | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; detail?: Record<string, unknown> }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; detail?: Record<string, unknown> },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ReboundError';
     this.code = code;

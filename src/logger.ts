@@ -11,7 +11,14 @@ export function createLogger(name: string): Logger {
     {
       name,
       level: process.env.REBOUND_LOG_LEVEL ?? 'info',
-      redact: ['token', '*.token', 'secret', '*.secret', 'headers.authorization', 'req.headers.authorization'],
+      redact: [
+        'token',
+        '*.token',
+        'secret',
+        '*.secret',
+        'headers.authorization',
+        'req.headers.authorization',
+      ],
     },
     pino.destination(2),
   );

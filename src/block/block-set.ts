@@ -170,7 +170,8 @@ export class BlockSet {
       throw new ReboundError('INVALID_ARGUMENT', 'not an encoded block set (bad magic)');
     }
     const version = buf.readUInt16BE(4);
-    if (version !== VERSION) throw new ReboundError('INVALID_ARGUMENT', `block set version ${version} unknown`);
+    if (version !== VERSION)
+      throw new ReboundError('INVALID_ARGUMENT', `block set version ${version} unknown`);
     const bits = Number(buf.readBigUInt64BE(8));
     const set = new BlockSet(bits);
     if (buf.length !== HEADER_BYTES + set.bytes.length) {
@@ -182,6 +183,7 @@ export class BlockSet {
   }
 
   private assertIndex(block: number): void {
-    if (!(block >= 0 && block < this.bits)) throw new RangeError(`block ${block} outside set of ${this.bits}`);
+    if (!(block >= 0 && block < this.bits))
+      throw new RangeError(`block ${block} outside set of ${this.bits}`);
   }
 }

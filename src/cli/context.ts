@@ -5,8 +5,7 @@
  */
 import type { Command } from 'commander';
 import { ReboundError } from '../errors.js';
-import { NodeClient } from '../node/index.js';
-import { readNodeConfig } from '../node/index.js';
+import { NodeClient, readNodeConfig } from '../node/index.js';
 
 export const DEFAULT_DATA_DIR = 'rebound-data';
 export const DEFAULT_NODE_DIR = `${DEFAULT_DATA_DIR}/node`;
@@ -27,7 +26,11 @@ export async function nodeClient(cmd: Command): Promise<NodeClient> {
   const url = g.node ?? process.env.REBOUND_NODE;
   const token = g.token ?? process.env.REBOUND_TOKEN;
   if (url) {
-    if (!token) throw new ReboundError('UNAUTHORIZED', 'a node URL was given without a token: pass --token or set REBOUND_TOKEN');
+    if (!token)
+      throw new ReboundError(
+        'UNAUTHORIZED',
+        'a node URL was given without a token: pass --token or set REBOUND_TOKEN',
+      );
     return new NodeClient(url, token);
   }
   const dataDir = g.dataDir ?? DEFAULT_NODE_DIR;
@@ -39,5 +42,8 @@ export async function nodeClient(cmd: Command): Promise<NodeClient> {
     );
   });
   const host = config.apiHost === '0.0.0.0' || config.apiHost === '::' ? '127.0.0.1' : config.apiHost;
-  return new NodeClient(`http://${host.includes(':') ? `[${host}]` : host}:${config.apiPort}`, token ?? config.token);
+  return new NodeClient(
+    `http://${host.includes(':') ? `[${host}]` : host}:${config.apiPort}`,
+    token ?? config.token,
+  );
 }

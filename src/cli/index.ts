@@ -4,4 +4,4 @@
  * in the foreground. Output is for people unless `--json`; errors carry their stable code.
  */
 export { buildProgram, main } from './main.js';
-export { parseSize, formatBytes } from './units.js';
+export { formatBytes, parseSize } from './units.js';

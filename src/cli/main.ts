@@ -19,7 +19,10 @@ export function buildProgram(): Command {
     .version(VERSION)
     .option('--node <url>', 'node control API URL (env REBOUND_NODE)')
     .option('--token <token>', 'API token (env REBOUND_TOKEN)')
-    .option('--data-dir <dir>', `local data directory (default ${DEFAULT_NODE_DIR} for node verbs, rebound-data for up)`)
+    .option(
+      '--data-dir <dir>',
+      `local data directory (default ${DEFAULT_NODE_DIR} for node verbs, rebound-data for up)`,
+    )
     .option('--json', 'print JSON instead of text')
     .showHelpAfterError()
     .exitOverride();

@@ -13,9 +13,18 @@ export function printTable(rows: Record<string, string | number | boolean>[], co
     console.log('(none)');
     return;
   }
-  const cells = [columns.map((c) => c.toUpperCase()), ...rows.map((r) => columns.map((c) => String(r[c] ?? '')))];
+  const cells = [
+    columns.map((c) => c.toUpperCase()),
+    ...rows.map((r) => columns.map((c) => String(r[c] ?? ''))),
+  ];
   const widths = columns.map((_, i) => Math.max(...cells.map((row) => row[i].length)));
-  for (const row of cells) console.log(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  for (const row of cells)
+    console.log(
+      row
+        .map((c, i) => c.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 export function printRecord(record: Record<string, unknown>): void {
@@ -34,7 +43,8 @@ export function emit(options: OutputOptions, data: unknown, human: () => void): 
 /** Print an error for a person (or as JSON) and give the exit code. */
 export function reportError(err: unknown, json: boolean): number {
   if (isReboundError(err)) {
-    if (json) console.error(JSON.stringify({ error: { code: err.code, message: err.message, detail: err.detail } }));
+    if (json)
+      console.error(JSON.stringify({ error: { code: err.code, message: err.message, detail: err.detail } }));
     else {
       console.error(`error: ${err.message} (${err.code})`);
       const hint = ERROR_CODES[err.code].doc;

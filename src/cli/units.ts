@@ -5,9 +5,11 @@ const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 3
 
 export function parseSize(text: string, what = 'size'): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(?:i?B)?\s*$/i.exec(text);
-  if (!m) throw new ReboundError('INVALID_ARGUMENT', `${what} "${text}" is not a size like 10G, 512M or 65536`);
+  if (!m)
+    throw new ReboundError('INVALID_ARGUMENT', `${what} "${text}" is not a size like 10G, 512M or 65536`);
   const bytes = Number(m[1]) * UNITS[m[2].toUpperCase()];
-  if (!Number.isSafeInteger(bytes)) throw new ReboundError('INVALID_ARGUMENT', `${what} "${text}" is not a whole number of bytes`);
+  if (!Number.isSafeInteger(bytes))
+    throw new ReboundError('INVALID_ARGUMENT', `${what} "${text}" is not a whole number of bytes`);
   return bytes;
 }
 

@@ -5,7 +5,10 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 
-const Name = Type.String({ pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$', description: 'a name: 1-64 of A-Z a-z 0-9 . _ -' });
+const Name = Type.String({
+  pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$',
+  description: 'a name: 1-64 of A-Z a-z 0-9 . _ -',
+});
 
 export const ErrorBody = Type.Object({
   error: Type.Object({
@@ -94,10 +97,7 @@ export const InheritIdBody = Type.Object(
   { additionalProperties: false },
 );
 export const CreateNamedBody = Type.Object({ name: Name }, { additionalProperties: false });
-export const FreezeBitmapBody = Type.Object(
-  { into: Name },
-  { additionalProperties: false },
-);
+export const FreezeBitmapBody = Type.Object({ into: Name }, { additionalProperties: false });
 export const MergeBitmapBody = Type.Object({ from: Name }, { additionalProperties: false });
 
 export type PoolInfo = Static<typeof PoolInfo>;

@@ -9,8 +9,9 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { ReboundError, toReboundError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { Storage } from '../volume/types.js';
 import { bitmapRoutes } from './routes/bitmaps.js';
 import { nodeRoutes } from './routes/node.js';
@@ -28,12 +29,14 @@ export interface NodeApiContext {
 
 export interface NodeApiOptions extends NodeApiContext {
   token: string;
-  logger?: boolean | object;
+  /** A pino logger for request logs; none by default. */
+  logger?: Logger;
 }
 
 export function buildNodeApi(options: NodeApiOptions): FastifyInstance {
   const app = Fastify({
-    logger: options.logger ?? false,
+    ...(options.logger ? { loggerInstance: options.logger as FastifyBaseLogger } : { logger: false }),
+    disableRequestLogging: true,
     ajv: { customOptions: { allErrors: false, coerceTypes: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -51,7 +54,9 @@ export function buildNodeApi(options: NodeApiOptions): FastifyInstance {
       // fastify names the field: "body/sizeBytes must be integer".
       const field = err.validation[0]?.instancePath?.replace(/^\//, '').replace(/\//g, '.') || undefined;
       const message = `${err.validationContext ?? 'request'}${err.validation[0]?.instancePath ?? ''} ${err.validation[0]?.message ?? err.message}`;
-      return reply.status(400).send({ error: { code: 'INVALID_ARGUMENT', message, detail: field ? { field } : {} } });
+      return reply
+        .status(400)
+        .send({ error: { code: 'INVALID_ARGUMENT', message, detail: field ? { field } : {} } });
     }
     if (err.statusCode && err.statusCode < 500 && !(err instanceof ReboundError)) {
       return reply.status(err.statusCode).send({ error: { code: 'INVALID_ARGUMENT', message: err.message } });
@@ -62,7 +67,9 @@ export function buildNodeApi(options: NodeApiOptions): FastifyInstance {
   });
 
   app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` } });
+    reply
+      .status(404)
+      .send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` } });
   });
 
   const ctx: NodeApiContext = options;
@@ -77,5 +84,6 @@ export function buildNodeApi(options: NodeApiOptions): FastifyInstance {
 export function nbdUri(ctx: Pick<NodeApiContext, 'nbd'>, exportName: string): string {
   const scheme = ctx.nbd.tls === 'off' ? 'nbd' : 'nbds';
   const host = ctx.nbd.host.includes(':') ? `[${ctx.nbd.host}]` : ctx.nbd.host;
-  return `${scheme}://${host}:${ctx.nbd.port}/${encodeURIComponent(exportName)}`;
+  // Export names are [A-Za-z0-9._-] and '@': all legal in a URI path as they are.
+  return `${scheme}://${host}:${ctx.nbd.port}/${exportName}`;
 }

@@ -59,7 +59,11 @@ export async function readNodeConfig(dataDir: string): Promise<NodeConfig> {
     );
   }
   const parsed = JSON.parse(text) as Partial<NodeConfig>;
-  return { ...DEFAULT_NODE_CONFIG, ...parsed, tls: { ...DEFAULT_NODE_CONFIG.tls, ...parsed.tls } } as NodeConfig;
+  return {
+    ...DEFAULT_NODE_CONFIG,
+    ...parsed,
+    tls: { ...DEFAULT_NODE_CONFIG.tls, ...parsed.tls },
+  } as NodeConfig;
 }
 
 export async function writeNodeConfig(dataDir: string, config: NodeConfig): Promise<void> {

@@ -7,15 +7,16 @@
  *   manager, CLI ──HTTP──► buildNodeApi ─────────────┘
  */
 import { join } from 'node:path';
-import { silentLogger, type Logger } from '../logger.js';
+import type { FastifyInstance } from 'fastify';
+import { type Logger, silentLogger } from '../logger.js';
 import { NbdServer } from '../nbd/index.js';
-import type { Storage } from '../volume/types.js';
+import { VERSION } from '../version.js';
 import { NodeStorage } from '../volume/index.js';
+import type { Storage } from '../volume/types.js';
 import { buildNodeApi } from './api.js';
 import type { NodeConfig } from './config.js';
 import { storageExports } from './exports.js';
 import { nbdTlsOptions } from './tls.js';
-import { VERSION } from '../version.js';
 
 export interface RunningNode {
   serial: string;
@@ -31,38 +32,44 @@ export function poolDir(dataDir: string): string {
   return join(dataDir, 'pool');
 }
 
-export async function startNode(dataDir: string, config: NodeConfig, logger: Logger = silentLogger): Promise<RunningNode> {
+export async function startNode(
+  dataDir: string,
+  config: NodeConfig,
+  logger: Logger = silentLogger,
+): Promise<RunningNode> {
   const storage = await NodeStorage.open(poolDir(dataDir));
   const nbdServer = new NbdServer({
     provider: storageExports(storage),
-    tls: await nbdTlsOptions(config.tls),
+    tls: await nbdTlsOptions(config.tls).catch(async (err) => {
+      await storage.close();
+      throw err;
+    }),
     logger: logger.child({ part: 'nbd' }),
   });
-  let nbdAddress: { port: number };
-  try {
-    nbdAddress = await nbdServer.listen(config.nbdPort, config.nbdHost);
-  } catch (err) {
-    await storage.close();
-    throw err;
-  }
-  const nbd = { host: config.nbdHost, port: nbdAddress.port, tls: config.tls.mode };
-  const api = buildNodeApi({
-    storage,
-    token: config.token,
-    nbd,
-    version: VERSION,
-    startedAt: Date.now(),
-    nbdConnections: () => nbdServer.connectionCount,
-    logger: logger.child({ part: 'api' }),
-  });
+  let api: FastifyInstance | undefined;
   let apiUrl: string;
+  let nbd: RunningNode['nbd'];
   try {
+    const nbdAddress = await nbdServer.listen(config.nbdPort, config.nbdHost);
+    nbd = { host: config.nbdHost, port: nbdAddress.port, tls: config.tls.mode };
+    api = buildNodeApi({
+      storage,
+      token: config.token,
+      nbd,
+      version: VERSION,
+      startedAt: Date.now(),
+      nbdConnections: () => nbdServer.connectionCount,
+      logger: logger.child({ part: 'api' }),
+    });
     apiUrl = await api.listen({ port: config.apiPort, host: config.apiHost });
   } catch (err) {
+    // Half a node is worse than none: release the ports and the pool before failing.
+    await api?.close();
     await nbdServer.close();
     await storage.close();
     throw err;
   }
+  const app = api;
   logger.info({ serial: storage.serial, apiUrl, nbd }, 'node running');
 
   let closing: Promise<void> | undefined;
@@ -74,7 +81,7 @@ export async function startNode(dataDir: string, config: NodeConfig, logger: Log
     token: config.token,
     close() {
       closing ??= (async () => {
-        await api.close();
+        await app.close();
         await nbdServer.close();
         await storage.close();
         logger.info('node stopped');

@@ -14,7 +14,8 @@ export function storageExports(storage: Storage): ExportProvider {
       const out: { name: string; description?: string }[] = [];
       for (const v of storage.listVolumes()) {
         out.push({ name: v.name, description: `volume ${v.uniqueId}` });
-        for (const s of v.snapshots) out.push({ name: snapshotExportName(v.name, s), description: `snapshot of ${v.name}` });
+        for (const s of v.snapshots)
+          out.push({ name: snapshotExportName(v.name, s), description: `snapshot of ${v.name}` });
       }
       return out;
     },
@@ -41,7 +42,9 @@ export function storageExports(storage: Storage): ExportProvider {
         device: storage.hostDevice(volume),
         bitmapNames: () => storage.listBitmaps(volume).map((b) => b.name),
         bitmap: (bitmap) =>
-          storage.listBitmaps(volume).some((b) => b.name === bitmap) ? storage.getBitmap(volume, bitmap) : undefined,
+          storage.listBitmaps(volume).some((b) => b.name === bitmap)
+            ? storage.getBitmap(volume, bitmap)
+            : undefined,
       };
     },
   };

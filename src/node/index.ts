@@ -7,6 +7,13 @@
 export { buildNodeApi, nbdUri } from './api.js';
 export * as api from './api-schema.js';
 export { NodeClient } from './client.js';
-export { DEFAULT_NODE_CONFIG, type NodeConfig, type NodeTlsConfig, newToken, readNodeConfig, writeNodeConfig } from './config.js';
+export {
+  DEFAULT_NODE_CONFIG,
+  type NodeConfig,
+  type NodeTlsConfig,
+  newToken,
+  readNodeConfig,
+  writeNodeConfig,
+} from './config.js';
 export { poolDir, type RunningNode, startNode } from './daemon.js';
 export { storageExports } from './exports.js';

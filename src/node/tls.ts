@@ -13,7 +13,10 @@ export async function nbdTlsOptions(config: NodeTlsConfig): Promise<NbdTlsOption
   if (config.pskFile) out.psk = { pskFile: config.pskFile };
   if (config.certFile || config.keyFile) {
     if (!config.certFile || !config.keyFile) {
-      throw new ReboundError('INVALID_ARGUMENT', 'x509 TLS needs both a certificate (--tls-cert) and a key (--tls-key)');
+      throw new ReboundError(
+        'INVALID_ARGUMENT',
+        'x509 TLS needs both a certificate (--tls-cert) and a key (--tls-key)',
+      );
     }
     out.x509 = {
       cert: await readFile(config.certFile, 'utf8'),
@@ -23,7 +26,10 @@ export async function nbdTlsOptions(config: NodeTlsConfig): Promise<NbdTlsOption
     };
   }
   if (!out.psk && !out.x509) {
-    throw new ReboundError('INVALID_ARGUMENT', `NBD TLS mode "${config.mode}" needs --tls-psk-file or --tls-cert/--tls-key`);
+    throw new ReboundError(
+      'INVALID_ARGUMENT',
+      `NBD TLS mode "${config.mode}" needs --tls-psk-file or --tls-cert/--tls-key`,
+    );
   }
   return out;
 }

@@ -99,7 +99,8 @@ export function deviceConformance(name: string, open: (sizeBytes: number) => Pro
         for (let i = 0; i < 64; i++) writes.push(d.write(i * 4096 * 7, Buffer.alloc(4096, i + 1)));
         await Promise.all(writes);
         await d.flush();
-        for (let i = 0; i < 64; i++) assert.deepEqual(await d.read(i * 4096 * 7, 4096), Buffer.alloc(4096, i + 1));
+        for (let i = 0; i < 64; i++)
+          assert.deepEqual(await d.read(i * 4096 * 7, 4096), Buffer.alloc(4096, i + 1));
       }));
   });
 }

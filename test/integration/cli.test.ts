@@ -17,7 +17,14 @@ describe('rebound CLI', () => {
 
   async function rebound(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
     try {
-      const { stdout, stderr } = await exec('node', ['bin/rebound.js', '--node', fx.node.apiUrl, '--token', fx.node.token, ...args]);
+      const { stdout, stderr } = await exec('node', [
+        'bin/rebound.js',
+        '--node',
+        fx.node.apiUrl,
+        '--token',
+        fx.node.token,
+        ...args,
+      ]);
       return { stdout, stderr, code: 0 };
     } catch (err) {
       const e = err as { stdout: string; stderr: string; code: number };
@@ -55,13 +62,10 @@ describe('rebound CLI', () => {
     assert.deepEqual(show.bitmaps.sort(), ['b1', 'b1-frozen']);
     assert.equal(show.sizeBytes, 2 * 2 ** 30);
     const bitmaps = JSON.parse((await rebound('bitmap', 'list', 'cli1', '--json')).stdout);
-    assert.deepEqual(
-      bitmaps.map((b: { name: string; active: boolean }) => [b.name, b.active]).sort(),
-      [
-        ['b1', true],
-        ['b1-frozen', false],
-      ],
-    );
+    assert.deepEqual(bitmaps.map((b: { name: string; active: boolean }) => [b.name, b.active]).sort(), [
+      ['b1', true],
+      ['b1-frozen', false],
+    ]);
   });
 
   it('explains errors with their code and exits non-zero', async () => {

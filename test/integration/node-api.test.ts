@@ -54,12 +54,18 @@ describe('node control API', () => {
     await fx.client.createVolume('v2', 2 ** 26);
     const snap = await fx.client.createSnapshot('v2', 's1');
     assert.equal(snap.nbdUri, fx.uri('v2@s1'));
-    assert.deepEqual((await fx.client.listSnapshots('v2')).map((s) => s.name), ['s1']);
+    assert.deepEqual(
+      (await fx.client.listSnapshots('v2')).map((s) => s.name),
+      ['s1'],
+    );
     const b = await fx.client.createBitmap('v2', 'since-backup');
     assert.deepEqual([b.active, b.dirtyBlocks], [true, 0]);
     const frozen = await fx.client.freezeBitmap('v2', 'since-backup', 'backup-1');
     assert.equal(frozen.active, false);
-    assert.deepEqual((await fx.client.listBitmaps('v2')).map((x) => x.name).sort(), ['backup-1', 'since-backup']);
+    assert.deepEqual((await fx.client.listBitmaps('v2')).map((x) => x.name).sort(), [
+      'backup-1',
+      'since-backup',
+    ]);
     assert.equal((await fx.client.fence('v2')).fenced, true);
     assert.equal((await fx.client.unfence('v2')).fenced, false);
     await assert.rejects(fx.client.deleteVolume('v2'), (e) => isReboundError(e, 'BUSY'));

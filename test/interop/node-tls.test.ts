@@ -30,7 +30,14 @@ describe('node with NBD over TLS (PSK required)', () => {
     const tlsObject = `tls-creds-psk,id=tls0,dir=${keys},username=alice,endpoint=client`;
     const image = `driver=nbd,host=127.0.0.1,port=${fx.node.nbd.port},export=secure,tls-creds=tls0`;
     await runOk('qemu-io', ['--object', tlsObject, '--image-opts', image, '-c', 'write -P 0x42 0 1M']);
-    const read = await runOk('qemu-io', ['--object', tlsObject, '--image-opts', image, '-c', 'read -P 0x42 0 1M']);
+    const read = await runOk('qemu-io', [
+      '--object',
+      tlsObject,
+      '--image-opts',
+      image,
+      '-c',
+      'read -P 0x42 0 1M',
+    ]);
     assert.doesNotMatch(read, /Pattern verification failed/);
     const info = await runOk('qemu-img', ['info', '--object', tlsObject, '--image-opts', image]);
     assert.match(info, /virtual size: 16 MiB/);
@@ -38,7 +45,10 @@ describe('node with NBD over TLS (PSK required)', () => {
 
   it('nbdinfo reads the map over TLS; a plaintext client is refused', async () => {
     const uri = `nbds://alice@127.0.0.1:${fx.node.nbd.port}/secure?tls-psk-file=${join(keys, 'keys.psk')}`;
-    const map = JSON.parse(await runOk('nbdinfo', ['--map', '--json', uri])) as { offset: number; type: number }[];
+    const map = JSON.parse(await runOk('nbdinfo', ['--map', '--json', uri])) as {
+      offset: number;
+      type: number;
+    }[];
     assert.equal(map[0].offset, 0);
     assert.equal(map[0].type & 1, 0, 'the first MiB was written');
     const plain = await run('nbdinfo', [`nbd://127.0.0.1:${fx.node.nbd.port}/secure`]);

@@ -60,13 +60,17 @@ export function bitmapCommands(program: Command): void {
       emit(globals(cmd), b, () => console.log(line(b)));
     });
 
-  bitmap.command('clear <volume> <name>').action(async (volume: string, name: string, _opts, cmd: Command) => {
-    const b = await (await nodeClient(cmd)).clearBitmap(volume, name);
-    emit(globals(cmd), b, () => console.log(line(b)));
-  });
+  bitmap
+    .command('clear <volume> <name>')
+    .action(async (volume: string, name: string, _opts, cmd: Command) => {
+      const b = await (await nodeClient(cmd)).clearBitmap(volume, name);
+      emit(globals(cmd), b, () => console.log(line(b)));
+    });
 
-  bitmap.command('delete <volume> <name>').action(async (volume: string, name: string, _opts, cmd: Command) => {
-    await (await nodeClient(cmd)).deleteBitmap(volume, name);
-    emit(globals(cmd), { deleted: `${volume}/${name}` }, () => console.log(`deleted ${volume}/${name}`));
-  });
+  bitmap
+    .command('delete <volume> <name>')
+    .action(async (volume: string, name: string, _opts, cmd: Command) => {
+      await (await nodeClient(cmd)).deleteBitmap(volume, name);
+      emit(globals(cmd), { deleted: `${volume}/${name}` }, () => console.log(`deleted ${volume}/${name}`));
+    });
 }

@@ -6,8 +6,17 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ReboundError } from '../../errors.js';
 import { createLogger } from '../../logger.js';
-import { DEFAULT_NODE_CONFIG, type NodeConfig, type NodeTlsConfig, newToken, readNodeConfig, writeNodeConfig } from '../../node/index.js';
-import { poolDir, type RunningNode, startNode } from '../../node/index.js';
+import {
+  DEFAULT_NODE_CONFIG,
+  type NodeConfig,
+  type NodeTlsConfig,
+  newToken,
+  poolDir,
+  type RunningNode,
+  readNodeConfig,
+  startNode,
+  writeNodeConfig,
+} from '../../node/index.js';
 import { NodeStorage } from '../../volume/index.js';
 import { DEFAULT_NODE_DIR, globals, nodeClient } from '../context.js';
 import { emit, printRecord } from '../output.js';
@@ -89,10 +98,21 @@ export function nodeCommands(program: Command): void {
     .command('init')
     .description('create a pool and a node identity (serial number, API token) in the data directory')
     .option('--serial <serial>', 'serial number (default: random, 8 hex digits)')
-    .option('--drive <path:size...>', 'drive files of the pool (default: one 64 GiB sparse file in the data directory)')
+    .option(
+      '--drive <path:size...>',
+      'drive files of the pool (default: one 64 GiB sparse file in the data directory)',
+    )
     .option('--block-size <size>', 'pool block size: granularity of allocation, bitmaps and backups', '64K')
-    .option('--api-listen <host:port>', 'control API address', `${DEFAULT_NODE_CONFIG.apiHost}:${DEFAULT_NODE_CONFIG.apiPort}`)
-    .option('--nbd-listen <host:port>', 'NBD address', `${DEFAULT_NODE_CONFIG.nbdHost}:${DEFAULT_NODE_CONFIG.nbdPort}`)
+    .option(
+      '--api-listen <host:port>',
+      'control API address',
+      `${DEFAULT_NODE_CONFIG.apiHost}:${DEFAULT_NODE_CONFIG.apiPort}`,
+    )
+    .option(
+      '--nbd-listen <host:port>',
+      'NBD address',
+      `${DEFAULT_NODE_CONFIG.nbdHost}:${DEFAULT_NODE_CONFIG.nbdPort}`,
+    )
     .option('--tls <mode>', 'NBD TLS: off, optional or require', 'off')
     .option('--tls-psk-file <file>', 'TLS pre-shared keys, username:hexkey per line (psktool format)')
     .option('--tls-cert <file>', 'x509 server certificate (PEM)')
@@ -102,7 +122,10 @@ export function nodeCommands(program: Command): void {
     .action(async (opts: InitOptions, cmd: Command) => {
       const dataDir = globals(cmd).dataDir ?? DEFAULT_NODE_DIR;
       if (!['off', 'optional', 'require'].includes(opts.tls ?? 'off')) {
-        throw new ReboundError('INVALID_ARGUMENT', `--tls must be off, optional or require, not "${opts.tls}"`);
+        throw new ReboundError(
+          'INVALID_ARGUMENT',
+          `--tls must be off, optional or require, not "${opts.tls}"`,
+        );
       }
       const config = await initNode(dataDir, opts);
       emit(globals(cmd), { dataDir, serial: config.serial, token: config.token }, () => {
@@ -120,8 +143,10 @@ export function nodeCommands(program: Command): void {
     .action(async (opts: { apiListen?: string; nbdListen?: string }, cmd: Command) => {
       const dataDir = globals(cmd).dataDir ?? DEFAULT_NODE_DIR;
       const config = await readNodeConfig(dataDir);
-      if (opts.apiListen) Object.assign(config, renameListen(parseListen(opts.apiListen, '--api-listen'), 'api'));
-      if (opts.nbdListen) Object.assign(config, renameListen(parseListen(opts.nbdListen, '--nbd-listen'), 'nbd'));
+      if (opts.apiListen)
+        Object.assign(config, renameListen(parseListen(opts.apiListen, '--api-listen'), 'api'));
+      if (opts.nbdListen)
+        Object.assign(config, renameListen(parseListen(opts.nbdListen, '--nbd-listen'), 'nbd'));
       const running = await startNode(dataDir, config, createLogger('rebound-node'));
       emit(globals(cmd), { serial: running.serial, api: running.apiUrl, nbd: running.nbd }, () => {
         console.log(`node ${running.serial} running`);

@@ -15,17 +15,20 @@ export function snapshotCommands(program: Command): void {
       emit(globals(cmd), s, () => console.log(`snapshot ${volume}@${name} taken; read-only at ${s.nbdUri}`));
     });
 
-  snapshot
-    .command('list <volume>')
-    .action(async (volume: string, _opts, cmd: Command) => {
-      const list = await (await nodeClient(cmd)).listSnapshots(volume);
-      emit(globals(cmd), list, () =>
-        printTable(
-          list.map((s) => ({ name: s.name, size: formatBytes(s.sizeBytes), created: s.createdAt, nbd: s.nbdUri })),
-          ['name', 'size', 'created', 'nbd'],
-        ),
-      );
-    });
+  snapshot.command('list <volume>').action(async (volume: string, _opts, cmd: Command) => {
+    const list = await (await nodeClient(cmd)).listSnapshots(volume);
+    emit(globals(cmd), list, () =>
+      printTable(
+        list.map((s) => ({
+          name: s.name,
+          size: formatBytes(s.sizeBytes),
+          created: s.createdAt,
+          nbd: s.nbdUri,
+        })),
+        ['name', 'size', 'created', 'nbd'],
+      ),
+    );
+  });
 
   snapshot
     .command('delete <volume> <name>')

@@ -8,9 +8,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { isReboundError } from '../../errors.js';
 import { createLogger } from '../../logger.js';
-import { nbdUri } from '../../node/index.js';
-import { readNodeConfig } from '../../node/index.js';
-import { startNode } from '../../node/index.js';
+import { nbdUri, readNodeConfig, startNode } from '../../node/index.js';
 import { DEFAULT_DATA_DIR, globals } from '../context.js';
 import { emit } from '../output.js';
 import { parseSize } from '../units.js';
@@ -30,19 +28,26 @@ export function upCommand(program: Command): void {
         return readNodeConfig(dataDir);
       });
       const node = await startNode(dataDir, config, createLogger('rebound-node'));
-      if (node.storage.listVolumes().length === 0) await node.storage.createVolume(opts.volume, parseSize(opts.size));
+      if (node.storage.listVolumes().length === 0)
+        await node.storage.createVolume(opts.volume, parseSize(opts.size));
       const volumes = node.storage.listVolumes();
       const ctx = { nbd: node.nbd };
       emit(
         globals(cmd),
-        { serial: node.serial, api: node.apiUrl, token: node.token, volumes: volumes.map((v) => nbdUri(ctx, v.name)) },
+        {
+          serial: node.serial,
+          api: node.apiUrl,
+          token: node.token,
+          volumes: volumes.map((v) => nbdUri(ctx, v.name)),
+        },
         () => {
           console.log(`Rebound is up (data in ${dataDir}).`);
           console.log(`  node serial   ${node.serial}`);
           console.log(`  control API   ${node.apiUrl}   token: ${node.token}`);
           console.log(`  NBD server    ${node.nbd.host}:${node.nbd.port}`);
-          for (const v of volumes) console.log(`  volume        ${v.name} (${v.uniqueId})  ${nbdUri(ctx, v.name)}`);
-          console.log('Try: qemu-io -f raw -c "write -P 0x5a 0 1M" ' + nbdUri(ctx, volumes[0].name));
+          for (const v of volumes)
+            console.log(`  volume        ${v.name} (${v.uniqueId})  ${nbdUri(ctx, v.name)}`);
+          console.log(`Try: qemu-io -f raw -c "write -P 0x5a 0 1M" ${nbdUri(ctx, volumes[0].name)}`);
           console.log('Stop with Ctrl-C.');
         },
       );

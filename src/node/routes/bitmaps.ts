@@ -7,7 +7,14 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { NodeApiContext } from '../api.js';
-import { BitmapInfo, BitmapParams, CreateNamedBody, FreezeBitmapBody, MergeBitmapBody, VolumeParams } from '../api-schema.js';
+import {
+  BitmapInfo,
+  BitmapParams,
+  CreateNamedBody,
+  FreezeBitmapBody,
+  MergeBitmapBody,
+  VolumeParams,
+} from '../api-schema.js';
 
 export async function bitmapRoutes(scope: FastifyInstance, ctx: NodeApiContext): Promise<void> {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
@@ -38,25 +45,37 @@ export async function bitmapRoutes(scope: FastifyInstance, ctx: NodeApiContext):
   });
 
   /** The bits themselves, in the block-set encoding (docs/formats/bitmap.md). */
-  app.get('/v1/volumes/:volume/bitmaps/:bitmap/encoded', { schema: { params: BitmapParams } }, async (req, reply) => {
-    reply.type('application/octet-stream');
-    return storage.getBitmap(req.params.volume, req.params.bitmap).encode();
-  });
-
-  app.post('/v1/volumes/:volume/bitmaps/:bitmap/freeze', { schema: { ...one, body: FreezeBitmapBody } }, async (req) =>
-    storage.freezeBitmap(req.params.volume, req.params.bitmap, req.body.into),
+  app.get(
+    '/v1/volumes/:volume/bitmaps/:bitmap/encoded',
+    { schema: { params: BitmapParams } },
+    async (req, reply) => {
+      reply.type('application/octet-stream');
+      return storage.getBitmap(req.params.volume, req.params.bitmap).encode();
+    },
   );
 
-  app.post('/v1/volumes/:volume/bitmaps/:bitmap/merge', { schema: { ...one, body: MergeBitmapBody } }, async (req) =>
-    storage.mergeBitmap(req.params.volume, req.body.from, req.params.bitmap),
+  app.post(
+    '/v1/volumes/:volume/bitmaps/:bitmap/freeze',
+    { schema: { ...one, body: FreezeBitmapBody } },
+    async (req) => storage.freezeBitmap(req.params.volume, req.params.bitmap, req.body.into),
+  );
+
+  app.post(
+    '/v1/volumes/:volume/bitmaps/:bitmap/merge',
+    { schema: { ...one, body: MergeBitmapBody } },
+    async (req) => storage.mergeBitmap(req.params.volume, req.body.from, req.params.bitmap),
   );
 
   app.post('/v1/volumes/:volume/bitmaps/:bitmap/clear', { schema: one }, async (req) =>
     storage.clearBitmap(req.params.volume, req.params.bitmap),
   );
 
-  app.delete('/v1/volumes/:volume/bitmaps/:bitmap', { schema: { params: BitmapParams } }, async (req, reply) => {
-    await storage.deleteBitmap(req.params.volume, req.params.bitmap);
-    reply.status(204);
-  });
+  app.delete(
+    '/v1/volumes/:volume/bitmaps/:bitmap',
+    { schema: { params: BitmapParams } },
+    async (req, reply) => {
+      await storage.deleteBitmap(req.params.volume, req.params.bitmap);
+      reply.status(204);
+    },
+  );
 }

@@ -35,8 +35,12 @@ export async function snapshotRoutes(scope: FastifyInstance, ctx: NodeApiContext
     },
   );
 
-  app.delete('/v1/volumes/:volume/snapshots/:snapshot', { schema: { params: SnapshotParams } }, async (req, reply) => {
-    await storage.deleteSnapshot(req.params.volume, req.params.snapshot);
-    reply.status(204);
-  });
+  app.delete(
+    '/v1/volumes/:volume/snapshots/:snapshot',
+    { schema: { params: SnapshotParams } },
+    async (req, reply) => {
+      await storage.deleteSnapshot(req.params.volume, req.params.snapshot);
+      reply.status(204);
+    },
+  );
 }

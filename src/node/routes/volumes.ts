@@ -19,13 +19,19 @@ export async function volumeRoutes(scope: FastifyInstance, ctx: NodeApiContext):
     storage.listVolumes().map((v) => volumeView(ctx, v)),
   );
 
-  app.post('/v1/volumes', { schema: { body: CreateVolumeBody, response: { 201: VolumeInfo } } }, async (req, reply) => {
-    const v = await storage.createVolume(req.body.name, req.body.sizeBytes);
-    reply.status(201);
-    return volumeView(ctx, v);
-  });
+  app.post(
+    '/v1/volumes',
+    { schema: { body: CreateVolumeBody, response: { 201: VolumeInfo } } },
+    async (req, reply) => {
+      const v = await storage.createVolume(req.body.name, req.body.sizeBytes);
+      reply.status(201);
+      return volumeView(ctx, v);
+    },
+  );
 
-  app.get('/v1/volumes/:volume', { schema: one }, async (req) => volumeView(ctx, storage.getVolume(req.params.volume)));
+  app.get('/v1/volumes/:volume', { schema: one }, async (req) =>
+    volumeView(ctx, storage.getVolume(req.params.volume)),
+  );
 
   app.post('/v1/volumes/:volume/grow', { schema: { ...one, body: GrowVolumeBody } }, async (req) =>
     volumeView(ctx, await storage.growVolume(req.params.volume, req.body.sizeBytes)),

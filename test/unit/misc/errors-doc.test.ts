@@ -12,6 +12,10 @@ it('docs/errors.md lists every error code with its HTTP status, NBD error and me
   }
   assert.deepEqual([...rows.keys()].sort(), Object.keys(ERROR_CODES).sort());
   for (const [code, info] of Object.entries(ERROR_CODES)) {
-    assert.deepEqual(rows.get(code), [String(info.http), info.nbd, info.retryable ? 'yes' : 'no', info.doc], code);
+    assert.deepEqual(
+      rows.get(code),
+      [String(info.http), info.nbd, info.retryable ? 'yes' : 'no', info.doc],
+      code,
+    );
   }
 });
