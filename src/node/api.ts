@@ -36,7 +36,6 @@ export interface NodeApiOptions extends NodeApiContext {
 export function buildNodeApi(options: NodeApiOptions): FastifyInstance {
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger as FastifyBaseLogger } : { logger: false }),
-    disableRequestLogging: true,
     ajv: { customOptions: { allErrors: false, coerceTypes: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

@@ -59,7 +59,11 @@ export async function startNode(
       version: VERSION,
       startedAt: Date.now(),
       nbdConnections: () => nbdServer.connectionCount,
-      logger: logger.child({ part: 'api' }),
+      // Per-request lines only at debug: an operator's log should show changes and errors.
+      logger: logger.child(
+        { part: 'api' },
+        { level: logger.level === 'debug' || logger.level === 'trace' ? logger.level : 'warn' },
+      ),
     });
     apiUrl = await api.listen({ port: config.apiPort, host: config.apiHost });
   } catch (err) {
