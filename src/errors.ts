@@ -109,6 +109,36 @@ export const ERROR_CODES = {
     retryable: false,
     doc: 'An NBD peer broke the framing (bad magic, absurd length); that connection was closed, the rest go on.',
   },
+  OBJECT_NOT_FOUND: {
+    http: 404,
+    nbd: 'EIO',
+    retryable: false,
+    doc: 'An object the backup needs is missing from the store; the message names the key.',
+  },
+  STORE_AUTH: {
+    http: 502,
+    nbd: 'EIO',
+    retryable: false,
+    doc: 'The object store refused the credentials: check the access key and secret of the store.',
+  },
+  STORE_UNREACHABLE: {
+    http: 502,
+    nbd: 'EIO',
+    retryable: true,
+    doc: 'The object store endpoint did not answer; check the endpoint URL and the network.',
+  },
+  STORE_NO_BUCKET: {
+    http: 502,
+    nbd: 'EIO',
+    retryable: false,
+    doc: 'The bucket does not exist (and could not be created); check the bucket name.',
+  },
+  BACKUP_OBJECT_CORRUPT: {
+    http: 502,
+    nbd: 'EIO',
+    retryable: false,
+    doc: 'A backup object failed its checksum, magic or length check; the message names the key. Nothing from it was written.',
+  },
   INTERNAL: { http: 500, nbd: 'EIO', retryable: false, doc: 'A bug: the log has the stack trace.' },
 } as const satisfies Record<string, CodeInfo>;
 
