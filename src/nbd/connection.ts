@@ -68,6 +68,7 @@ export class NbdConnection {
   private options = 0;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private released = false;
+  private corked = false;
   private readonly log: Record<string, unknown>;
 
   constructor(
@@ -274,18 +275,27 @@ export class NbdConnection {
     setTimeout(() => this.raw.destroy(), LINGER_MS).unref();
   }
 
-  /** Write one reply's buffers back to back, as one burst. Dropped once the socket is gone. */
+  /**
+   * Write one reply's buffers back to back. Replies finishing in the same turn of the
+   * event loop (at queue depth 32 the drive completions arrive in batches) leave in one
+   * writev: the socket is corked at the first and uncorked once the turn's I/O callbacks
+   * are done. Dropped once the socket is gone.
+   */
   private write(buffers: Buffer[]): void {
     const s = this.stream;
     if (this.phase === 'closed' || s.destroyed || !s.writable) return;
-    if (buffers.length === 1) {
-      s.write(buffers[0]);
-      return;
+    if (!this.corked) {
+      this.corked = true;
+      s.cork();
+      setImmediate(this.uncork);
     }
-    s.cork();
     for (const b of buffers) s.write(b);
-    s.uncork();
   }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    if (!this.stream.destroyed) this.stream.uncork();
+  };
 
   private onClosed(): void {
     if (this.phase === 'closed') return;

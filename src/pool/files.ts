@@ -37,16 +37,3 @@ export async function writeFully(fh: Handle, data: Uint8Array, position: number)
     done += bytesWritten;
   }
 }
-
-/** Positional read of exactly `length` bytes into `buf` at `at`; past EOF reads as zeros. */
-export async function readFully(fh: Handle, buf: Uint8Array, at: number, length: number, position: number) {
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, at + done, length - done, position + done);
-    if (bytesRead === 0) {
-      buf.fill(0, at + done, at + length);
-      return;
-    }
-    done += bytesRead;
-  }
-}
