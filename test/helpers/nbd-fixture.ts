@@ -4,7 +4,6 @@
  * 127.0.0.1 port 0, and helpers to run real clients without blocking the event loop
  * (the server runs in this same process, so spawnSync would deadlock).
  */
-import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -136,49 +135,6 @@ export function testLogger(): NbdLogger {
 }
 
 /** Tools are looked up with PATH=/usr/bin first, where the Debian packages put them (nbdsh needs it). */
-const TOOL_ENV = { ...process.env, PATH: `/usr/bin:/usr/sbin:${process.env.PATH ?? ''}` };
-
-const PACKAGES: Record<string, string> = {
-  'qemu-img': 'qemu-utils',
-  'qemu-io': 'qemu-utils',
-  nbdinfo: 'libnbd-bin',
-  nbdcopy: 'libnbd-bin',
-  nbdsh: 'python3-libnbd',
-  psktool: 'gnutls-bin',
-  certtool: 'gnutls-bin',
-  openssl: 'openssl',
-};
-
-/** Fail (never skip) with what to install when a client tool is missing. */
-export function requireTools(...tools: string[]): void {
-  for (const tool of tools) {
-    const found = spawnSync('sh', ['-c', `command -v ${tool}`], { env: TOOL_ENV }).status === 0;
-    if (!found) {
-      throw new Error(`interop test needs ${tool}: install it (apt-get install ${PACKAGES[tool] ?? tool})`);
-    }
-  }
-}
-
-export interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run a tool asynchronously; never throws on a non-zero exit. */
-export function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { env: TOOL_ENV, timeout: timeoutMs, maxBuffer: 64 * MiB }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
-
-export function describeRun(r: RunResult): string {
-  return `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
-
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(path.join(tmpdir(), 'rebound-nbd-'));
   try {

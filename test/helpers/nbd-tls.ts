@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describeRun, run } from './nbd-fixture.js';
+import { describeRun, run } from './tools.js';
 
 /** Writes DIR/keys.psk (the name qemu's tls-creds-psk expects) for `identity`; returns its path. */
 export async function writePskFile(dir: string, identity = 'alice'): Promise<string> {

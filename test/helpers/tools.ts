@@ -1,11 +1,13 @@
 /**
- * Running the real peers (qemu-io, qemu-img, nbdinfo, nbdcopy) from tests. A missing tool
- * fails the test with the package to install; it never skips.
+ * Running the real peers (qemu-io, qemu-img, nbdinfo, nbdcopy, psktool...) from tests,
+ * asynchronously: the server under test often runs in this same process, so spawnSync
+ * would deadlock. A missing tool fails the test with the package to install; it never
+ * skips.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { execFile, spawnSync } from 'node:child_process';
 
-const exec = promisify(execFile);
+/** /usr/bin first: a pyenv python3 on PATH breaks Debian's nbdsh. */
+const TOOL_ENV = { ...process.env, PATH: `/usr/bin:/usr/sbin:${process.env.PATH ?? ''}` };
 
 const PACKAGES: Record<string, string> = {
   'qemu-io': 'qemu-utils',
@@ -13,54 +15,62 @@ const PACKAGES: Record<string, string> = {
   'qemu-nbd': 'qemu-utils',
   nbdinfo: 'libnbd-bin',
   nbdcopy: 'libnbd-bin',
+  nbdsh: 'python3-libnbd',
   nbdkit: 'nbdkit',
   fio: 'fio',
   psktool: 'gnutls-bin',
+  certtool: 'gnutls-bin',
   openssl: 'openssl',
 };
 
-export interface RunResult {
-  stdout: string;
-  stderr: string;
-  code: number;
-}
-
-/** Run a tool; resolves with its output and exit code (non-zero is not an exception). */
-export async function run(
-  tool: string,
-  args: string[],
-  options: { timeoutMs?: number } = {},
-): Promise<RunResult> {
-  try {
-    const { stdout, stderr } = await exec(tool, args, {
-      timeout: options.timeoutMs ?? 60_000,
-      maxBuffer: 64 * 2 ** 20,
-    });
-    return { stdout, stderr, code: 0 };
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stdout?: string; stderr?: string; code?: number | string };
-    if (e.code === 'ENOENT') {
+/** Fail (never skip) with what to install when a tool is missing. */
+export function requireTools(...tools: string[]): void {
+  for (const tool of tools) {
+    const found = spawnSync('sh', ['-c', `command -v ${tool}`], { env: TOOL_ENV }).status === 0;
+    if (!found) {
       throw new Error(
-        `${tool} is not installed: apt-get install ${PACKAGES[tool] ?? tool} (or run scripts/test.sh)`,
+        `test needs ${tool}: apt-get install ${PACKAGES[tool] ?? tool} (or run scripts/test.sh)`,
       );
     }
-    return { stdout: e.stdout ?? '', stderr: e.stderr ?? '', code: typeof e.code === 'number' ? e.code : 1 };
   }
 }
 
+export interface RunResult {
+  /** Exit code; null when killed (timeout). */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a tool; resolves with its output and exit code (a non-zero exit is not an exception). */
+export function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<RunResult> {
+  requireTools(cmd);
+  return new Promise((resolve) => {
+    execFile(
+      cmd,
+      args,
+      { env: TOOL_ENV, timeout: timeoutMs, maxBuffer: 64 * 2 ** 20 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+  });
+}
+
+export function describeRun(r: RunResult): string {
+  return `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+}
+
 /** Run a tool and fail with its output unless it exits 0. */
-export async function runOk(
-  tool: string,
-  args: string[],
-  options: { timeoutMs?: number } = {},
-): Promise<string> {
-  const r = await run(tool, args, options);
-  if (r.code !== 0) throw new Error(`${tool} ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+export async function runOk(cmd: string, args: string[], timeoutMs?: number): Promise<string> {
+  const r = await run(cmd, args, timeoutMs);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${describeRun(r)}`);
   return r.stdout;
 }
 
-/** qemu-io commands against an NBD URI; fails on any pattern mismatch or error. */
-export async function qemuIo(
+/** qemu-io commands against an NBD URI (raw format). */
+export function qemuIo(
   uri: string,
   commands: string[],
   options: { readOnly?: boolean } = {},
@@ -78,6 +88,7 @@ export interface MapEntry {
   description: string;
 }
 
+/** `nbdinfo --map[=CONTEXT] --json`. */
 export async function nbdinfoMap(uri: string, context?: string): Promise<MapEntry[]> {
   const out = await runOk('nbdinfo', [context ? `--map=${context}` : '--map', '--json', uri]);
   return JSON.parse(out) as MapEntry[];

@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import { NBD_CMD_READ, NBD_FLAG_C_FIXED_NEWSTYLE, NBD_OPT_GO } from '../../src/nbd/constants.js';
 import { encodeClientFlags, encodeExportRequest, encodeOption } from '../../src/nbd/handshake-codec.js';
 import { encodeRequest } from '../../src/nbd/transmission-codec.js';
-import { describeRun, type RunningServer, requireTools, run, startServer } from '../helpers/nbd-fixture.js';
+import { type RunningServer, startServer } from '../helpers/nbd-fixture.js';
+import { describeRun, requireTools, run } from '../helpers/tools.js';
 
 /** Connect, send `bytes`, and resolve with everything received once the server closes. */
 function rawSession(port: number, bytes: Buffer[], delayMs = 50): Promise<Buffer> {

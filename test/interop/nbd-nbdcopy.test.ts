@@ -4,15 +4,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  describeRun,
-  MiB,
-  type RunningServer,
-  requireTools,
-  run,
-  startServer,
-  withTempDir,
-} from '../helpers/nbd-fixture.js';
+import { MiB, type RunningServer, startServer, withTempDir } from '../helpers/nbd-fixture.js';
+import { describeRun, requireTools, run } from '../helpers/tools.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 

@@ -1,14 +1,8 @@
 // Requires: nbdinfo (libnbd-bin). Feature: LIST, INFO, base:allocation map, qemu:dirty-bitmap map.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import {
-  describeRun,
-  MiB,
-  type RunningServer,
-  requireTools,
-  run,
-  startServer,
-} from '../helpers/nbd-fixture.js';
+import { MiB, type RunningServer, startServer } from '../helpers/nbd-fixture.js';
+import { describeRun, requireTools, run } from '../helpers/tools.js';
 
 interface MapEntry {
   offset: number;

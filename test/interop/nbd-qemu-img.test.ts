@@ -4,15 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  describeRun,
-  MiB,
-  type RunningServer,
-  requireTools,
-  run,
-  startServer,
-  withTempDir,
-} from '../helpers/nbd-fixture.js';
+import { MiB, type RunningServer, startServer, withTempDir } from '../helpers/nbd-fixture.js';
+import { describeRun, requireTools, run } from '../helpers/tools.js';
 
 describe('qemu-img against the NBD server', () => {
   let srv: RunningServer;

@@ -1,7 +1,8 @@
 // Requires: qemu-io (qemu-utils). Feature: READ/WRITE/zero/discard/flush patterns over NBD.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { describeRun, type RunningServer, requireTools, run, startServer } from '../helpers/nbd-fixture.js';
+import { type RunningServer, startServer } from '../helpers/nbd-fixture.js';
+import { describeRun, requireTools, run } from '../helpers/tools.js';
 
 describe('qemu-io against the NBD server', () => {
   let srv: RunningServer;

@@ -13,7 +13,8 @@ import {
   encodeOption,
 } from '../../src/nbd/handshake-codec.js';
 import { decodeReply, encodeRequest } from '../../src/nbd/transmission-codec.js';
-import { describeRun, type RunningServer, requireTools, run, startServer } from '../helpers/nbd-fixture.js';
+import { type RunningServer, startServer } from '../helpers/nbd-fixture.js';
+import { describeRun, requireTools, run } from '../helpers/tools.js';
 
 describe('read-only export', () => {
   let srv: RunningServer;

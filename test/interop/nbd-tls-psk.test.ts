@@ -3,16 +3,9 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  describeRun,
-  MiB,
-  type RunningServer,
-  requireTools,
-  run,
-  startServer,
-  suiteTempDir,
-} from '../helpers/nbd-fixture.js';
+import { MiB, type RunningServer, startServer, suiteTempDir } from '../helpers/nbd-fixture.js';
 import { writePskFile } from '../helpers/nbd-tls.js';
+import { describeRun, requireTools, run } from '../helpers/tools.js';
 
 describe('TLS with PSK', () => {
   let srv: RunningServer;

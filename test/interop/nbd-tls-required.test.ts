@@ -1,15 +1,9 @@
 // Requires: nbdinfo (libnbd-bin), qemu-img (qemu-utils). Feature: FORCEDTLS refuses plaintext clients.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import {
-  describeRun,
-  type RunningServer,
-  requireTools,
-  run,
-  startServer,
-  suiteTempDir,
-} from '../helpers/nbd-fixture.js';
+import { type RunningServer, startServer, suiteTempDir } from '../helpers/nbd-fixture.js';
 import { writePskFile } from '../helpers/nbd-tls.js';
+import { describeRun, requireTools, run } from '../helpers/tools.js';
 
 describe('TLS required', () => {
   let srv: RunningServer;

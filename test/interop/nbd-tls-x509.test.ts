@@ -1,15 +1,9 @@
 // Requires: nbdinfo (libnbd-bin), qemu-img (qemu-utils), openssl. Feature: STARTTLS with x509 and client certificates.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import {
-  describeRun,
-  type RunningServer,
-  requireTools,
-  run,
-  startServer,
-  suiteTempDir,
-} from '../helpers/nbd-fixture.js';
+import { type RunningServer, startServer, suiteTempDir } from '../helpers/nbd-fixture.js';
 import { makePki, type Pki } from '../helpers/nbd-tls.js';
+import { describeRun, requireTools, run } from '../helpers/tools.js';
 
 describe('TLS with x509', () => {
   let srv: RunningServer;

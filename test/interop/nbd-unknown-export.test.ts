@@ -1,14 +1,8 @@
 // Requires: qemu-img (qemu-utils), nbdinfo (libnbd-bin). Feature: unknown export names are refused cleanly.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import {
-  describeRun,
-  type RunningServer,
-  requireTools,
-  run,
-  startServer,
-  waitFor,
-} from '../helpers/nbd-fixture.js';
+import { type RunningServer, startServer, waitFor } from '../helpers/nbd-fixture.js';
+import { describeRun, requireTools, run } from '../helpers/tools.js';
 
 describe('unknown export', () => {
   let srv: RunningServer;

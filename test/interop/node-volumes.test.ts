@@ -135,9 +135,11 @@ describe('a node serving pool volumes to real NBD clients', () => {
 
   it('a full pool answers ENOSPC; other volumes read and write on', async () => {
     await fx.client.createVolume('hog', 512 * MiB); // bigger than the 256 MiB pool: thin
-    const fill = await run('qemu-io', ['-f', 'raw', '-c', `write -P 3 0 ${300 * MiB}`, fx.uri('hog')], {
-      timeoutMs: 120_000,
-    });
+    const fill = await run(
+      'qemu-io',
+      ['-f', 'raw', '-c', `write -P 3 0 ${300 * MiB}`, fx.uri('hog')],
+      120_000,
+    );
     assert.match(fill.stdout + fill.stderr, /No space left on device/);
     const r = await qemuIo(fx.uri('data'), ['read -P 0x11 0 4096']);
     assert.doesNotMatch(r.stdout, /failed/);
