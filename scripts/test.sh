@@ -17,6 +17,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
 fi
 
-npm ci --no-audit --no-fund
+# `npm install` rather than `npm ci`: with this machine's npm settings (omit-lockfile-registry-resolved)
+# the lock file lacks the other platforms' optional packages and `npm ci` refuses it.
+npm install --no-audit --no-fund
 npm run lint
 npm test
