@@ -57,6 +57,13 @@ export class Allocator {
     return this.quarantine.length;
   }
 
+  /** Reads and writes still running (any epoch). */
+  get ioInFlight(): number {
+    let n = 0;
+    for (const count of this.inflight.values()) n += count;
+    return n;
+  }
+
   refCount(pbn: number): number {
     return this.refs[pbn];
   }

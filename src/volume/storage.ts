@@ -23,6 +23,9 @@ import {
   type VolumeInfo,
 } from './types.js';
 
+/** How long close() waits for requests in flight before closing the drives anyway. */
+const CLOSE_DRAIN_MS = 10_000;
+
 /** Volume blocks are addressed with u32 in the records: at most 2^32 - 1 blocks per volume. */
 const MAX_VOLUME_BLOCKS = 2 ** 32 - 1;
 
@@ -394,6 +397,12 @@ export class NodeStorage implements Storage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Requests already running (the NBD server stops taking new ones first) finish
+    // before the last checkpoint, so none of them writes into a closed drive or log.
+    const deadline = Date.now() + CLOSE_DRAIN_MS;
+    while (this.poolRef.allocator.ioInFlight > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
     try {
       await this.poolRef.log.checkpoint();
     } finally {
