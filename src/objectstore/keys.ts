@@ -5,13 +5,16 @@
  *
  * On top of the contract in types.ts ([A-Za-z0-9._/-], no leading '/', no '..' segment,
  * at most 1024 bytes) every store also rejects empty keys, empty segments ('a//b', a
- * trailing '/') and '.' segments: a file system folds 'a//b' and 'a/./b' into 'a/b',
- * S3 does not, so allowing them would let the two kinds of store disagree on which
- * keys are the same object.
+ * trailing '/'), '.' segments and segments over 255 bytes. A file system folds 'a//b'
+ * and 'a/./b' into 'a/b' and refuses file names over 255 bytes, S3 does neither, so
+ * allowing them would let the two kinds of store disagree on which keys are valid or
+ * name the same object.
  */
 import { ReboundError } from '../errors.js';
 
 export const MAX_KEY_BYTES = 1024;
+/** A segment is a file name in a DirectoryStore: NAME_MAX on Linux file systems. */
+export const MAX_SEGMENT_BYTES = 255;
 
 const KEY_CHARS = /^[A-Za-z0-9._/-]*$/;
 
@@ -32,6 +35,7 @@ export function checkKey(key: unknown): asserts key is string {
   for (const segment of key.split('/')) {
     if (segment === '') throw bad("empty segment ('//' or a trailing '/')");
     if (segment === '.' || segment === '..') throw bad(`'${segment}' segment`);
+    if (segment.length > MAX_SEGMENT_BYTES) throw bad(`a segment is longer than ${MAX_SEGMENT_BYTES} bytes`);
   }
 }
 
