@@ -1,0 +1,473 @@
+/**
+ * The backup format (SPEC "Backup format", Fig. 11-14; byte tables in
+ * docs/formats/backup.md): pure encode/decode of data objects, blocks, metadata and
+ * catalogs. No I/O here. Every decoder checks magic, version, lengths and checksums and
+ * throws BACKUP_OBJECT_CORRUPT naming the object key; nothing it rejects is returned.
+ *
+ *   catalog  --metadataKey-->  metadata  --objects[], segments-->  data objects
+ *      |                         bitmap: which blocks this generation holds
+ *      +--parent (generation key) --> the previous generation's catalog
+ */
+import { promisify } from 'node:util';
+import { brotliCompress, brotliDecompressSync, constants as zc } from 'node:zlib';
+import { BlockSet } from '../block/block-set.js';
+import { isZeroBuffer } from '../block/copy-engine.js';
+import { ReboundError } from '../errors.js';
+import { type BackupKeys, blockChecksum, CHECKSUM_BYTES, open, seal, sha256 } from './crypto.js';
+
+const compressAsync = promisify(brotliCompress);
+
+export const FORMAT_VERSION = 1;
+export const DATA_MAGIC = 0x5242444f; // "RBDO"
+export const META_MAGIC = 0x52424d44; // "RBMD"
+export const CATALOG_MAGIC = 0x52424354; // "RBCT"
+export const DATA_HEADER_BYTES = 32;
+const META_HEADER_BYTES = 8;
+const CATALOG_HEADER_BYTES = 16;
+
+/** Per-block flags in the metadata. */
+export const BLOCK_ZERO = 1;
+export const BLOCK_COMPRESSED = 2;
+
+/** A block is stored compressed only when that saves at least 1/8 of it. */
+const COMPRESS_KEEP_RATIO = 0.875;
+
+export function corrupt(key: string, why: string, detail: Record<string, unknown> = {}): ReboundError {
+  return new ReboundError('BACKUP_OBJECT_CORRUPT', `backup object ${key}: ${why}`, {
+    detail: { key, ...detail },
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Blocks
+
+export type Compression = 'none' | 'brotli';
+
+export interface EncodedBlock {
+  flags: number;
+  /** The bytes that go into the data object (empty for a zero block). */
+  stored: Buffer;
+  checksum: Buffer;
+}
+
+/** Additional data binding a sealed block to its volume lineage and address. */
+export function blockAad(uniqueId: string, block: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(block));
+  return Buffer.concat([b, Buffer.from(uniqueId, 'utf8')]);
+}
+
+/** Checksum, zero detection, compression (skipped when it saves little), encryption. */
+export async function encodeBlock(
+  plain: Buffer,
+  block: number,
+  opts: { compression: Compression; keys?: BackupKeys; uniqueId: string },
+): Promise<EncodedBlock> {
+  const checksum = blockChecksum(opts.keys, plain);
+  if (isZeroBuffer(plain)) return { flags: BLOCK_ZERO, stored: Buffer.alloc(0), checksum };
+  let flags = 0;
+  let body = plain;
+  if (opts.compression === 'brotli') {
+    const packed = await compressAsync(plain, {
+      params: { [zc.BROTLI_PARAM_QUALITY]: 0, [zc.BROTLI_PARAM_SIZE_HINT]: plain.length },
+    });
+    if (packed.length <= plain.length * COMPRESS_KEEP_RATIO) {
+      body = packed;
+      flags |= BLOCK_COMPRESSED;
+    }
+  }
+  if (opts.keys) body = seal(opts.keys.dataKey, body, blockAad(opts.uniqueId, block));
+  return { flags, stored: body, checksum };
+}
+
+/**
+ * Undo encodeBlock and check the checksum. `where` names the data object for errors.
+ * Throws BACKUP_OBJECT_CORRUPT: nothing is returned from a block that fails.
+ */
+export function decodeBlock(
+  stored: Buffer,
+  flags: number,
+  checksum: Buffer,
+  opts: { blockSizeBytes: number; keys?: BackupKeys; uniqueId: string; block: number; where: string },
+): Buffer {
+  const { block, where } = opts;
+  let plain: Buffer;
+  if (flags & BLOCK_ZERO) {
+    plain = Buffer.alloc(opts.blockSizeBytes);
+  } else {
+    let body: Buffer | undefined = stored;
+    if (opts.keys) {
+      body = open(opts.keys.dataKey, stored, blockAad(opts.uniqueId, block));
+      if (!body) throw corrupt(where, `block ${block} fails authentication`, { block });
+    }
+    if (flags & BLOCK_COMPRESSED) {
+      try {
+        body = brotliDecompressSync(body, { maxOutputLength: opts.blockSizeBytes });
+      } catch (err) {
+        throw corrupt(where, `block ${block} does not decompress`, { block, cause: String(err) });
+      }
+    }
+    plain = body;
+  }
+  if (plain.length !== opts.blockSizeBytes) {
+    throw corrupt(where, `block ${block} is ${plain.length} bytes, not ${opts.blockSizeBytes}`, { block });
+  }
+  if (!blockChecksum(opts.keys, plain).equals(checksum)) {
+    throw corrupt(where, `block ${block} fails its checksum`, { block });
+  }
+  return plain;
+}
+
+// ---------------------------------------------------------------------------------------
+// Data objects
+
+export interface DataHeader {
+  encrypted: boolean;
+  /** Address of the first block stored in the object. */
+  firstBlock: number;
+  /** Number of entries (blocks, zero blocks included) the object's payloads belong to. */
+  entries: number;
+}
+
+export function encodeDataHeader(h: DataHeader): Buffer {
+  const b = Buffer.alloc(DATA_HEADER_BYTES);
+  b.writeUInt32BE(DATA_MAGIC, 0);
+  b.writeUInt16BE(FORMAT_VERSION, 4);
+  b.writeUInt16BE(h.encrypted ? 1 : 0, 6);
+  b.writeBigUInt64BE(BigInt(h.firstBlock), 8);
+  b.writeUInt32BE(h.entries, 16);
+  return b;
+}
+
+export function decodeDataHeader(key: string, buf: Buffer): DataHeader {
+  if (buf.length < DATA_HEADER_BYTES) throw corrupt(key, `data object truncated (${buf.length} bytes)`);
+  if (buf.readUInt32BE(0) !== DATA_MAGIC) throw corrupt(key, 'not a data object (bad magic)');
+  const version = buf.readUInt16BE(4);
+  if (version !== FORMAT_VERSION) throw corrupt(key, `data object version ${version} unknown`);
+  return {
+    encrypted: (buf.readUInt16BE(6) & 1) !== 0,
+    firstBlock: Number(buf.readBigUInt64BE(8)),
+    entries: buf.readUInt32BE(16),
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Metadata
+
+/** Segment object index of entries that need no payload (zero blocks outside any object). */
+export const NO_OBJECT = 0xffffffff;
+
+/** `count` consecutive entries whose payloads lie back to back in `object` from `offset`. */
+export interface Segment {
+  object: number;
+  offset: number;
+  count: number;
+}
+
+export interface Metadata {
+  blockSizeBytes: number;
+  /** The bitmap: 1 = this generation holds the block (SPEC Fig. 12). */
+  bitmap: BlockSet;
+  compression: Compression;
+  /** Checksums are HMAC-SHA256 (encrypted backups) rather than SHA-256. */
+  keyed: boolean;
+  encrypted: boolean;
+  /** Data object keys; segments refer to them by index. */
+  objects: string[];
+  segments: Segment[];
+  /** Per entry (one per set bit, in address order): stored length and flags. */
+  lengths: Uint32Array;
+  flags: Uint8Array;
+  /** CHECKSUM_BYTES per entry. */
+  checksums: Buffer;
+}
+
+/** Where every entry's payload is: derived from segments, one pass. */
+export interface EntryIndex {
+  /** Block address of each entry. */
+  blocks: Uint32Array;
+  object: Uint32Array;
+  offset: Float64Array;
+}
+
+export function indexEntries(m: Metadata): EntryIndex {
+  const n = m.lengths.length;
+  const blocks = new Uint32Array(n);
+  let i = 0;
+  for (const run of m.bitmap.runs()) for (let b = run.start; b < run.start + run.count; b++) blocks[i++] = b;
+  const object = new Uint32Array(n);
+  const offset = new Float64Array(n);
+  let e = 0;
+  for (const s of m.segments) {
+    let at = s.offset;
+    for (let k = 0; k < s.count; k++, e++) {
+      object[e] = s.object;
+      offset[e] = at;
+      at += m.lengths[e];
+    }
+  }
+  return { blocks, object, offset };
+}
+
+/** Structural checks shared by encode and decode. */
+function checkMetadata(key: string, m: Metadata): void {
+  const n = m.bitmap.count();
+  if (m.lengths.length !== n || m.flags.length !== n || m.checksums.length !== n * CHECKSUM_BYTES) {
+    throw corrupt(key, `metadata has ${n} blocks in its bitmap but ${m.lengths.length} entries`);
+  }
+  let covered = 0;
+  for (const s of m.segments) {
+    if (s.object === NO_OBJECT) {
+      for (let e = covered; e < covered + s.count && e < n; e++) {
+        if (m.lengths[e] !== 0 || !(m.flags[e] & BLOCK_ZERO)) {
+          throw corrupt(key, `entry ${e} has a payload but no data object`);
+        }
+      }
+    } else if (s.object >= m.objects.length) {
+      throw corrupt(key, `segment names data object ${s.object} of ${m.objects.length}`);
+    }
+    covered += s.count;
+  }
+  if (covered !== n) throw corrupt(key, `segments cover ${covered} entries, not ${n}`);
+}
+
+function metadataAad(key: string): Buffer {
+  return Buffer.from(`rebound-metadata|${key}`, 'utf8');
+}
+
+export function encodeMetadata(key: string, m: Metadata, keys?: BackupKeys): Buffer {
+  checkMetadata(key, m);
+  const n = m.lengths.length;
+  const bitmap = m.bitmap.encode();
+  const objectKeys = m.objects.map((k) => Buffer.from(k, 'utf8'));
+  const fixed = 32;
+  const size =
+    fixed +
+    4 +
+    bitmap.length +
+    objectKeys.reduce((a, k) => a + 2 + k.length, 0) +
+    m.segments.length * 16 +
+    n * 5 +
+    n * CHECKSUM_BYTES;
+  const body = Buffer.alloc(size + 32);
+  let at = 0;
+  body.writeUInt32BE(m.blockSizeBytes, 0);
+  body.writeBigUInt64BE(BigInt(m.bitmap.sizeBlocks), 4);
+  body.writeUInt32BE(n, 12);
+  body.writeUInt8(m.compression === 'brotli' ? 1 : 0, 16);
+  body.writeUInt8(m.keyed ? 2 : 1, 17);
+  body.writeUInt32BE(m.objects.length, 20);
+  body.writeUInt32BE(m.segments.length, 24);
+  at = fixed;
+  body.writeUInt32BE(bitmap.length, at);
+  at += 4;
+  bitmap.copy(body, at);
+  at += bitmap.length;
+  for (const k of objectKeys) {
+    body.writeUInt16BE(k.length, at);
+    k.copy(body, at + 2);
+    at += 2 + k.length;
+  }
+  for (const s of m.segments) {
+    body.writeUInt32BE(s.object, at);
+    body.writeBigUInt64BE(BigInt(s.offset), at + 4);
+    body.writeUInt32BE(s.count, at + 12);
+    at += 16;
+  }
+  for (let i = 0; i < n; i++, at += 5) {
+    body.writeUInt32BE(m.lengths[i], at);
+    body.writeUInt8(m.flags[i], at + 4);
+  }
+  m.checksums.copy(body, at);
+  at += m.checksums.length;
+  sha256(body.subarray(0, at)).copy(body, at);
+
+  const header = Buffer.alloc(META_HEADER_BYTES);
+  header.writeUInt32BE(META_MAGIC, 0);
+  header.writeUInt16BE(FORMAT_VERSION, 4);
+  header.writeUInt16BE(m.encrypted ? 1 : 0, 6);
+  if (m.encrypted !== (keys !== undefined)) {
+    throw new ReboundError('INTERNAL', 'metadata encryption flag and key disagree');
+  }
+  return Buffer.concat([header, keys ? seal(keys.dataKey, body, metadataAad(key)) : body]);
+}
+
+export function decodeMetadata(key: string, buf: Buffer, keys?: BackupKeys): Metadata {
+  if (buf.length < META_HEADER_BYTES) throw corrupt(key, `metadata truncated (${buf.length} bytes)`);
+  if (buf.readUInt32BE(0) !== META_MAGIC) throw corrupt(key, 'not a metadata object (bad magic)');
+  const version = buf.readUInt16BE(4);
+  if (version !== FORMAT_VERSION) throw corrupt(key, `metadata version ${version} unknown`);
+  const encrypted = (buf.readUInt16BE(6) & 1) !== 0;
+  let body: Buffer | undefined = buf.subarray(META_HEADER_BYTES);
+  if (encrypted) {
+    if (!keys) {
+      throw new ReboundError(
+        'INVALID_ARGUMENT',
+        `metadata ${key} is encrypted: an encryption key is needed`,
+        {
+          detail: { key, field: 'encryptionKey' },
+        },
+      );
+    }
+    body = open(keys.dataKey, body, metadataAad(key));
+    if (!body) throw corrupt(key, 'metadata fails authentication');
+  }
+  if (body.length < 32 + 4 + 32) throw corrupt(key, 'metadata truncated');
+  const end = body.length - 32;
+  if (!sha256(body.subarray(0, end)).equals(body.subarray(end)))
+    throw corrupt(key, 'metadata fails its checksum');
+  try {
+    const blockSizeBytes = body.readUInt32BE(0);
+    const n = body.readUInt32BE(12);
+    const compression: Compression = body.readUInt8(16) === 1 ? 'brotli' : 'none';
+    const keyed = body.readUInt8(17) === 2;
+    const objectCount = body.readUInt32BE(20);
+    const segmentCount = body.readUInt32BE(24);
+    let at = 32;
+    const bitmapLen = body.readUInt32BE(at);
+    at += 4;
+    if (at + bitmapLen > end) throw new RangeError('bitmap');
+    const bitmap = BlockSet.decode(Buffer.from(body.subarray(at, at + bitmapLen)));
+    at += bitmapLen;
+    const objects: string[] = [];
+    for (let i = 0; i < objectCount; i++) {
+      const len = body.readUInt16BE(at);
+      if (at + 2 + len > end) throw new RangeError('object key');
+      objects.push(body.toString('utf8', at + 2, at + 2 + len));
+      at += 2 + len;
+    }
+    const segments: Segment[] = [];
+    for (let i = 0; i < segmentCount; i++, at += 16) {
+      segments.push({
+        object: body.readUInt32BE(at),
+        offset: Number(body.readBigUInt64BE(at + 4)),
+        count: body.readUInt32BE(at + 12),
+      });
+    }
+    if (at + n * (5 + CHECKSUM_BYTES) !== end) throw new RangeError('entries');
+    const lengths = new Uint32Array(n);
+    const flags = new Uint8Array(n);
+    for (let i = 0; i < n; i++, at += 5) {
+      lengths[i] = body.readUInt32BE(at);
+      flags[i] = body.readUInt8(at + 4);
+    }
+    const checksums = Buffer.from(body.subarray(at, at + n * CHECKSUM_BYTES));
+    const m: Metadata = {
+      blockSizeBytes,
+      bitmap,
+      compression,
+      keyed,
+      encrypted,
+      objects,
+      segments,
+      lengths,
+      flags,
+      checksums,
+    };
+    checkMetadata(key, m);
+    if (keyed !== (keys !== undefined)) {
+      throw new ReboundError(
+        'INVALID_ARGUMENT',
+        `metadata ${key}: checksums are ${keyed ? 'keyed: a key is needed' : 'not keyed: no key expected'}`,
+        { detail: { key, field: 'encryptionKey' } },
+      );
+    }
+    return m;
+  } catch (err) {
+    if (err instanceof ReboundError) throw err;
+    throw corrupt(key, `metadata malformed (${(err as Error).message})`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Catalogs
+
+export type BackupMethod = 'full' | 'incremental' | 'differential';
+
+/** SPEC Fig. 13-14, plus what restore, verify and retention need. */
+export interface Catalog {
+  /** Backup ID of the generation (stable across revisions). */
+  id: string;
+  /** 0 when written by a backup; +1 for each retention merge. */
+  revision: number;
+  generation: number;
+  method: BackupMethod;
+  /** True when retention merged deleted ancestors into this generation. */
+  merged: boolean;
+  /** ISO time of the snapshot the generation was read from. */
+  time: string;
+  volumeName: string;
+  serial: string;
+  volumeNumber: number;
+  /** The lineage: the backed-up volume's inherited unique ID, or its own. */
+  uniqueId: string;
+  usedBytes: number;
+  sizeBytes: number;
+  blockSizeBytes: number;
+  metadataKey: string;
+  /** Generation key of the parent (null for the first generation and for fulls). */
+  parent: string | null;
+  /** Backup IDs whose data objects the metadata refers to (retention's garbage collection). */
+  dataIds: string[];
+  blockCount: number;
+  /** Bytes of block payloads in the data objects this generation wrote. */
+  storedBytes: number;
+  compression: Compression;
+  encryption: { method: 'aes-256-gcm'; keyId: string } | null;
+  /** Why a requested incremental or differential became a full. */
+  reason?: string;
+}
+
+export function encodeCatalog(c: Catalog): Buffer {
+  const json = Buffer.from(JSON.stringify(c), 'utf8');
+  const header = Buffer.alloc(CATALOG_HEADER_BYTES);
+  header.writeUInt32BE(CATALOG_MAGIC, 0);
+  header.writeUInt16BE(FORMAT_VERSION, 4);
+  header.writeUInt32BE(json.length, 8);
+  const head = Buffer.concat([header, json]);
+  return Buffer.concat([head, sha256(head)]);
+}
+
+const CATALOG_FIELDS: [keyof Catalog, string][] = [
+  ['id', 'string'],
+  ['revision', 'number'],
+  ['generation', 'number'],
+  ['method', 'string'],
+  ['time', 'string'],
+  ['volumeName', 'string'],
+  ['serial', 'string'],
+  ['volumeNumber', 'number'],
+  ['uniqueId', 'string'],
+  ['usedBytes', 'number'],
+  ['sizeBytes', 'number'],
+  ['blockSizeBytes', 'number'],
+  ['metadataKey', 'string'],
+  ['blockCount', 'number'],
+  ['storedBytes', 'number'],
+];
+
+export function decodeCatalog(key: string, buf: Buffer): Catalog {
+  if (buf.length < CATALOG_HEADER_BYTES + 32) throw corrupt(key, `catalog truncated (${buf.length} bytes)`);
+  if (buf.readUInt32BE(0) !== CATALOG_MAGIC) throw corrupt(key, 'not a catalog (bad magic)');
+  const version = buf.readUInt16BE(4);
+  if (version !== FORMAT_VERSION) throw corrupt(key, `catalog version ${version} unknown`);
+  const len = buf.readUInt32BE(8);
+  if (buf.length !== CATALOG_HEADER_BYTES + len + 32) throw corrupt(key, 'catalog truncated or padded');
+  const end = CATALOG_HEADER_BYTES + len;
+  if (!sha256(buf.subarray(0, end)).equals(buf.subarray(end)))
+    throw corrupt(key, 'catalog fails its checksum');
+  let c: Catalog;
+  try {
+    c = JSON.parse(buf.toString('utf8', CATALOG_HEADER_BYTES, end));
+  } catch {
+    throw corrupt(key, 'catalog body is not JSON');
+  }
+  for (const [field, type] of CATALOG_FIELDS) {
+    if (typeof c[field] !== type) throw corrupt(key, `catalog field ${field} missing or not a ${type}`);
+  }
+  if (!(c.parent === null || typeof c.parent === 'string')) throw corrupt(key, 'catalog parent malformed');
+  if (!Array.isArray(c.dataIds)) throw corrupt(key, 'catalog dataIds malformed');
+  if (!['full', 'incremental', 'differential'].includes(c.method))
+    throw corrupt(key, `method ${c.method} unknown`);
+  return c;
+}

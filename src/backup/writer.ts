@@ -1,0 +1,615 @@
+/**
+ * The backup writer (DESIGN.md data path "Backup"; SPEC Fig. 10-14): blocks of a set,
+ * read from a snapshot, packed into data objects, then the metadata, then the catalog.
+ *
+ * Which blocks. Each volume keeps, per store, one active update bitmap per kind, named
+ * after the generation it counts from:
+ *
+ *   rbi.<tag>.<backupId>   changes since generation <backupId> (any method): incrementals
+ *   rbd.<tag>.<backupId>   changes since full generation <backupId>: differentials
+ *
+ * A backup of generation X (SPEC "fix the bitmap", done without a gap):
+ *
+ *   1 create rbi.<tag>.X (and rbd.<tag>.X for a full)        new writes are marked here
+ *   2 snapshot rbs.<tag>.X                                   the instant of generation X
+ *   3 set = old rbi (incremental) | old rbd (differential)   read *after* the snapshot:
+ *         | allocated blocks of the snapshot (full)          a superset, never a subset
+ *   4 read the set from the snapshot; compress, encrypt, upload data objects in parallel
+ *   5 put metadata, then the catalog (the commit)
+ *   6 success: delete the old bitmaps and the snapshot
+ *     failure: delete rbi/rbd.<tag>.X and the snapshot; the old bitmaps were never
+ *              cleared, so every changed block is still marked (nothing to merge back)
+ *
+ * Why not freeze + snapshot: Storage's freezeBitmap and createSnapshot each drain writes
+ * on their own, so a write can fall between them. Snapshot-then-freeze would lose such a
+ * write from every later incremental; freeze-then-snapshot would store it in no
+ * generation at its snapshot-time value. Creating the next bitmap before the snapshot
+ * and reading the old one after it covers both orders: a block written in between is in
+ * both bitmaps, backed up now (from the snapshot) and again next time. An atomic
+ * "snapshot and freeze" in Storage would save those few re-sent blocks.
+ *
+ * The bitmap's name is also the proof of its base: an incremental is made only when
+ * the generation its bitmap counts from is in the store, with the same size, block size
+ * and encryption key; otherwise it becomes a full and `reason` says why.
+ * Leftovers of an interrupted backup (crash) are cleared at the start of the next one.
+ */
+import { createHash } from 'node:crypto';
+import { BlockSet } from '../block/block-set.js';
+import type { BlockDevice } from '../block/device.js';
+import { ReboundError } from '../errors.js';
+import type { ObjectStore } from '../objectstore/types.js';
+import type { Storage } from '../volume/types.js';
+import { type Generation, listGenerations, readCatalog } from './chain.js';
+import { type BackupKeys, CHECKSUM_BYTES, deriveKeys } from './crypto.js';
+import {
+  type BackupMethod,
+  type Catalog,
+  type Compression,
+  DATA_HEADER_BYTES,
+  encodeBlock,
+  encodeCatalog,
+  encodeDataHeader,
+  encodeMetadata,
+  type Metadata,
+  NO_OBJECT,
+  type Segment,
+} from './format.js';
+import { catalogKey, dataKey, generationKey, metadataKey, newBackupId } from './keys.js';
+
+export interface BackupProgress {
+  phase: 'data' | 'metadata' | 'done';
+  blocksDone: number;
+  blocksTotal: number;
+  bytesRead: number;
+  bytesTotal: number;
+  /** Bytes of block payloads uploaded (after compression and encryption). */
+  bytesStored: number;
+  objectsUploaded: number;
+  elapsedMs: number;
+  /** bytesRead per second since the start. */
+  rateBytesPerSec: number;
+}
+
+export interface BackupOptions {
+  method: BackupMethod;
+  /** The store's 32-byte key: blocks and metadata are AES-256-GCM encrypted with keys derived from it. */
+  encryptionKey?: Buffer;
+  /** Default 'brotli' (quality 0; a block is stored raw when that saves under 1/8). */
+  compression?: Compression;
+  /** Reads being read and encoded at once. Default 8. */
+  concurrency?: number;
+  /** Data objects being uploaded at once. Default 4. */
+  uploadConcurrency?: number;
+  /** Target size of a data object. Default 16 MiB. */
+  objectSizeBytes?: number;
+  /** Adjacent blocks are read from the snapshot in I/Os of at most this. Default 1 MiB. */
+  readIoBytes?: number;
+  /** Names this store in bitmap names (8 of [A-Za-z0-9]). Default: from a hash of store.description. */
+  storeTag?: string;
+  /**
+   * Failback through the object store (SPEC S803-S806): an incremental of the blocks set
+   * in active bitmap `bitmap` (read, never cleared) with `parent` as parent generation.
+   */
+  from?: { bitmap: string; parent: string };
+  onProgress?: (progress: BackupProgress) => void;
+  /** Default 250 ms; a last report always comes at the end. */
+  progressIntervalMs?: number;
+  signal?: AbortSignal;
+  /** Clock (tests). */
+  now?: () => Date;
+}
+
+export interface BackupResult {
+  generationKey: string;
+  catalogKey: string;
+  catalog: Catalog;
+  requestedMethod: BackupMethod;
+  method: BackupMethod;
+  /** Why a requested incremental or differential became a full. */
+  reason?: string;
+  blocks: number;
+  bytesRead: number;
+  bytesStored: number;
+  dataObjects: number;
+  elapsedMs: number;
+  rateBytesPerSec: number;
+}
+
+const TAG = /^[A-Za-z0-9]{1,16}$/;
+
+export function storeTagOf(store: ObjectStore): string {
+  return createHash('sha256').update(store.description).digest('hex').slice(0, 8);
+}
+
+interface OwnBitmap {
+  name: string;
+  kind: 'rbi' | 'rbd';
+  id: string;
+}
+
+function ownObjects(names: string[], prefix: string, tag: string): OwnBitmap[] {
+  const out: OwnBitmap[] = [];
+  for (const name of names) {
+    const m = /^(rb[ids])\.([A-Za-z0-9]+)\.(.+)$/.exec(name);
+    if (m && m[2] === tag && m[1].startsWith(prefix))
+      out.push({ name, kind: m[1] as 'rbi' | 'rbd', id: m[3] });
+  }
+  return out;
+}
+
+/** The backup bitmaps of a volume for a store (after any recovery): for tests and the API. */
+export function backupBitmaps(
+  storage: Storage,
+  volume: string,
+  store: ObjectStore,
+  storeTag = storeTagOf(store),
+): { incremental?: string; differential?: string } {
+  const own = ownObjects(
+    storage.listBitmaps(volume).map((b) => b.name),
+    'rb',
+    storeTag,
+  );
+  return {
+    incremental: own.find((b) => b.kind === 'rbi')?.name,
+    differential: own.find((b) => b.kind === 'rbd')?.name,
+  };
+}
+
+const locks = new Map<string, Promise<unknown>>();
+
+/** One backup of a volume at a time in this process. */
+async function withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const prev = locks.get(key) ?? Promise.resolve();
+  const mine = prev.catch(() => {}).then(fn);
+  locks.set(key, mine);
+  try {
+    return await mine;
+  } finally {
+    if (locks.get(key) === mine) locks.delete(key);
+  }
+}
+
+/**
+ * Clear what an interrupted backup left (bitmaps and snapshot of an uncommitted
+ * generation; bitmaps superseded by a committed one) and return the live bitmaps.
+ */
+async function recover(
+  storage: Storage,
+  volume: string,
+  tag: string,
+  byId: Map<string, Generation>,
+): Promise<{ inc?: OwnBitmap; diff?: OwnBitmap; dropped: string[] }> {
+  const dropped: string[] = [];
+  for (const s of ownObjects(
+    storage.listSnapshots(volume).map((s) => s.name),
+    'rbs',
+    tag,
+  )) {
+    await storage.deleteSnapshot(volume, s.name);
+    dropped.push(s.name);
+  }
+  const bitmaps = ownObjects(
+    storage.listBitmaps(volume).map((b) => b.name),
+    'rb',
+    tag,
+  );
+  const live: { inc?: OwnBitmap; diff?: OwnBitmap } = {};
+  const genOf = (b: OwnBitmap) => byId.get(b.id)?.catalog.generation ?? -1;
+  for (const kind of ['rbi', 'rbd'] as const) {
+    const mine = bitmaps.filter((b) => b.kind === kind);
+    const committed = mine.filter((b) => byId.has(b.id)).sort((a, b) => genOf(b) - genOf(a));
+    const keep = committed[0];
+    for (const b of mine) {
+      if (b === keep) continue;
+      await storage.deleteBitmap(volume, b.name);
+      dropped.push(b.name);
+    }
+    if (!keep) continue;
+    if (kind === 'rbi') live.inc = keep;
+    else live.diff = keep;
+  }
+  return { ...live, dropped };
+}
+
+/** Why generation `parent` cannot be the base of a delta of this volume, or undefined. */
+function incompatible(
+  parent: Catalog,
+  sizeBytes: number,
+  blockSizeBytes: number,
+  keys: BackupKeys | undefined,
+): string | undefined {
+  if (parent.sizeBytes !== sizeBytes)
+    return `the volume size changed from ${parent.sizeBytes} to ${sizeBytes} bytes`;
+  if (parent.blockSizeBytes !== blockSizeBytes) return `the block size changed from ${parent.blockSizeBytes}`;
+  const was = parent.encryption?.keyId ?? null;
+  const now = keys?.keyId ?? null;
+  if (was !== now) return `the encryption key changed (${was ?? 'none'} -> ${now ?? 'none'})`;
+  return undefined;
+}
+
+/** The blocks a full backup stores: everything the snapshot has allocated and not zero. */
+async function allocatedBlocks(device: BlockDevice, blockSizeBytes: number): Promise<BlockSet> {
+  const set = new BlockSet(Math.ceil(device.sizeBytes / blockSizeBytes));
+  const step = 1024 * 1024 * 1024;
+  let at = 0;
+  while (at < device.sizeBytes) {
+    const len = Math.min(step, device.sizeBytes - at);
+    const extents = await device.blockStatus(at, len);
+    for (const e of extents) {
+      if (!e.zero) {
+        const first = Math.floor(e.offset / blockSizeBytes);
+        const last = Math.ceil((e.offset + e.length) / blockSizeBytes);
+        set.addRange(first, last - first);
+      }
+      at = e.offset + e.length;
+    }
+  }
+  return set;
+}
+
+/** Back up volume `volumeName` of `storage` to `store`; see the file comment. */
+export async function backupVolume(
+  storage: Storage,
+  volumeName: string,
+  store: ObjectStore,
+  options: BackupOptions,
+): Promise<BackupResult> {
+  if (!['full', 'incremental', 'differential'].includes(options.method)) {
+    throw new ReboundError('INVALID_ARGUMENT', `backup method ${options.method} unknown`, {
+      detail: { field: 'method' },
+    });
+  }
+  const tag = options.storeTag ?? storeTagOf(store);
+  if (!TAG.test(tag))
+    throw new ReboundError('INVALID_ARGUMENT', `store tag ${tag} is not 1-16 of [A-Za-z0-9]`);
+  storage.getVolume(volumeName); // NOT_FOUND before taking the lock
+  return withLock(`${storage.serial}/${volumeName}`, () =>
+    runBackup(storage, volumeName, store, options, tag),
+  );
+}
+
+async function runBackup(
+  storage: Storage,
+  volumeName: string,
+  store: ObjectStore,
+  options: BackupOptions,
+  tag: string,
+): Promise<BackupResult> {
+  const started = Date.now();
+  const now = options.now ?? (() => new Date());
+  const info = storage.getVolume(volumeName);
+  const uniqueId = info.inheritedUniqueId ?? info.uniqueId;
+  const blockSizeBytes = storage.pool().blockSizeBytes;
+  const keys = options.encryptionKey ? deriveKeys(options.encryptionKey) : undefined;
+  const compression = options.compression ?? 'brotli';
+
+  const gens = await listGenerations(store, uniqueId);
+  const byId = new Map(gens.map((g) => [g.catalog.id, g]));
+  const { inc, diff } = await recover(storage, volumeName, tag, byId);
+
+  // Decide the method and the parent.
+  let method: BackupMethod = options.method;
+  let reason: string | undefined;
+  let parent: Generation | undefined;
+  let source: { bitmap: string } | undefined; // bitmap whose bits (read after the snapshot) are the set
+  if (options.from) {
+    parent = await readCatalog(store, options.from.parent);
+    const why = incompatible(parent.catalog, info.sizeBytes, blockSizeBytes, keys);
+    if (why) throw new ReboundError('INVALID_ARGUMENT', `cannot back up on top of ${parent.key}: ${why}`);
+    if (parent.catalog.uniqueId !== uniqueId) {
+      throw new ReboundError(
+        'INVALID_ARGUMENT',
+        `generation ${parent.key} is of volume ${parent.catalog.uniqueId}, not ${uniqueId}`,
+      );
+    }
+    method = 'incremental';
+    source = { bitmap: options.from.bitmap };
+  } else if (method !== 'full') {
+    const base = method === 'incremental' ? inc : diff;
+    const kind = method === 'incremental' ? 'backup' : 'differential';
+    if (!base)
+      reason = `no ${kind} bitmap for this store on the volume (first backup, or the bitmap was lost)`;
+    else {
+      parent = byId.get(base.id);
+      if (!parent) reason = `generation ${base.id} the bitmap counts from is not in the store`;
+      else reason = incompatible(parent.catalog, info.sizeBytes, blockSizeBytes, keys);
+      if (!reason) source = { bitmap: base.name };
+    }
+    if (reason) {
+      method = 'full';
+      parent = undefined;
+    }
+  }
+
+  const backupId = newBackupId(now());
+  const generation = gens.reduce((m, g) => Math.max(m, g.catalog.generation), 0) + 1;
+  const genKey = generationKey(uniqueId, generation, backupId);
+  const incName = `rbi.${tag}.${backupId}`;
+  const diffName = `rbd.${tag}.${backupId}`;
+  const snapName = `rbs.${tag}.${backupId}`;
+  const created: string[] = [];
+  let snapshotTaken = false;
+  const uploaded: string[] = [];
+  try {
+    await storage.createBitmap(volumeName, incName);
+    created.push(incName);
+    if (method === 'full') {
+      await storage.createBitmap(volumeName, diffName);
+      created.push(diffName);
+    }
+    await storage.createSnapshot(volumeName, snapName);
+    snapshotTaken = true;
+    // Read right after the snapshot: a superset of the changes up to it.
+    const set = source ? storage.getBitmap(volumeName, source.bitmap) : undefined;
+    const time = now();
+    const usedBytes = storage.getVolume(volumeName).usedBytes;
+    const snapshot = storage.snapshotDevice(volumeName, snapName);
+    const blocks = set ?? (await allocatedBlocks(snapshot, blockSizeBytes));
+    const sizeBlocks = Math.ceil(info.sizeBytes / blockSizeBytes);
+    if (blocks.sizeBlocks !== sizeBlocks) blocks.resize(sizeBlocks);
+
+    const written = await writeBlocks(snapshot, blocks, store, {
+      uniqueId,
+      backupId,
+      blockSizeBytes,
+      keys,
+      compression,
+      options,
+      started,
+      uploaded,
+    });
+
+    const metaKey = metadataKey(uniqueId, backupId);
+    const meta: Metadata = {
+      blockSizeBytes,
+      bitmap: blocks,
+      compression,
+      keyed: keys !== undefined,
+      encrypted: keys !== undefined,
+      objects: written.objects,
+      segments: written.segments,
+      lengths: written.lengths,
+      flags: written.flags,
+      checksums: written.checksums,
+    };
+    options.onProgress?.({ ...written.progress, phase: 'metadata', elapsedMs: Date.now() - started });
+    await store.put(metaKey, encodeMetadata(metaKey, meta, keys));
+    uploaded.push(metaKey);
+
+    const catalog: Catalog = {
+      id: backupId,
+      revision: 0,
+      generation,
+      method,
+      merged: false,
+      time: time.toISOString(),
+      volumeName,
+      serial: info.serial,
+      volumeNumber: info.number,
+      uniqueId,
+      usedBytes,
+      sizeBytes: info.sizeBytes,
+      blockSizeBytes,
+      metadataKey: metaKey,
+      parent: parent?.key ?? null,
+      dataIds: written.objects.length > 0 ? [backupId] : [],
+      blockCount: blocks.count(),
+      storedBytes: written.progress.bytesStored,
+      compression,
+      encryption: keys ? { method: 'aes-256-gcm', keyId: keys.keyId } : null,
+      ...(reason ? { reason } : {}),
+    };
+    const ck = catalogKey(genKey, 0);
+    await store.put(ck, encodeCatalog(catalog)); // the commit
+
+    // Committed: drop what the new bitmaps replace, and the snapshot.
+    if (inc) await storage.deleteBitmap(volumeName, inc.name);
+    if (method === 'full' && diff) await storage.deleteBitmap(volumeName, diff.name);
+    await storage.deleteSnapshot(volumeName, snapName);
+    const elapsedMs = Date.now() - started;
+    const p = written.progress;
+    const final: BackupProgress = {
+      ...p,
+      phase: 'done',
+      elapsedMs,
+      rateBytesPerSec: rate(p.bytesRead, elapsedMs),
+    };
+    options.onProgress?.(final);
+    return {
+      generationKey: genKey,
+      catalogKey: ck,
+      catalog,
+      requestedMethod: options.method,
+      method,
+      ...(reason ? { reason } : {}),
+      blocks: catalog.blockCount,
+      bytesRead: p.bytesRead,
+      bytesStored: p.bytesStored,
+      dataObjects: written.objects.length,
+      elapsedMs,
+      rateBytesPerSec: final.rateBytesPerSec,
+    };
+  } catch (err) {
+    // Nothing committed: the old bitmaps still hold every change. Undo the rest, best effort.
+    for (const name of created) await storage.deleteBitmap(volumeName, name).catch(() => {});
+    if (snapshotTaken) await storage.deleteSnapshot(volumeName, snapName).catch(() => {});
+    await Promise.all(uploaded.map((k) => store.delete(k).catch(() => {})));
+    throw err;
+  }
+}
+
+function rate(bytes: number, ms: number): number {
+  return ms > 0 ? Math.round((bytes * 1000) / ms) : 0;
+}
+
+interface Written {
+  objects: string[];
+  segments: Segment[];
+  lengths: Uint32Array;
+  flags: Uint8Array;
+  checksums: Buffer;
+  progress: BackupProgress;
+}
+
+/**
+ * Read `blocks` from `device` in address order (reads and encoding `concurrency` deep,
+ * results taken in order), pack them into data objects and upload those
+ * `uploadConcurrency` at a time. Uploaded keys are pushed to `ctx.uploaded`.
+ */
+async function writeBlocks(
+  device: BlockDevice,
+  blocks: BlockSet,
+  store: ObjectStore,
+  ctx: {
+    uniqueId: string;
+    backupId: string;
+    blockSizeBytes: number;
+    keys: BackupKeys | undefined;
+    compression: Compression;
+    options: BackupOptions;
+    started: number;
+    uploaded: string[];
+  },
+): Promise<Written> {
+  const { options, blockSizeBytes: bs, uniqueId } = ctx;
+  const concurrency = options.concurrency ?? 8;
+  const uploadConcurrency = options.uploadConcurrency ?? 4;
+  const objectSize = options.objectSizeBytes ?? 16 * 1024 * 1024;
+  const maxBlocks = Math.max(1, Math.floor((options.readIoBytes ?? 1024 * 1024) / bs));
+  const interval = options.progressIntervalMs ?? 250;
+  const n = blocks.count();
+
+  const progress: BackupProgress = {
+    phase: 'data',
+    blocksDone: 0,
+    blocksTotal: n,
+    bytesRead: 0,
+    bytesTotal: n * bs,
+    bytesStored: 0,
+    objectsUploaded: 0,
+    elapsedMs: 0,
+    rateBytesPerSec: 0,
+  };
+  let lastReport = 0;
+  const report = () => {
+    const t = Date.now();
+    if (!options.onProgress || t - lastReport < interval) return;
+    lastReport = t;
+    progress.elapsedMs = t - ctx.started;
+    progress.rateBytesPerSec = rate(progress.bytesRead, progress.elapsedMs);
+    options.onProgress({ ...progress });
+  };
+
+  const lengths = new Uint32Array(n);
+  const flags = new Uint8Array(n);
+  const checksums = Buffer.alloc(n * CHECKSUM_BYTES);
+  const objects: string[] = [];
+  const segments: Segment[] = [];
+  let entry = 0;
+
+  // Data object being filled.
+  let parts: Buffer[] = [];
+  let partBytes = 0;
+  let partEntries = 0;
+  let firstBlock = 0;
+  let open = false;
+
+  const uploads = new Set<Promise<void>>();
+  let uploadError: unknown;
+  const upload = async (key: string, body: Buffer) => {
+    while (uploads.size >= uploadConcurrency) await Promise.race(uploads);
+    if (uploadError !== undefined) throw uploadError;
+    const p = store.put(key, body).then(
+      () => {
+        ctx.uploaded.push(key);
+        progress.objectsUploaded++;
+        progress.bytesStored += body.length - DATA_HEADER_BYTES;
+        report();
+      },
+      (err) => {
+        uploadError ??= err;
+      },
+    );
+    const tracked = p.finally(() => uploads.delete(tracked));
+    uploads.add(tracked);
+  };
+  const finishObject = async () => {
+    const header = encodeDataHeader({ encrypted: ctx.keys !== undefined, firstBlock, entries: partEntries });
+    const key = dataKey(uniqueId, ctx.backupId, objects.length);
+    objects.push(key);
+    const body = Buffer.concat([header, ...parts]);
+    parts = [];
+    partBytes = 0;
+    partEntries = 0;
+    open = false;
+    await upload(key, body);
+  };
+  const add = async (block: number, f: number, stored: Buffer, checksum: Buffer) => {
+    if (stored.length > 0) {
+      if (open && partBytes + stored.length > objectSize && partEntries > 0) await finishObject();
+      if (!open) {
+        open = true;
+        firstBlock = block;
+        segments.push({ object: objects.length, offset: DATA_HEADER_BYTES, count: 0 });
+      }
+      parts.push(stored);
+      partBytes += stored.length;
+    } else if (!open) {
+      // A zero block outside any object: it needs no payload.
+      const last = segments[segments.length - 1];
+      if (!last || last.object !== NO_OBJECT) segments.push({ object: NO_OBJECT, offset: 0, count: 0 });
+    }
+    if (open) partEntries++;
+    segments[segments.length - 1].count++;
+    lengths[entry] = stored.length;
+    flags[entry] = f;
+    checksum.copy(checksums, entry * CHECKSUM_BYTES);
+    entry++;
+  };
+
+  const readChunk = async (start: number, count: number) => {
+    const offset = start * bs;
+    const len = Math.min(count * bs, device.sizeBytes - offset);
+    let data = await device.read(offset, len);
+    if (len < count * bs) data = Buffer.concat([data, Buffer.alloc(count * bs - len)]);
+    progress.bytesRead += len;
+    return Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        encodeBlock(data.subarray(i * bs, (i + 1) * bs), start + i, {
+          compression: ctx.compression,
+          keys: ctx.keys,
+          uniqueId,
+        }).then((enc) => ({ block: start + i, ...enc })),
+      ),
+    );
+  };
+
+  const inflight: ReturnType<typeof readChunk>[] = [];
+  const consume = async () => {
+    const done = await inflight.shift()!;
+    for (const b of done) await add(b.block, b.flags, b.stored, b.checksum);
+    progress.blocksDone += done.length;
+    report();
+  };
+  try {
+    for (const run of blocks.runs()) {
+      for (let s = run.start; s < run.start + run.count; s += maxBlocks) {
+        if (options.signal?.aborted)
+          throw options.signal.reason ?? new DOMException('backup aborted', 'AbortError');
+        if (uploadError !== undefined) throw uploadError;
+        const p = readChunk(s, Math.min(maxBlocks, run.start + run.count - s));
+        p.catch(() => {}); // observed when consumed
+        inflight.push(p);
+        if (inflight.length >= concurrency) await consume();
+      }
+    }
+    while (inflight.length > 0) await consume();
+    if (open) await finishObject();
+    await Promise.all(uploads);
+    if (uploadError !== undefined) throw uploadError;
+  } catch (err) {
+    await Promise.allSettled([...inflight, ...uploads]);
+    throw err;
+  }
+  return { objects, segments, lengths, flags, checksums, progress };
+}
