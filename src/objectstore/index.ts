@@ -9,20 +9,46 @@
  *
  * Nothing here imports anything above it (DESIGN.md, "Folders").
  */
+import { ReboundError } from '../errors.js';
 import { DirectoryStore } from './directory-store.js';
+import { S3Store, type S3StoreOptions } from './s3-store.js';
 import type { ObjectStore } from './types.js';
 
 export { DirectoryStore, type DirectoryStoreOptions } from './directory-store.js';
-export { checkKey, checkPrefix, MAX_KEY_BYTES } from './keys.js';
+export { type Fault, FaultyStore, type FaultyStoreOptions } from './faulty-store.js';
+export { checkKey, checkPrefix, MAX_KEY_BYTES, MAX_SEGMENT_BYTES } from './keys.js';
+export { S3Store, type S3StoreOptions } from './s3-store.js';
 export type { ObjectInfo, ObjectStore } from './types.js';
 
 /** A store as a registration describes it. */
-export type StoreConfig = { kind: 'directory'; path: string; maxConcurrency?: number };
+export type StoreConfig =
+  | { kind: 'directory'; path: string; maxConcurrency?: number }
+  | ({ kind: 's3' } & S3StoreOptions);
 
-/** Build the store a config describes. */
+/**
+ * Build the store a config describes. An S3 config with `createBucket` gets its bucket
+ * created now (or finds it there), so a wrong endpoint or key fails here, not mid-backup.
+ */
 export async function openStore(config: StoreConfig): Promise<ObjectStore> {
-  switch (config.kind) {
+  switch (config?.kind) {
     case 'directory':
       return new DirectoryStore(config.path, { maxConcurrency: config.maxConcurrency });
+    case 's3': {
+      const { kind: _kind, ...options } = config;
+      const store = new S3Store(options);
+      if (options.createBucket) {
+        try {
+          await store.ensureBucket();
+        } catch (err) {
+          await store.close();
+          throw err;
+        }
+      }
+      return store;
+    }
+    default:
+      throw new ReboundError('INVALID_ARGUMENT', 'store config: kind must be "directory" or "s3"', {
+        detail: { field: 'kind' },
+      });
   }
 }

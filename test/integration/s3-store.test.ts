@@ -1,0 +1,261 @@
+/**
+ * S3Store against a real S3 server: Ceph's radosgw on a single node on loopback,
+ * started by scripts/ceph-rgw.sh on free ports and stopped afterwards. Runs the
+ * ObjectStore conformance suite, then the S3-only cases: wrong secret, endpoint down or
+ * silent, missing bucket, bucket created on demand.
+ *
+ * Requires Debian's ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl; without
+ * them this test fails (it never skips) and says so.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { inspect, promisify } from 'node:util';
+import { isReboundError } from '../../src/errors.js';
+import { openStore, S3Store, type S3StoreOptions } from '../../src/objectstore/index.js';
+import { objectStoreConformance } from '../helpers/objectstore-conformance.js';
+
+const run = promisify(execFile);
+const SCRIPT = resolve(import.meta.dirname, '../../../scripts/ceph-rgw.sh');
+const PACKAGES = 'ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl';
+
+interface Rgw {
+  dir: string;
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  readyAfterS: number;
+}
+
+let rgw: Rgw | undefined;
+
+/** A loopback port nothing listens on right now. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
+  const { port } = srv.address() as { port: number };
+  await new Promise((ok) => srv.close(ok));
+  return port;
+}
+
+async function startRgw(): Promise<Rgw> {
+  const missing: string[] = [];
+  for (const tool of [
+    'ceph-mon',
+    'ceph-osd',
+    'radosgw',
+    'radosgw-admin',
+    'monmaptool',
+    'ceph',
+    'uuidgen',
+    'curl',
+  ]) {
+    await run('sh', ['-c', `command -v ${tool}`]).catch(() => missing.push(tool));
+  }
+  if (missing.length > 0) {
+    throw new Error(
+      `S3 integration test needs radosgw: ${missing.join(', ')} not found. ` +
+        `Install: apt-get install -y --no-install-recommends ${PACKAGES}`,
+    );
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'rebound-rgw-'));
+  const port = await freePort();
+  let monPort = await freePort();
+  while (monPort === port) monPort = await freePort();
+  try {
+    await run(SCRIPT, ['start', dir, String(port), String(monPort)], { timeout: 75_000 });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    await run(SCRIPT, ['stop', dir]).catch(() => {});
+    throw new Error(`scripts/ceph-rgw.sh start failed: ${e.message}\n${e.stderr ?? ''}`);
+  }
+  const env = Object.fromEntries(
+    (await readFile(join(dir, 's3.env'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+  return {
+    dir,
+    endpoint: env.S3_ENDPOINT,
+    region: env.S3_REGION,
+    accessKeyId: env.S3_ACCESS_KEY_ID,
+    secretAccessKey: env.S3_SECRET_ACCESS_KEY,
+    readyAfterS: Number(env.READY_AFTER_S),
+  };
+}
+
+let buckets = 0;
+function bucketName(): string {
+  return `rebound-t${++buckets}-${randomBytes(3).toString('hex')}`;
+}
+
+function options(extra: Partial<S3StoreOptions> = {}): S3StoreOptions {
+  assert.ok(rgw, 'radosgw is running');
+  return {
+    endpoint: rgw.endpoint,
+    region: rgw.region,
+    bucket: bucketName(),
+    accessKeyId: rgw.accessKeyId,
+    secretAccessKey: rgw.secretAccessKey,
+    maxConcurrency: 16,
+    ...extra,
+  };
+}
+
+function expectCode(code: string, mentions?: string) {
+  return (err: unknown): boolean => {
+    assert.ok(isReboundError(err), `expected a ReboundError, got ${inspect(err)}`);
+    assert.equal(err.code, code, err.message);
+    if (mentions !== undefined)
+      assert.ok(err.message.includes(mentions), `"${err.message}" names ${mentions}`);
+    if (rgw)
+      assert.ok(!inspect(err, { depth: 20 }).includes(rgw.secretAccessKey), 'the secret is not in the error');
+    return true;
+  };
+}
+
+before(
+  async () => {
+    rgw = await startRgw();
+    console.log(`radosgw ready at ${rgw.endpoint} after ${rgw.readyAfterS} s`);
+  },
+  { timeout: 90_000 },
+);
+
+after(async () => {
+  if (!rgw) return;
+  await run(SCRIPT, ['stop', rgw.dir]).catch(() => {});
+  await rm(rgw.dir, { recursive: true, force: true });
+});
+
+objectStoreConformance('S3Store on radosgw', async () => {
+  const store = await openStore({ kind: 's3', ...options({ createBucket: true }) });
+  return { store, close: () => store.close() };
+});
+
+describe('S3Store on radosgw: S3 specifics', () => {
+  it('refuses a wrong secret with STORE_AUTH on every operation, without showing the secret', async () => {
+    const good = new S3Store(options({ createBucket: true }));
+    await good.ensureBucket();
+    await good.put('k', Buffer.from('x'));
+    const secret = `${rgw!.secretAccessKey.slice(0, -4)}XXXX`;
+    const bad = new S3Store({ ...options(), bucket: good.bucket, secretAccessKey: secret });
+    try {
+      await assert.rejects(bad.put('k2', Buffer.from('x')), expectCode('STORE_AUTH'));
+      await assert.rejects(bad.get('k'), expectCode('STORE_AUTH'));
+      await assert.rejects(bad.get('k', { offset: 0, length: 1 }), expectCode('STORE_AUTH'));
+      await assert.rejects(bad.head('k'), expectCode('STORE_AUTH'));
+      await assert.rejects(bad.delete('k'), expectCode('STORE_AUTH'));
+      await assert.rejects(async () => {
+        for await (const _ of bad.list('')) {
+        }
+      }, expectCode('STORE_AUTH'));
+      assert.ok(!bad.description.includes(secret) && !inspect(bad, { depth: 20 }).includes(secret));
+      assert.equal((await good.get('k')).toString(), 'x', 'nothing changed');
+    } finally {
+      await good.close();
+      await bad.close();
+    }
+  });
+
+  it('reports an endpoint that refuses connections as STORE_UNREACHABLE, quickly', async () => {
+    const port = await freePort();
+    const store = new S3Store({
+      ...options(),
+      endpoint: `http://127.0.0.1:${port}`,
+      maxAttempts: 2,
+      connectTimeoutMs: 500,
+    });
+    const t0 = Date.now();
+    try {
+      await assert.rejects(store.get('k'), expectCode('STORE_UNREACHABLE'));
+      await assert.rejects(store.put('k', Buffer.from('x')), expectCode('STORE_UNREACHABLE'));
+      assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('reports an endpoint that accepts but never answers as STORE_UNREACHABLE after the idle timeout', async () => {
+    const sockets = new Set<Socket>();
+    const silent: Server = createServer((s) => {
+      sockets.add(s);
+      s.on('error', () => {});
+    });
+    await new Promise<void>((ok) => silent.listen(0, '127.0.0.1', ok));
+    const { port } = silent.address() as { port: number };
+    const store = new S3Store({
+      ...options(),
+      endpoint: `http://127.0.0.1:${port}`,
+      maxAttempts: 2,
+      idleTimeoutMs: 300,
+    });
+    const t0 = Date.now();
+    try {
+      await assert.rejects(store.head('k'), expectCode('STORE_UNREACHABLE'));
+      assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+    } finally {
+      await store.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((ok) => silent.close(ok));
+    }
+  });
+
+  it('reports a missing bucket as STORE_NO_BUCKET on every operation', async () => {
+    const store = new S3Store(options());
+    try {
+      await assert.rejects(store.put('k', Buffer.from('x')), expectCode('STORE_NO_BUCKET', store.bucket));
+      await assert.rejects(store.get('k'), expectCode('STORE_NO_BUCKET', store.bucket));
+      await assert.rejects(store.head('k'), expectCode('STORE_NO_BUCKET', store.bucket));
+      await assert.rejects(async () => {
+        for await (const _ of store.list('')) {
+        }
+      }, expectCode('STORE_NO_BUCKET'));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('creates the bucket when asked: at open, or on the first put, and twice is fine', async () => {
+    const opts = options({ createBucket: true });
+    const opened = await openStore({ kind: 's3', ...opts });
+    await opened.put('a', Buffer.from('1'));
+    await (opened as S3Store).ensureBucket();
+    assert.equal((await opened.get('a')).toString(), '1', 'creating it again kept the objects');
+    await opened.close();
+
+    const lazy = new S3Store(options({ createBucket: true }));
+    try {
+      await lazy.put('b', Buffer.from('2'));
+      assert.equal((await lazy.get('b')).toString(), '2');
+    } finally {
+      await lazy.close();
+    }
+  });
+
+  it('keeps write-once in head-then-put mode (for servers without If-None-Match)', async () => {
+    const store = new S3Store(options({ createBucket: true, writeOnce: 'head-then-put' }));
+    try {
+      await store.ensureBucket();
+      await store.put('k', Buffer.from('first'));
+      await assert.rejects(store.put('k', Buffer.from('second')), expectCode('ALREADY_EXISTS', 'k'));
+      assert.equal((await store.get('k')).toString(), 'first');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('describes itself by bucket and endpoint, never by key or password', () => {
+    const store = new S3Store({ ...options(), endpoint: 'http://user:pa55word@127.0.0.1:9/' });
+    assert.equal(store.description, `s3://${store.bucket}@http://127.0.0.1:9`);
+    assert.ok(!store.description.includes(rgw!.accessKeyId));
+    return store.close();
+  });
+});
