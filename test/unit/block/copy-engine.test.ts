@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BlockSet } from '../../../src/block/block-set.js';
+import { copyBlocks } from '../../../src/block/copy-engine.js';
+import type { BlockDevice } from '../../../src/block/device.js';
+import { MemoryDevice } from '../../../src/block/memory-device.js';
+import { ReboundError } from '../../../src/errors.js';
+
+const BS = 4096;
+
+function fill(seed: number, length = BS): Buffer {
+  const b = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) b[i] = (i * 7 + seed * 13 + 1) & 0xff;
+  return b;
+}
+
+/** A device wrapper that counts and optionally fails reads (a fault-injection layer). */
+function counting(inner: BlockDevice, failAtBlock = -1) {
+  const calls = { reads: 0, readBytes: 0, maxInFlight: 0, inFlight: 0 };
+  const dev: BlockDevice = {
+    sizeBytes: inner.sizeBytes,
+    blockSizeBytes: inner.blockSizeBytes,
+    readOnly: inner.readOnly,
+    async read(offset, length) {
+      calls.reads++;
+      calls.readBytes += length;
+      calls.inFlight++;
+      calls.maxInFlight = Math.max(calls.maxInFlight, calls.inFlight);
+      await new Promise((r) => setTimeout(r, 1));
+      calls.inFlight--;
+      if (failAtBlock >= 0 && offset <= failAtBlock * BS && failAtBlock * BS < offset + length) {
+        throw new ReboundError('IO_ERROR', `read of block ${failAtBlock} failed`);
+      }
+      return inner.read(offset, length);
+    },
+    write: (o, d) => inner.write(o, d),
+    writeZeroes: (o, l, opt) => inner.writeZeroes(o, l, opt),
+    trim: (o, l) => inner.trim(o, l),
+    flush: () => inner.flush(),
+    blockStatus: (o, l) => inner.blockStatus(o, l),
+  };
+  return { dev, calls };
+}
+
+describe('copyBlocks', () => {
+  it('copies exactly the blocks of the set, merging adjacent ones into larger I/Os', async () => {
+    const src = new MemoryDevice(64 * BS, { blockSizeBytes: BS });
+    const dst = new MemoryDevice(64 * BS, { blockSizeBytes: BS });
+    for (let b = 0; b < 64; b++) await src.write(b * BS, fill(b));
+    const set = new BlockSet(64);
+    set.addRange(0, 10);
+    set.add(20);
+    set.addRange(40, 24);
+    const { dev, calls } = counting(src);
+    const progress: number[] = [];
+    const r = await copyBlocks({
+      source: dev,
+      dest: dst,
+      blocks: set,
+      maxIoBytes: 8 * BS,
+      concurrency: 4,
+      progressIntervalMs: 0,
+      onProgress: (p) => progress.push(p.blocksDone),
+    });
+    assert.equal(r.blocksDone, 35);
+    assert.equal(r.bytesCopied, 35 * BS);
+    // 10 -> 2 I/Os (8+2), 1 -> 1, 24 -> 3: six reads, none of a block outside the set.
+    assert.equal(calls.reads, 6);
+    assert.equal(calls.readBytes, 35 * BS);
+    assert.ok(calls.maxInFlight > 1 && calls.maxInFlight <= 4, `in flight ${calls.maxInFlight}`);
+    for (let b = 0; b < 64; b++) {
+      const want = set.has(b) ? fill(b) : Buffer.alloc(BS);
+      assert.deepEqual(await dst.read(b * BS, BS), want, `block ${b}`);
+    }
+    assert.equal(progress[progress.length - 1], 35);
+    assert.ok(progress.every((v, i) => i === 0 || v >= progress[i - 1]));
+  });
+
+  it('never reads holes; zeroes them in the destination, or skips them', async () => {
+    const src = new MemoryDevice(16 * BS, { blockSizeBytes: BS });
+    await src.write(3 * BS, fill(3));
+    const all = new BlockSet(16);
+    all.addRange(0, 16);
+    for (const zeroes of ['write', 'skip'] as const) {
+      const dst = new MemoryDevice(16 * BS, { blockSizeBytes: BS });
+      for (let b = 0; b < 16; b++) await dst.write(b * BS, fill(100 + b));
+      const { dev, calls } = counting(src);
+      const r = await copyBlocks({ source: dev, dest: dst, blocks: all, zeroes });
+      assert.equal(calls.readBytes, BS, 'only the allocated block is read');
+      assert.equal(r.bytesZeroed, 15 * BS);
+      assert.deepEqual(await dst.read(3 * BS, BS), fill(3));
+      const other = await dst.read(5 * BS, BS);
+      assert.deepEqual(other, zeroes === 'write' ? Buffer.alloc(BS) : fill(105));
+    }
+  });
+
+  it('turns an all-zero data read into writeZeroes (the destination stays thin)', async () => {
+    const src = new MemoryDevice(4 * BS, { blockSizeBytes: BS });
+    await src.write(0, Buffer.alloc(BS)); // allocated, reads zeros
+    const dst = new MemoryDevice(4 * BS, { blockSizeBytes: BS });
+    const set = new BlockSet(4);
+    set.add(0);
+    await copyBlocks({ source: src, dest: dst, blocks: set });
+    assert.equal(dst.allocatedBlocks, 0);
+  });
+
+  it('stops at the first failed read, writes nothing of it, and resumes from onDone', async () => {
+    const src = new MemoryDevice(32 * BS, { blockSizeBytes: BS });
+    for (let b = 0; b < 32; b++) await src.write(b * BS, fill(b));
+    const dst = new MemoryDevice(32 * BS, { blockSizeBytes: BS });
+    const set = new BlockSet(32);
+    set.addRange(0, 32);
+    const done = new BlockSet(32);
+    const { dev } = counting(src, 17);
+    await assert.rejects(
+      copyBlocks({
+        source: dev,
+        dest: dst,
+        blocks: set,
+        maxIoBytes: 4 * BS,
+        concurrency: 1,
+        onDone: (s, c) => done.addRange(s, c),
+      }),
+      (err: unknown) => err instanceof ReboundError && err.code === 'IO_ERROR',
+    );
+    assert.equal(done.count(), 16, 'chunks before the failing one are done');
+    for (let b = 16; b < 20; b++) assert.deepEqual(await dst.read(b * BS, BS), Buffer.alloc(BS));
+    // Resume with what is left.
+    const left = set.clone();
+    for (const run of done.runs()) for (let b = run.start; b < run.start + run.count; b++) left.delete(b);
+    const r = await copyBlocks({ source: src, dest: dst, blocks: left });
+    assert.equal(r.blocksDone, 16);
+    for (let b = 0; b < 32; b++) assert.deepEqual(await dst.read(b * BS, BS), fill(b));
+  });
+
+  it('resumes an in-order copy from startBlock', async () => {
+    const src = new MemoryDevice(8 * BS, { blockSizeBytes: BS });
+    for (let b = 0; b < 8; b++) await src.write(b * BS, fill(b));
+    const dst = new MemoryDevice(8 * BS, { blockSizeBytes: BS });
+    const set = new BlockSet(8);
+    set.addRange(0, 8);
+    const r = await copyBlocks({ source: src, dest: dst, blocks: set, startBlock: 5 });
+    assert.equal(r.blocksTotal, 3);
+    assert.deepEqual(await dst.read(4 * BS, BS), Buffer.alloc(BS));
+    assert.deepEqual(await dst.read(5 * BS, BS), fill(5));
+  });
+
+  it('rejects an aborted copy with the abort reason and starts nothing new', async () => {
+    const src = new MemoryDevice(64 * BS, { blockSizeBytes: BS });
+    for (let b = 0; b < 64; b++) await src.write(b * BS, fill(b));
+    const dst = new MemoryDevice(64 * BS, { blockSizeBytes: BS });
+    const set = new BlockSet(64);
+    set.addRange(0, 64);
+    const ac = new AbortController();
+    const { dev, calls } = counting(src);
+    await assert.rejects(
+      copyBlocks({
+        source: dev,
+        dest: dst,
+        blocks: set,
+        maxIoBytes: BS,
+        concurrency: 2,
+        onDone: (s) => {
+          if (s >= 3) ac.abort();
+        },
+        signal: ac.signal,
+      }),
+      (err: unknown) => (err as Error).name === 'AbortError',
+    );
+    assert.ok(calls.reads < 10, `${calls.reads} reads after abort`);
+  });
+
+  it('handles a partial last block and refuses sets past the end or read-only destinations', async () => {
+    const size = 3 * BS + 512;
+    const src = new MemoryDevice(size, { blockSizeBytes: BS });
+    await src.write(3 * BS, fill(9, 512));
+    const dst = new MemoryDevice(size, { blockSizeBytes: BS });
+    const set = new BlockSet(4);
+    set.add(3);
+    await copyBlocks({ source: src, dest: dst, blocks: set });
+    assert.deepEqual(await dst.read(3 * BS, 512), fill(9, 512));
+    const tooBig = new BlockSet(8);
+    tooBig.add(6);
+    await assert.rejects(copyBlocks({ source: src, dest: dst, blocks: tooBig }), { code: 'OUT_OF_RANGE' });
+    const ro = new MemoryDevice(size, { blockSizeBytes: BS, readOnly: true });
+    await assert.rejects(copyBlocks({ source: src, dest: ro, blocks: set }), { code: 'READ_ONLY' });
+  });
+});
