@@ -101,6 +101,8 @@ const NETWORK_ERRNOS = new Set([
   'EAI_AGAIN',
   'ECONNABORTED',
 ]);
+/** Reads of a GET body cut off mid-stream, the first included. */
+const BODY_ATTEMPTS = 3;
 const TIMEOUT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
 
 export class S3Store implements ObjectStore {
@@ -206,22 +208,41 @@ export class S3Store implements ObjectStore {
       if ((await this.head(key)) === undefined) throw this.notFound(key);
       return Buffer.alloc(0);
     }
+    const Range = range ? `bytes=${range.offset}-${range.offset + range.length - 1}` : undefined;
     return this.#sem.run(async () => {
-      const Range = range ? `bytes=${range.offset}-${range.offset + range.length - 1}` : undefined;
-      try {
-        const out = await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range }));
-        this.#bucketChecked = true;
-        const bytes = Buffer.from((await out.Body?.transformToByteArray()) ?? new Uint8Array(0));
+      // The SDK retries the request; a body cut off while streaming is retried here.
+      for (let attempt = 1; ; attempt++) {
+        let bytes: Buffer;
+        let contentRange: string | undefined;
+        try {
+          const out = await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range }));
+          this.#bucketChecked = true;
+          contentRange = out.ContentRange;
+          try {
+            bytes = Buffer.from((await out.Body?.transformToByteArray()) ?? new Uint8Array(0));
+          } catch (err) {
+            if (attempt < BODY_ATTEMPTS) continue;
+            throw err;
+          }
+          if (out.ContentLength !== undefined && bytes.length !== out.ContentLength) {
+            if (attempt < BODY_ATTEMPTS) continue;
+            throw new ReboundError(
+              'IO_ERROR',
+              `${this.description}: get ${key}: body cut short (${bytes.length} of ${out.ContentLength} bytes)`,
+              { detail: { key } },
+            );
+          }
+        } catch (err) {
+          const e = err as SdkError;
+          if (range && (e.$metadata?.httpStatusCode === 416 || e.name === 'InvalidRange'))
+            return Buffer.alloc(0);
+          throw this.mapError(err, 'get', key);
+        }
         // A server that ignores Range answers 200 with the whole object: cut it here.
-        if (range && out.ContentRange === undefined && bytes.length > range.length) {
+        if (range && contentRange === undefined) {
           return bytes.subarray(Math.min(range.offset, bytes.length), range.offset + range.length);
         }
         return bytes;
-      } catch (err) {
-        const e = err as SdkError;
-        if (range && (e.$metadata?.httpStatusCode === 416 || e.name === 'InvalidRange'))
-          return Buffer.alloc(0);
-        throw this.mapError(err, 'get', key);
       }
     });
   }
