@@ -8,6 +8,7 @@ import { VERSION } from '../version.js';
 import { bitmapCommands } from './commands/bitmap.js';
 import { nodeCommands } from './commands/node.js';
 import { snapshotCommands } from './commands/snapshot.js';
+import { storeCommands } from './commands/store.js';
 import { upCommand } from './commands/up.js';
 import { volumeCommands } from './commands/volume.js';
 import { DEFAULT_NODE_DIR } from './context.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   volumeCommands(program);
   snapshotCommands(program);
   bitmapCommands(program);
+  storeCommands(program);
   return program;
 }
 

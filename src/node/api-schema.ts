@@ -107,3 +107,39 @@ export type VolumeInfo = Static<typeof VolumeInfo>;
 export type SnapshotInfo = Static<typeof SnapshotInfo>;
 export type BitmapInfo = Static<typeof BitmapInfo>;
 export type ErrorBody = Static<typeof ErrorBody>;
+
+/** SPEC Fig. 9: an object store registration. Secrets go in, never come out. */
+export const AddStoreBody = Type.Object(
+  {
+    name: Name,
+    provider: Type.Union([Type.Literal('directory'), Type.Literal('s3')]),
+    path: Type.Optional(Type.String({ minLength: 1, description: 'directory stores: where objects go' })),
+    endpoint: Type.Optional(Type.String({ description: 's3: service endpoint URL; empty for AWS' })),
+    region: Type.Optional(Type.String()),
+    bucket: Type.Optional(Type.String({ description: 'set automatically when empty' })),
+    accessKeyId: Type.Optional(Type.String()),
+    secretAccessKey: Type.Optional(Type.String()),
+    encryption: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('aes-256-gcm')])),
+    encryptionKey: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: '64 hex digits' })),
+    tags: Type.Optional(Type.Record(Type.String(), Type.String())),
+  },
+  { additionalProperties: false },
+);
+
+export const StoreView = Type.Object({
+  name: Type.String(),
+  provider: Type.String(),
+  path: Type.Union([Type.String(), Type.Null()]),
+  endpoint: Type.Union([Type.String(), Type.Null()]),
+  region: Type.Union([Type.String(), Type.Null()]),
+  bucket: Type.Union([Type.String(), Type.Null()]),
+  accessKeyId: Type.Union([Type.String(), Type.Null()]),
+  hasSecretKey: Type.Boolean(),
+  encryption: Type.String(),
+  tags: Type.Record(Type.String(), Type.String()),
+  createdAt: Type.String(),
+});
+export const StoreParams = Type.Object({ store: Name });
+
+export type AddStoreBody = Static<typeof AddStoreBody>;
+export type StoreView = Static<typeof StoreView>;

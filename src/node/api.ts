@@ -16,10 +16,13 @@ import type { Storage } from '../volume/types.js';
 import { bitmapRoutes } from './routes/bitmaps.js';
 import { nodeRoutes } from './routes/node.js';
 import { snapshotRoutes } from './routes/snapshots.js';
+import { storeRoutes } from './routes/stores.js';
 import { volumeRoutes } from './routes/volumes.js';
+import type { StoreRegistry } from './stores.js';
 
 export interface NodeApiContext {
   storage: Storage;
+  stores: StoreRegistry;
   /** Where hosts reach this node's NBD server, for the nbd:// URIs the API returns. */
   nbd: { host: string; port: number; tls: string };
   version: string;
@@ -76,6 +79,7 @@ export function buildNodeApi(options: NodeApiOptions): FastifyInstance {
   app.register(async (scope) => volumeRoutes(scope, ctx));
   app.register(async (scope) => snapshotRoutes(scope, ctx));
   app.register(async (scope) => bitmapRoutes(scope, ctx));
+  app.register(async (scope) => storeRoutes(scope, ctx));
   return app;
 }
 

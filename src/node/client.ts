@@ -3,7 +3,16 @@
  * come back as ReboundError with the node's code, so callers branch on codes.
  */
 import { type ErrorCode, ReboundError } from '../errors.js';
-import type { BitmapInfo, ErrorBody, Health, NodeIdentity, SnapshotInfo, VolumeInfo } from './api-schema.js';
+import type {
+  AddStoreBody,
+  BitmapInfo,
+  ErrorBody,
+  Health,
+  NodeIdentity,
+  SnapshotInfo,
+  StoreView,
+  VolumeInfo,
+} from './api-schema.js';
 
 export class NodeClient {
   constructor(
@@ -70,6 +79,16 @@ export class NodeClient {
   }
   deleteBitmap(volume: string, name: string): Promise<void> {
     return this.call('DELETE', `/v1/volumes/${enc(volume)}/bitmaps/${enc(name)}`);
+  }
+
+  listStores(): Promise<StoreView[]> {
+    return this.call('GET', '/v1/stores');
+  }
+  addStore(registration: AddStoreBody): Promise<StoreView> {
+    return this.call('POST', '/v1/stores', registration);
+  }
+  removeStore(name: string): Promise<void> {
+    return this.call('DELETE', `/v1/stores/${enc(name)}`);
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -10,12 +10,14 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type Logger, silentLogger } from '../logger.js';
 import { NbdServer } from '../nbd/index.js';
+import { SecretBox } from '../secrets.js';
 import { VERSION } from '../version.js';
 import { NodeStorage } from '../volume/index.js';
 import type { Storage } from '../volume/types.js';
 import { buildNodeApi } from './api.js';
 import type { NodeConfig } from './config.js';
 import { storageExports } from './exports.js';
+import { StoreRegistry } from './stores.js';
 import { nbdTlsOptions } from './tls.js';
 
 export interface RunningNode {
@@ -26,6 +28,9 @@ export interface RunningNode {
   token: string;
   close(): Promise<void>;
 }
+
+/** The node's master key for secrets at rest (unless REBOUND_SECRET_KEY is set). */
+export const SECRET_KEY_FILE = 'secret.key';
 
 /** Where the pool lives inside a node's data directory. */
 export function poolDir(dataDir: string): string {
@@ -38,6 +43,13 @@ export async function startNode(
   logger: Logger = silentLogger,
 ): Promise<RunningNode> {
   const storage = await NodeStorage.open(poolDir(dataDir));
+  let stores: StoreRegistry;
+  try {
+    stores = await StoreRegistry.open(dataDir, await SecretBox.open(join(dataDir, SECRET_KEY_FILE)));
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
   const nbdServer = new NbdServer({
     provider: storageExports(storage),
     tls: await nbdTlsOptions(config.tls).catch(async (err) => {
@@ -54,6 +66,7 @@ export async function startNode(
     nbd = { host: config.nbdHost, port: nbdAddress.port, tls: config.tls.mode };
     api = buildNodeApi({
       storage,
+      stores,
       token: config.token,
       nbd,
       version: VERSION,
