@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
+import { backupCommands } from './commands/backup.js';
 import { bitmapCommands } from './commands/bitmap.js';
 import { nodeCommands } from './commands/node.js';
 import { snapshotCommands } from './commands/snapshot.js';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   snapshotCommands(program);
   bitmapCommands(program);
   storeCommands(program);
+  backupCommands(program);
   return program;
 }
 

@@ -143,3 +143,113 @@ export const StoreParams = Type.Object({ store: Name });
 
 export type AddStoreBody = Static<typeof AddStoreBody>;
 export type StoreView = Static<typeof StoreView>;
+
+const Method = Type.Union([Type.Literal('full'), Type.Literal('incremental'), Type.Literal('differential')]);
+/** A generation key (or catalog key) as listed by the store: volumes/<uid>/catalog/... */
+const GenerationKey = Type.String({ minLength: 1, maxLength: 1024, pattern: '^volumes/' });
+
+export const TaskView = Type.Object({
+  id: Type.String(),
+  kind: Type.String(),
+  title: Type.String(),
+  state: Type.Union([
+    Type.Literal('running'),
+    Type.Literal('succeeded'),
+    Type.Literal('failed'),
+    Type.Literal('cancelled'),
+  ]),
+  progress: Type.Union([
+    Type.Object({
+      bytesDone: Type.Number(),
+      bytesTotal: Type.Number(),
+      rateBytesPerSec: Type.Number(),
+      etaSeconds: Type.Union([Type.Number(), Type.Null()]),
+    }),
+    Type.Null(),
+  ]),
+  result: Type.Unknown(),
+  error: Type.Union([
+    Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    }),
+    Type.Null(),
+  ]),
+  startedAt: Type.String(),
+  endedAt: Type.Union([Type.String(), Type.Null()]),
+});
+export const TaskParams = Type.Object({ task: Type.String({ format: 'uuid' }) });
+
+export const BackupBody = Type.Object(
+  { volume: Name, store: Name, method: Method },
+  { additionalProperties: false },
+);
+export const RestoreBody = Type.Object(
+  {
+    store: Name,
+    generation: GenerationKey,
+    /** Destination volume; default: the source volume's name. */
+    volume: Type.Optional(Name),
+    overwrite: Type.Optional(Type.Boolean({ description: 'restore over an existing volume' })),
+  },
+  { additionalProperties: false },
+);
+export const GenerationsQuery = Type.Object(
+  { volume: Type.Optional(Name), uniqueId: Type.Optional(Type.String({ minLength: 1 })) },
+  { additionalProperties: false },
+);
+export const GenerationView = Type.Object({
+  key: Type.String(),
+  generation: Type.Integer(),
+  method: Method,
+  parent: Type.Union([Type.String(), Type.Null()]),
+  time: Type.String(),
+  volumeName: Type.String(),
+  uniqueId: Type.String(),
+  sizeBytes: Type.Integer(),
+  usedBytes: Type.Integer(),
+  blockCount: Type.Integer(),
+  storedBytes: Type.Integer(),
+  encrypted: Type.Boolean(),
+  merged: Type.Boolean(),
+  protected: Type.Boolean(),
+  reason: Type.Optional(Type.String()),
+});
+export const VerifyBody = Type.Object(
+  { generation: Type.Optional(GenerationKey), uniqueId: Type.Optional(Type.String({ minLength: 1 })) },
+  { additionalProperties: false },
+);
+export const DeleteGenerationBody = Type.Object(
+  { generation: GenerationKey },
+  { additionalProperties: false },
+);
+export const PruneBody = Type.Object(
+  {
+    uniqueId: Type.String({ minLength: 1 }),
+    keepLast: Type.Optional(Type.Integer({ minimum: 0 })),
+    keepDaily: Type.Optional(Type.Integer({ minimum: 0 })),
+    keepWeekly: Type.Optional(Type.Integer({ minimum: 0 })),
+    keepMonthly: Type.Optional(Type.Integer({ minimum: 0 })),
+    dryRun: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export const ServeBody = Type.Object(
+  { generation: GenerationKey, name: Name },
+  { additionalProperties: false },
+);
+export const MountView = Type.Object({
+  name: Type.String(),
+  generation: Type.String(),
+  store: Type.String(),
+  nbdUri: Type.String(),
+});
+export const MountParams = Type.Object({ mount: Name });
+
+export type TaskView = Static<typeof TaskView>;
+export type BackupBody = Static<typeof BackupBody>;
+export type RestoreBody = Static<typeof RestoreBody>;
+export type GenerationView = Static<typeof GenerationView>;
+export type PruneBody = Static<typeof PruneBody>;
+export type MountView = Static<typeof MountView>;

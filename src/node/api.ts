@@ -13,16 +13,22 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import { ReboundError, toReboundError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Storage } from '../volume/types.js';
+import type { MountedGeneration } from './exports.js';
+import { backupRoutes } from './routes/backups.js';
 import { bitmapRoutes } from './routes/bitmaps.js';
 import { nodeRoutes } from './routes/node.js';
 import { snapshotRoutes } from './routes/snapshots.js';
 import { storeRoutes } from './routes/stores.js';
 import { volumeRoutes } from './routes/volumes.js';
 import type { StoreRegistry } from './stores.js';
+import type { TaskRunner } from './tasks.js';
 
 export interface NodeApiContext {
   storage: Storage;
   stores: StoreRegistry;
+  tasks: TaskRunner;
+  /** Backup generations served over NBD, by export name. */
+  mounts: Map<string, MountedGeneration>;
   /** Where hosts reach this node's NBD server, for the nbd:// URIs the API returns. */
   nbd: { host: string; port: number; tls: string };
   version: string;
@@ -80,6 +86,7 @@ export function buildNodeApi(options: NodeApiOptions): FastifyInstance {
   app.register(async (scope) => snapshotRoutes(scope, ctx));
   app.register(async (scope) => bitmapRoutes(scope, ctx));
   app.register(async (scope) => storeRoutes(scope, ctx));
+  app.register(async (scope) => backupRoutes(scope, ctx));
   return app;
 }
 

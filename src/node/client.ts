@@ -5,12 +5,18 @@
 import { type ErrorCode, ReboundError } from '../errors.js';
 import type {
   AddStoreBody,
+  BackupBody,
   BitmapInfo,
   ErrorBody,
+  GenerationView,
   Health,
+  MountView,
   NodeIdentity,
+  PruneBody,
+  RestoreBody,
   SnapshotInfo,
   StoreView,
+  TaskView,
   VolumeInfo,
 } from './api-schema.js';
 
@@ -89,6 +95,41 @@ export class NodeClient {
   }
   removeStore(name: string): Promise<void> {
     return this.call('DELETE', `/v1/stores/${enc(name)}`);
+  }
+
+  startBackup(body: BackupBody): Promise<TaskView> {
+    return this.call('POST', '/v1/backups', body);
+  }
+  startRestore(body: RestoreBody): Promise<TaskView> {
+    return this.call('POST', '/v1/restores', body);
+  }
+  listGenerations(
+    store: string,
+    filter: { volume?: string; uniqueId?: string } = {},
+  ): Promise<GenerationView[]> {
+    const q = new URLSearchParams(filter as Record<string, string>).toString();
+    return this.call('GET', `/v1/stores/${enc(store)}/generations${q ? `?${q}` : ''}`);
+  }
+  startVerify(store: string, body: { generation?: string; uniqueId?: string }): Promise<TaskView> {
+    return this.call('POST', `/v1/stores/${enc(store)}/verify`, body);
+  }
+  deleteGeneration(store: string, generation: string): Promise<unknown> {
+    return this.call('POST', `/v1/stores/${enc(store)}/delete`, { generation });
+  }
+  prune(store: string, body: PruneBody): Promise<unknown> {
+    return this.call('POST', `/v1/stores/${enc(store)}/prune`, body);
+  }
+  serve(store: string, generation: string, name: string): Promise<MountView> {
+    return this.call('POST', `/v1/stores/${enc(store)}/serve`, { generation, name });
+  }
+  unmount(name: string): Promise<void> {
+    return this.call('DELETE', `/v1/mounts/${enc(name)}`);
+  }
+  getTask(id: string): Promise<TaskView> {
+    return this.call('GET', `/v1/tasks/${enc(id)}`);
+  }
+  cancelTask(id: string): Promise<TaskView> {
+    return this.call('POST', `/v1/tasks/${enc(id)}/cancel`);
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {

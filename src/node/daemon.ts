@@ -16,8 +16,9 @@ import { NodeStorage } from '../volume/index.js';
 import type { Storage } from '../volume/types.js';
 import { buildNodeApi } from './api.js';
 import type { NodeConfig } from './config.js';
-import { storageExports } from './exports.js';
+import { type MountedGeneration, storageExports } from './exports.js';
 import { StoreRegistry } from './stores.js';
+import { TaskRunner } from './tasks.js';
 import { nbdTlsOptions } from './tls.js';
 
 export interface RunningNode {
@@ -50,8 +51,10 @@ export async function startNode(
     await storage.close();
     throw err;
   }
+  const mounts = new Map<string, MountedGeneration>();
+  const tasks = new TaskRunner(logger.child({ part: 'tasks' }));
   const nbdServer = new NbdServer({
-    provider: storageExports(storage),
+    provider: storageExports(storage, mounts),
     tls: await nbdTlsOptions(config.tls).catch(async (err) => {
       await storage.close();
       throw err;
@@ -67,6 +70,8 @@ export async function startNode(
     api = buildNodeApi({
       storage,
       stores,
+      tasks,
+      mounts,
       token: config.token,
       nbd,
       version: VERSION,
@@ -100,6 +105,8 @@ export async function startNode(
       closing ??= (async () => {
         await app.close();
         await nbdServer.close();
+        await tasks.close();
+        for (const m of mounts.values()) await m.store.close();
         await storage.close();
         logger.info('node stopped');
       })();

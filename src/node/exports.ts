@@ -2,16 +2,32 @@
  * The node's NBD exports: every volume (as hosts see it: fenced volumes refuse I/O, writes
  * mark update bitmaps) and every snapshot, read-only, as VOLUME@SNAPSHOT. A volume's
  * update bitmaps are offered as `qemu:dirty-bitmap:NAME`, as qemu-nbd does, so
- * qemu-based backup tools can read its changed blocks.
+ * qemu-based backup tools can read its changed blocks. Backup generations mounted with
+ * `rebound backup serve` are exported read-only as backup-NAME.
  */
+import type { BlockDevice } from '../block/index.js';
 import type { ExportProvider, NbdExport } from '../nbd/index.js';
+import type { ObjectStore } from '../objectstore/index.js';
 import type { Storage } from '../volume/types.js';
 import { snapshotExportName } from './routes/snapshots.js';
 
-export function storageExports(storage: Storage): ExportProvider {
+/** A backup generation mounted read-only over NBD (`rebound backup serve`). */
+export interface MountedGeneration {
+  device: BlockDevice;
+  store: ObjectStore;
+  storeName: string;
+  generation: string;
+}
+
+export function storageExports(
+  storage: Storage,
+  mounts: ReadonlyMap<string, MountedGeneration>,
+): ExportProvider {
   return {
     list() {
       const out: { name: string; description?: string }[] = [];
+      for (const [name, m] of mounts)
+        out.push({ name, description: `backup ${m.generation} in ${m.storeName}` });
       for (const v of storage.listVolumes()) {
         out.push({ name: v.name, description: `volume ${v.uniqueId}` });
         for (const s of v.snapshots)
@@ -21,6 +37,16 @@ export function storageExports(storage: Storage): ExportProvider {
     },
 
     open(name: string): NbdExport | undefined {
+      const mount = mounts.get(name);
+      if (mount) {
+        return {
+          name,
+          description: `backup ${mount.generation} (read-only)`,
+          device: mount.device,
+          bitmapNames: () => [],
+          bitmap: () => undefined,
+        };
+      }
       const at = name.indexOf('@');
       const volume = at < 0 ? name : name.slice(0, at);
       const v = storage.listVolumes().find((x) => x.name === volume);
