@@ -107,7 +107,7 @@ export function backupCommands(program: Command): void {
       };
       emit(g, report, () => {
         console.log(
-          `${report.ok ? 'OK' : 'DAMAGED'}: ${report.generations} generations, ${report.blocksChecked} blocks checked`,
+          `${report.ok ? 'OK' : 'DAMAGED'}: ${report.generations.length} generation(s), ${report.blocksChecked} blocks checked`,
         );
         for (const p of report.problems) console.log(`  ${p.code} ${p.key}: ${p.message}`);
       });
