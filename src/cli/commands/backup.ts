@@ -101,7 +101,7 @@ export function backupCommands(program: Command): void {
       );
       const report = task.result as {
         ok: boolean;
-        generations: number;
+        generations: string[];
         blocksChecked: number;
         problems: { key: string; code: string; message: string }[];
       };
