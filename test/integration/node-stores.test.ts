@@ -23,10 +23,12 @@ describe('node object store registry', () => {
     });
     assert.equal(view.provider, 'directory');
     assert.deepEqual(view.tags, { site: 'primary' });
-    assert.deepEqual((await fx.client.listStores()).map((s) => s.name), ['local']);
-    await assert.rejects(
-      fx.client.addStore({ name: 'local', provider: 'directory', path: '/tmp/x' }),
-      (e) => isReboundError(e, 'ALREADY_EXISTS'),
+    assert.deepEqual(
+      (await fx.client.listStores()).map((s) => s.name),
+      ['local'],
+    );
+    await assert.rejects(fx.client.addStore({ name: 'local', provider: 'directory', path: '/tmp/x' }), (e) =>
+      isReboundError(e, 'ALREADY_EXISTS'),
     );
   });
 
@@ -45,7 +47,11 @@ describe('node object store registry', () => {
       }),
       (e) => isReboundError(e, 'STORE_UNREACHABLE') && !e.message.includes(secret),
     );
-    assert.deepEqual((await fx.client.listStores()).map((s) => s.name), ['local'], 'a store that failed is not kept');
+    assert.deepEqual(
+      (await fx.client.listStores()).map((s) => s.name),
+      ['local'],
+      'a store that failed is not kept',
+    );
     const enc = await fx.client.addStore({
       name: 'sealed',
       provider: 'directory',
