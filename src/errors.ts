@@ -109,6 +109,12 @@ export const ERROR_CODES = {
     retryable: false,
     doc: 'An NBD peer broke the framing (bad magic, absurd length); that connection was closed, the rest go on.',
   },
+  NODE_UNREACHABLE: {
+    http: 502,
+    nbd: 'EIO',
+    retryable: true,
+    doc: 'A node did not answer at its API address; check the URL and that `rebound node run` is up there.',
+  },
   OBJECT_NOT_FOUND: {
     http: 404,
     nbd: 'EIO',

@@ -144,13 +144,9 @@ export class NodeClient {
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
-      throw new ReboundError(
-        'IO_ERROR',
-        `cannot reach the node at ${this.baseUrl}: is \`rebound node run\` up?`,
-        {
-          cause: err,
-        },
-      );
+      throw new ReboundError('NODE_UNREACHABLE', `cannot reach the node at ${this.baseUrl}`, {
+        cause: err,
+      });
     }
     if (res.status === 204) return undefined as T;
     const text = await res.text();
