@@ -5,16 +5,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real peers the tests drive: qemu-img/qemu-io/qemu-nbd (qemu-utils), nbdinfo/nbdcopy
-# (libnbd-bin), fio and nbdkit (benchmarks and client tests), psktool/certtool (gnutls-bin).
+# (libnbd-bin), fio and nbdkit (benchmarks and client tests), psktool/certtool (gnutls-bin),
+# and a single-node Ceph with radosgw as the S3 server (scripts/ceph-rgw.sh).
 missing=()
-for pair in qemu-img:qemu-utils nbdinfo:libnbd-bin nbdcopy:libnbd-bin fio:fio nbdkit:nbdkit psktool:gnutls-bin openssl:openssl; do
+for pair in qemu-img:qemu-utils nbdinfo:libnbd-bin nbdcopy:libnbd-bin fio:fio nbdkit:nbdkit psktool:gnutls-bin \
+  openssl:openssl ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw ceph:ceph-common uuidgen:uuid-runtime curl:curl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing Debian packages: ${missing[*]}"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
 fi
 
 # `npm install` rather than `npm ci`: with this machine's npm settings (omit-lockfile-registry-resolved)

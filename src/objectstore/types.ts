@@ -2,8 +2,9 @@
  * The ObjectStore contract (STYLE.md point 5): what the backup engine may assume of any
  * store, directory or S3. Every implementation runs test/helpers/objectstore-conformance.ts.
  *
- * - Keys are strings of [A-Za-z0-9._/-], no leading '/', no '..' segment, at most 1024
- *   bytes. Implementations MUST reject others with INVALID_ARGUMENT.
+ * - Keys are strings of [A-Za-z0-9._/-], at most 1024 bytes, made of '/'-separated
+ *   segments that are non-empty, not '.' or '..', and at most 255 bytes (so a directory
+ *   and S3 agree on every key). Implementations MUST reject others with INVALID_ARGUMENT.
  * - Write-once: `put` of a key that already exists MUST fail with ALREADY_EXISTS and leave
  *   the stored object as it was (backups never overwrite; a retried put of the same bytes
  *   is the caller's business: it checks with `head`). A put is atomic: a reader sees the
