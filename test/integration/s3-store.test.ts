@@ -8,88 +8,16 @@
  * them this test fails (it never skips) and says so.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { inspect, promisify } from 'node:util';
+import { inspect } from 'node:util';
 import { isReboundError } from '../../src/errors.js';
 import { openStore, S3Store, type S3StoreOptions } from '../../src/objectstore/index.js';
 import { objectStoreConformance } from '../helpers/objectstore-conformance.js';
-
-const run = promisify(execFile);
-const SCRIPT = resolve(import.meta.dirname, '../../../scripts/ceph-rgw.sh');
-const PACKAGES = 'ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl';
-
-interface Rgw {
-  dir: string;
-  endpoint: string;
-  region: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-  readyAfterS: number;
-}
+import { freePort, type Rgw, startRgw, stopRgw } from '../helpers/radosgw.js';
 
 let rgw: Rgw | undefined;
-
-/** A loopback port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
-  const { port } = srv.address() as { port: number };
-  await new Promise((ok) => srv.close(ok));
-  return port;
-}
-
-async function startRgw(): Promise<Rgw> {
-  const missing: string[] = [];
-  for (const tool of [
-    'ceph-mon',
-    'ceph-osd',
-    'radosgw',
-    'radosgw-admin',
-    'monmaptool',
-    'ceph',
-    'uuidgen',
-    'curl',
-  ]) {
-    await run('sh', ['-c', `command -v ${tool}`]).catch(() => missing.push(tool));
-  }
-  if (missing.length > 0) {
-    throw new Error(
-      `S3 integration test needs radosgw: ${missing.join(', ')} not found. ` +
-        `Install: apt-get install -y --no-install-recommends ${PACKAGES}`,
-    );
-  }
-  const dir = await mkdtemp(join(tmpdir(), 'rebound-rgw-'));
-  const port = await freePort();
-  let monPort = await freePort();
-  while (monPort === port) monPort = await freePort();
-  try {
-    await run(SCRIPT, ['start', dir, String(port), String(monPort)], { timeout: 75_000 });
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    await run(SCRIPT, ['stop', dir]).catch(() => {});
-    throw new Error(`scripts/ceph-rgw.sh start failed: ${e.message}\n${e.stderr ?? ''}`);
-  }
-  const env = Object.fromEntries(
-    (await readFile(join(dir, 's3.env'), 'utf8'))
-      .trim()
-      .split('\n')
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  );
-  return {
-    dir,
-    endpoint: env.S3_ENDPOINT,
-    region: env.S3_REGION,
-    accessKeyId: env.S3_ACCESS_KEY_ID,
-    secretAccessKey: env.S3_SECRET_ACCESS_KEY,
-    readyAfterS: Number(env.READY_AFTER_S),
-  };
-}
 
 let buckets = 0;
 function bucketName(): string {
@@ -129,11 +57,7 @@ before(
   { timeout: 90_000 },
 );
 
-after(async () => {
-  if (!rgw) return;
-  await run(SCRIPT, ['stop', rgw.dir]).catch(() => {});
-  await rm(rgw.dir, { recursive: true, force: true });
-});
+after(() => stopRgw(rgw));
 
 objectStoreConformance('S3Store on radosgw', async () => {
   const store = await openStore({ kind: 's3', ...options({ createBucket: true }) });
