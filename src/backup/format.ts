@@ -8,14 +8,17 @@
  *      |                         bitmap: which blocks this generation holds
  *      +--parent (generation key) --> the previous generation's catalog
  */
-import { promisify } from 'node:util';
-import { brotliCompress, brotliDecompressSync, constants as zc } from 'node:zlib';
+import {
+  brotliCompressSync,
+  brotliDecompressSync,
+  deflateRawSync,
+  inflateRawSync,
+  constants as zc,
+} from 'node:zlib';
 import { BlockSet } from '../block/block-set.js';
 import { isZeroBuffer } from '../block/copy-engine.js';
 import { ReboundError } from '../errors.js';
 import { type BackupKeys, blockChecksum, CHECKSUM_BYTES, open, seal, sha256 } from './crypto.js';
-
-const compressAsync = promisify(brotliCompress);
 
 export const FORMAT_VERSION = 1;
 export const DATA_MAGIC = 0x5242444f; // "RBDO"
@@ -27,7 +30,10 @@ const CATALOG_HEADER_BYTES = 16;
 
 /** Per-block flags in the metadata. */
 export const BLOCK_ZERO = 1;
+/** Payload is brotli-compressed. */
 export const BLOCK_COMPRESSED = 2;
+/** Payload is raw-deflate-compressed (RFC 1951). */
+export const BLOCK_DEFLATED = 4;
 
 /** A block is stored compressed only when that saves at least 1/8 of it. */
 const COMPRESS_KEEP_RATIO = 0.875;
@@ -41,7 +47,63 @@ export function corrupt(key: string, why: string, detail: Record<string, unknown
 // ---------------------------------------------------------------------------------------
 // Blocks
 
-export type Compression = 'none' | 'brotli';
+/**
+ * The codec a backup compresses with. 'mixed' only describes a retention merge of
+ * generations written with different codecs: decoding follows each entry's flags.
+ */
+export type Compression = 'none' | 'brotli' | 'deflate' | 'mixed';
+
+const CODEC_BYTES: Record<Compression, number> = { none: 0, brotli: 1, deflate: 2, mixed: 3 };
+const CODEC_OF_BYTE: Compression[] = ['none', 'brotli', 'deflate', 'mixed'];
+
+/** Bytes sampled by looksIncompressible: 32 runs of 128 bytes spread over the block. */
+const SAMPLE_RUNS = 32;
+const SAMPLE_RUN_BYTES = 128;
+/** Order-0 entropy (bits per byte) of the sample above which a block is not compressed. */
+const INCOMPRESSIBLE_BITS = 7.5;
+
+const LOG2 = new Float64Array(SAMPLE_RUNS * SAMPLE_RUN_BYTES + 1);
+for (let i = 1; i < LOG2.length; i++) LOG2[i] = Math.log2(i);
+
+/**
+ * A cheap test run before compressing: the byte histogram of a 4 KiB sample spread over
+ * the block. Above INCOMPRESSIBLE_BITS of order-0 entropy no compressor would save the
+ * 1/8 we ask of it (random, encrypted or already compressed data), so the compressor
+ * is skipped. It can miss long repeats of high-entropy data; those are then stored raw,
+ * which costs space, never correctness.
+ */
+export function looksIncompressible(block: Uint8Array): boolean {
+  const n = block.length;
+  if (n < SAMPLE_RUNS * SAMPLE_RUN_BYTES * 2) return false;
+  const hist = new Uint32Array(256);
+  const stride = Math.floor(n / SAMPLE_RUNS);
+  for (let r = 0; r < SAMPLE_RUNS; r++) {
+    const at = r * stride;
+    for (let i = at; i < at + SAMPLE_RUN_BYTES; i++) hist[block[i]]++;
+  }
+  const total = SAMPLE_RUNS * SAMPLE_RUN_BYTES;
+  // H = log2(total) - sum(c * log2(c)) / total
+  let sum = 0;
+  for (let v = 0; v < 256; v++) {
+    const c = hist[v];
+    if (c > 1) sum += c * LOG2[c];
+  }
+  return LOG2[total] - sum / total > INCOMPRESSIBLE_BITS;
+}
+
+function compress(codec: Compression, plain: Buffer): { body: Buffer; flag: number } | undefined {
+  if (codec === 'brotli') {
+    return {
+      flag: BLOCK_COMPRESSED,
+      body: brotliCompressSync(plain, {
+        params: { [zc.BROTLI_PARAM_QUALITY]: 0, [zc.BROTLI_PARAM_SIZE_HINT]: plain.length },
+      }),
+    };
+  }
+  if (codec === 'deflate')
+    return { flag: BLOCK_DEFLATED, body: deflateRawSync(plain, { level: 1, memLevel: 9 }) };
+  return undefined;
+}
 
 export interface EncodedBlock {
   flags: number;
@@ -57,27 +119,40 @@ export function blockAad(uniqueId: string, block: number): Buffer {
   return Buffer.concat([b, Buffer.from(uniqueId, 'utf8')]);
 }
 
-/** Checksum, zero detection, compression (skipped when it saves little), encryption. */
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Checksum, zero detection, compression (skipped when the block looks incompressible or
+ * when it saves under 1/8), encryption. Synchronous: run it in the codec pool's workers
+ * (codec-pool.ts) to keep the main thread free. `stored` may be a view of `plain`.
+ */
+export function encodeBlockSync(
+  plain: Buffer,
+  block: number,
+  opts: { compression: Compression; keys?: BackupKeys; uniqueId: string },
+): EncodedBlock {
+  const checksum = blockChecksum(opts.keys, plain);
+  if (isZeroBuffer(plain)) return { flags: BLOCK_ZERO, stored: EMPTY, checksum };
+  let flags = 0;
+  let body = plain;
+  if (!looksIncompressible(plain)) {
+    const packed = compress(opts.compression, plain);
+    if (packed && packed.body.length <= plain.length * COMPRESS_KEEP_RATIO) {
+      body = packed.body;
+      flags |= packed.flag;
+    }
+  }
+  if (opts.keys) body = seal(opts.keys.dataKey, body, blockAad(opts.uniqueId, block));
+  return { flags, stored: body, checksum };
+}
+
+/** encodeBlockSync on this thread, as a promise (the writer uses the codec pool). */
 export async function encodeBlock(
   plain: Buffer,
   block: number,
   opts: { compression: Compression; keys?: BackupKeys; uniqueId: string },
 ): Promise<EncodedBlock> {
-  const checksum = blockChecksum(opts.keys, plain);
-  if (isZeroBuffer(plain)) return { flags: BLOCK_ZERO, stored: Buffer.alloc(0), checksum };
-  let flags = 0;
-  let body = plain;
-  if (opts.compression === 'brotli') {
-    const packed = await compressAsync(plain, {
-      params: { [zc.BROTLI_PARAM_QUALITY]: 0, [zc.BROTLI_PARAM_SIZE_HINT]: plain.length },
-    });
-    if (packed.length <= plain.length * COMPRESS_KEEP_RATIO) {
-      body = packed;
-      flags |= BLOCK_COMPRESSED;
-    }
-  }
-  if (opts.keys) body = seal(opts.keys.dataKey, body, blockAad(opts.uniqueId, block));
-  return { flags, stored: body, checksum };
+  return encodeBlockSync(plain, block, opts);
 }
 
 /**
@@ -100,9 +175,12 @@ export function decodeBlock(
       body = open(opts.keys.dataKey, stored, blockAad(opts.uniqueId, block));
       if (!body) throw corrupt(where, `block ${block} fails authentication`, { block });
     }
-    if (flags & BLOCK_COMPRESSED) {
+    if (flags & (BLOCK_COMPRESSED | BLOCK_DEFLATED)) {
       try {
-        body = brotliDecompressSync(body, { maxOutputLength: opts.blockSizeBytes });
+        body =
+          flags & BLOCK_COMPRESSED
+            ? brotliDecompressSync(body, { maxOutputLength: opts.blockSizeBytes })
+            : inflateRawSync(body, { maxOutputLength: opts.blockSizeBytes });
       } catch (err) {
         throw corrupt(where, `block ${block} does not decompress`, { block, cause: String(err) });
       }
@@ -254,7 +332,7 @@ export function encodeMetadata(key: string, m: Metadata, keys?: BackupKeys): Buf
   body.writeUInt32BE(m.blockSizeBytes, 0);
   body.writeBigUInt64BE(BigInt(m.bitmap.sizeBlocks), 4);
   body.writeUInt32BE(n, 12);
-  body.writeUInt8(m.compression === 'brotli' ? 1 : 0, 16);
+  body.writeUInt8(CODEC_BYTES[m.compression] ?? 0, 16);
   body.writeUInt8(m.keyed ? 2 : 1, 17);
   body.writeUInt32BE(m.objects.length, 20);
   body.writeUInt32BE(m.segments.length, 24);
@@ -319,7 +397,8 @@ export function decodeMetadata(key: string, buf: Buffer, keys?: BackupKeys): Met
   try {
     const blockSizeBytes = body.readUInt32BE(0);
     const n = body.readUInt32BE(12);
-    const compression: Compression = body.readUInt8(16) === 1 ? 'brotli' : 'none';
+    const compression = CODEC_OF_BYTE[body.readUInt8(16)];
+    if (compression === undefined) throw new RangeError(`codec ${body.readUInt8(16)} unknown`);
     const keyed = body.readUInt8(17) === 2;
     const objectCount = body.readUInt32BE(20);
     const segmentCount = body.readUInt32BE(24);

@@ -37,6 +37,7 @@ import { CHECKSUM_BYTES } from './crypto.js';
 import {
   BLOCK_ZERO,
   type Catalog,
+  type Compression,
   decodeCatalog,
   type EntryIndex,
   encodeCatalog,
@@ -280,7 +281,7 @@ async function merge(
   const merged: Metadata = {
     blockSizeBytes: gen.catalog.blockSizeBytes,
     bitmap,
-    compression: metas.some((m) => m.meta.compression === 'brotli') ? 'brotli' : 'none',
+    compression: mergedCodec(metas.map((m) => m.meta.compression)),
     keyed: keys !== undefined,
     encrypted: keys !== undefined,
     objects,
@@ -302,6 +303,7 @@ async function merge(
     dataIds,
     blockCount: n,
     storedBytes,
+    compression: merged.compression,
   };
 }
 
@@ -457,4 +459,11 @@ async function listLineagePrefixes(store: ObjectStore): Promise<string[]> {
     if (i > 0) out.add(o.key.slice(0, i + 1));
   }
   return [...out];
+}
+
+/** The codec byte of a merged metadata: the one codec its layers used, else 'mixed'. */
+function mergedCodec(codecs: Compression[]): Compression {
+  const used = new Set(codecs.filter((c) => c !== 'none'));
+  if (used.size === 0) return 'none';
+  return used.size === 1 ? [...used][0] : 'mixed';
 }
