@@ -5,9 +5,14 @@
  * returned. Restore is the copy engine from this device to a volume; the NBD server can
  * export it so a backup is mounted without restoring it.
  *
- * A read groups its blocks into fetches: runs of blocks whose payloads lie back to back
- * in one data object become one ranged get (up to `maxFetchBytes`); fetches of one read
- * run in parallel (the store bounds its own concurrency). A block failing its checksum
+ * Fetches are by window: each data object's stored bytes are cut into fixed windows
+ * (`maxFetchBytes`, 2 MiB), a payload belongs to the window its first byte is in, and a
+ * window is one ranged get (first payload in it to the end of the last), kept in a small
+ * LRU so that consecutive reads (restore's chunks) share it: holes, zero blocks and
+ * blocks a newer generation holds never split a fetch, and the number of gets does not
+ * depend on how a reader cuts its reads. Fetches of one read run in parallel (the store
+ * bounds its own concurrency). The blocks a read needs from a window are decoded and
+ * checked as one job of the codec pool (worker threads). A block failing its checksum
  * fails the whole read with BACKUP_OBJECT_CORRUPT naming the object: no byte of that
  * read is returned. Blocks no generation holds, and zero blocks, read as zeros without
  * any fetch; blockStatus reports them as holes.
@@ -16,20 +21,28 @@ import type { BlockDevice, Extent } from '../block/device.js';
 import { checkRange } from '../block/range.js';
 import type { ObjectStore } from '../objectstore/types.js';
 import { loadPlan, type Plan } from './chain.js';
+import { type CodecPool, codecPool } from './codec-pool.js';
+import { CHECKSUM_BYTES } from './crypto.js';
 import type { Catalog } from './format.js';
-import { BLOCK_ZERO, corrupt, decodeBlock } from './format.js';
+import { BLOCK_ZERO, corrupt, NO_OBJECT } from './format.js';
 
 export interface ImageOptions {
   encryptionKey?: Buffer;
-  /** Largest single ranged get. Default 8 MiB. */
+  /**
+   * Fetch window: the stored bytes of each data object are fetched in windows of this
+   * size (one ranged get each, plus the tail of the last payload starting in it). Default 2 MiB.
+   */
   maxFetchBytes?: number;
+  /** Fetched windows kept for the reads that follow. Default 16. */
+  cacheWindows?: number;
+  /** Default: the process's codec pool (codec-pool.ts). */
+  codecPool?: CodecPool;
 }
 
-interface Fetch {
+interface Group {
   gen: number;
   object: number;
-  offset: number;
-  bytes: number;
+  window: number;
   blocks: number[];
 }
 
@@ -39,7 +52,11 @@ export class BackupImageDevice implements BlockDevice {
   readonly blockSizeBytes: number;
   /** Counters for tests and progress: ranged gets issued and blocks decoded. */
   readonly stats = { fetches: 0, bytesFetched: 0, blocksDecoded: 0 };
-  private readonly maxFetchBytes: number;
+  private readonly windowBytes: number;
+  private readonly cacheWindows: number;
+  private readonly pool: CodecPool;
+  private readonly windows = new Map<string, Promise<{ start: number; bytes: Buffer }>>();
+  private readonly spans: Map<string, { start: number; end: number }>[] = [];
 
   private constructor(
     private readonly store: ObjectStore,
@@ -48,7 +65,9 @@ export class BackupImageDevice implements BlockDevice {
   ) {
     this.sizeBytes = plan.sizeBytes;
     this.blockSizeBytes = plan.blockSizeBytes;
-    this.maxFetchBytes = options.maxFetchBytes ?? 8 * 1024 * 1024;
+    this.windowBytes = Math.max(1, options.maxFetchBytes ?? 2 * 1024 * 1024);
+    this.cacheWindows = Math.max(1, options.cacheWindows ?? 16);
+    this.pool = options.codecPool ?? codecPool();
   }
 
   /** Open generation `key` (a generation or catalog key): reads its chain's catalogs and metadata. */
@@ -83,65 +102,143 @@ export class BackupImageDevice implements BlockDevice {
     const end = Math.ceil((offset + length) / bs);
     const { owner, entry, chain } = this.plan;
 
-    const fetches: Fetch[] = [];
-    let cur: Fetch | undefined;
+    // Group the data blocks by fetch window (generation, data object, window of its
+    // stored bytes); each window is one ranged get, cached for the reads that follow.
+    const groups = new Map<string, Group>();
     for (let b = first; b < end; b++) {
-      if (!this.isData(b)) {
-        cur = undefined;
-        continue;
-      }
+      if (!this.isData(b)) continue;
       const g = owner[b] - 1;
       const e = entry[b];
-      const { index, meta } = chain[g];
-      const at = index.offset[e];
-      const len = meta.lengths[e];
-      if (
-        cur &&
-        cur.gen === g &&
-        cur.object === index.object[e] &&
-        cur.offset + cur.bytes === at &&
-        cur.bytes + len <= this.maxFetchBytes
-      ) {
-        cur.bytes += len;
-        cur.blocks.push(b);
-      } else {
-        cur = { gen: g, object: index.object[e], offset: at, bytes: len, blocks: [b] };
-        fetches.push(cur);
-      }
+      const { index } = chain[g];
+      const object = index.object[e];
+      const window = Math.floor(index.offset[e] / this.windowBytes);
+      const k = `${g}/${object}/${window}`;
+      const group = groups.get(k);
+      if (group) group.blocks.push(b);
+      else groups.set(k, { gen: g, object, window, blocks: [b] });
     }
 
     await Promise.all(
-      fetches.map(async (f) => {
-        const { gen, meta, index, keys } = chain[f.gen];
-        const key = meta.objects[f.object];
-        const buf = await this.store.get(key, { offset: f.offset, length: f.bytes });
-        this.stats.fetches++;
-        this.stats.bytesFetched += buf.length;
-        if (buf.length !== f.bytes) {
+      [...groups.values()].map(async (grp) => {
+        const { gen, meta, index, keys } = chain[grp.gen];
+        const key = meta.objects[grp.object];
+        const win = await this.fetchWindow(grp.gen, grp.object, grp.window);
+        const n = grp.blocks.length;
+        const blocks = Float64Array.from(grp.blocks);
+        const offsets = new Float64Array(n);
+        const lengths = new Uint32Array(n);
+        const flags = new Uint8Array(n);
+        const checksums = new Uint8Array(n * CHECKSUM_BYTES);
+        let lo = Number.POSITIVE_INFINITY;
+        let hi = 0;
+        for (let i = 0; i < n; i++) {
+          const e = entry[grp.blocks[i]];
+          offsets[i] = index.offset[e];
+          lengths[i] = meta.lengths[e];
+          flags[i] = meta.flags[e];
+          checksums.set(
+            meta.checksums.subarray(e * CHECKSUM_BYTES, (e + 1) * CHECKSUM_BYTES),
+            i * CHECKSUM_BYTES,
+          );
+          lo = Math.min(lo, offsets[i]);
+          hi = Math.max(hi, offsets[i] + lengths[i]);
+        }
+        if (lo < win.start || hi > win.start + win.bytes.length) {
           throw corrupt(
             key,
-            `truncated: wanted bytes [${f.offset}, ${f.offset + f.bytes}), got ${buf.length}`,
+            `payloads [${lo}, ${hi}) lie outside fetch window [${win.start}, ${win.start + win.bytes.length})`,
           );
         }
-        for (const b of f.blocks) {
-          const e = entry[b];
-          const rel = index.offset[e] - f.offset;
-          const plain = decodeBlock(
-            buf.subarray(rel, rel + meta.lengths[e]),
-            meta.flags[e],
-            meta.checksums.subarray(e * 32, e * 32 + 32),
-            { blockSizeBytes: bs, keys, uniqueId: gen.catalog.uniqueId, block: b, where: key },
-          );
-          this.stats.blocksDecoded++;
+        for (let i = 0; i < n; i++) offsets[i] -= lo;
+        // Decoded and checked in the codec pool: a block failing its checksum rejects the
+        // whole job, so none of its bytes reach `out`.
+        const { plain } = await this.pool.decode(win.bytes.subarray(lo - win.start, hi - win.start), {
+          blockSizeBytes: bs,
+          blocks,
+          offsets,
+          lengths,
+          flags,
+          checksums,
+          keys,
+          uniqueId: gen.catalog.uniqueId,
+          where: key,
+        });
+        this.stats.blocksDecoded += n;
+        const src = Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
+        for (let i = 0; i < n; i++) {
           // Copy the part of the block inside [offset, offset + length).
-          const blockStart = b * bs;
+          const blockStart = grp.blocks[i] * bs;
           const from = Math.max(offset, blockStart);
           const to = Math.min(offset + length, blockStart + bs);
-          plain.copy(out, from - offset, from - blockStart, to - blockStart);
+          src.copy(out, from - offset, i * bs + from - blockStart, i * bs + to - blockStart);
         }
       }),
     );
     return out;
+  }
+
+  /**
+   * The stored bytes of window `window` of data object `object` of chain generation
+   * `gen`: from the first payload starting in it to the end of the last one (a payload
+   * belongs to the window its first byte is in). One ranged get, kept in a small LRU
+   * (in flight included) so consecutive reads share it.
+   */
+  private fetchWindow(
+    gen: number,
+    object: number,
+    window: number,
+  ): Promise<{ start: number; bytes: Buffer }> {
+    const k = `${gen}/${object}/${window}`;
+    const hit = this.windows.get(k);
+    if (hit) {
+      this.windows.delete(k);
+      this.windows.set(k, hit);
+      return hit;
+    }
+    const span = this.spanOf(gen, object, window);
+    const key = this.plan.chain[gen].meta.objects[object];
+    const p = (async () => {
+      const bytes = await this.store.get(key, { offset: span.start, length: span.end - span.start });
+      this.stats.fetches++;
+      this.stats.bytesFetched += bytes.length;
+      if (bytes.length !== span.end - span.start) {
+        throw corrupt(key, `truncated: wanted bytes [${span.start}, ${span.end}), got ${bytes.length}`);
+      }
+      return { start: span.start, bytes };
+    })();
+    p.catch(() => {
+      if (this.windows.get(k) === p) this.windows.delete(k);
+    });
+    this.windows.set(k, p);
+    while (this.windows.size > this.cacheWindows) {
+      const oldest = this.windows.keys().next().value as string;
+      this.windows.delete(oldest);
+    }
+    return p;
+  }
+
+  /** First payload start and last payload end of a window (computed per generation once). */
+  private spanOf(gen: number, object: number, window: number): { start: number; end: number } {
+    let spans = this.spans[gen];
+    if (!spans) {
+      spans = new Map();
+      const { meta, index } = this.plan.chain[gen];
+      for (let e = 0; e < meta.lengths.length; e++) {
+        if (meta.lengths[e] === 0 || index.object[e] === NO_OBJECT) continue;
+        const at = index.offset[e];
+        const k = `${index.object[e]}/${Math.floor(at / this.windowBytes)}`;
+        const s = spans.get(k);
+        if (!s) spans.set(k, { start: at, end: at + meta.lengths[e] });
+        else {
+          s.start = Math.min(s.start, at);
+          s.end = Math.max(s.end, at + meta.lengths[e]);
+        }
+      }
+      this.spans[gen] = spans;
+    }
+    const s = spans.get(`${object}/${window}`);
+    if (!s) throw new Error(`no payload in window ${window} of object ${object}`);
+    return s;
   }
 
   async write(offset: number, data: Buffer): Promise<void> {

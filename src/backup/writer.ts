@@ -40,13 +40,13 @@ import { ReboundError } from '../errors.js';
 import type { ObjectStore } from '../objectstore/types.js';
 import type { Storage } from '../volume/types.js';
 import { type Generation, listGenerations, readCatalog } from './chain.js';
+import { codecPool } from './codec-pool.js';
 import { type BackupKeys, CHECKSUM_BYTES, deriveKeys } from './crypto.js';
 import {
   type BackupMethod,
   type Catalog,
   type Compression,
   DATA_HEADER_BYTES,
-  encodeBlock,
   encodeCatalog,
   encodeDataHeader,
   encodeMetadata,
@@ -74,7 +74,10 @@ export interface BackupOptions {
   method: BackupMethod;
   /** The store's 32-byte key: blocks and metadata are AES-256-GCM encrypted with keys derived from it. */
   encryptionKey?: Buffer;
-  /** Default 'brotli' (quality 0; a block is stored raw when that saves under 1/8). */
+  /**
+   * Default 'brotli' (quality 0). A block that looks incompressible (byte histogram of a
+   * sample) or that compression shrinks by under 1/8 is stored raw.
+   */
   compression?: Compression;
   /** Reads being read and encoded at once. Default 8. */
   concurrency?: number;
@@ -544,7 +547,7 @@ async function writeBlocks(
     open = false;
     await upload(key, body);
   };
-  const add = async (block: number, f: number, stored: Buffer, checksum: Buffer) => {
+  const add = async (block: number, f: number, stored: Buffer, checksum: Uint8Array) => {
     if (stored.length > 0) {
       if (open && partBytes + stored.length > objectSize && partEntries > 0) await finishObject();
       if (!open) {
@@ -563,32 +566,42 @@ async function writeBlocks(
     segments[segments.length - 1].count++;
     lengths[entry] = stored.length;
     flags[entry] = f;
-    checksum.copy(checksums, entry * CHECKSUM_BYTES);
+    checksums.set(checksum, entry * CHECKSUM_BYTES);
     entry++;
   };
 
+  const pool = codecPool();
   const readChunk = async (start: number, count: number) => {
     const offset = start * bs;
     const len = Math.min(count * bs, device.sizeBytes - offset);
     let data = await device.read(offset, len);
     if (len < count * bs) data = Buffer.concat([data, Buffer.alloc(count * bs - len)]);
     progress.bytesRead += len;
-    return Promise.all(
-      Array.from({ length: count }, (_, i) =>
-        encodeBlock(data.subarray(i * bs, (i + 1) * bs), start + i, {
-          compression: ctx.compression,
-          keys: ctx.keys,
-          uniqueId,
-        }).then((enc) => ({ block: start + i, ...enc })),
-      ),
-    );
+    const r = await pool.encode(data, {
+      blockSizeBytes: bs,
+      firstBlock: start,
+      compression: ctx.compression,
+      keys: ctx.keys,
+      uniqueId,
+    });
+    return { start, count, ...r, stored: Buffer.from(r.stored.buffer, r.stored.byteOffset, r.stored.length) };
   };
 
   const inflight: ReturnType<typeof readChunk>[] = [];
   const consume = async () => {
     const done = await inflight.shift()!;
-    for (const b of done) await add(b.block, b.flags, b.stored, b.checksum);
-    progress.blocksDone += done.length;
+    let at = 0;
+    for (let i = 0; i < done.count; i++) {
+      const len = done.lengths[i];
+      await add(
+        done.start + i,
+        done.flags[i],
+        done.stored.subarray(at, at + len),
+        done.checksums.subarray(i * CHECKSUM_BYTES, (i + 1) * CHECKSUM_BYTES),
+      );
+      at += len;
+    }
+    progress.blocksDone += done.count;
     report();
   };
   try {

@@ -1,0 +1,183 @@
+/**
+ * The codec pool's jobs (codec-pool.ts), as pure functions: run in a worker thread, or
+ * inline when the pool has no workers. One job covers many blocks so that the cost of a
+ * message (and of a zlib call's setup) is paid per chunk, not per block.
+ *
+ *   encode  a chunk of consecutive blocks -> per block flags, stored length, checksum;
+ *           the stored payloads back to back in one buffer
+ *   decode  payloads fetched back to back (one ranged get) -> the plaintext blocks back
+ *           to back, each checked (authentication, length, checksum) before it is put
+ *           in the output; the first failure is the job's error and no output is returned
+ *
+ * Buffers travel as plain ArrayBuffers (transferred, not copied); keys as bytes.
+ */
+import { ReboundError } from '../errors.js';
+import { type BackupKeys, CHECKSUM_BYTES } from './crypto.js';
+import { type Compression, decodeBlock, encodeBlockSync } from './format.js';
+
+export interface JobKeys {
+  keyId: string;
+  dataKey: Uint8Array;
+  checksumKey: Uint8Array;
+}
+
+export interface EncodeJob {
+  op: 'encode';
+  /** `count` blocks of `blockSizeBytes`, back to back. */
+  data: ArrayBuffer;
+  blockSizeBytes: number;
+  firstBlock: number;
+  compression: Compression;
+  keys?: JobKeys;
+  uniqueId: string;
+}
+
+export interface EncodeResult {
+  flags: Uint8Array;
+  lengths: Uint32Array;
+  checksums: Uint8Array;
+  /** Stored payloads back to back (zero blocks have none). */
+  stored: Uint8Array;
+}
+
+export interface DecodeJob {
+  op: 'decode';
+  /** The fetched bytes. */
+  data: ArrayBuffer;
+  blockSizeBytes: number;
+  /** Per block: address, offset of its payload in `data`, stored length, flags. */
+  blocks: Float64Array;
+  offsets: Float64Array;
+  lengths: Uint32Array;
+  flags: Uint8Array;
+  /** CHECKSUM_BYTES per block. */
+  checksums: Uint8Array;
+  keys?: JobKeys;
+  uniqueId: string;
+  /** Object key, for errors. */
+  where: string;
+}
+
+export interface DecodeResult {
+  /** blocks.length plaintext blocks back to back. */
+  plain: Uint8Array;
+}
+
+/** A test job: the worker exits (code) or throws (message). */
+export interface FailJob {
+  op: 'fail';
+  exit?: number;
+}
+
+export type Job = EncodeJob | DecodeJob | FailJob;
+
+/** An error as it crosses the thread boundary. */
+export interface JobError {
+  code?: string;
+  message: string;
+  detail?: Record<string, unknown>;
+}
+
+export function toJobKeys(keys: BackupKeys | undefined): JobKeys | undefined {
+  return keys && { keyId: keys.keyId, dataKey: keys.dataKey, checksumKey: keys.checksumKey };
+}
+
+function fromJobKeys(keys: JobKeys | undefined): BackupKeys | undefined {
+  return (
+    keys && {
+      keyId: keys.keyId,
+      dataKey: Buffer.from(keys.dataKey),
+      checksumKey: Buffer.from(keys.checksumKey),
+    }
+  );
+}
+
+function view(b: ArrayBuffer | Uint8Array): Buffer {
+  return b instanceof Uint8Array ? Buffer.from(b.buffer, b.byteOffset, b.byteLength) : Buffer.from(b);
+}
+
+export function runEncode(job: EncodeJob): EncodeResult {
+  const bs = job.blockSizeBytes;
+  const data = view(job.data);
+  const count = Math.floor(data.length / bs);
+  const keys = fromJobKeys(job.keys);
+  const flags = new Uint8Array(count);
+  const lengths = new Uint32Array(count);
+  const checksums = new Uint8Array(count * CHECKSUM_BYTES);
+  const parts: Buffer[] = [];
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const enc = encodeBlockSync(data.subarray(i * bs, (i + 1) * bs), job.firstBlock + i, {
+      compression: job.compression,
+      keys,
+      uniqueId: job.uniqueId,
+    });
+    flags[i] = enc.flags;
+    lengths[i] = enc.stored.length;
+    checksums.set(enc.checksum, i * CHECKSUM_BYTES);
+    parts.push(enc.stored);
+    total += enc.stored.length;
+  }
+  // One buffer of its own (never a slice of Node's pool): it is transferred back.
+  const stored = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    stored.set(p, at);
+    at += p.length;
+  }
+  return { flags, lengths, checksums, stored };
+}
+
+export function runDecode(job: DecodeJob): DecodeResult {
+  const bs = job.blockSizeBytes;
+  const data = view(job.data);
+  const keys = fromJobKeys(job.keys);
+  const n = job.blocks.length;
+  const plain = new Uint8Array(n * bs);
+  const sums = view(job.checksums);
+  for (let i = 0; i < n; i++) {
+    const at = job.offsets[i];
+    const len = job.lengths[i];
+    if (at < 0 || at + len > data.length) {
+      throw new ReboundError(
+        'BACKUP_OBJECT_CORRUPT',
+        `backup object ${job.where}: block ${job.blocks[i]} lies outside the bytes fetched`,
+        { detail: { key: job.where, block: job.blocks[i] } },
+      );
+    }
+    // decodeBlock checks authentication, length and checksum before returning anything.
+    const block = decodeBlock(
+      data.subarray(at, at + len),
+      job.flags[i],
+      sums.subarray(i * CHECKSUM_BYTES, (i + 1) * CHECKSUM_BYTES),
+      { blockSizeBytes: bs, keys, uniqueId: job.uniqueId, block: job.blocks[i], where: job.where },
+    );
+    plain.set(block, i * bs);
+  }
+  return { plain };
+}
+
+export function runJob(job: Job): EncodeResult | DecodeResult {
+  if (job.op === 'encode') return runEncode(job);
+  if (job.op === 'decode') return runDecode(job);
+  if (job.exit !== undefined) process.exit(job.exit);
+  throw new Error('codec job failed on request');
+}
+
+/** The ArrayBuffers of a result, to transfer. */
+export function transferList(r: EncodeResult | DecodeResult): ArrayBuffer[] {
+  if ('plain' in r) return [r.plain.buffer as ArrayBuffer];
+  return [r.flags.buffer, r.lengths.buffer, r.checksums.buffer, r.stored.buffer] as ArrayBuffer[];
+}
+
+export function toJobError(err: unknown): JobError {
+  if (err instanceof ReboundError) return { code: err.code, message: err.message, detail: err.detail };
+  return { message: err instanceof Error ? err.message : String(err) };
+}
+
+export function fromJobError(e: JobError): ReboundError {
+  if (e.code === 'BACKUP_OBJECT_CORRUPT' || e.code === 'INVALID_ARGUMENT') {
+    return new ReboundError(e.code, e.message, { detail: e.detail });
+  }
+  return new ReboundError('INTERNAL', `backup codec: ${e.message}`, { detail: e.detail });
+}

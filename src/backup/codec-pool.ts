@@ -1,0 +1,199 @@
+/**
+ * A small pool of worker threads for the backup codec: hashing, compression,
+ * encryption and their inverses (codec-jobs.ts). The main thread, which also serves NBD
+ * hosts, only moves bytes: each job is a whole chunk of blocks, its buffers transferred
+ * both ways, so both cores of a small node work and the event loop stays free.
+ *
+ *   main thread                              workers (default min(2, cores))
+ *   encode(chunk) / decode(fetch) --job-->   runEncode / runDecode
+ *                 <--result or error------   (checksums checked in the worker)
+ *
+ * Failure: a job's own error (a corrupt block) rejects that job only, as the
+ * ReboundError it was. A worker that dies (crash, exit) rejects every job it held with
+ * INTERNAL and is replaced on the next job; the pool stays usable. Idle workers are
+ * unref'd, so the pool never keeps a process alive. With `workers: 0` jobs run inline.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { ReboundError } from '../errors.js';
+import {
+  type DecodeJob,
+  type DecodeResult,
+  type EncodeJob,
+  type EncodeResult,
+  fromJobError,
+  type Job,
+  type JobError,
+  runJob,
+  toJobError,
+  toJobKeys,
+} from './codec-jobs.js';
+import type { BackupKeys } from './crypto.js';
+import type { Compression } from './format.js';
+
+export interface CodecPoolOptions {
+  /** Worker threads; 0 runs jobs inline on the calling thread. Default min(2, cores). */
+  workers?: number;
+  /** The worker script (tests). Default codec-worker.js next to this file. */
+  workerUrl?: URL;
+}
+
+interface Pending {
+  resolve: (r: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, Pending>;
+  dead: boolean;
+}
+
+/** A copy of `b` in an ArrayBuffer of its own, safe to transfer (b may be shared or pooled). */
+function ownedCopy(b: Uint8Array): ArrayBuffer {
+  const ab = new ArrayBuffer(b.byteLength);
+  new Uint8Array(ab).set(b);
+  return ab;
+}
+
+export class CodecPool {
+  readonly size: number;
+  private readonly url: URL;
+  private readonly slots: Slot[] = [];
+  private nextId = 1;
+  private closed = false;
+  /** Workers that died (tests, diagnostics). */
+  crashes = 0;
+
+  constructor(options: CodecPoolOptions = {}) {
+    this.size = Math.max(0, options.workers ?? Math.min(2, availableParallelism()));
+    this.url = options.workerUrl ?? new URL('./codec-worker.js', import.meta.url);
+  }
+
+  /** Encode `data` (whole blocks from `firstBlock`); `data` is copied, never detached. */
+  encode(
+    data: Buffer,
+    p: {
+      blockSizeBytes: number;
+      firstBlock: number;
+      compression: Compression;
+      keys?: BackupKeys;
+      uniqueId: string;
+    },
+  ): Promise<EncodeResult> {
+    const inline = this.size === 0;
+    const job: EncodeJob = {
+      op: 'encode',
+      data: inline ? (data as unknown as ArrayBuffer) : ownedCopy(data),
+      blockSizeBytes: p.blockSizeBytes,
+      firstBlock: p.firstBlock,
+      compression: p.compression,
+      keys: toJobKeys(p.keys),
+      uniqueId: p.uniqueId,
+    };
+    return this.run(job, inline ? [] : [job.data]) as Promise<EncodeResult>;
+  }
+
+  /** Decode and check blocks fetched together into `data`; `data` is copied, never detached. */
+  decode(
+    data: Buffer,
+    p: Omit<DecodeJob, 'op' | 'data' | 'keys'> & { keys?: BackupKeys },
+  ): Promise<DecodeResult> {
+    const inline = this.size === 0;
+    const job: DecodeJob = {
+      ...p,
+      op: 'decode',
+      data: inline ? (data as unknown as ArrayBuffer) : ownedCopy(data),
+      keys: toJobKeys(p.keys),
+    };
+    return this.run(job, inline ? [] : [job.data]) as Promise<DecodeResult>;
+  }
+
+  /** Run a job (tests use it for 'fail' jobs). */
+  run(job: Job, transfer: ArrayBuffer[] = []): Promise<unknown> {
+    if (this.closed) return Promise.reject(new ReboundError('INTERNAL', 'backup codec pool is closed'));
+    if (this.size === 0) {
+      return new Promise((resolve, reject) => {
+        try {
+          resolve(runJob(job));
+        } catch (err) {
+          reject(fromJobError(toJobError(err)));
+        }
+      });
+    }
+    const slot = this.pick();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      if (slot.pending.size === 0) slot.worker.ref();
+      slot.pending.set(id, { resolve, reject });
+      slot.worker.postMessage({ id, job }, transfer);
+    });
+  }
+
+  /** Stop the workers; jobs still held reject. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const slots = this.slots.splice(0);
+    for (const s of slots) this.fail(s, 'the pool was closed');
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+
+  /** The live worker with the fewest jobs, starting one while under `size`. */
+  private pick(): Slot {
+    let best: Slot | undefined;
+    for (const s of this.slots) if (!best || s.pending.size < best.pending.size) best = s;
+    if (best && (best.pending.size === 0 || this.slots.length >= this.size)) return best;
+    return this.spawn();
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(this.url);
+    const slot: Slot = { worker, pending: new Map(), dead: false };
+    worker.unref();
+    worker.on('message', (msg: { id: number; result?: unknown; error?: JobError }) => {
+      const p = slot.pending.get(msg.id);
+      if (!p) return;
+      slot.pending.delete(msg.id);
+      if (slot.pending.size === 0) worker.unref();
+      if (msg.error) p.reject(fromJobError(msg.error));
+      else p.resolve(msg.result);
+    });
+    worker.on('error', (err) => this.died(slot, `failed: ${err.message}`));
+    worker.on('exit', (code) => this.died(slot, `exited with code ${code}`));
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private died(slot: Slot, why: string): void {
+    if (slot.dead) return;
+    slot.dead = true;
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) {
+      this.slots.splice(i, 1);
+      this.crashes++;
+    }
+    this.fail(slot, `a backup codec worker ${why}`);
+    slot.worker.terminate().catch(() => {});
+  }
+
+  private fail(slot: Slot, why: string): void {
+    slot.dead = true;
+    const err = new ReboundError('INTERNAL', why);
+    for (const p of slot.pending.values()) p.reject(err);
+    slot.pending.clear();
+  }
+}
+
+let shared: CodecPool | undefined;
+
+/**
+ * The process's codec pool. REBOUND_BACKUP_WORKERS overrides its size (0: inline).
+ */
+export function codecPool(): CodecPool {
+  if (!shared) {
+    const env = process.env.REBOUND_BACKUP_WORKERS;
+    const n = env === undefined || env === '' ? undefined : Number(env);
+    shared = new CodecPool({ workers: n !== undefined && Number.isSafeInteger(n) && n >= 0 ? n : undefined });
+  }
+  return shared;
+}

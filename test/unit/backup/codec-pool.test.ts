@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { CodecPool } from '../../../src/backup/codec-pool.js';
+import { CHECKSUM_BYTES, deriveKeys } from '../../../src/backup/crypto.js';
+import {
+  BLOCK_COMPRESSED,
+  BLOCK_DEFLATED,
+  BLOCK_ZERO,
+  decodeBlock,
+  encodeBlockSync,
+  looksIncompressible,
+} from '../../../src/backup/format.js';
+import { ReboundError } from '../../../src/errors.js';
+
+const BS = 65536;
+const UID = '0A1B2C3D:7';
+
+function text(n: number): Buffer {
+  const words = ['rebound ', 'block ', 'backup ', 'restore ', 'volume ', 'the ', 'of '];
+  const b = Buffer.alloc(n);
+  let at = 0;
+  for (let i = 0; at < n; i++) {
+    const w = words[(i * 7 + (i >> 3)) % words.length];
+    at += b.write(w, at);
+  }
+  return b;
+}
+
+/** A chunk of 4 blocks: text, random, zeros, zeros with 4 KiB of random in the middle. */
+function chunk(): Buffer {
+  const mostlyZero = Buffer.alloc(BS);
+  randomBytes(4096).copy(mostlyZero, 30000);
+  return Buffer.concat([text(BS), randomBytes(BS), Buffer.alloc(BS), mostlyZero]);
+}
+
+describe('looksIncompressible', () => {
+  it('flags random bytes and passes text, zeros and mostly-zero blocks', () => {
+    assert.equal(looksIncompressible(randomBytes(BS)), true);
+    assert.equal(looksIncompressible(text(BS)), false);
+    assert.equal(looksIncompressible(Buffer.alloc(BS)), false);
+    const mostlyZero = Buffer.alloc(BS);
+    randomBytes(4096).copy(mostlyZero, 0);
+    assert.equal(looksIncompressible(mostlyZero), false);
+    // Half random, half text: compression still saves well over 1/8.
+    assert.equal(looksIncompressible(Buffer.concat([randomBytes(BS / 2), text(BS / 2)])), false);
+    // Blocks too small to sample are always tried.
+    assert.equal(looksIncompressible(randomBytes(4096)), false);
+  });
+
+  it('makes encodeBlockSync store random blocks raw without changing what decodes', () => {
+    for (const compression of ['brotli', 'deflate'] as const) {
+      const noise = randomBytes(BS);
+      const n = encodeBlockSync(noise, 1, { compression, uniqueId: UID });
+      assert.equal(n.flags, 0);
+      assert.deepEqual(n.stored, noise);
+      const t = encodeBlockSync(text(BS), 2, { compression, uniqueId: UID });
+      assert.equal(t.flags, compression === 'brotli' ? BLOCK_COMPRESSED : BLOCK_DEFLATED);
+      assert.ok(t.stored.length < BS / 4);
+      const opts = { blockSizeBytes: BS, uniqueId: UID, where: 'obj' };
+      assert.deepEqual(decodeBlock(t.stored, t.flags, t.checksum, { ...opts, block: 2 }), text(BS));
+    }
+  });
+});
+
+describe('CodecPool', () => {
+  const pools: CodecPool[] = [];
+  const make = (workers: number, workerUrl?: URL) => {
+    const p = new CodecPool({ workers, workerUrl });
+    pools.push(p);
+    return p;
+  };
+  after(async () => {
+    for (const p of pools) await p.close();
+  });
+
+  for (const workers of [0, 2]) {
+    it(`encodes and decodes chunks, plain and encrypted (${workers} workers)`, async () => {
+      const pool = make(workers);
+      const data = chunk();
+      for (const keys of [undefined, deriveKeys(randomBytes(32))]) {
+        for (const compression of ['brotli', 'deflate', 'none'] as const) {
+          const r = await pool.encode(data, {
+            blockSizeBytes: BS,
+            firstBlock: 40,
+            compression,
+            keys,
+            uniqueId: UID,
+          });
+          assert.equal(r.flags.length, 4);
+          assert.equal(r.flags[2], BLOCK_ZERO);
+          assert.equal(r.lengths[2], 0);
+          if (!keys) assert.equal(r.lengths[1], BS, 'random block stored raw');
+          if (compression !== 'none') assert.ok(r.lengths[0] < BS / 4);
+          // Same result as encodeBlockSync block by block (checksums are deterministic).
+          for (let i = 0; i < 4; i++) {
+            const one = encodeBlockSync(data.subarray(i * BS, (i + 1) * BS), 40 + i, {
+              compression,
+              keys,
+              uniqueId: UID,
+            });
+            assert.equal(r.flags[i], one.flags);
+            assert.deepEqual(Buffer.from(r.checksums.subarray(i * 32, i * 32 + 32)), one.checksum);
+          }
+          // Decode the non-zero ones back from the stored bytes.
+          const idx = [0, 1, 3];
+          const starts = [0, r.lengths[0], r.lengths[0] + r.lengths[1] + r.lengths[2]];
+          const stored = Buffer.from(r.stored);
+          const d = await pool.decode(stored, {
+            blockSizeBytes: BS,
+            blocks: Float64Array.from(idx.map((i) => 40 + i)),
+            offsets: Float64Array.from(starts),
+            lengths: Uint32Array.from(idx.map((i) => r.lengths[i])),
+            flags: Uint8Array.from(idx.map((i) => r.flags[i])),
+            checksums: Uint8Array.from(idx.flatMap((i) => [...r.checksums.subarray(i * 32, i * 32 + 32)])),
+            keys,
+            uniqueId: UID,
+            where: 'volumes/x/data/1',
+          });
+          const want = Buffer.concat(idx.map((i) => data.subarray(i * BS, (i + 1) * BS)));
+          assert.deepEqual(Buffer.from(d.plain), want);
+          assert.equal(stored.length, r.stored.length, 'the caller keeps its buffer');
+        }
+      }
+    });
+
+    it(`rejects a damaged block as BACKUP_OBJECT_CORRUPT naming the object (${workers} workers)`, async () => {
+      const pool = make(workers);
+      const data = text(BS);
+      const r = await pool.encode(data, {
+        blockSizeBytes: BS,
+        firstBlock: 0,
+        compression: 'brotli',
+        uniqueId: UID,
+      });
+      const bad = Buffer.from(r.stored);
+      bad[10] ^= 0x40;
+      await assert.rejects(
+        pool.decode(bad, {
+          blockSizeBytes: BS,
+          blocks: Float64Array.of(0),
+          offsets: Float64Array.of(0),
+          lengths: Uint32Array.of(r.lengths[0]),
+          flags: Uint8Array.of(r.flags[0]),
+          checksums: r.checksums.slice(0, CHECKSUM_BYTES),
+          uniqueId: UID,
+          where: 'volumes/x/data/7',
+        }),
+        (err: unknown) =>
+          err instanceof ReboundError &&
+          err.code === 'BACKUP_OBJECT_CORRUPT' &&
+          err.message.includes('volumes/x/data/7'),
+      );
+    });
+  }
+
+  it('survives a worker that dies: its jobs reject with INTERNAL, later jobs run', async () => {
+    const pool = make(2);
+    await assert.rejects(pool.run({ op: 'fail', exit: 3 }), (err: unknown) => {
+      assert.ok(err instanceof ReboundError);
+      assert.equal(err.code, 'INTERNAL');
+      assert.match(err.message, /exited with code 3/);
+      return true;
+    });
+    await assert.rejects(pool.run({ op: 'fail' }), { code: 'INTERNAL' });
+    assert.equal(pool.crashes, 1);
+    const r = await pool.encode(text(BS), {
+      blockSizeBytes: BS,
+      firstBlock: 0,
+      compression: 'brotli',
+      uniqueId: UID,
+    });
+    assert.equal(r.flags[0], BLOCK_COMPRESSED);
+  });
+
+  it('rejects every job of a worker script that crashes, and keeps no process alive', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'codec-pool-'));
+    const script = join(dir, 'crash.mjs');
+    await writeFile(
+      script,
+      "import { parentPort } from 'node:worker_threads';\nparentPort.on('message', () => { throw new Error('boom'); });\n",
+    );
+    const pool = make(1, pathToFileURL(script));
+    const data = text(BS);
+    const jobs = [0, 1, 2].map((i) =>
+      pool.encode(data, { blockSizeBytes: BS, firstBlock: i, compression: 'brotli', uniqueId: UID }),
+    );
+    for (const j of jobs) await assert.rejects(j, { code: 'INTERNAL' });
+    assert.ok(pool.crashes >= 1);
+  });
+
+  it('refuses jobs once closed', async () => {
+    const pool = make(1);
+    await pool.close();
+    await assert.rejects(pool.run({ op: 'fail' }), { code: 'INTERNAL' });
+  });
+});
