@@ -34,7 +34,7 @@ export interface RestoreOptions {
   encryptionKey?: Buffer;
   /** Reads in flight. Default 8. */
   concurrency?: number;
-  /** Read/write size (blocks merged). Default 4 MiB. */
+  /** Read/write size (blocks merged). Default 8 MiB. */
   maxIoBytes?: number;
   /** Name of the update bitmap started at the end (S211). Default 'since-restore'. */
   bitmapName?: string;
@@ -98,14 +98,21 @@ export async function restoreGeneration(
   // holds. An existing one gets every block of the source's size, zeros included, and
   // zeros past it, so it reads exactly like the source.
   const bs = image.blockSizeBytes;
-  const blocks = exists ? fullSet(image.sizeBytes, bs) : image.plan.held;
+  const maxIoBytes = options.maxIoBytes ?? 8 * 1024 * 1024;
+  // A new volume: the held blocks, with gaps shorter than an I/O filled in so that chunks
+  // stay whole (the image reports the gaps as holes, and those are skipped, not written).
+  const blocks = exists
+    ? fullSet(image.sizeBytes, bs)
+    : bridged(image.plan.held, Math.max(1, Math.floor(maxIoBytes / bs)));
   const result = await copyBlocks({
     source: image,
     dest,
     blocks,
     zeroes: exists ? 'write' : 'skip',
     concurrency: options.concurrency ?? 8,
-    maxIoBytes: options.maxIoBytes ?? 4 * 1024 * 1024,
+    maxIoBytes,
+    // The image reads holes for free: one read (a few ranged gets) per chunk.
+    mergeHoleBytes: maxIoBytes,
     onProgress: options.onProgress,
     progressIntervalMs: options.progressIntervalMs,
     signal: options.signal,
@@ -150,4 +157,21 @@ function fullSet(sizeBytes: number, blockSizeBytes: number): BlockSet {
   const s = new BlockSet(n);
   s.addRange(0, n);
   return s;
+}
+
+/** `set` with every gap of at most `maxGap` blocks between two runs filled in. */
+function bridged(set: BlockSet, maxGap: number): BlockSet {
+  const out = new BlockSet(set.sizeBlocks);
+  let start = -1;
+  let end = -1;
+  for (const run of set.runs()) {
+    if (start >= 0 && run.start - end <= maxGap) end = run.start + run.count;
+    else {
+      if (start >= 0) out.addRange(start, end - start);
+      start = run.start;
+      end = run.start + run.count;
+    }
+  }
+  if (start >= 0) out.addRange(start, end - start);
+  return out;
 }

@@ -8,6 +8,7 @@
  *        v
  *   source.blockStatus(chunk)  zero extents  -> dest.writeZeroes (or nothing: zeroes 'skip')
  *                              data extents  -> source.read -> dest.write
+ *                              (mergeHoleBytes: data extents across small holes share one read)
  *                                               (an all-zero buffer -> dest.writeZeroes)
  *        v
  *   onDone(startBlock, count) per finished chunk; onProgress at most every progressIntervalMs
@@ -22,7 +23,7 @@
  */
 import { ReboundError } from '../errors.js';
 import type { BlockSet } from './block-set.js';
-import type { BlockDevice } from './device.js';
+import type { BlockDevice, Extent } from './device.js';
 
 export interface CopyProgress {
   /** Bytes of the set handled so far (copied or zeroed). */
@@ -60,6 +61,13 @@ export interface CopyOptions {
   zeroes?: 'write' | 'skip';
   /** Ask the source's blockStatus before reading, so holes are never read. Default true. */
   useBlockStatus?: boolean;
+  /**
+   * For sources whose holes cost nothing to read (a backup image): data extents of a
+   * chunk separated by holes of at most this many bytes are read by one source.read; the
+   * holes are still handled as zeros, never written as data. Default 0 (one read per
+   * data extent).
+   */
+  mergeHoleBytes?: number;
   /** Flush the destination before resolving. Default true. */
   flush?: boolean;
   onProgress?: (progress: CopyProgress) => void;
@@ -109,6 +117,7 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
   const maxIoBytes = options.maxIoBytes ?? 4 * 1024 * 1024;
   const zeroes = options.zeroes ?? 'write';
   const useStatus = options.useBlockStatus ?? true;
+  const mergeHoleBytes = options.mergeHoleBytes ?? 0;
   const interval = options.progressIntervalMs ?? 250;
   const signal = options.signal;
   if (
@@ -171,6 +180,49 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     p.bytesCopied += length;
   };
 
+  // Data extents with holes of at most mergeHoleBytes between them: one read, then each
+  // data extent written from it (zero extents still go to zero()).
+  const copyExtentsMerged = async (extents: Extent[]) => {
+    for (let i = 0; i < extents.length; ) {
+      if (extents[i].zero) {
+        await zero(extents[i].offset, extents[i].length);
+        i++;
+        continue;
+      }
+      let j = i + 1; // extents[i, j) are read together; the last of them is data
+      while (
+        j + 1 < extents.length &&
+        extents[j].zero &&
+        extents[j].length <= mergeHoleBytes &&
+        !extents[j + 1].zero
+      ) {
+        j += 2;
+      }
+      if (j === i + 1) {
+        await copyRange(extents[i].offset, extents[i].length);
+        i = j;
+        continue;
+      }
+      const start = extents[i].offset;
+      const stop = extents[j - 1].offset + extents[j - 1].length;
+      const data = await source.read(start, stop - start);
+      for (let k = i; k < j; k++) {
+        const e = extents[k];
+        if (e.zero) {
+          await zero(e.offset, e.length);
+          continue;
+        }
+        const part = data.subarray(e.offset - start, e.offset - start + e.length);
+        if (isZero(part)) await zero(e.offset, e.length);
+        else {
+          await dest.write(e.offset, part);
+          p.bytesCopied += e.length;
+        }
+      }
+      i = j;
+    }
+  };
+
   const copyChunk = async (c: Chunk) => {
     const offset = c.start * blockSize;
     const end = Math.min(offset + c.count * blockSize, limitBytes);
@@ -181,11 +233,21 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
         break;
       }
       const extents = await source.blockStatus(at, end - at);
-      for (const e of extents) {
-        if (e.zero) await zero(e.offset, e.length);
-        else await copyRange(e.offset, e.length);
-        at = e.offset + e.length;
+      if (extents.length === 0) {
+        throw new ReboundError(
+          'INTERNAL',
+          `copy: source blockStatus(${at}, ${end - at}) returned no extents`,
+        );
       }
+      if (mergeHoleBytes > 0) await copyExtentsMerged(extents);
+      else {
+        for (const e of extents) {
+          if (e.zero) await zero(e.offset, e.length);
+          else await copyRange(e.offset, e.length);
+        }
+      }
+      const last = extents[extents.length - 1];
+      at = last.offset + last.length;
     }
     p.blocksDone += c.count;
     p.bytesDone += end - offset;

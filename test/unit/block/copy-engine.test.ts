@@ -94,6 +94,30 @@ describe('copyBlocks', () => {
     }
   });
 
+  it('with mergeHoleBytes reads data across small holes at once, and still never writes the holes', async () => {
+    const src = new MemoryDevice(32 * BS, { blockSizeBytes: BS });
+    // Data at 0-1, 3, 6 (holes of 1 and 2 blocks: merged), 20 (after a hole of 13: not), 21 (zeros).
+    for (const b of [0, 1, 3, 6, 20]) await src.write(b * BS, fill(b));
+    await src.write(21 * BS, Buffer.alloc(BS));
+    const all = new BlockSet(32);
+    all.addRange(0, 32);
+    for (const zeroes of ['write', 'skip'] as const) {
+      const dst = new MemoryDevice(32 * BS, { blockSizeBytes: BS });
+      for (let b = 0; b < 32; b++) await dst.write(b * BS, fill(100 + b));
+      const { dev, calls } = counting(src);
+      const r = await copyBlocks({ source: dev, dest: dst, blocks: all, zeroes, mergeHoleBytes: 2 * BS });
+      assert.equal(calls.reads, 2, 'blocks 0-6 in one read, 20-21 in another');
+      assert.equal(calls.readBytes, 7 * BS + 2 * BS);
+      assert.equal(r.bytesCopied, 6 * BS, 'data extents 0-1, 3, 6 and 20-21');
+      assert.equal(r.bytesZeroed, 26 * BS);
+      for (const b of [0, 1, 3, 6, 20]) assert.deepEqual(await dst.read(b * BS, BS), fill(b));
+      assert.deepEqual(await dst.read(21 * BS, BS), Buffer.alloc(BS));
+      for (const b of [2, 4, 5, 30]) {
+        assert.deepEqual(await dst.read(b * BS, BS), zeroes === 'write' ? Buffer.alloc(BS) : fill(100 + b));
+      }
+    }
+  });
+
   it('turns an all-zero data read into writeZeroes (the destination stays thin)', async () => {
     const src = new MemoryDevice(4 * BS, { blockSizeBytes: BS });
     await src.write(0, Buffer.alloc(BS)); // allocated, reads zeros
