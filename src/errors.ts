@@ -145,6 +145,30 @@ export const ERROR_CODES = {
     retryable: false,
     doc: 'A backup object failed its checksum, magic or length check; the message names the key. Nothing from it was written.',
   },
+  FORBIDDEN: {
+    http: 403,
+    nbd: 'EPERM',
+    retryable: false,
+    doc: 'The token is valid but its role may not do this (viewer < operator < admin); ask an admin. It is audited.',
+  },
+  NODE_AUTH: {
+    http: 502,
+    nbd: 'EIO',
+    retryable: false,
+    doc: 'A node refused the token the manager holds for it; register the node again with the token in its node.json.',
+  },
+  MANAGER_UNREACHABLE: {
+    http: 502,
+    nbd: 'EIO',
+    retryable: true,
+    doc: 'The manager did not answer; check --manager (or REBOUND_MANAGER) and that `rebound manager run` is up.',
+  },
+  DB_SCHEMA_NEWER: {
+    http: 500,
+    nbd: 'EIO',
+    retryable: false,
+    doc: 'The manager database has a schema version newer than this Rebound knows; run that version or newer.',
+  },
   INTERNAL: { http: 500, nbd: 'EIO', retryable: false, doc: 'A bug: the log has the stack trace.' },
 } as const satisfies Record<string, CodeInfo>;
 
