@@ -23,10 +23,11 @@ export interface JobKeys {
 
 export interface EncodeJob {
   op: 'encode';
-  /** `count` blocks of `blockSizeBytes`, back to back. */
+  /** Blocks of `blockSizeBytes`, back to back. */
   data: ArrayBuffer;
   blockSizeBytes: number;
-  firstBlock: number;
+  /** The address of each block in `data` (encryption binds a payload to it). */
+  blocks: Float64Array;
   compression: Compression;
   keys?: JobKeys;
   uniqueId: string;
@@ -99,7 +100,8 @@ function view(b: ArrayBuffer | Uint8Array): Buffer {
 export function runEncode(job: EncodeJob): EncodeResult {
   const bs = job.blockSizeBytes;
   const data = view(job.data);
-  const count = Math.floor(data.length / bs);
+  const count = job.blocks.length;
+  if (data.length < count * bs) throw new Error(`encode: ${data.length} bytes for ${count} blocks`);
   const keys = fromJobKeys(job.keys);
   const flags = new Uint8Array(count);
   const lengths = new Uint32Array(count);
@@ -107,7 +109,7 @@ export function runEncode(job: EncodeJob): EncodeResult {
   const parts: Buffer[] = [];
   let total = 0;
   for (let i = 0; i < count; i++) {
-    const enc = encodeBlockSync(data.subarray(i * bs, (i + 1) * bs), job.firstBlock + i, {
+    const enc = encodeBlockSync(data.subarray(i * bs, (i + 1) * bs), job.blocks[i], {
       compression: job.compression,
       keys,
       uniqueId: job.uniqueId,

@@ -70,12 +70,16 @@ export class CodecPool {
     this.url = options.workerUrl ?? new URL('./codec-worker.js', import.meta.url);
   }
 
-  /** Encode `data` (whole blocks from `firstBlock`); `data` is copied, never detached. */
+  /**
+   * Encode `data`, whole blocks at addresses `blocks` (or consecutive from `firstBlock`);
+   * `data` is copied, never detached.
+   */
   encode(
     data: Buffer,
     p: {
       blockSizeBytes: number;
-      firstBlock: number;
+      blocks?: Float64Array;
+      firstBlock?: number;
       compression: Compression;
       keys?: BackupKeys;
       uniqueId: string;
@@ -86,7 +90,12 @@ export class CodecPool {
       op: 'encode',
       data: inline ? (data as unknown as ArrayBuffer) : ownedCopy(data),
       blockSizeBytes: p.blockSizeBytes,
-      firstBlock: p.firstBlock,
+      blocks:
+        p.blocks ??
+        Float64Array.from(
+          { length: Math.floor(data.length / p.blockSizeBytes) },
+          (_, i) => (p.firstBlock ?? 0) + i,
+        ),
       compression: p.compression,
       keys: toJobKeys(p.keys),
       uniqueId: p.uniqueId,

@@ -455,9 +455,11 @@ interface Written {
 }
 
 /**
- * Read `blocks` from `device` in address order (reads and encoding `concurrency` deep,
- * results taken in order), pack them into data objects and upload those
- * `uploadConcurrency` at a time. Uploaded keys are pushed to `ctx.uploaded`.
+ * Read `blocks` from `device` in address order, in batches of up to `readIoBytes` (one
+ * run, or several short ones), each encoded as one job of the codec pool (worker
+ * threads); `concurrency` batches in flight, results taken in order. Pack them into data
+ * objects and upload those `uploadConcurrency` at a time. Uploaded keys are pushed to
+ * `ctx.uploaded`.
  */
 async function writeBlocks(
   device: BlockDevice,
@@ -571,51 +573,78 @@ async function writeBlocks(
   };
 
   const pool = codecPool();
-  const readChunk = async (start: number, count: number) => {
-    const offset = start * bs;
-    const len = Math.min(count * bs, device.sizeBytes - offset);
-    let data = await device.read(offset, len);
-    if (len < count * bs) data = Buffer.concat([data, Buffer.alloc(count * bs - len)]);
-    progress.bytesRead += len;
+  // A batch: up to maxBlocks blocks from one or more runs (scattered changes make runs
+  // of a block or two), read in parallel into one buffer and encoded as one pool job.
+  const readBatch = async (pieces: { start: number; count: number }[]) => {
+    const total = pieces.reduce((a, p) => a + p.count, 0);
+    const data = Buffer.alloc(total * bs);
+    const addresses = new Float64Array(total);
+    let k = 0;
+    const reads: Promise<void>[] = [];
+    for (const piece of pieces) {
+      const at = k * bs;
+      for (let i = 0; i < piece.count; i++) addresses[k++] = piece.start + i;
+      const offset = piece.start * bs;
+      const len = Math.min(piece.count * bs, device.sizeBytes - offset);
+      reads.push(
+        device.read(offset, len).then((buf) => {
+          buf.copy(data, at, 0, len); // a short last block stays zero-padded
+          progress.bytesRead += len;
+        }),
+      );
+    }
+    await Promise.all(reads);
     const r = await pool.encode(data, {
       blockSizeBytes: bs,
-      firstBlock: start,
+      blocks: addresses,
       compression: ctx.compression,
       keys: ctx.keys,
       uniqueId,
     });
-    return { start, count, ...r, stored: Buffer.from(r.stored.buffer, r.stored.byteOffset, r.stored.length) };
+    return { addresses, ...r, stored: Buffer.from(r.stored.buffer, r.stored.byteOffset, r.stored.length) };
   };
 
-  const inflight: ReturnType<typeof readChunk>[] = [];
+  const inflight: ReturnType<typeof readBatch>[] = [];
   const consume = async () => {
     const done = await inflight.shift()!;
     let at = 0;
-    for (let i = 0; i < done.count; i++) {
+    for (let i = 0; i < done.addresses.length; i++) {
       const len = done.lengths[i];
       await add(
-        done.start + i,
+        done.addresses[i],
         done.flags[i],
         done.stored.subarray(at, at + len),
         done.checksums.subarray(i * CHECKSUM_BYTES, (i + 1) * CHECKSUM_BYTES),
       );
       at += len;
     }
-    progress.blocksDone += done.count;
+    progress.blocksDone += done.addresses.length;
     report();
+  };
+  let batch: { start: number; count: number }[] = [];
+  let batchBlocks = 0;
+  const issue = async () => {
+    if (options.signal?.aborted)
+      throw options.signal.reason ?? new DOMException('backup aborted', 'AbortError');
+    if (uploadError !== undefined) throw uploadError;
+    const p = readBatch(batch);
+    batch = [];
+    batchBlocks = 0;
+    p.catch(() => {}); // observed when consumed
+    inflight.push(p);
+    if (inflight.length >= concurrency) await consume();
   };
   try {
     for (const run of blocks.runs()) {
-      for (let s = run.start; s < run.start + run.count; s += maxBlocks) {
-        if (options.signal?.aborted)
-          throw options.signal.reason ?? new DOMException('backup aborted', 'AbortError');
-        if (uploadError !== undefined) throw uploadError;
-        const p = readChunk(s, Math.min(maxBlocks, run.start + run.count - s));
-        p.catch(() => {}); // observed when consumed
-        inflight.push(p);
-        if (inflight.length >= concurrency) await consume();
+      for (let s = run.start; s < run.start + run.count; ) {
+        const count = Math.min(maxBlocks - batchBlocks, run.start + run.count - s);
+        batch.push({ start: s, count });
+        batchBlocks += count;
+        s += count;
+        if (batchBlocks >= maxBlocks) await issue();
       }
     }
+    if (batchBlocks > 0) await issue();
     while (inflight.length > 0) await consume();
     if (open) await finishObject();
     await Promise.all(uploads);
