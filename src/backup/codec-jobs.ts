@@ -23,8 +23,8 @@ export interface JobKeys {
 
 export interface EncodeJob {
   op: 'encode';
-  /** Blocks of `blockSizeBytes`, back to back. */
-  data: ArrayBuffer;
+  /** Blocks of `blockSizeBytes`, back to back (a view of shared memory, or transferred). */
+  data: ArrayBuffer | Uint8Array;
   blockSizeBytes: number;
   /** The address of each block in `data` (encryption binds a payload to it). */
   blocks: Float64Array;
@@ -43,8 +43,8 @@ export interface EncodeResult {
 
 export interface DecodeJob {
   op: 'decode';
-  /** The fetched bytes. */
-  data: ArrayBuffer;
+  /** The fetched bytes (a view of shared memory, or transferred). */
+  data: ArrayBuffer | Uint8Array;
   blockSizeBytes: number;
   /** Per block: address, offset of its payload in `data`, stored length, flags. */
   blocks: Float64Array;
@@ -57,10 +57,16 @@ export interface DecodeJob {
   uniqueId: string;
   /** Object key, for errors. */
   where: string;
+  /**
+   * Where to put the plaintext (a view of shared memory): block i goes to
+   * out[outOffsets[i], + blockSizeBytes), clipped to out. Without it, `plain` holds it.
+   */
+  out?: Uint8Array;
+  outOffsets?: Float64Array;
 }
 
 export interface DecodeResult {
-  /** blocks.length plaintext blocks back to back. */
+  /** blocks.length plaintext blocks back to back (empty when the job had `out`). */
   plain: Uint8Array;
 }
 
@@ -135,7 +141,8 @@ export function runDecode(job: DecodeJob): DecodeResult {
   const data = view(job.data);
   const keys = fromJobKeys(job.keys);
   const n = job.blocks.length;
-  const plain = new Uint8Array(n * bs);
+  const { out, outOffsets } = job;
+  const plain = new Uint8Array(out ? 0 : n * bs);
   const sums = view(job.checksums);
   for (let i = 0; i < n; i++) {
     const at = job.offsets[i];
@@ -154,7 +161,12 @@ export function runDecode(job: DecodeJob): DecodeResult {
       sums.subarray(i * CHECKSUM_BYTES, (i + 1) * CHECKSUM_BYTES),
       { blockSizeBytes: bs, keys, uniqueId: job.uniqueId, block: job.blocks[i], where: job.where },
     );
-    plain.set(block, i * bs);
+    if (out && outOffsets) {
+      const dst = outOffsets[i];
+      const from = Math.max(0, -dst);
+      const to = Math.min(bs, out.length - dst);
+      if (to > from) out.set(block.subarray(from, to), dst + from);
+    } else plain.set(block, i * bs);
   }
   return { plain };
 }

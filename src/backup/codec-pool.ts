@@ -49,11 +49,23 @@ interface Slot {
   dead: boolean;
 }
 
-/** A copy of `b` in an ArrayBuffer of its own, safe to transfer (b may be shared or pooled). */
+/** A copy of `b` in an ArrayBuffer of its own, safe to transfer (b may be pooled). */
 function ownedCopy(b: Uint8Array): ArrayBuffer {
   const ab = new ArrayBuffer(b.byteLength);
   new Uint8Array(ab).set(b);
   return ab;
+}
+
+/** A zero-filled Buffer in shared memory: jobs read and write it without any copy. */
+export function sharedBuffer(length: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(length));
+}
+
+/** What a job carries of `b`: itself when in shared memory or inline, else a copy to transfer. */
+function carry(b: Buffer, inline: boolean): { data: ArrayBuffer | Uint8Array; transfer: ArrayBuffer[] } {
+  if (inline || b.buffer instanceof SharedArrayBuffer) return { data: b, transfer: [] };
+  const ab = ownedCopy(b);
+  return { data: ab, transfer: [ab] };
 }
 
 export class CodecPool {
@@ -72,7 +84,7 @@ export class CodecPool {
 
   /**
    * Encode `data`, whole blocks at addresses `blocks` (or consecutive from `firstBlock`);
-   * `data` is copied, never detached.
+   * `data` is shared when it is in shared memory (sharedBuffer), else copied; never detached.
    */
   encode(
     data: Buffer,
@@ -85,10 +97,10 @@ export class CodecPool {
       uniqueId: string;
     },
   ): Promise<EncodeResult> {
-    const inline = this.size === 0;
+    const { data: carried, transfer } = carry(data, this.size === 0);
     const job: EncodeJob = {
       op: 'encode',
-      data: inline ? (data as unknown as ArrayBuffer) : ownedCopy(data),
+      data: carried,
       blockSizeBytes: p.blockSizeBytes,
       blocks:
         p.blocks ??
@@ -100,22 +112,20 @@ export class CodecPool {
       keys: toJobKeys(p.keys),
       uniqueId: p.uniqueId,
     };
-    return this.run(job, inline ? [] : [job.data]) as Promise<EncodeResult>;
+    return this.run(job, transfer) as Promise<EncodeResult>;
   }
 
-  /** Decode and check blocks fetched together into `data`; `data` is copied, never detached. */
+  /**
+   * Decode and check blocks fetched together into `data` (shared or copied, as for
+   * encode); into `out` (shared memory) when given, else into the result's `plain`.
+   */
   decode(
     data: Buffer,
     p: Omit<DecodeJob, 'op' | 'data' | 'keys'> & { keys?: BackupKeys },
   ): Promise<DecodeResult> {
-    const inline = this.size === 0;
-    const job: DecodeJob = {
-      ...p,
-      op: 'decode',
-      data: inline ? (data as unknown as ArrayBuffer) : ownedCopy(data),
-      keys: toJobKeys(p.keys),
-    };
-    return this.run(job, inline ? [] : [job.data]) as Promise<DecodeResult>;
+    const { data: carried, transfer } = carry(data, this.size === 0);
+    const job: DecodeJob = { ...p, op: 'decode', data: carried, keys: toJobKeys(p.keys) };
+    return this.run(job, transfer) as Promise<DecodeResult>;
   }
 
   /** Run a job (tests use it for 'fail' jobs). */

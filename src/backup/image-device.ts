@@ -21,7 +21,7 @@ import type { BlockDevice, Extent } from '../block/device.js';
 import { checkRange } from '../block/range.js';
 import type { ObjectStore } from '../objectstore/types.js';
 import { loadPlan, type Plan } from './chain.js';
-import { type CodecPool, codecPool } from './codec-pool.js';
+import { type CodecPool, codecPool, sharedBuffer } from './codec-pool.js';
 import { CHECKSUM_BYTES } from './crypto.js';
 import type { Catalog } from './format.js';
 import { BLOCK_ZERO, corrupt, NO_OBJECT } from './format.js';
@@ -95,7 +95,7 @@ export class BackupImageDevice implements BlockDevice {
 
   async read(offset: number, length: number): Promise<Buffer> {
     checkRange(this, offset, length);
-    const out = Buffer.alloc(length);
+    const out = sharedBuffer(length); // the codec pool's workers decode straight into it
     if (length === 0) return out;
     const bs = this.blockSizeBytes;
     const first = Math.floor(offset / bs);
@@ -129,6 +129,7 @@ export class BackupImageDevice implements BlockDevice {
         const lengths = new Uint32Array(n);
         const flags = new Uint8Array(n);
         const checksums = new Uint8Array(n * CHECKSUM_BYTES);
+        const outOffsets = new Float64Array(n);
         let lo = Number.POSITIVE_INFINITY;
         let hi = 0;
         for (let i = 0; i < n; i++) {
@@ -140,6 +141,7 @@ export class BackupImageDevice implements BlockDevice {
             meta.checksums.subarray(e * CHECKSUM_BYTES, (e + 1) * CHECKSUM_BYTES),
             i * CHECKSUM_BYTES,
           );
+          outOffsets[i] = grp.blocks[i] * bs - offset;
           lo = Math.min(lo, offsets[i]);
           hi = Math.max(hi, offsets[i] + lengths[i]);
         }
@@ -150,9 +152,9 @@ export class BackupImageDevice implements BlockDevice {
           );
         }
         for (let i = 0; i < n; i++) offsets[i] -= lo;
-        // Decoded and checked in the codec pool: a block failing its checksum rejects the
-        // whole job, so none of its bytes reach `out`.
-        const { plain } = await this.pool.decode(win.bytes.subarray(lo - win.start, hi - win.start), {
+        // Decoded and checked in the codec pool, straight into `out`: a block failing its
+        // checksum rejects the job and this read, so `out` is never returned.
+        await this.pool.decode(win.bytes.subarray(lo - win.start, hi - win.start), {
           blockSizeBytes: bs,
           blocks,
           offsets,
@@ -162,16 +164,10 @@ export class BackupImageDevice implements BlockDevice {
           keys,
           uniqueId: gen.catalog.uniqueId,
           where: key,
+          out,
+          outOffsets,
         });
         this.stats.blocksDecoded += n;
-        const src = Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
-        for (let i = 0; i < n; i++) {
-          // Copy the part of the block inside [offset, offset + length).
-          const blockStart = grp.blocks[i] * bs;
-          const from = Math.max(offset, blockStart);
-          const to = Math.min(offset + length, blockStart + bs);
-          src.copy(out, from - offset, i * bs + from - blockStart, i * bs + to - blockStart);
-        }
       }),
     );
     return out;
@@ -198,12 +194,15 @@ export class BackupImageDevice implements BlockDevice {
     const span = this.spanOf(gen, object, window);
     const key = this.plan.chain[gen].meta.objects[object];
     const p = (async () => {
-      const bytes = await this.store.get(key, { offset: span.start, length: span.end - span.start });
+      const got = await this.store.get(key, { offset: span.start, length: span.end - span.start });
       this.stats.fetches++;
-      this.stats.bytesFetched += bytes.length;
-      if (bytes.length !== span.end - span.start) {
-        throw corrupt(key, `truncated: wanted bytes [${span.start}, ${span.end}), got ${bytes.length}`);
+      this.stats.bytesFetched += got.length;
+      if (got.length !== span.end - span.start) {
+        throw corrupt(key, `truncated: wanted bytes [${span.start}, ${span.end}), got ${got.length}`);
       }
+      // Once into shared memory: every job decoding from this window reads it in place.
+      const bytes = sharedBuffer(got.length);
+      got.copy(bytes);
       return { start: span.start, bytes };
     })();
     p.catch(() => {

@@ -40,7 +40,7 @@ import { ReboundError } from '../errors.js';
 import type { ObjectStore } from '../objectstore/types.js';
 import type { Storage } from '../volume/types.js';
 import { type Generation, listGenerations, readCatalog } from './chain.js';
-import { codecPool } from './codec-pool.js';
+import { codecPool, sharedBuffer } from './codec-pool.js';
 import { type BackupKeys, CHECKSUM_BYTES, deriveKeys } from './crypto.js';
 import {
   type BackupMethod,
@@ -577,7 +577,7 @@ async function writeBlocks(
   // of a block or two), read in parallel into one buffer and encoded as one pool job.
   const readBatch = async (pieces: { start: number; count: number }[]) => {
     const total = pieces.reduce((a, p) => a + p.count, 0);
-    const data = Buffer.alloc(total * bs);
+    const data = sharedBuffer(total * bs); // shared with the worker: no copy
     const addresses = new Float64Array(total);
     let k = 0;
     const reads: Promise<void>[] = [];

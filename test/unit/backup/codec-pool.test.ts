@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { CodecPool } from '../../../src/backup/codec-pool.js';
+import { CodecPool, sharedBuffer } from '../../../src/backup/codec-pool.js';
 import { CHECKSUM_BYTES, deriveKeys } from '../../../src/backup/crypto.js';
 import {
   BLOCK_COMPRESSED,
@@ -157,6 +157,35 @@ describe('CodecPool', () => {
       );
     });
   }
+
+  it('reads shared-memory input in place and decodes straight into a shared output, clipped', async () => {
+    const pool = make(2);
+    const data = sharedBuffer(2 * BS);
+    text(BS).copy(data);
+    randomBytes(BS).copy(data, BS);
+    const r = await pool.encode(data, {
+      blockSizeBytes: BS,
+      firstBlock: 9,
+      compression: 'brotli',
+      uniqueId: UID,
+    });
+    assert.equal(data.length, 2 * BS, 'shared input is neither detached nor copied away');
+    const out = sharedBuffer(BS); // a read of [9.5, 10.5) blocks
+    const d = await pool.decode(Buffer.from(r.stored), {
+      blockSizeBytes: BS,
+      blocks: Float64Array.of(9, 10),
+      offsets: Float64Array.of(0, r.lengths[0]),
+      lengths: Uint32Array.from(r.lengths),
+      flags: Uint8Array.from(r.flags),
+      checksums: r.checksums,
+      uniqueId: UID,
+      where: 'k',
+      out,
+      outOffsets: Float64Array.of(-BS / 2, BS / 2),
+    });
+    assert.equal(d.plain.length, 0);
+    assert.deepEqual(out, data.subarray(BS / 2, BS + BS / 2));
+  });
 
   it('survives a worker that dies: its jobs reject with INTERNAL, later jobs run', async () => {
     const pool = make(2);
