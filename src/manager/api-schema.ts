@@ -1,0 +1,224 @@
+/**
+ * The manager API's request and response types, declared once (STYLE.md point 12):
+ * fastify validates requests and serializes responses with these schemas (a field not
+ * declared here never leaves the manager, which is one guard that secrets stay in), the
+ * OpenAPI document at /v1/openapi.json is generated from them, and ManagerClient and the
+ * CLI take their types from them.
+ */
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import * as NodeApi from '../node/api-schema.js';
+
+const Name = Type.String({
+  pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$',
+  description: 'a name: 1-64 of A-Z a-z 0-9 . _ -',
+});
+const Time = Type.String({ description: 'ISO 8601, UTC' });
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')], {
+  description: 'admin > operator > viewer',
+});
+
+export const ErrorBody = NodeApi.ErrorBody;
+
+export const ManagerHealth = Type.Object({
+  status: Type.Literal('ok'),
+  version: Type.String(),
+  schemaVersion: Type.Integer(),
+  uptimeSeconds: Type.Number(),
+  nodes: Type.Object({ total: Type.Integer(), ok: Type.Integer(), unreachable: Type.Integer() }),
+});
+
+// ---- auth ----
+
+export const SignInBody = Type.Object(
+  { user: Name, password: Type.String({ minLength: 1, maxLength: 1024 }) },
+  { additionalProperties: false },
+);
+export const TokenView = Type.Object({
+  id: Type.String(),
+  user: Type.String(),
+  name: Type.String(),
+  createdAt: Time,
+  expiresAt: Nullable(Time),
+  lastUsedAt: Nullable(Time),
+});
+/** A token as created: the only time the secret itself is shown. */
+export const NewTokenView = Type.Object({
+  ...TokenView.properties,
+  token: Type.String({ description: 'the bearer token; shown once, stored only as a hash' }),
+  role: RoleSchema,
+});
+export const WhoAmI = Type.Object({ user: Type.String(), role: RoleSchema, tokenId: Type.String() });
+export const CreateTokenBody = Type.Object(
+  {
+    name: Name,
+    user: Type.Optional(Name),
+    expiresInSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 10 * 365 * 86400 })),
+  },
+  { additionalProperties: false },
+);
+export const TokenParams = Type.Object({ token: Type.String({ pattern: '^[0-9a-f]{12}$' }) });
+export const TokenQuery = Type.Object({ user: Type.Optional(Name) }, { additionalProperties: false });
+
+// ---- users ----
+
+const Password = Type.String({ minLength: 8, maxLength: 1024, description: 'at least 8 characters' });
+export const UserView = Type.Object({
+  name: Type.String(),
+  role: RoleSchema,
+  hasPassword: Type.Boolean(),
+  createdAt: Time,
+});
+export const AddUserBody = Type.Object(
+  { name: Name, role: RoleSchema, password: Type.Optional(Password) },
+  { additionalProperties: false },
+);
+export const UpdateUserBody = Type.Object(
+  { role: Type.Optional(RoleSchema), password: Type.Optional(Nullable(Password)) },
+  { additionalProperties: false },
+);
+export const UserParams = Type.Object({ user: Name });
+
+// ---- sites and nodes ----
+
+const SiteRoleSchema = Type.Union([Type.Literal('primary'), Type.Literal('secondary')]);
+export const SiteView = Type.Object({
+  name: Type.String(),
+  role: SiteRoleSchema,
+  nodes: Type.Array(Type.String()),
+  createdAt: Time,
+});
+export const AddSiteBody = Type.Object({ name: Name, role: SiteRoleSchema }, { additionalProperties: false });
+export const SiteParams = Type.Object({ site: Name });
+
+export const NodeView = Type.Object({
+  name: Type.String(),
+  site: Type.String(),
+  apiUrl: Type.String(),
+  serial: Type.String({ description: 'device serial number, learned from the node' }),
+  health: Type.Union([Type.Literal('ok'), Type.Literal('unreachable')]),
+  healthReason: Nullable(Type.String()),
+  healthChangedAt: Time,
+  lastSeenAt: Nullable(Time),
+  volumes: Type.Integer(),
+  createdAt: Time,
+});
+export const RegisterNodeBody = Type.Object(
+  {
+    name: Name,
+    site: Name,
+    url: Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048, description: "the node's API URL" }),
+    token: Type.String({ minLength: 1, maxLength: 1024, description: "the node's API token (node.json)" }),
+  },
+  { additionalProperties: false },
+);
+export const NodeParams = Type.Object({ node: Name });
+
+// ---- volumes (SPEC Fig. 7) ----
+
+export const VolumeView = Type.Object({
+  name: Type.String(),
+  node: Type.String(),
+  site: Type.String(),
+  serial: Type.String({ description: 'device serial number of the node holding it' }),
+  number: Type.Integer({ description: 'volume number within that node' }),
+  uniqueId: Type.String({ description: 'serial:number, unique in the whole system' }),
+  inheritedUniqueId: Nullable(Type.String()),
+  pool: Type.String(),
+  sizeBytes: Type.Integer({ description: 'provisioned size' }),
+  usedBytes: Type.Integer(),
+  usedPercent: Type.Number(),
+  backedUp: Type.Boolean(),
+  lastBackupAt: Nullable(Time),
+  nodeHealth: Type.Union([Type.Literal('ok'), Type.Literal('unreachable')]),
+  createdAt: Time,
+  syncedAt: Time,
+});
+export const CreateVolumeBody = Type.Object(
+  {
+    node: Name,
+    name: Name,
+    sizeBytes: Type.Integer({ minimum: 512, multipleOf: 512, description: 'provisioned size in bytes' }),
+  },
+  { additionalProperties: false },
+);
+export const VolumeParams = Type.Object({
+  volume: Type.String({
+    pattern: '^[A-Za-z0-9_][A-Za-z0-9._:-]{0,127}$',
+    description: 'a unique ID (SERIAL:NUMBER), or a name held by one node only',
+  }),
+});
+export const VolumeQuery = Type.Object(
+  { node: Type.Optional(Name), name: Type.Optional(Name) },
+  { additionalProperties: false },
+);
+
+// ---- object stores (SPEC Fig. 9) ----
+
+export const AddStoreBody = NodeApi.AddStoreBody;
+export const StoreView = NodeApi.StoreView;
+export const StoreParams = NodeApi.StoreParams;
+
+// ---- logs ----
+
+export const PageQuery = Type.Object(
+  {
+    limit: Type.Optional(
+      Type.String({ pattern: '^([1-9][0-9]{0,2}|1000)$', description: '1-1000, default 100' }),
+    ),
+    before: Type.Optional(
+      Type.String({ pattern: '^[1-9][0-9]{0,15}$', description: 'nextBefore of the last page' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export const EventQuery = Type.Object(
+  { ...PageQuery.properties, kind: Type.Optional(Type.String({ maxLength: 64 })) },
+  { additionalProperties: false },
+);
+export const AuditView = Type.Object({
+  id: Type.Integer(),
+  at: Time,
+  actor: Nullable(Type.String()),
+  role: Nullable(RoleSchema),
+  method: Type.String(),
+  path: Type.String(),
+  status: Type.Integer(),
+  ip: Nullable(Type.String()),
+});
+export const EventView = Type.Object({
+  id: Type.Integer(),
+  at: Time,
+  level: Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('error')]),
+  kind: Type.String(),
+  subject: Nullable(Type.String()),
+  message: Type.String(),
+  detail: Nullable(Type.Record(Type.String(), Type.Unknown())),
+});
+const PageOf = <T extends TSchema>(t: T) =>
+  Type.Object({ items: Type.Array(t), nextBefore: Nullable(Type.Integer()) });
+export const AuditPage = PageOf(AuditView);
+export const EventPage = PageOf(EventView);
+
+export type ErrorBody = Static<typeof ErrorBody>;
+export type ManagerHealth = Static<typeof ManagerHealth>;
+export type SignInBody = Static<typeof SignInBody>;
+export type TokenView = Static<typeof TokenView>;
+export type NewTokenView = Static<typeof NewTokenView>;
+export type WhoAmI = Static<typeof WhoAmI>;
+export type CreateTokenBody = Static<typeof CreateTokenBody>;
+export type UserView = Static<typeof UserView>;
+export type AddUserBody = Static<typeof AddUserBody>;
+export type UpdateUserBody = Static<typeof UpdateUserBody>;
+export type SiteView = Static<typeof SiteView>;
+export type AddSiteBody = Static<typeof AddSiteBody>;
+export type NodeView = Static<typeof NodeView>;
+export type RegisterNodeBody = Static<typeof RegisterNodeBody>;
+export type VolumeView = Static<typeof VolumeView>;
+export type CreateVolumeBody = Static<typeof CreateVolumeBody>;
+export type AddStoreBody = Static<typeof AddStoreBody>;
+export type StoreView = Static<typeof StoreView>;
+export type AuditView = Static<typeof AuditView>;
+export type EventView = Static<typeof EventView>;
+export type AuditPage = Static<typeof AuditPage>;
+export type EventPage = Static<typeof EventPage>;

@@ -1,0 +1,194 @@
+/**
+ * A typed client of the manager API, for the CLI (and scripts, tests). Types come from
+ * api-schema.ts, the same schemas the server validates with. Errors come back as
+ * ReboundError with the manager's code, so callers branch on codes; a manager that does
+ * not answer is MANAGER_UNREACHABLE.
+ */
+import { type ErrorCode, ReboundError } from '../errors.js';
+import type {
+  AddSiteBody,
+  AddStoreBody,
+  AddUserBody,
+  AuditPage,
+  CreateTokenBody,
+  ErrorBody,
+  EventPage,
+  ManagerHealth,
+  NewTokenView,
+  NodeView,
+  RegisterNodeBody,
+  SiteView,
+  StoreView,
+  TokenView,
+  UpdateUserBody,
+  UserView,
+  VolumeView,
+  WhoAmI,
+} from './api-schema.js';
+
+export interface PageOptions {
+  limit?: number;
+  before?: number;
+}
+
+export class ManagerClient {
+  /** `token` may be left out for health and sign-in. */
+  constructor(
+    readonly baseUrl: string,
+    private readonly token?: string,
+  ) {}
+
+  /** The same client with another token (after sign-in). */
+  withToken(token: string): ManagerClient {
+    return new ManagerClient(this.baseUrl, token);
+  }
+
+  health(): Promise<ManagerHealth> {
+    return this.call('GET', '/v1/health');
+  }
+  openapi(): Promise<Record<string, unknown>> {
+    return this.call('GET', '/v1/openapi.json');
+  }
+
+  signIn(user: string, password: string): Promise<NewTokenView> {
+    return this.call('POST', '/v1/auth/sign-in', { user, password });
+  }
+  whoami(): Promise<WhoAmI> {
+    return this.call('GET', '/v1/auth/whoami');
+  }
+
+  listSites(): Promise<SiteView[]> {
+    return this.call('GET', '/v1/sites');
+  }
+  addSite(body: AddSiteBody): Promise<SiteView> {
+    return this.call('POST', '/v1/sites', body);
+  }
+  getSite(name: string): Promise<SiteView> {
+    return this.call('GET', `/v1/sites/${enc(name)}`);
+  }
+  removeSite(name: string): Promise<void> {
+    return this.call('DELETE', `/v1/sites/${enc(name)}`);
+  }
+
+  listNodes(): Promise<NodeView[]> {
+    return this.call('GET', '/v1/nodes');
+  }
+  registerNode(body: RegisterNodeBody): Promise<NodeView> {
+    return this.call('POST', '/v1/nodes', body);
+  }
+  getNode(name: string): Promise<NodeView> {
+    return this.call('GET', `/v1/nodes/${enc(name)}`);
+  }
+  /** Ask the node for its health and volumes now, instead of at the next poll. */
+  checkNode(name: string): Promise<NodeView> {
+    return this.call('POST', `/v1/nodes/${enc(name)}/check`);
+  }
+  removeNode(name: string): Promise<void> {
+    return this.call('DELETE', `/v1/nodes/${enc(name)}`);
+  }
+
+  listVolumes(filter: { node?: string; name?: string } = {}): Promise<VolumeView[]> {
+    return this.call('GET', `/v1/volumes${query(filter)}`);
+  }
+  createVolume(node: string, name: string, sizeBytes: number): Promise<VolumeView> {
+    return this.call('POST', '/v1/volumes', { node, name, sizeBytes });
+  }
+  /** By unique ID (SERIAL:NUMBER), or by a name held by one node only. */
+  getVolume(ref: string): Promise<VolumeView> {
+    return this.call('GET', `/v1/volumes/${enc(ref)}`);
+  }
+  deleteVolume(ref: string): Promise<void> {
+    return this.call('DELETE', `/v1/volumes/${enc(ref)}`);
+  }
+
+  listStores(): Promise<StoreView[]> {
+    return this.call('GET', '/v1/stores');
+  }
+  addStore(body: AddStoreBody): Promise<StoreView> {
+    return this.call('POST', '/v1/stores', body);
+  }
+  getStore(name: string): Promise<StoreView> {
+    return this.call('GET', `/v1/stores/${enc(name)}`);
+  }
+  removeStore(name: string): Promise<void> {
+    return this.call('DELETE', `/v1/stores/${enc(name)}`);
+  }
+
+  listUsers(): Promise<UserView[]> {
+    return this.call('GET', '/v1/users');
+  }
+  addUser(body: AddUserBody): Promise<UserView> {
+    return this.call('POST', '/v1/users', body);
+  }
+  getUser(name: string): Promise<UserView> {
+    return this.call('GET', `/v1/users/${enc(name)}`);
+  }
+  updateUser(name: string, body: UpdateUserBody): Promise<UserView> {
+    return this.call('PATCH', `/v1/users/${enc(name)}`, body);
+  }
+  removeUser(name: string): Promise<void> {
+    return this.call('DELETE', `/v1/users/${enc(name)}`);
+  }
+
+  listTokens(user?: string): Promise<TokenView[]> {
+    return this.call('GET', `/v1/tokens${query({ user })}`);
+  }
+  /** The answer carries the token itself: the only time it is shown. */
+  createToken(body: CreateTokenBody): Promise<NewTokenView> {
+    return this.call('POST', '/v1/tokens', body);
+  }
+  revokeToken(id: string): Promise<void> {
+    return this.call('DELETE', `/v1/tokens/${enc(id)}`);
+  }
+
+  audit(page: PageOptions = {}): Promise<AuditPage> {
+    return this.call('GET', `/v1/audit${query(page)}`);
+  }
+  events(page: PageOptions & { kind?: string } = {}): Promise<EventPage> {
+    return this.call('GET', `/v1/events${query(page)}`);
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.baseUrl), {
+        method,
+        headers: {
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new ReboundError(
+        'MANAGER_UNREACHABLE',
+        `cannot reach the manager at ${this.baseUrl}: check --manager (or REBOUND_MANAGER) and that it runs`,
+        { cause: err },
+      );
+    }
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    if (!res.ok) {
+      let parsed: ErrorBody | undefined;
+      try {
+        parsed = JSON.parse(text) as ErrorBody;
+      } catch {}
+      const code = (parsed?.error.code ?? 'INTERNAL') as ErrorCode;
+      throw new ReboundError(code, parsed?.error.message ?? `HTTP ${res.status}: ${text.slice(0, 200)}`, {
+        detail: parsed?.error.detail,
+      });
+    }
+    return JSON.parse(text) as T;
+  }
+}
+
+function enc(s: string): string {
+  return encodeURIComponent(s);
+}
+
+function query(params: { [key: string]: string | number | undefined } | PageOptions): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}

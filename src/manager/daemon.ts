@@ -1,0 +1,129 @@
+/**
+ * `rebound manager run`: opens the database (migrating it), the secret box, starts the
+ * health poller and the API. At first start it makes the bootstrap admin and hands its
+ * token to the caller to print, once. Mirrors node/daemon.ts: half a manager is worse
+ * than none, so a failure while starting releases what was opened.
+ *
+ *   CLI, console ──HTTP──► buildManagerApi ─► Registry ─► NodeClient ──HTTP──► nodes
+ *                                 │              │
+ *                                 └──► ManagerDb ◄┘ ◄── HealthPoller (every pollIntervalMs)
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { type Logger, silentLogger } from '../logger.js';
+import { SecretBox } from '../secrets.js';
+import { VERSION } from '../version.js';
+import { BOOTSTRAP_USER, bootstrapAdmin } from './accounts.js';
+import { buildManagerApi } from './api.js';
+import { type Clock, isoTime, systemClock } from './clock.js';
+import { DEFAULT_MANAGER_CONFIG, MANAGER_SECRET_KEY_FILE, type ManagerConfig } from './config.js';
+import { SqliteManagerDb } from './db/sqlite.js';
+import type { ManagerDb } from './db/types.js';
+import { EventLog } from './events.js';
+import { HealthPoller } from './poller.js';
+import { type NodeConnector, Registry } from './registry.js';
+
+export interface ManagerOptions {
+  /** Time and timers (tests pass a ManualClock). */
+  clock?: Clock;
+  logger?: Logger;
+  /** How the manager reaches nodes (tests may wrap NodeClient). */
+  connect?: NodeConnector;
+}
+
+export interface RunningManager {
+  /** http://host:port, where the API listens. */
+  apiUrl: string;
+  db: ManagerDb;
+  registry: Registry;
+  poller: HealthPoller;
+  events: EventLog;
+  /** Schema versions migrated at this start (empty when already current). */
+  migrated: number[];
+  /** First start only: the admin user and its token, for the caller to print once. */
+  bootstrap: { user: string; token: string } | undefined;
+  close(): Promise<void>;
+}
+
+export async function startManager(
+  dataDir: string,
+  config: Partial<ManagerConfig> = {},
+  options: ManagerOptions = {},
+): Promise<RunningManager> {
+  const cfg: ManagerConfig = { ...DEFAULT_MANAGER_CONFIG, ...config };
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? silentLogger;
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const box = await SecretBox.open(
+    join(dataDir, MANAGER_SECRET_KEY_FILE),
+    cfg.secretKey ?? process.env.REBOUND_SECRET_KEY,
+  );
+  const { db, applied } = SqliteManagerDb.open(dataDir, { at: isoTime(clock) });
+  const events = new EventLog(db, clock, logger.child({ part: 'events' }));
+  const registry = new Registry({
+    db,
+    box,
+    clock,
+    events,
+    connect: options.connect,
+    nodeTimeoutMs: cfg.nodeTimeoutMs,
+  });
+  const poller = new HealthPoller(registry, clock, cfg.pollIntervalMs, logger.child({ part: 'poller' }));
+  let api: FastifyInstance | undefined;
+  let apiUrl: string;
+  let bootstrap: RunningManager['bootstrap'];
+  try {
+    const issued = await bootstrapAdmin(db, clock);
+    if (issued) {
+      bootstrap = { user: BOOTSTRAP_USER, token: issued.token };
+      await events.record(
+        'info',
+        'user.added',
+        BOOTSTRAP_USER,
+        'first start: bootstrap admin and token created',
+      );
+    }
+    api = buildManagerApi({
+      db,
+      registry,
+      events,
+      clock,
+      version: VERSION,
+      startedAt: clock.now(),
+      sessionTtlMs: cfg.sessionTtlMs,
+      logger: logger.child(
+        { part: 'api' },
+        { level: logger.level === 'debug' || logger.level === 'trace' ? logger.level : 'warn' },
+      ),
+    });
+    apiUrl = await api.listen({ port: cfg.apiPort, host: cfg.apiHost });
+  } catch (err) {
+    await api?.close();
+    await db.close();
+    throw err;
+  }
+  poller.start();
+  const app = api;
+  logger.info({ apiUrl, migrated: applied }, 'manager running');
+
+  let closing: Promise<void> | undefined;
+  return {
+    apiUrl,
+    db,
+    registry,
+    poller,
+    events,
+    migrated: applied,
+    bootstrap,
+    close() {
+      closing ??= (async () => {
+        await poller.stop();
+        await app.close();
+        await db.close();
+        logger.info('manager stopped');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,478 @@
+/**
+ * ManagerDb on SQLite (better-sqlite3), the embedded default: one file, `manager.db`, in
+ * the manager's data directory, WAL mode (readers never wait for the writer), full
+ * synchronous commits (a job's recorded state must survive a power cut), foreign keys
+ * on. All SQL of the manager lives in this file and migrations/.
+ */
+import { closeSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { ReboundError } from '../../errors.js';
+import { migrate, schemaVersion } from './migrate.js';
+import { MIGRATIONS, type Migration } from './migrations/index.js';
+import type {
+  AuditEntry,
+  EventEntry,
+  ManagerDb,
+  NodeHealth,
+  NodeRecord,
+  Page,
+  PageQuery,
+  Role,
+  SiteRecord,
+  StoreRecord,
+  SyncResult,
+  TokenRecord,
+  UserRecord,
+  VolumeRecord,
+  VolumeSyncInput,
+} from './types.js';
+
+export const DB_FILE = 'manager.db';
+
+type Row = Record<string, unknown>;
+
+export class SqliteManagerDb implements ManagerDb {
+  private constructor(private readonly db: Database.Database) {}
+
+  /** Open (creating, mode 0600) `manager.db` in dataDir and bring it to the newest schema. */
+  static open(
+    dataDir: string,
+    options: { at?: string; migrations?: readonly Migration[] } = {},
+  ): { db: SqliteManagerDb; applied: number[] } {
+    const path = join(dataDir, DB_FILE);
+    closeSync(openSync(path, 'a', 0o600));
+    const db = new Database(path);
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 5000');
+      const applied = migrate(db, options.migrations ?? MIGRATIONS, options.at ?? new Date().toISOString());
+      return { db: new SqliteManagerDb(db), applied };
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  async schemaVersion(): Promise<number> {
+    return schemaVersion(this.db);
+  }
+
+  // ---- sites ----
+
+  async listSites(): Promise<SiteRecord[]> {
+    return this.all('SELECT * FROM sites ORDER BY name').map(site);
+  }
+  async getSite(name: string): Promise<SiteRecord | undefined> {
+    return mapOpt(this.one('SELECT * FROM sites WHERE name = ?', name), site);
+  }
+  async addSite(s: SiteRecord): Promise<void> {
+    this.unique(`a site named ${s.name} exists`, () =>
+      this.run('INSERT INTO sites (name, role, created_at) VALUES (?, ?, ?)', s.name, s.role, s.createdAt),
+    );
+  }
+  async removeSite(name: string): Promise<void> {
+    const nodes = this.all('SELECT name FROM nodes WHERE site = ?', name);
+    if (nodes.length > 0) {
+      throw new ReboundError(
+        'BUSY',
+        `site ${name} still has nodes (${nodes.map((n) => n.name).join(', ')}); remove them first`,
+      );
+    }
+    this.run('DELETE FROM sites WHERE name = ?', name);
+  }
+
+  // ---- nodes ----
+
+  async listNodes(): Promise<NodeRecord[]> {
+    return this.all('SELECT * FROM nodes ORDER BY name').map(node);
+  }
+  async getNode(name: string): Promise<NodeRecord | undefined> {
+    return mapOpt(this.one('SELECT * FROM nodes WHERE name = ?', name), node);
+  }
+  async getNodeBySerial(serial: string): Promise<NodeRecord | undefined> {
+    return mapOpt(this.one('SELECT * FROM nodes WHERE serial = ?', serial), node);
+  }
+  async addNode(n: NodeRecord): Promise<void> {
+    this.unique(`a node named ${n.name} (or with serial ${n.serial}) is registered`, () =>
+      this.run(
+        `INSERT INTO nodes (name, site, api_url, sealed_token, serial, health, health_reason,
+           health_changed_at, last_seen_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        n.name,
+        n.site,
+        n.apiUrl,
+        n.sealedToken,
+        n.serial,
+        n.health,
+        n.healthReason,
+        n.healthChangedAt,
+        n.lastSeenAt,
+        n.createdAt,
+      ),
+    );
+  }
+  async removeNode(name: string): Promise<void> {
+    this.run('DELETE FROM nodes WHERE name = ?', name);
+  }
+  async setNodeHealth(
+    name: string,
+    h: { health: NodeHealth; reason: string | null; changedAt: string; lastSeenAt: string | null },
+  ): Promise<void> {
+    this.run(
+      `UPDATE nodes SET health = ?, health_reason = ?, health_changed_at = ?,
+         last_seen_at = COALESCE(?, last_seen_at) WHERE name = ?`,
+      h.health,
+      h.reason,
+      h.changedAt,
+      h.lastSeenAt,
+      name,
+    );
+  }
+
+  // ---- volumes ----
+
+  async listVolumes(filter: { node?: string; name?: string } = {}): Promise<VolumeRecord[]> {
+    return this.all(
+      `SELECT * FROM volumes WHERE (@node IS NULL OR node = @node) AND (@name IS NULL OR name = @name)
+       ORDER BY node, number`,
+      { node: filter.node ?? null, name: filter.name ?? null },
+    ).map(volume);
+  }
+  async getVolume(uniqueId: string): Promise<VolumeRecord | undefined> {
+    return mapOpt(this.one('SELECT * FROM volumes WHERE unique_id = ?', uniqueId), volume);
+  }
+  async syncNodeVolumes(nodeName: string, reported: VolumeSyncInput[], at: string): Promise<SyncResult> {
+    const result: SyncResult = { added: [], removed: [], updated: [] };
+    this.db.transaction(() => {
+      const known = new Map(
+        this.all('SELECT * FROM volumes WHERE node = ?', nodeName).map((r) => [
+          r.unique_id as string,
+          volume(r),
+        ]),
+      );
+      const seen = new Set<string>();
+      for (const v of reported) {
+        seen.add(v.uniqueId);
+        const old = known.get(v.uniqueId);
+        if (!old) {
+          // A name freed by a deleted volume may come back with a new number: drop the stale row.
+          this.run('DELETE FROM volumes WHERE node = ? AND name = ?', nodeName, v.name);
+          this.run(
+            `INSERT INTO volumes (unique_id, node, name, serial, number, size_bytes, used_bytes, pool,
+               inherited_unique_id, created_at, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            v.uniqueId,
+            nodeName,
+            v.name,
+            v.serial,
+            v.number,
+            v.sizeBytes,
+            v.usedBytes,
+            v.pool,
+            v.inheritedUniqueId,
+            v.createdAt,
+            at,
+          );
+          result.added.push(v.uniqueId);
+          continue;
+        }
+        if (
+          old.name !== v.name ||
+          old.sizeBytes !== v.sizeBytes ||
+          old.usedBytes !== v.usedBytes ||
+          old.pool !== v.pool ||
+          old.inheritedUniqueId !== v.inheritedUniqueId
+        ) {
+          result.updated.push(v.uniqueId);
+        }
+        this.run(
+          `UPDATE volumes SET name = ?, size_bytes = ?, used_bytes = ?, pool = ?, inherited_unique_id = ?,
+             synced_at = ? WHERE unique_id = ?`,
+          v.name,
+          v.sizeBytes,
+          v.usedBytes,
+          v.pool,
+          v.inheritedUniqueId,
+          at,
+          v.uniqueId,
+        );
+      }
+      for (const id of known.keys()) {
+        if (seen.has(id)) continue;
+        this.run('DELETE FROM volumes WHERE unique_id = ?', id);
+        result.removed.push(id);
+      }
+    })();
+    return result;
+  }
+  async recordBackup(uniqueId: string, at: string): Promise<void> {
+    this.run('UPDATE volumes SET backed_up = 1, last_backup_at = ? WHERE unique_id = ?', at, uniqueId);
+  }
+
+  // ---- stores ----
+
+  async listStores(): Promise<StoreRecord[]> {
+    return this.all('SELECT * FROM stores ORDER BY name').map(store);
+  }
+  async getStore(name: string): Promise<StoreRecord | undefined> {
+    return mapOpt(this.one('SELECT * FROM stores WHERE name = ?', name), store);
+  }
+  async addStore(s: StoreRecord): Promise<void> {
+    this.unique(`a store named ${s.name} is registered`, () =>
+      this.run(
+        `INSERT INTO stores (name, provider, path, endpoint, region, bucket, access_key_id, sealed_secret_key,
+           encryption, sealed_encryption_key, tags_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        s.name,
+        s.provider,
+        s.path,
+        s.endpoint,
+        s.region,
+        s.bucket,
+        s.accessKeyId,
+        s.sealedSecretKey,
+        s.encryption,
+        s.sealedEncryptionKey,
+        JSON.stringify(s.tags),
+        s.createdAt,
+      ),
+    );
+  }
+  async removeStore(name: string): Promise<void> {
+    this.run('DELETE FROM stores WHERE name = ?', name);
+  }
+
+  // ---- users and tokens ----
+
+  async countUsers(): Promise<number> {
+    return (this.one('SELECT COUNT(*) AS n FROM users') as { n: number }).n;
+  }
+  async listUsers(): Promise<UserRecord[]> {
+    return this.all('SELECT * FROM users ORDER BY name').map(user);
+  }
+  async getUser(name: string): Promise<UserRecord | undefined> {
+    return mapOpt(this.one('SELECT * FROM users WHERE name = ?', name), user);
+  }
+  async addUser(u: UserRecord): Promise<void> {
+    this.unique(`a user named ${u.name} exists`, () =>
+      this.run(
+        'INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)',
+        u.name,
+        u.role,
+        u.passwordHash,
+        u.createdAt,
+      ),
+    );
+  }
+  async updateUser(name: string, change: { role?: Role; passwordHash?: string | null }): Promise<void> {
+    this.db.transaction(() => {
+      if (change.role !== undefined) this.run('UPDATE users SET role = ? WHERE name = ?', change.role, name);
+      if (change.passwordHash !== undefined)
+        this.run('UPDATE users SET password_hash = ? WHERE name = ?', change.passwordHash, name);
+    })();
+  }
+  async removeUser(name: string): Promise<void> {
+    this.run('DELETE FROM users WHERE name = ?', name);
+  }
+
+  async addToken(t: TokenRecord): Promise<void> {
+    this.run(
+      `INSERT INTO api_tokens (id, user, name, token_hash, created_at, expires_at, last_used_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      t.id,
+      t.user,
+      t.name,
+      t.tokenHash,
+      t.createdAt,
+      t.expiresAt,
+      t.lastUsedAt,
+    );
+  }
+  async findToken(tokenHash: string): Promise<{ token: TokenRecord; user: UserRecord } | undefined> {
+    const t = this.one('SELECT * FROM api_tokens WHERE token_hash = ?', tokenHash);
+    if (!t) return undefined;
+    const u = this.one('SELECT * FROM users WHERE name = ?', t.user);
+    return u ? { token: token(t), user: user(u) } : undefined;
+  }
+  async listTokens(userName?: string): Promise<TokenRecord[]> {
+    return this.all(
+      'SELECT * FROM api_tokens WHERE (@user IS NULL OR user = @user) ORDER BY created_at, id',
+      { user: userName ?? null },
+    ).map(token);
+  }
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    return mapOpt(this.one('SELECT * FROM api_tokens WHERE id = ?', id), token);
+  }
+  async removeToken(id: string): Promise<void> {
+    this.run('DELETE FROM api_tokens WHERE id = ?', id);
+  }
+  async touchToken(id: string, at: string): Promise<void> {
+    this.run('UPDATE api_tokens SET last_used_at = ? WHERE id = ?', at, id);
+  }
+
+  // ---- logs ----
+
+  async appendAudit(e: Omit<AuditEntry, 'id'>): Promise<void> {
+    this.run(
+      'INSERT INTO audit_log (at, actor, role, method, path, status, ip) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      e.at,
+      e.actor,
+      e.role,
+      e.method,
+      e.path,
+      e.status,
+      e.ip,
+    );
+  }
+  async listAudit(q: PageQuery): Promise<Page<AuditEntry>> {
+    const rows = this.all(
+      'SELECT * FROM audit_log WHERE (@before IS NULL OR id < @before) ORDER BY id DESC LIMIT @limit',
+      { before: q.before ?? null, limit: q.limit + 1 },
+    );
+    return page(rows, q.limit, (r) => ({
+      id: r.id as number,
+      at: r.at as string,
+      actor: (r.actor as string | null) ?? null,
+      role: (r.role as Role | null) ?? null,
+      method: r.method as string,
+      path: r.path as string,
+      status: r.status as number,
+      ip: (r.ip as string | null) ?? null,
+    }));
+  }
+  async appendEvent(e: Omit<EventEntry, 'id'>): Promise<EventEntry> {
+    const info = this.run(
+      'INSERT INTO event_log (at, level, kind, subject, message, detail_json) VALUES (?, ?, ?, ?, ?, ?)',
+      e.at,
+      e.level,
+      e.kind,
+      e.subject,
+      e.message,
+      e.detail ? JSON.stringify(e.detail) : null,
+    );
+    return { id: Number(info.lastInsertRowid), ...e };
+  }
+  async listEvents(q: PageQuery & { kind?: string }): Promise<Page<EventEntry>> {
+    const rows = this.all(
+      `SELECT * FROM event_log WHERE (@before IS NULL OR id < @before) AND (@kind IS NULL OR kind = @kind)
+       ORDER BY id DESC LIMIT @limit`,
+      { before: q.before ?? null, kind: q.kind ?? null, limit: q.limit + 1 },
+    );
+    return page(rows, q.limit, (r) => ({
+      id: r.id as number,
+      at: r.at as string,
+      level: r.level as EventEntry['level'],
+      kind: r.kind as string,
+      subject: (r.subject as string | null) ?? null,
+      message: r.message as string,
+      detail: r.detail_json ? (JSON.parse(r.detail_json as string) as Record<string, unknown>) : null,
+    }));
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- helpers ----
+
+  private all(sql: string, ...args: unknown[]): Row[] {
+    return this.db.prepare(sql).all(...args) as Row[];
+  }
+  private one(sql: string, ...args: unknown[]): Row | undefined {
+    return this.db.prepare(sql).get(...args) as Row | undefined;
+  }
+  private run(sql: string, ...args: unknown[]): Database.RunResult {
+    return this.db.prepare(sql).run(...args);
+  }
+  /** Map SQLite's uniqueness and reference failures to ReboundError codes. */
+  private unique(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        throw new ReboundError('ALREADY_EXISTS', what, { cause: err });
+      }
+      if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+        throw new ReboundError('NOT_FOUND', 'a record it refers to does not exist', { cause: err });
+      }
+      throw err;
+    }
+  }
+}
+
+function mapOpt<T>(row: Row | undefined, f: (r: Row) => T): T | undefined {
+  return row ? f(row) : undefined;
+}
+
+function page<T extends { id: number }>(rows: Row[], limit: number, f: (r: Row) => T): Page<T> {
+  const items = rows.slice(0, limit).map(f);
+  return { items, nextBefore: rows.length > limit ? items[items.length - 1].id : null };
+}
+
+const site = (r: Row): SiteRecord => ({
+  name: r.name as string,
+  role: r.role as SiteRecord['role'],
+  createdAt: r.created_at as string,
+});
+
+const node = (r: Row): NodeRecord => ({
+  name: r.name as string,
+  site: r.site as string,
+  apiUrl: r.api_url as string,
+  sealedToken: r.sealed_token as string,
+  serial: r.serial as string,
+  health: r.health as NodeHealth,
+  healthReason: (r.health_reason as string | null) ?? null,
+  healthChangedAt: r.health_changed_at as string,
+  lastSeenAt: (r.last_seen_at as string | null) ?? null,
+  createdAt: r.created_at as string,
+});
+
+const volume = (r: Row): VolumeRecord => ({
+  uniqueId: r.unique_id as string,
+  node: r.node as string,
+  name: r.name as string,
+  serial: r.serial as string,
+  number: r.number as number,
+  sizeBytes: r.size_bytes as number,
+  usedBytes: r.used_bytes as number,
+  pool: r.pool as string,
+  inheritedUniqueId: (r.inherited_unique_id as string | null) ?? null,
+  backedUp: r.backed_up === 1,
+  lastBackupAt: (r.last_backup_at as string | null) ?? null,
+  createdAt: r.created_at as string,
+  syncedAt: r.synced_at as string,
+});
+
+const store = (r: Row): StoreRecord => ({
+  name: r.name as string,
+  provider: r.provider as StoreRecord['provider'],
+  path: (r.path as string | null) ?? null,
+  endpoint: (r.endpoint as string | null) ?? null,
+  region: (r.region as string | null) ?? null,
+  bucket: (r.bucket as string | null) ?? null,
+  accessKeyId: (r.access_key_id as string | null) ?? null,
+  sealedSecretKey: (r.sealed_secret_key as string | null) ?? null,
+  encryption: r.encryption as StoreRecord['encryption'],
+  sealedEncryptionKey: (r.sealed_encryption_key as string | null) ?? null,
+  tags: JSON.parse(r.tags_json as string) as Record<string, string>,
+  createdAt: r.created_at as string,
+});
+
+const user = (r: Row): UserRecord => ({
+  name: r.name as string,
+  role: r.role as Role,
+  passwordHash: (r.password_hash as string | null) ?? null,
+  createdAt: r.created_at as string,
+});
+
+const token = (r: Row): TokenRecord => ({
+  id: r.id as string,
+  user: r.user as string,
+  name: r.name as string,
+  tokenHash: r.token_hash as string,
+  createdAt: r.created_at as string,
+  expiresAt: (r.expires_at as string | null) ?? null,
+  lastUsedAt: (r.last_used_at as string | null) ?? null,
+});

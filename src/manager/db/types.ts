@@ -1,0 +1,178 @@
+/**
+ * The manager's records and the one data-access interface, ManagerDb. Everything the
+ * manager keeps goes through it, so a PostgreSQL backend can follow by implementing it
+ * again (the methods are async for that reason, though SQLite answers at once).
+ */
+
+export type SiteRole = 'primary' | 'secondary';
+export type NodeHealth = 'ok' | 'unreachable';
+export type Role = 'admin' | 'operator' | 'viewer';
+export type EventLevel = 'info' | 'warning' | 'error';
+
+export interface SiteRecord {
+  name: string;
+  role: SiteRole;
+  createdAt: string;
+}
+
+export interface NodeRecord {
+  name: string;
+  site: string;
+  apiUrl: string;
+  /** The node's API token, SecretBox-sealed. */
+  sealedToken: string;
+  /** Device serial number, learned from the node's /v1/node at registration. */
+  serial: string;
+  health: NodeHealth;
+  /** Why it is unreachable (the last error), null when ok. */
+  healthReason: string | null;
+  healthChangedAt: string;
+  lastSeenAt: string | null;
+  createdAt: string;
+}
+
+/** SPEC Fig. 7, as the node reports it. */
+export interface VolumeSyncInput {
+  uniqueId: string;
+  name: string;
+  serial: string;
+  number: number;
+  sizeBytes: number;
+  usedBytes: number;
+  pool: string;
+  inheritedUniqueId: string | null;
+  createdAt: string;
+}
+
+/** SPEC Fig. 7 plus what only the manager knows (backed up, last backup time). */
+export interface VolumeRecord extends VolumeSyncInput {
+  node: string;
+  backedUp: boolean;
+  lastBackupAt: string | null;
+  syncedAt: string;
+}
+
+export interface StoreRecord {
+  name: string;
+  provider: 'directory' | 's3';
+  path: string | null;
+  endpoint: string | null;
+  region: string | null;
+  bucket: string | null;
+  accessKeyId: string | null;
+  sealedSecretKey: string | null;
+  encryption: 'none' | 'aes-256-gcm';
+  sealedEncryptionKey: string | null;
+  tags: Record<string, string>;
+  createdAt: string;
+}
+
+export interface UserRecord {
+  name: string;
+  role: Role;
+  /** scrypt$N$r$p$salt$hash, or null for a user who signs in with tokens only. */
+  passwordHash: string | null;
+  createdAt: string;
+}
+
+export interface TokenRecord {
+  id: string;
+  user: string;
+  name: string;
+  /** SHA-256 of the token, hex. The token itself is never stored. */
+  tokenHash: string;
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+}
+
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: string | null;
+  role: Role | null;
+  method: string;
+  path: string;
+  status: number;
+  ip: string | null;
+}
+
+export interface EventEntry {
+  id: number;
+  at: string;
+  level: EventLevel;
+  kind: string;
+  subject: string | null;
+  message: string;
+  detail: Record<string, unknown> | null;
+}
+
+/** Newest first; pass `nextBefore` back as `before` for the next page. */
+export interface Page<T> {
+  items: T[];
+  nextBefore: number | null;
+}
+
+export interface PageQuery {
+  limit: number;
+  before?: number;
+}
+
+export interface SyncResult {
+  added: string[];
+  removed: string[];
+  updated: string[];
+}
+
+export interface ManagerDb {
+  /** Highest migration applied. */
+  schemaVersion(): Promise<number>;
+
+  listSites(): Promise<SiteRecord[]>;
+  getSite(name: string): Promise<SiteRecord | undefined>;
+  addSite(site: SiteRecord): Promise<void>;
+  removeSite(name: string): Promise<void>;
+
+  listNodes(): Promise<NodeRecord[]>;
+  getNode(name: string): Promise<NodeRecord | undefined>;
+  getNodeBySerial(serial: string): Promise<NodeRecord | undefined>;
+  addNode(node: NodeRecord): Promise<void>;
+  removeNode(name: string): Promise<void>;
+  setNodeHealth(
+    name: string,
+    health: { health: NodeHealth; reason: string | null; changedAt: string; lastSeenAt: string | null },
+  ): Promise<void>;
+
+  listVolumes(filter?: { node?: string; name?: string }): Promise<VolumeRecord[]>;
+  getVolume(uniqueId: string): Promise<VolumeRecord | undefined>;
+  /** Replace what is known of one node's volumes by what it reports, in one transaction. */
+  syncNodeVolumes(node: string, volumes: VolumeSyncInput[], at: string): Promise<SyncResult>;
+  recordBackup(uniqueId: string, at: string): Promise<void>;
+
+  listStores(): Promise<StoreRecord[]>;
+  getStore(name: string): Promise<StoreRecord | undefined>;
+  addStore(store: StoreRecord): Promise<void>;
+  removeStore(name: string): Promise<void>;
+
+  countUsers(): Promise<number>;
+  listUsers(): Promise<UserRecord[]>;
+  getUser(name: string): Promise<UserRecord | undefined>;
+  addUser(user: UserRecord): Promise<void>;
+  updateUser(name: string, change: { role?: Role; passwordHash?: string | null }): Promise<void>;
+  removeUser(name: string): Promise<void>;
+
+  addToken(token: TokenRecord): Promise<void>;
+  /** The token with that hash and its user, if both exist. */
+  findToken(tokenHash: string): Promise<{ token: TokenRecord; user: UserRecord } | undefined>;
+  listTokens(user?: string): Promise<TokenRecord[]>;
+  getToken(id: string): Promise<TokenRecord | undefined>;
+  removeToken(id: string): Promise<void>;
+  touchToken(id: string, at: string): Promise<void>;
+
+  appendAudit(entry: Omit<AuditEntry, 'id'>): Promise<void>;
+  listAudit(page: PageQuery): Promise<Page<AuditEntry>>;
+  appendEvent(entry: Omit<EventEntry, 'id'>): Promise<EventEntry>;
+  listEvents(page: PageQuery & { kind?: string }): Promise<Page<EventEntry>>;
+
+  close(): Promise<void>;
+}

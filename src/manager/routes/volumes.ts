@@ -1,0 +1,59 @@
+/**
+ * /v1/volumes: SPEC Fig. 7's volume management information from the registry; create
+ * and delete pass through to the node's API and the registry is synced from the node's
+ * answer, so what is listed is what the node has.
+ */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { ManagerApiContext } from '../api.js';
+import { CreateVolumeBody, VolumeParams, VolumeQuery, VolumeView } from '../api-schema.js';
+import type { VolumeRecord } from '../db/types.js';
+import { volumeView } from './views.js';
+
+export async function volumeRoutes(scope: FastifyInstance, ctx: ManagerApiContext): Promise<void> {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+  const { db, registry } = ctx;
+  const tags = ['volumes'];
+  const views = async (vs: VolumeRecord[]) => {
+    const nodes = new Map((await db.listNodes()).map((n) => [n.name, n]));
+    return vs.map((v) => volumeView(v, nodes.get(v.node)));
+  };
+
+  app.get(
+    '/v1/volumes',
+    {
+      config: { access: 'viewer' },
+      schema: { tags, querystring: VolumeQuery, response: { 200: Type.Array(VolumeView) } },
+    },
+    async (req) => views(await db.listVolumes(req.query)),
+  );
+
+  app.post(
+    '/v1/volumes',
+    {
+      config: { access: 'operator' },
+      schema: { tags, body: CreateVolumeBody, response: { 201: VolumeView } },
+    },
+    async (req, reply) => {
+      const v = await registry.createVolume(req.body.node, req.body.name, req.body.sizeBytes);
+      reply.status(201);
+      return (await views([v]))[0];
+    },
+  );
+
+  app.get(
+    '/v1/volumes/:volume',
+    { config: { access: 'viewer' }, schema: { tags, params: VolumeParams, response: { 200: VolumeView } } },
+    async (req) => (await views([await registry.volume(req.params.volume)]))[0],
+  );
+
+  app.delete(
+    '/v1/volumes/:volume',
+    { config: { access: 'operator' }, schema: { tags, params: VolumeParams } },
+    async (req, reply) => {
+      await registry.deleteVolume(await registry.volume(req.params.volume));
+      reply.status(204);
+    },
+  );
+}

@@ -1,0 +1,132 @@
+// The role table of the manager API, checked on every route the app declares (no
+// sockets: fastify inject). A viewer changes nothing; every refusal is a 403 with an
+// audit entry; a route that forgets its access is admin-only.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { silentLogger } from '../../../src/logger.js';
+import { createUser, issueToken } from '../../../src/manager/accounts.js';
+import { buildManagerApi } from '../../../src/manager/api.js';
+import { allows } from '../../../src/manager/auth.js';
+import { ManualClock } from '../../../src/manager/clock.js';
+import { SqliteManagerDb } from '../../../src/manager/db/index.js';
+import type { Role } from '../../../src/manager/db/types.js';
+import { EventLog } from '../../../src/manager/events.js';
+import { Registry } from '../../../src/manager/registry.js';
+import { SecretBox } from '../../../src/secrets.js';
+
+/** Every route and who may call it: a change here is a change of policy, on purpose. */
+const EXPECTED: Record<string, string> = {
+  'GET /v1/health': 'public',
+  'GET /v1/openapi.json': 'public',
+  'POST /v1/auth/sign-in': 'public',
+  'GET /v1/auth/whoami': 'signed-in',
+  'GET /v1/sites': 'viewer',
+  'POST /v1/sites': 'admin',
+  'GET /v1/sites/:site': 'viewer',
+  'DELETE /v1/sites/:site': 'admin',
+  'GET /v1/nodes': 'viewer',
+  'POST /v1/nodes': 'admin',
+  'GET /v1/nodes/:node': 'viewer',
+  'POST /v1/nodes/:node/check': 'operator',
+  'DELETE /v1/nodes/:node': 'admin',
+  'GET /v1/volumes': 'viewer',
+  'POST /v1/volumes': 'operator',
+  'GET /v1/volumes/:volume': 'viewer',
+  'DELETE /v1/volumes/:volume': 'operator',
+  'GET /v1/stores': 'viewer',
+  'POST /v1/stores': 'admin',
+  'GET /v1/stores/:store': 'viewer',
+  'DELETE /v1/stores/:store': 'admin',
+  'GET /v1/users': 'admin',
+  'POST /v1/users': 'admin',
+  'GET /v1/users/:user': 'admin',
+  'PATCH /v1/users/:user': 'admin',
+  'DELETE /v1/users/:user': 'admin',
+  'GET /v1/tokens': 'signed-in',
+  'POST /v1/tokens': 'signed-in',
+  'DELETE /v1/tokens/:token': 'signed-in',
+  'GET /v1/audit': 'admin',
+  'GET /v1/events': 'viewer',
+};
+
+describe('manager API roles', () => {
+  let dir: string;
+  let db: SqliteManagerDb;
+  let app: ReturnType<typeof buildManagerApi>;
+  const tokens = {} as Record<Role, string>;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rebound-mroles-'));
+    db = SqliteManagerDb.open(dir).db;
+    const clock = new ManualClock();
+    const box = await SecretBox.open(join(dir, 'secret.key'), 'ab'.repeat(32));
+    const events = new EventLog(db, clock, silentLogger);
+    const registry = new Registry({ db, box, clock, events, nodeTimeoutMs: 1000 });
+    for (const role of ['admin', 'operator', 'viewer'] as Role[]) {
+      const user = await createUser(db, clock, { name: role, role });
+      tokens[role] = (await issueToken(db, clock, user, 'test', null)).token;
+    }
+    app = buildManagerApi({
+      db,
+      registry,
+      events,
+      clock,
+      version: 'test',
+      startedAt: clock.now(),
+      sessionTtlMs: 1e6,
+    });
+    await app.ready();
+  });
+  after(async () => {
+    await app.close();
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('declares the expected access on every route', () => {
+    const got = Object.fromEntries(app.routeAccess.map((r) => [`${r.method} ${r.url}`, r.access]));
+    assert.deepEqual(got, EXPECTED);
+  });
+
+  it('lets a viewer change nothing but its own tokens', () => {
+    const viewerMutations = app.routeAccess.filter((r) => r.method !== 'GET' && allows('viewer', r.access));
+    assert.deepEqual(viewerMutations.map((r) => `${r.method} ${r.url}`).sort(), [
+      'DELETE /v1/tokens/:token',
+      'POST /v1/auth/sign-in',
+      'POST /v1/tokens',
+    ]);
+  });
+
+  it('answers 401 without a token and 403 to a role below the route’s, each refusal audited', async () => {
+    for (const route of app.routeAccess) {
+      const url = route.url.replace(/:[a-z]+/g, 'zz');
+      const none = await app.inject({ method: route.method as 'GET', url });
+      if (route.access === 'public') assert.notEqual(none.statusCode, 401, `${route.method} ${route.url}`);
+      else assert.equal(none.statusCode, 401, `${route.method} ${route.url} without a token`);
+      for (const role of ['viewer', 'operator', 'admin'] as Role[]) {
+        const before = (await db.listAudit({ limit: 1 })).items[0]?.id ?? 0;
+        const res = await app.inject({
+          method: route.method as 'GET',
+          url,
+          headers: { authorization: `Bearer ${tokens[role]}` },
+        });
+        const label = `${role} ${route.method} ${route.url}: ${res.statusCode} ${res.body}`;
+        if (allows(role, route.access)) {
+          assert.ok(res.statusCode !== 403 && res.statusCode !== 401, label);
+        } else {
+          assert.equal(res.statusCode, 403, label);
+          assert.equal(res.json().error.code, 'FORBIDDEN');
+          const entry = (await db.listAudit({ limit: 1 })).items[0];
+          assert.ok(entry && entry.id > before, `audited: ${label}`);
+          assert.equal(entry.actor, role);
+          assert.equal(entry.status, 403);
+          assert.equal(entry.method, route.method);
+          assert.equal(entry.path, url);
+        }
+      }
+    }
+  });
+});
