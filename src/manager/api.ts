@@ -161,7 +161,9 @@ export function buildManagerApi(
       return reply.status(err.statusCode).send({ error: { code: 'INVALID_ARGUMENT', message: err.message } });
     }
     const e = toReboundError(err);
-    if (e.httpStatus >= 500) request.log.error({ err }, 'request failed');
+    // A node that is down is an operational state (warn, one line); a 500 is a bug (the stack).
+    if (e.httpStatus === 500) request.log.error({ err }, 'request failed');
+    else if (e.httpStatus > 500) request.log.warn({ code: e.code }, e.message);
     return reply.status(e.httpStatus).send({ error: { code: e.code, message: e.message, detail: e.detail } });
   });
 

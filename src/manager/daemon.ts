@@ -92,9 +92,10 @@ export async function startManager(
       version: VERSION,
       startedAt: clock.now(),
       sessionTtlMs: cfg.sessionTtlMs,
+      // Per-request lines only at debug: an operator's log should show changes and errors.
       logger: logger.child(
         { part: 'api' },
-        { level: logger.level === 'debug' || logger.level === 'trace' ? logger.level : 'warn' },
+        { level: ['debug', 'trace', 'silent'].includes(logger.level) ? logger.level : 'warn' },
       ),
     });
     apiUrl = await api.listen({ port: cfg.apiPort, host: cfg.apiHost });
