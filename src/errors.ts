@@ -51,7 +51,7 @@ export const ERROR_CODES = {
     http: 401,
     nbd: 'EPERM',
     retryable: false,
-    doc: 'No bearer token, or the wrong one. Pass the node token (`--token` or REBOUND_TOKEN).',
+    doc: 'No bearer token, or the wrong one. Pass the API token (`--token` or REBOUND_TOKEN).',
   },
   NOT_FOUND: { http: 404, nbd: 'EINVAL', retryable: false, doc: 'The named object does not exist.' },
   ALREADY_EXISTS: {

@@ -21,9 +21,14 @@ import type {
 } from './api-schema.js';
 
 export class NodeClient {
+  /**
+   * `timeoutMs` bounds every call (default 30 s; long work runs as node tasks, so no
+   * call needs longer): a node that accepts but never answers fails NODE_UNREACHABLE.
+   */
   constructor(
     readonly baseUrl: string,
     private readonly token: string,
+    private readonly options: { timeoutMs?: number } = {},
   ) {}
 
   health(): Promise<Health> {
@@ -142,6 +147,7 @@ export class NodeClient {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
       });
     } catch (err) {
       throw new ReboundError('NODE_UNREACHABLE', `cannot reach the node at ${this.baseUrl}`, {

@@ -80,7 +80,7 @@ export async function startNode(
       // Per-request lines only at debug: an operator's log should show changes and errors.
       logger: logger.child(
         { part: 'api' },
-        { level: logger.level === 'debug' || logger.level === 'trace' ? logger.level : 'warn' },
+        { level: ['debug', 'trace', 'silent'].includes(logger.level) ? logger.level : 'warn' },
       ),
     });
     apiUrl = await api.listen({ port: config.apiPort, host: config.apiHost });
