@@ -14,8 +14,9 @@
  */
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
-import { ReboundError, toReboundError } from '../errors.js';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { ReboundError } from '../errors.js';
+import { installErrorHandlers } from '../http/index.js';
 import type { Logger } from '../logger.js';
 import { type Access, allows, hashToken } from './auth.js';
 import { type Clock, isoTime } from './clock.js';
@@ -141,37 +142,7 @@ export function buildManagerApi(
     }
   });
 
-  app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (err.validation) {
-      // Name the field: "body/sizeBytes must be integer", "body must have required property 'node'".
-      const v = err.validation[0];
-      const params = (v?.params ?? {}) as { missingProperty?: string; additionalProperty?: string };
-      const path = (v?.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
-      const field =
-        [path, params.missingProperty ?? params.additionalProperty].filter(Boolean).join('.') || undefined;
-      const where = `${err.validationContext ?? 'request'}${v?.instancePath ?? ''}`;
-      const message = field
-        ? `${field}: ${where} ${v?.message ?? err.message}`
-        : `${where} ${v?.message ?? err.message}`;
-      return reply
-        .status(400)
-        .send({ error: { code: 'INVALID_ARGUMENT', message, detail: field ? { field } : {} } });
-    }
-    if (err.statusCode && err.statusCode < 500 && !(err instanceof ReboundError)) {
-      return reply.status(err.statusCode).send({ error: { code: 'INVALID_ARGUMENT', message: err.message } });
-    }
-    const e = toReboundError(err);
-    // A node that is down is an operational state (warn, one line); a 500 is a bug (the stack).
-    if (e.httpStatus === 500) request.log.error({ err }, 'request failed');
-    else if (e.httpStatus > 500) request.log.warn({ code: e.code }, e.message);
-    return reply.status(e.httpStatus).send({ error: { code: e.code, message: e.message, detail: e.detail } });
-  });
-
-  app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send({
-      error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` },
-    });
-  });
+  installErrorHandlers(app);
 
   app.register(swagger, {
     openapi: {

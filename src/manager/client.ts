@@ -4,14 +4,13 @@
  * ReboundError with the manager's code, so callers branch on codes; a manager that does
  * not answer is MANAGER_UNREACHABLE.
  */
-import { type ErrorCode, ReboundError } from '../errors.js';
+import { enc, JsonClient, query } from '../http/index.js';
 import type {
   AddSiteBody,
   AddStoreBody,
   AddUserBody,
   AuditPage,
   CreateTokenBody,
-  ErrorBody,
   EventPage,
   ManagerHealth,
   NewTokenView,
@@ -33,10 +32,19 @@ export interface PageOptions {
 
 export class ManagerClient {
   /** `token` may be left out for health and sign-in. */
+  private readonly http: JsonClient;
+
   constructor(
     readonly baseUrl: string,
-    private readonly token?: string,
-  ) {}
+    token?: string,
+  ) {
+    this.http = new JsonClient(baseUrl, token, {
+      unreachable: {
+        code: 'MANAGER_UNREACHABLE',
+        message: `cannot reach the manager at ${baseUrl}: check --manager (or REBOUND_MANAGER) and that it runs`,
+      },
+    });
+  }
 
   /** The same client with another token (after sign-in). */
   withToken(token: string): ManagerClient {
@@ -148,47 +156,7 @@ export class ManagerClient {
     return this.call('GET', `/v1/events${query(page)}`);
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(new URL(path, this.baseUrl), {
-        method,
-        headers: {
-          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (err) {
-      throw new ReboundError(
-        'MANAGER_UNREACHABLE',
-        `cannot reach the manager at ${this.baseUrl}: check --manager (or REBOUND_MANAGER) and that it runs`,
-        { cause: err },
-      );
-    }
-    if (res.status === 204) return undefined as T;
-    const text = await res.text();
-    if (!res.ok) {
-      let parsed: ErrorBody | undefined;
-      try {
-        parsed = JSON.parse(text) as ErrorBody;
-      } catch {}
-      const code = (parsed?.error.code ?? 'INTERNAL') as ErrorCode;
-      throw new ReboundError(code, parsed?.error.message ?? `HTTP ${res.status}: ${text.slice(0, 200)}`, {
-        detail: parsed?.error.detail,
-      });
-    }
-    return JSON.parse(text) as T;
+  private call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.http.call<T>(method, path, body);
   }
-}
-
-function enc(s: string): string {
-  return encodeURIComponent(s);
-}
-
-function query(params: { [key: string]: string | number | undefined } | PageOptions): string {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, String(v));
-  const s = q.toString();
-  return s ? `?${s}` : '';
 }

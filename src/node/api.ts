@@ -9,8 +9,9 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
-import { ReboundError, toReboundError } from '../errors.js';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { ReboundError } from '../errors.js';
+import { installErrorHandlers } from '../http/index.js';
 import type { Logger } from '../logger.js';
 import type { Storage } from '../volume/types.js';
 import type { MountedGeneration } from './exports.js';
@@ -57,28 +58,7 @@ export function buildNodeApi(options: NodeApiOptions): FastifyInstance {
     }
   });
 
-  app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (err.validation) {
-      // fastify names the field: "body/sizeBytes must be integer".
-      const field = err.validation[0]?.instancePath?.replace(/^\//, '').replace(/\//g, '.') || undefined;
-      const message = `${err.validationContext ?? 'request'}${err.validation[0]?.instancePath ?? ''} ${err.validation[0]?.message ?? err.message}`;
-      return reply
-        .status(400)
-        .send({ error: { code: 'INVALID_ARGUMENT', message, detail: field ? { field } : {} } });
-    }
-    if (err.statusCode && err.statusCode < 500 && !(err instanceof ReboundError)) {
-      return reply.status(err.statusCode).send({ error: { code: 'INVALID_ARGUMENT', message: err.message } });
-    }
-    const e = toReboundError(err);
-    if (e.httpStatus >= 500) request.log.error({ err }, 'request failed');
-    return reply.status(e.httpStatus).send({ error: { code: e.code, message: e.message, detail: e.detail } });
-  });
-
-  app.setNotFoundHandler((request, reply) => {
-    reply
-      .status(404)
-      .send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` } });
-  });
+  installErrorHandlers(app);
 
   const ctx: NodeApiContext = options;
   app.register(async (scope) => nodeRoutes(scope, ctx));

@@ -2,12 +2,11 @@
  * A typed client of the node control API (used by the CLI, later by the manager). Errors
  * come back as ReboundError with the node's code, so callers branch on codes.
  */
-import { type ErrorCode, ReboundError } from '../errors.js';
+import { enc, JsonClient } from '../http/index.js';
 import type {
   AddStoreBody,
   BackupBody,
   BitmapInfo,
-  ErrorBody,
   GenerationView,
   Health,
   MountView,
@@ -21,15 +20,19 @@ import type {
 } from './api-schema.js';
 
 export class NodeClient {
-  /**
-   * `timeoutMs` bounds every call (default 30 s; long work runs as node tasks, so no
-   * call needs longer): a node that accepts but never answers fails NODE_UNREACHABLE.
-   */
+  private readonly http: JsonClient;
+
+  /** `timeoutMs` bounds every call (default 30 s): a node that never answers fails NODE_UNREACHABLE. */
   constructor(
     readonly baseUrl: string,
-    private readonly token: string,
-    private readonly options: { timeoutMs?: number } = {},
-  ) {}
+    token: string,
+    options: { timeoutMs?: number } = {},
+  ) {
+    this.http = new JsonClient(baseUrl, token, {
+      timeoutMs: options.timeoutMs,
+      unreachable: { code: 'NODE_UNREACHABLE', message: `cannot reach the node at ${baseUrl}` },
+    });
+  }
 
   health(): Promise<Health> {
     return this.call('GET', '/v1/health');
@@ -137,39 +140,7 @@ export class NodeClient {
     return this.call('POST', `/v1/tasks/${enc(id)}/cancel`);
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(new URL(path, this.baseUrl), {
-        method,
-        headers: {
-          authorization: `Bearer ${this.token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
-      });
-    } catch (err) {
-      throw new ReboundError('NODE_UNREACHABLE', `cannot reach the node at ${this.baseUrl}`, {
-        cause: err,
-      });
-    }
-    if (res.status === 204) return undefined as T;
-    const text = await res.text();
-    if (!res.ok) {
-      let parsed: ErrorBody | undefined;
-      try {
-        parsed = JSON.parse(text) as ErrorBody;
-      } catch {}
-      const code = (parsed?.error.code ?? 'INTERNAL') as ErrorCode;
-      throw new ReboundError(code, parsed?.error.message ?? `HTTP ${res.status}: ${text.slice(0, 200)}`, {
-        detail: parsed?.error.detail,
-      });
-    }
-    return JSON.parse(text) as T;
+  private call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.http.call<T>(method, path, body);
   }
-}
-
-function enc(s: string): string {
-  return encodeURIComponent(s);
 }
