@@ -17,8 +17,9 @@
  * read is returned. Blocks no generation holds, and zero blocks, read as zeros without
  * any fetch; blockStatus reports them as holes.
  */
-import type { BlockDevice, Extent } from '../block/device.js';
+import type { Extent } from '../block/device.js';
 import { checkRange } from '../block/range.js';
+import { ReadOnlyDevice } from '../block/read-only-device.js';
 import type { ObjectStore } from '../objectstore/types.js';
 import { loadPlan, type Plan } from './chain.js';
 import { type CodecPool, codecPool, sharedBuffer } from './codec-pool.js';
@@ -46,8 +47,7 @@ interface Group {
   blocks: number[];
 }
 
-export class BackupImageDevice implements BlockDevice {
-  readonly readOnly = true;
+export class BackupImageDevice extends ReadOnlyDevice {
   readonly sizeBytes: number;
   readonly blockSizeBytes: number;
   /** Counters for tests and progress: ranged gets issued and blocks decoded. */
@@ -63,6 +63,7 @@ export class BackupImageDevice implements BlockDevice {
     readonly plan: Plan,
     options: ImageOptions,
   ) {
+    super();
     this.sizeBytes = plan.sizeBytes;
     this.blockSizeBytes = plan.blockSizeBytes;
     this.windowBytes = Math.max(1, options.maxFetchBytes ?? 2 * 1024 * 1024);
@@ -239,20 +240,6 @@ export class BackupImageDevice implements BlockDevice {
     if (!s) throw new Error(`no payload in window ${window} of object ${object}`);
     return s;
   }
-
-  async write(offset: number, data: Buffer): Promise<void> {
-    checkRange(this, offset, data.length, true);
-  }
-
-  async writeZeroes(offset: number, length: number): Promise<void> {
-    checkRange(this, offset, length, true);
-  }
-
-  async trim(offset: number, length: number): Promise<void> {
-    checkRange(this, offset, length, true);
-  }
-
-  async flush(): Promise<void> {}
 
   async blockStatus(offset: number, length: number): Promise<Extent[]> {
     checkRange(this, offset, length);

@@ -14,3 +14,4 @@ export {
 export type { BlockDevice, Extent, WriteOptions, ZeroOptions } from './device.js';
 export { MemoryDevice } from './memory-device.js';
 export { checkRange } from './range.js';
+export { ReadOnlyDevice } from './read-only-device.js';

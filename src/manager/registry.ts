@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { isReboundError, ReboundError } from '../errors.js';
 import type { AddStoreBody } from '../node/api-schema.js';
 import { NodeClient } from '../node/client.js';
+import { checkStoreRegistration } from '../node/stores.js';
 import type { SecretBox } from '../secrets.js';
 import { type Clock, isoTime } from './clock.js';
 import type { ManagerDb, NodeRecord, StoreRecord, SyncResult, VolumeRecord } from './db/types.js';
@@ -289,26 +290,8 @@ export class Registry {
   // ---- object stores ----
 
   async addStore(reg: AddStoreBody): Promise<StoreRecord> {
+    checkStoreRegistration(reg);
     const encryption = reg.encryption ?? 'none';
-    if (encryption === 'aes-256-gcm' && !reg.encryptionKey) {
-      throw new ReboundError('INVALID_ARGUMENT', 'encryptionKey: aes-256-gcm needs a key of 64 hex digits', {
-        detail: { field: 'encryptionKey' },
-      });
-    }
-    if (reg.provider === 'directory' && !reg.path) {
-      throw new ReboundError('INVALID_ARGUMENT', 'path: a directory store needs a path', {
-        detail: { field: 'path' },
-      });
-    }
-    if (reg.provider === 's3' && !(reg.accessKeyId && reg.secretAccessKey)) {
-      throw new ReboundError(
-        'INVALID_ARGUMENT',
-        'accessKeyId: an S3 store needs accessKeyId and secretAccessKey',
-        {
-          detail: { field: reg.accessKeyId ? 'secretAccessKey' : 'accessKeyId' },
-        },
-      );
-    }
     const record: StoreRecord = {
       name: reg.name,
       provider: reg.provider,

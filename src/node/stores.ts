@@ -87,22 +87,8 @@ export class StoreRegistry {
     if (this.stores.some((s) => s.name === reg.name)) {
       throw new ReboundError('ALREADY_EXISTS', `a store named ${reg.name} is already registered`);
     }
+    checkStoreRegistration(reg);
     const encryption = reg.encryption ?? 'none';
-    if (encryption === 'aes-256-gcm' && !/^[0-9a-fA-F]{64}$/.test(reg.encryptionKey ?? '')) {
-      throw new ReboundError('INVALID_ARGUMENT', 'encryptionKey: aes-256-gcm needs a key of 64 hex digits', {
-        detail: { field: 'encryptionKey' },
-      });
-    }
-    if (reg.provider === 'directory' && !reg.path) {
-      throw new ReboundError('INVALID_ARGUMENT', 'path: a directory store needs a path', {
-        detail: { field: 'path' },
-      });
-    }
-    if (reg.provider === 's3' && !(reg.accessKeyId && reg.secretAccessKey)) {
-      throw new ReboundError('INVALID_ARGUMENT', 'accessKeyId/secretAccessKey: an S3 store needs both', {
-        detail: { field: 'accessKeyId' },
-      });
-    }
     const stored: StoredStore = {
       name: reg.name,
       provider: reg.provider,
@@ -167,6 +153,32 @@ export class StoreRegistry {
     const path = join(this.dataDir, FILE);
     await writeFile(`${path}.tmp`, `${JSON.stringify(this.stores, null, 2)}\n`, { mode: 0o600 });
     await rename(`${path}.tmp`, path);
+  }
+}
+
+/**
+ * What a registration must carry for its provider and encryption (SPEC Fig. 9). The node
+ * and the manager both call it, so a store refused by one is refused by the other.
+ */
+export function checkStoreRegistration(reg: Omit<StoreRegistration, 'name'>): void {
+  if ((reg.encryption ?? 'none') === 'aes-256-gcm' && !/^[0-9a-fA-F]{64}$/.test(reg.encryptionKey ?? '')) {
+    throw new ReboundError('INVALID_ARGUMENT', 'encryptionKey: aes-256-gcm needs a key of 64 hex digits', {
+      detail: { field: 'encryptionKey' },
+    });
+  }
+  if (reg.provider === 'directory' && !reg.path) {
+    throw new ReboundError('INVALID_ARGUMENT', 'path: a directory store needs a path', {
+      detail: { field: 'path' },
+    });
+  }
+  if (reg.provider === 's3' && !(reg.accessKeyId && reg.secretAccessKey)) {
+    throw new ReboundError(
+      'INVALID_ARGUMENT',
+      'accessKeyId: an S3 store needs accessKeyId and secretAccessKey',
+      {
+        detail: { field: reg.accessKeyId ? 'secretAccessKey' : 'accessKeyId' },
+      },
+    );
   }
 }
 

@@ -9,6 +9,7 @@
  */
 import type { BlockDevice, Extent, WriteOptions, ZeroOptions } from '../block/device.js';
 import { checkRange } from '../block/range.js';
+import { ReadOnlyDevice } from '../block/read-only-device.js';
 import { ReboundError } from '../errors.js';
 import type { VolumeIo } from './io.js';
 import type { Snapshot, Volume } from './state.js';
@@ -90,13 +91,13 @@ export class VolumeDevice implements BlockDevice {
   }
 }
 
-export class SnapshotDevice implements BlockDevice {
-  readonly readOnly = true;
-
+export class SnapshotDevice extends ReadOnlyDevice {
   constructor(
     private readonly io: VolumeIo,
     private readonly snap: Snapshot,
-  ) {}
+  ) {
+    super();
+  }
 
   get sizeBytes(): number {
     return this.snap.sizeBytes;
@@ -115,20 +116,6 @@ export class SnapshotDevice implements BlockDevice {
     checkRange(this, offset, length);
     return this.io.read(this.snap.table, offset, length);
   }
-
-  async write(offset: number, data: Buffer): Promise<void> {
-    checkRange(this, offset, data.length, true);
-  }
-
-  async writeZeroes(offset: number, length: number): Promise<void> {
-    checkRange(this, offset, length, true);
-  }
-
-  async trim(offset: number, length: number): Promise<void> {
-    checkRange(this, offset, length, true);
-  }
-
-  async flush(): Promise<void> {}
 
   async blockStatus(offset: number, length: number): Promise<Extent[]> {
     this.check();
