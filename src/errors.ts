@@ -169,6 +169,18 @@ export const ERROR_CODES = {
     retryable: false,
     doc: 'The manager database has a schema version newer than this Rebound knows; run that version or newer.',
   },
+  CANCELLED: {
+    http: 409,
+    nbd: 'EIO',
+    retryable: false,
+    doc: 'A user cancelled the job or task; what it had written stays consistent (a backup without its catalog is invisible).',
+  },
+  CONFLICT: {
+    http: 409,
+    nbd: 'EINVAL',
+    retryable: false,
+    doc: 'The object is not in a state that allows this (resuming a job that is not paused, say); the message says its state.',
+  },
   INTERNAL: { http: 500, nbd: 'EIO', retryable: false, doc: 'A bug: the log has the stack trace.' },
 } as const satisfies Record<string, CodeInfo>;
 

@@ -13,6 +13,11 @@ const Name = Type.String({
   description: 'a name: 1-64 of A-Z a-z 0-9 . _ -',
 });
 const Time = Type.String({ description: 'ISO 8601, UTC' });
+function PageLimit() {
+  return Type.Optional(
+    Type.String({ pattern: '^([1-9][0-9]{0,2}|1000)$', description: '1-1000, default 100' }),
+  );
+}
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')], {
   description: 'admin > operator > viewer',
@@ -159,13 +164,189 @@ export const AddStoreBody = NodeApi.AddStoreBody;
 export const StoreView = NodeApi.StoreView;
 export const StoreParams = NodeApi.StoreParams;
 
+// ---- backups (SPEC Fig. 10 to 14) and restores (Fig. 16, 17) ----
+
+const MethodSchema = Type.Union(
+  [Type.Literal('full'), Type.Literal('incremental'), Type.Literal('differential')],
+  {
+    description:
+      'full: every allocated block; incremental: changed since the previous generation; differential: changed since the last full',
+  },
+);
+const ScheduleSchema = Type.Union(
+  [
+    Type.Object(
+      {
+        kind: Type.Literal('once'),
+        at: Nullable(Type.String({ format: 'date-time', description: 'when; null for now' })),
+      },
+      { additionalProperties: false },
+    ),
+    Type.Object(
+      {
+        kind: Type.Union([Type.Literal('daily'), Type.Literal('weekly'), Type.Literal('monthly')]),
+        start: Type.String({ format: 'date-time', description: 'the first run (ISO 8601)' }),
+        interval: Type.Integer({ minimum: 1, maximum: 365, description: 'every N days, weeks or months' }),
+        maxRuns: Nullable(
+          Type.Integer({ minimum: 1, description: 'stop after this many runs; null: no limit' }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+  ],
+  { description: 'SPEC Fig. 10: one shot (now or at a time) or periodic' },
+);
+const RetentionSchema = Type.Object(
+  {
+    keepLast: Type.Optional(Type.Integer({ minimum: 1 })),
+    keepDaily: Type.Optional(Type.Integer({ minimum: 0 })),
+    keepWeekly: Type.Optional(Type.Integer({ minimum: 0 })),
+    keepMonthly: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false, description: 'generations to keep after each run; chains are never broken' },
+);
+export const BackupSettingView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  volume: Type.String({ description: 'unique ID of the volume' }),
+  volumeName: Nullable(Type.String()),
+  node: Nullable(Type.String()),
+  store: Type.String(),
+  method: MethodSchema,
+  schedule: ScheduleSchema,
+  retention: Nullable(RetentionSchema),
+  enabled: Type.Boolean(),
+  runs: Type.Integer(),
+  nextRunAt: Nullable(Time),
+  lastRunAt: Nullable(Time),
+  lastJob: Nullable(Type.String()),
+  createdAt: Time,
+});
+export const AddBackupSettingBody = Type.Object(
+  {
+    name: Name,
+    volume: VolumeParams.properties.volume,
+    store: Name,
+    method: MethodSchema,
+    schedule: ScheduleSchema,
+    retention: Type.Optional(RetentionSchema),
+    enabled: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export const UpdateBackupSettingBody = Type.Object(
+  {
+    store: Type.Optional(Name),
+    method: Type.Optional(MethodSchema),
+    schedule: Type.Optional(ScheduleSchema),
+    retention: Type.Optional(Nullable(RetentionSchema)),
+    enabled: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export const BackupSettingParams = Type.Object({ setting: Name });
+export const RunBackupBody = Type.Object(
+  { volume: VolumeParams.properties.volume, store: Name, method: MethodSchema },
+  { additionalProperties: false },
+);
+export const RestoreBody = Type.Object(
+  {
+    store: Name,
+    generation: Type.String({
+      minLength: 1,
+      maxLength: 1024,
+      pattern: '^volumes/',
+      description: 'a generation key',
+    }),
+    node: Name,
+    volume: Type.Optional(Name),
+    overwrite: Type.Optional(Type.Boolean({ description: 'restore over an existing volume' })),
+  },
+  { additionalProperties: false },
+);
+export const VerifyBody = Type.Object(
+  {
+    generation: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, pattern: '^volumes/' })),
+    uniqueId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    node: Type.Optional(Name),
+  },
+  { additionalProperties: false },
+);
+export const GenerationsQuery = Type.Object(
+  {
+    volume: Type.Optional(VolumeParams.properties.volume),
+    uniqueId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    node: Type.Optional(Name),
+  },
+  { additionalProperties: false },
+);
+export const GenerationView = NodeApi.GenerationView;
+
+// ---- jobs ----
+
+const JobStateSchema = Type.Union(
+  ['queued', 'running', 'paused', 'cancelling', 'succeeded', 'failed', 'cancelled'].map((s) =>
+    Type.Literal(s),
+  ),
+);
+export const JobLogView = Type.Object({
+  at: Time,
+  step: Type.String(),
+  spec: Nullable(Type.String({ description: 'SPEC step or figure numbers' })),
+  status: Type.Union(['started', 'done', 'failed', 'paused', 'info'].map((s) => Type.Literal(s))),
+  message: Type.String(),
+});
+export const JobView = Type.Object({
+  id: Type.String(),
+  kind: Type.String(),
+  title: Type.String(),
+  state: JobStateSchema,
+  step: Nullable(Type.String()),
+  progress: Nullable(
+    Type.Object({
+      bytesDone: Type.Number(),
+      bytesTotal: Type.Number(),
+      rateBytesPerSec: Type.Number(),
+      etaSeconds: Nullable(Type.Number()),
+    }),
+  ),
+  params: Type.Record(Type.String(), Type.Unknown()),
+  result: Nullable(Type.Record(Type.String(), Type.Unknown())),
+  error: Nullable(
+    Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    }),
+  ),
+  pausedReason: Nullable(Type.String()),
+  setting: Nullable(Type.String()),
+  late: Type.Boolean(),
+  createdBy: Nullable(Type.String()),
+  createdAt: Time,
+  startedAt: Nullable(Time),
+  endedAt: Nullable(Time),
+  updatedAt: Time,
+  log: Type.Optional(Type.Array(JobLogView)),
+});
+export const JobParams = Type.Object({ job: Type.String({ pattern: '^j-[0-9]{8}-[0-9a-f]{8}$' }) });
+export const JobQuery = Type.Object(
+  {
+    state: Type.Optional(
+      Type.String({ pattern: '^[a-z]+(,[a-z]+)*$', description: 'comma-separated states' }),
+    ),
+    kind: Type.Optional(Type.String({ maxLength: 32 })),
+    setting: Type.Optional(Type.String({ maxLength: 64 })),
+    limit: PageLimit(),
+  },
+  { additionalProperties: false },
+);
+
 // ---- logs ----
 
 export const PageQuery = Type.Object(
   {
-    limit: Type.Optional(
-      Type.String({ pattern: '^([1-9][0-9]{0,2}|1000)$', description: '1-1000, default 100' }),
-    ),
+    limit: PageLimit(),
     before: Type.Optional(
       Type.String({ pattern: '^[1-9][0-9]{0,15}$', description: 'nextBefore of the last page' }),
     ),
@@ -222,3 +403,13 @@ export type AuditView = Static<typeof AuditView>;
 export type EventView = Static<typeof EventView>;
 export type AuditPage = Static<typeof AuditPage>;
 export type EventPage = Static<typeof EventPage>;
+export type BackupSettingView = Static<typeof BackupSettingView>;
+export type AddBackupSettingBody = Static<typeof AddBackupSettingBody>;
+export type UpdateBackupSettingBody = Static<typeof UpdateBackupSettingBody>;
+export type RunBackupBody = Static<typeof RunBackupBody>;
+export type RestoreBody = Static<typeof RestoreBody>;
+export type VerifyBody = Static<typeof VerifyBody>;
+export type GenerationsQuery = Static<typeof GenerationsQuery>;
+export type GenerationView = Static<typeof GenerationView>;
+export type JobView = Static<typeof JobView>;
+export type JobLogView = Static<typeof JobLogView>;

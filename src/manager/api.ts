@@ -22,9 +22,12 @@ import { type Access, allows, hashToken } from './auth.js';
 import { type Clock, isoTime } from './clock.js';
 import type { ManagerDb, Role } from './db/types.js';
 import type { EventLog } from './events.js';
+import type { JobRunner } from './jobs/index.js';
 import type { Registry } from './registry.js';
 import { authRoutes } from './routes/auth.js';
+import { backupRoutes } from './routes/backups.js';
 import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
 import { logRoutes } from './routes/logs.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { siteRoutes } from './routes/sites.js';
@@ -32,6 +35,7 @@ import { storeRoutes } from './routes/stores.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { userRoutes } from './routes/users.js';
 import { volumeRoutes } from './routes/volumes.js';
+import type { Scheduler } from './scheduler.js';
 
 export interface Principal {
   user: string;
@@ -53,6 +57,8 @@ export interface ManagerApiContext {
   db: ManagerDb;
   registry: Registry;
   events: EventLog;
+  runner: JobRunner;
+  scheduler: Scheduler;
   clock: Clock;
   version: string;
   startedAt: number;
@@ -151,7 +157,8 @@ export function buildManagerApi(
         title: 'Rebound manager API',
         version: ctx.version,
         description:
-          'The operation management system of Rebound: sites, nodes, volumes, object stores, users and tokens, logs. ' +
+          'The operation management system of Rebound: sites, nodes, volumes, object stores, backup settings, ' +
+          'backups and restores as jobs, users and tokens, logs. ' +
           'Send `Authorization: Bearer <token>`; roles are admin > operator > viewer.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
@@ -167,6 +174,8 @@ export function buildManagerApi(
   app.register(async (scope) => userRoutes(scope, ctx));
   app.register(async (scope) => tokenRoutes(scope, ctx));
   app.register(async (scope) => logRoutes(scope, ctx));
+  app.register(async (scope) => backupRoutes(scope, ctx));
+  app.register(async (scope) => jobRoutes(scope, ctx));
   app.register(async (scope) => {
     scope.get('/v1/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () =>
       app.swagger(),

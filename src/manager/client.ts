@@ -6,21 +6,30 @@
  */
 import { enc, JsonClient, query } from '../http/index.js';
 import type {
+  AddBackupSettingBody,
   AddSiteBody,
   AddStoreBody,
   AddUserBody,
   AuditPage,
+  BackupSettingView,
   CreateTokenBody,
   EventPage,
+  GenerationsQuery,
+  GenerationView,
+  JobView,
   ManagerHealth,
   NewTokenView,
   NodeView,
   RegisterNodeBody,
+  RestoreBody,
+  RunBackupBody,
   SiteView,
   StoreView,
   TokenView,
+  UpdateBackupSettingBody,
   UpdateUserBody,
   UserView,
+  VerifyBody,
   VolumeView,
   WhoAmI,
 } from './api-schema.js';
@@ -154,6 +163,68 @@ export class ManagerClient {
   }
   events(page: PageOptions & { kind?: string } = {}): Promise<EventPage> {
     return this.call('GET', `/v1/events${query(page)}`);
+  }
+
+  listBackupSettings(): Promise<BackupSettingView[]> {
+    return this.call('GET', '/v1/backup-settings');
+  }
+  addBackupSetting(body: AddBackupSettingBody): Promise<BackupSettingView> {
+    return this.call('POST', '/v1/backup-settings', body);
+  }
+  getBackupSetting(ref: string): Promise<BackupSettingView> {
+    return this.call('GET', `/v1/backup-settings/${enc(ref)}`);
+  }
+  updateBackupSetting(ref: string, body: UpdateBackupSettingBody): Promise<BackupSettingView> {
+    return this.call('PATCH', `/v1/backup-settings/${enc(ref)}`, body);
+  }
+  removeBackupSetting(ref: string): Promise<void> {
+    return this.call('DELETE', `/v1/backup-settings/${enc(ref)}`);
+  }
+  runBackupSetting(ref: string): Promise<JobView> {
+    return this.call('POST', `/v1/backup-settings/${enc(ref)}/run`);
+  }
+  /** One backup now; the answer is its job. */
+  backup(body: RunBackupBody): Promise<JobView> {
+    return this.call('POST', '/v1/backups', body);
+  }
+  listGenerations(store: string, filter: GenerationsQuery = {}): Promise<GenerationView[]> {
+    return this.call('GET', `/v1/stores/${enc(store)}/generations${query(filter)}`);
+  }
+  restore(body: RestoreBody): Promise<JobView> {
+    return this.call('POST', '/v1/restores', body);
+  }
+  verify(store: string, body: VerifyBody = {}): Promise<JobView> {
+    return this.call('POST', `/v1/stores/${enc(store)}/verify`, body);
+  }
+
+  listJobs(
+    filter: { state?: string; kind?: string; setting?: string; limit?: number } = {},
+  ): Promise<JobView[]> {
+    return this.call('GET', `/v1/jobs${query(filter)}`);
+  }
+  /** The job with its step log. */
+  getJob(id: string): Promise<JobView> {
+    return this.call('GET', `/v1/jobs/${enc(id)}`);
+  }
+  cancelJob(id: string): Promise<JobView> {
+    return this.call('POST', `/v1/jobs/${enc(id)}/cancel`);
+  }
+  resumeJob(id: string): Promise<JobView> {
+    return this.call('POST', `/v1/jobs/${enc(id)}/resume`);
+  }
+  /** Poll a job until it ends (or `timeoutMs` passes), calling `onChange` as it moves. */
+  async waitJob(
+    id: string,
+    options: { intervalMs?: number; timeoutMs?: number; onChange?: (job: JobView) => void } = {},
+  ): Promise<JobView> {
+    const deadline = Date.now() + (options.timeoutMs ?? 3_600_000);
+    for (;;) {
+      const job = await this.getJob(id);
+      options.onChange?.(job);
+      if (['succeeded', 'failed', 'cancelled'].includes(job.state)) return job;
+      if (Date.now() > deadline) return job;
+      await new Promise((r) => setTimeout(r, options.intervalMs ?? 500));
+    }
   }
 
   private call<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -21,8 +21,10 @@ import { DEFAULT_MANAGER_CONFIG, MANAGER_SECRET_KEY_FILE, type ManagerConfig } f
 import { SqliteManagerDb } from './db/sqlite.js';
 import type { ManagerDb } from './db/types.js';
 import { EventLog } from './events.js';
+import { JOB_PLANS, JobRunner } from './jobs/index.js';
 import { HealthPoller } from './poller.js';
 import { type NodeConnector, Registry } from './registry.js';
+import { Scheduler } from './scheduler.js';
 
 export interface ManagerOptions {
   /** Time and timers (tests pass a ManualClock). */
@@ -30,6 +32,8 @@ export interface ManagerOptions {
   logger?: Logger;
   /** How the manager reaches nodes (tests may wrap NodeClient). */
   connect?: NodeConnector;
+  /** How often jobs poll node tasks (ms); tests shorten it. */
+  jobPollMs?: number;
 }
 
 export interface RunningManager {
@@ -39,6 +43,8 @@ export interface RunningManager {
   registry: Registry;
   poller: HealthPoller;
   events: EventLog;
+  runner: JobRunner;
+  scheduler: Scheduler;
   /** Schema versions migrated at this start (empty when already current). */
   migrated: number[];
   /** First start only: the admin user and its token, for the caller to print once. */
@@ -70,6 +76,18 @@ export async function startManager(
     nodeTimeoutMs: cfg.nodeTimeoutMs,
   });
   const poller = new HealthPoller(registry, clock, cfg.pollIntervalMs, logger.child({ part: 'poller' }));
+  const runner = new JobRunner({
+    db,
+    registry,
+    events,
+    clock,
+    logger: logger.child({ part: 'jobs' }),
+    plans: JOB_PLANS,
+    pollMs: options.jobPollMs,
+  });
+  const scheduler = new Scheduler({ db, runner, clock, events, logger: logger.child({ part: 'scheduler' }) });
+  // A node that answers again resumes the jobs that paused waiting for it.
+  registry.onNodeBack((node) => void runner.nodeBack(node));
   let api: FastifyInstance | undefined;
   let apiUrl: string;
   let bootstrap: RunningManager['bootstrap'];
@@ -88,6 +106,8 @@ export async function startManager(
       db,
       registry,
       events,
+      runner,
+      scheduler,
       clock,
       version: VERSION,
       startedAt: clock.now(),
@@ -105,6 +125,8 @@ export async function startManager(
     throw err;
   }
   poller.start();
+  await runner.recover();
+  await scheduler.start();
   const app = api;
   logger.info({ apiUrl, migrated: applied }, 'manager running');
 
@@ -115,11 +137,15 @@ export async function startManager(
     registry,
     poller,
     events,
+    runner,
+    scheduler,
     migrated: applied,
     bootstrap,
     close() {
       closing ??= (async () => {
+        await scheduler.stop();
         await poller.stop();
+        await runner.close();
         await app.close();
         await db.close();
         logger.info('manager stopped');

@@ -11,6 +11,7 @@
  * failover / failback orchestration (dr/).
  */
 export { buildManagerApi, type ManagerApiContext, type Principal, type RouteAccess } from './api.js';
+export type { BackupSettingView, GenerationView, JobView } from './api-schema.js';
 export * as api from './api-schema.js';
 export { type Access, allows, hashPassword, ROLES, verifyPassword } from './auth.js';
 export { ManagerClient, type PageOptions } from './client.js';
@@ -23,5 +24,7 @@ export {
 } from './config.js';
 export { type ManagerOptions, type RunningManager, startManager } from './daemon.js';
 export { type ManagerDb, SqliteManagerDb } from './db/index.js';
+export { JOB_PLANS, JobRunner } from './jobs/index.js';
 export { HealthPoller } from './poller.js';
 export { type NodeConnector, Registry } from './registry.js';
+export { Scheduler } from './scheduler.js';

@@ -36,7 +36,7 @@ export interface RegistryOptions {
 export class Registry {
   readonly db: ManagerDb;
   private readonly box: SecretBox;
-  private readonly clock: Clock;
+  readonly clock: Clock;
   private readonly events: EventLog;
   private readonly connect: NodeConnector;
   private readonly nodeTimeoutMs: number;
@@ -48,6 +48,13 @@ export class Registry {
     this.events = o.events;
     this.connect = o.connect ?? defaultConnector;
     this.nodeTimeoutMs = o.nodeTimeoutMs;
+  }
+
+  private readonly backListeners: ((node: string) => void)[] = [];
+
+  /** Call `fn` with the node's name each time a node that was unreachable answers again. */
+  onNodeBack(fn: (node: string) => void): void {
+    this.backListeners.push(fn);
   }
 
   // ---- nodes ----
@@ -207,6 +214,7 @@ export class Registry {
       lastSeenAt: health === 'ok' ? now : null,
     });
     if (!changed) return;
+    if (health === 'ok') for (const fn of this.backListeners) fn(node.name);
     if (health === 'unreachable') {
       await this.events.record(
         'warning',
@@ -347,6 +355,49 @@ export class Registry {
       ...(s.sealedEncryptionKey ? { encryptionKey: this.box.open(s.sealedEncryptionKey) } : {}),
       tags: s.tags,
     };
+  }
+
+  /**
+   * Make sure the node has the store registered, pushing the registration (secrets
+   * opened, sent to the node only) when it has not. True when it was pushed now.
+   */
+  async ensureStore(node: NodeRecord, store: string): Promise<boolean> {
+    const client = this.client(node);
+    try {
+      const known = await this.withTimeout(client.listStores(), node.apiUrl);
+      if (known.some((s) => s.name === store)) return false;
+      await this.withTimeout(client.addStore(await this.storeRegistration(store)), node.apiUrl);
+    } catch (err) {
+      throw nodeError(err, node.name, node.apiUrl, `cannot register store ${store} on`);
+    }
+    await this.events.record(
+      'info',
+      'store.pushed',
+      store,
+      `object store ${store} registered on node ${node.name}`,
+      {
+        node: node.name,
+      },
+    );
+    return true;
+  }
+
+  /** The named node, or else the first that answered at the last poll (primary sites first). */
+  async pickNode(name?: string): Promise<NodeRecord> {
+    if (name) return this.node(name);
+    const sites = new Map((await this.db.listSites()).map((s) => [s.name, s.role]));
+    const ok = (await this.db.listNodes())
+      .filter((n) => n.health === 'ok')
+      .sort((a, b) => Number(sites.get(a.site) !== 'primary') - Number(sites.get(b.site) !== 'primary'));
+    if (ok.length === 0)
+      throw new ReboundError(
+        'NODE_UNREACHABLE',
+        'no registered node answers: register one (rebound node register) or start it',
+        {
+          detail: { field: 'node' },
+        },
+      );
+    return ok[0];
   }
 
   /** A node call that takes longer than nodeTimeoutMs (on the manager's clock) fails as unreachable. */

@@ -179,10 +179,20 @@ export const TaskView = Type.Object({
   startedAt: Type.String(),
   endedAt: Type.Union([Type.String(), Type.Null()]),
 });
-export const TaskParams = Type.Object({ task: Type.String({ format: 'uuid' }) });
+
+/**
+ * A caller-chosen task ID makes starting a task idempotent: the manager records the ID
+ * before it asks, and asking again (after a manager restart) returns the same task.
+ */
+const TaskIdString = Type.String({
+  pattern: '^[A-Za-z0-9_.:-]{1,128}$',
+  description: 'a task ID: a UUID, or the idempotency key its starter chose',
+});
+const TaskId = Type.Optional(TaskIdString);
+export const TaskParams = Type.Object({ task: TaskIdString });
 
 export const BackupBody = Type.Object(
-  { volume: Name, store: Name, method: Method },
+  { volume: Name, store: Name, method: Method, taskId: TaskId },
   { additionalProperties: false },
 );
 export const RestoreBody = Type.Object(
@@ -192,6 +202,7 @@ export const RestoreBody = Type.Object(
     /** Destination volume; default: the source volume's name. */
     volume: Type.Optional(Name),
     overwrite: Type.Optional(Type.Boolean({ description: 'restore over an existing volume' })),
+    taskId: TaskId,
   },
   { additionalProperties: false },
 );
@@ -217,7 +228,11 @@ export const GenerationView = Type.Object({
   reason: Type.Optional(Type.String()),
 });
 export const VerifyBody = Type.Object(
-  { generation: Type.Optional(GenerationKey), uniqueId: Type.Optional(Type.String({ minLength: 1 })) },
+  {
+    generation: Type.Optional(GenerationKey),
+    uniqueId: Type.Optional(Type.String({ minLength: 1 })),
+    taskId: TaskId,
+  },
   { additionalProperties: false },
 );
 export const DeleteGenerationBody = Type.Object(

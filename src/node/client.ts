@@ -118,7 +118,10 @@ export class NodeClient {
     const q = new URLSearchParams(filter as Record<string, string>).toString();
     return this.call('GET', `/v1/stores/${enc(store)}/generations${q ? `?${q}` : ''}`);
   }
-  startVerify(store: string, body: { generation?: string; uniqueId?: string }): Promise<TaskView> {
+  startVerify(
+    store: string,
+    body: { generation?: string; uniqueId?: string; taskId?: string },
+  ): Promise<TaskView> {
     return this.call('POST', `/v1/stores/${enc(store)}/verify`, body);
   }
   deleteGeneration(store: string, generation: string): Promise<unknown> {

@@ -43,10 +43,16 @@ export class TaskRunner {
 
   constructor(private readonly logger: Logger) {}
 
-  start(kind: string, title: string, run: (ctx: TaskContext) => Promise<unknown>): TaskView {
+  /**
+   * Start a task. With `id`, starting is idempotent: a task with that ID that this node
+   * still knows is returned as it is (running or ended) and nothing new starts.
+   */
+  start(kind: string, title: string, run: (ctx: TaskContext) => Promise<unknown>, id?: string): TaskView {
+    const known = id === undefined ? undefined : this.tasks.get(id);
+    if (known) return known.view;
     const abort = new AbortController();
     const view: TaskView = {
-      id: randomUUID(),
+      id: id ?? randomUUID(),
       kind,
       title,
       state: 'running',

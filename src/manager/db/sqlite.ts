@@ -12,7 +12,13 @@ import { migrate, schemaVersion } from './migrate.js';
 import { MIGRATIONS, type Migration } from './migrations/index.js';
 import type {
   AuditEntry,
+  BackupSettingChange,
+  BackupSettingRecord,
   EventEntry,
+  JobChange,
+  JobLogEntry,
+  JobRecord,
+  JobState,
   ManagerDb,
   NodeHealth,
   NodeRecord,
@@ -369,8 +375,186 @@ export class SqliteManagerDb implements ManagerDb {
     }));
   }
 
+  // ---- backup settings ----
+
+  async listBackupSettings(): Promise<BackupSettingRecord[]> {
+    return this.all('SELECT * FROM backup_settings ORDER BY name').map(setting);
+  }
+  async getBackupSetting(idOrName: string): Promise<BackupSettingRecord | undefined> {
+    return mapOpt(
+      this.one('SELECT * FROM backup_settings WHERE id = ? OR name = ?', idOrName, idOrName),
+      setting,
+    );
+  }
+  async addBackupSetting(b: BackupSettingRecord): Promise<void> {
+    this.unique(`a backup setting named ${b.name} exists`, () =>
+      this.run(
+        `INSERT INTO backup_settings (id, name, volume, store, method, schedule_json, retention_json, enabled, runs,
+           next_run_at, last_run_at, last_job, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        b.id,
+        b.name,
+        b.volume,
+        b.store,
+        b.method,
+        JSON.stringify(b.schedule),
+        b.retention ? JSON.stringify(b.retention) : null,
+        b.enabled ? 1 : 0,
+        b.runs,
+        b.nextRunAt,
+        b.lastRunAt,
+        b.lastJob,
+        b.createdAt,
+      ),
+    );
+  }
+  async updateBackupSetting(id: string, change: BackupSettingChange): Promise<void> {
+    this.updateSetting(id, change);
+  }
+  async removeBackupSetting(id: string): Promise<void> {
+    this.run('DELETE FROM backup_settings WHERE id = ?', id);
+  }
+
+  // ---- jobs ----
+
+  async addJob(
+    j: JobRecord,
+    claim?: { setting: string; expectNextRunAt: string | null; change: BackupSettingChange },
+  ): Promise<boolean> {
+    return this.db.transaction(() => {
+      if (claim) {
+        const row = this.one('SELECT next_run_at FROM backup_settings WHERE id = ?', claim.setting);
+        if (!row || (row.next_run_at ?? null) !== claim.expectNextRunAt) return false;
+        this.updateSetting(claim.setting, claim.change);
+      }
+      try {
+        this.run(
+          `INSERT INTO jobs (id, kind, title, state, lock_key, params_json, data_json, step, progress_json, result_json,
+             error_json, paused_reason, waiting_node, setting, late, created_by, created_at, started_at, ended_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          j.id,
+          j.kind,
+          j.title,
+          j.state,
+          j.lockKey,
+          JSON.stringify(j.params),
+          JSON.stringify(j.data),
+          j.step,
+          json(j.progress),
+          json(j.result),
+          json(j.error),
+          j.pausedReason,
+          j.waitingNode,
+          j.setting,
+          j.late ? 1 : 0,
+          j.createdBy,
+          j.createdAt,
+          j.startedAt,
+          j.endedAt,
+          j.updatedAt,
+        );
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? '';
+        if (code === 'SQLITE_CONSTRAINT_UNIQUE' && j.lockKey !== null) {
+          const holder = this.one(
+            `SELECT id, title FROM jobs WHERE lock_key = ? AND state IN ('queued', 'running', 'paused', 'cancelling')`,
+            j.lockKey,
+          );
+          throw new ReboundError(
+            'BUSY',
+            `job ${holder?.id ?? '?'} (${holder?.title ?? j.lockKey}) is still active on the same ${j.lockKey.split(':')[0]}: wait for it or cancel it (rebound job cancel ${holder?.id ?? ''})`,
+            { cause: err, detail: { job: holder?.id ?? null, lockKey: j.lockKey } },
+          );
+        }
+        throw err;
+      }
+      return true;
+    })();
+  }
+  async getJob(id: string): Promise<JobRecord | undefined> {
+    return mapOpt(this.one('SELECT * FROM jobs WHERE id = ?', id), job);
+  }
+  async listJobs(f: {
+    state?: JobState[];
+    kind?: string;
+    setting?: string;
+    limit: number;
+  }): Promise<JobRecord[]> {
+    const states = f.state && f.state.length > 0 ? f.state : null;
+    return this.all(
+      `SELECT * FROM jobs WHERE (@states IS NULL OR state IN (SELECT value FROM json_each(@states)))
+         AND (@kind IS NULL OR kind = @kind) AND (@setting IS NULL OR setting = @setting)
+       ORDER BY created_at DESC, rowid DESC LIMIT @limit`,
+      {
+        states: states ? JSON.stringify(states) : null,
+        kind: f.kind ?? null,
+        setting: f.setting ?? null,
+        limit: f.limit,
+      },
+    ).map(job);
+  }
+  async updateJob(id: string, c: JobChange): Promise<void> {
+    const cols: Record<string, unknown> = { updated_at: c.updatedAt };
+    if (c.state !== undefined) cols.state = c.state;
+    if (c.data !== undefined) cols.data_json = JSON.stringify(c.data);
+    if (c.step !== undefined) cols.step = c.step;
+    if (c.progress !== undefined) cols.progress_json = json(c.progress);
+    if (c.result !== undefined) cols.result_json = json(c.result);
+    if (c.error !== undefined) cols.error_json = json(c.error);
+    if (c.pausedReason !== undefined) cols.paused_reason = c.pausedReason;
+    if (c.waitingNode !== undefined) cols.waiting_node = c.waitingNode;
+    if (c.startedAt !== undefined) cols.started_at = c.startedAt;
+    if (c.endedAt !== undefined) cols.ended_at = c.endedAt;
+    const names = Object.keys(cols);
+    this.run(`UPDATE jobs SET ${names.map((n) => `${n} = @${n}`).join(', ')} WHERE id = @id`, {
+      ...cols,
+      id,
+    });
+  }
+  async appendJobLog(e: Omit<JobLogEntry, 'id'>): Promise<JobLogEntry> {
+    const info = this.run(
+      'INSERT INTO job_log (job, at, step, spec, status, message) VALUES (?, ?, ?, ?, ?, ?)',
+      e.job,
+      e.at,
+      e.step,
+      e.spec,
+      e.status,
+      e.message,
+    );
+    return { id: Number(info.lastInsertRowid), ...e };
+  }
+  async listJobLog(jobId: string): Promise<JobLogEntry[]> {
+    return this.all('SELECT * FROM job_log WHERE job = ? ORDER BY id', jobId).map((r) => ({
+      id: r.id as number,
+      job: r.job as string,
+      at: r.at as string,
+      step: r.step as string,
+      spec: (r.spec as string | null) ?? null,
+      status: r.status as JobLogEntry['status'],
+      message: r.message as string,
+    }));
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
+  }
+
+  private updateSetting(id: string, c: BackupSettingChange): void {
+    const cols: Record<string, unknown> = {};
+    if (c.enabled !== undefined) cols.enabled = c.enabled ? 1 : 0;
+    if (c.runs !== undefined) cols.runs = c.runs;
+    if (c.nextRunAt !== undefined) cols.next_run_at = c.nextRunAt;
+    if (c.lastRunAt !== undefined) cols.last_run_at = c.lastRunAt;
+    if (c.lastJob !== undefined) cols.last_job = c.lastJob;
+    if (c.schedule !== undefined) cols.schedule_json = JSON.stringify(c.schedule);
+    if (c.method !== undefined) cols.method = c.method;
+    if (c.retention !== undefined) cols.retention_json = json(c.retention);
+    if (c.store !== undefined) cols.store = c.store;
+    const names = Object.keys(cols);
+    if (names.length === 0) return;
+    this.run(`UPDATE backup_settings SET ${names.map((n) => `${n} = @${n}`).join(', ')} WHERE id = @id`, {
+      ...cols,
+      id,
+    });
   }
 
   // ---- helpers ----
@@ -400,6 +584,53 @@ export class SqliteManagerDb implements ManagerDb {
     }
   }
 }
+
+function json(v: unknown): string | null {
+  return v === null || v === undefined ? null : JSON.stringify(v);
+}
+
+function parsed<T>(v: unknown): T | null {
+  return v === null || v === undefined ? null : (JSON.parse(v as string) as T);
+}
+
+const setting = (r: Row): BackupSettingRecord => ({
+  id: r.id as string,
+  name: r.name as string,
+  volume: r.volume as string,
+  store: r.store as string,
+  method: r.method as BackupSettingRecord['method'],
+  schedule: JSON.parse(r.schedule_json as string) as BackupSettingRecord['schedule'],
+  retention: parsed(r.retention_json),
+  enabled: r.enabled === 1,
+  runs: r.runs as number,
+  nextRunAt: (r.next_run_at as string | null) ?? null,
+  lastRunAt: (r.last_run_at as string | null) ?? null,
+  lastJob: (r.last_job as string | null) ?? null,
+  createdAt: r.created_at as string,
+});
+
+const job = (r: Row): JobRecord => ({
+  id: r.id as string,
+  kind: r.kind as string,
+  title: r.title as string,
+  state: r.state as JobState,
+  lockKey: (r.lock_key as string | null) ?? null,
+  params: JSON.parse(r.params_json as string) as Record<string, unknown>,
+  data: JSON.parse(r.data_json as string) as Record<string, unknown>,
+  step: (r.step as string | null) ?? null,
+  progress: parsed(r.progress_json),
+  result: parsed(r.result_json),
+  error: parsed(r.error_json),
+  pausedReason: (r.paused_reason as string | null) ?? null,
+  waitingNode: (r.waiting_node as string | null) ?? null,
+  setting: (r.setting as string | null) ?? null,
+  late: r.late === 1,
+  createdBy: (r.created_by as string | null) ?? null,
+  createdAt: r.created_at as string,
+  startedAt: (r.started_at as string | null) ?? null,
+  endedAt: (r.ended_at as string | null) ?? null,
+  updatedAt: r.updated_at as string,
+});
 
 function mapOpt<T>(row: Row | undefined, f: (r: Row) => T): T | undefined {
   return row ? f(row) : undefined;

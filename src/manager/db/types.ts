@@ -107,6 +107,121 @@ export interface EventEntry {
   detail: Record<string, unknown> | null;
 }
 
+export type BackupMethod = 'full' | 'incremental' | 'differential';
+
+/**
+ * SPEC Fig. 10's timing: one shot (now when `at` is null, else at that time) or periodic
+ * (every `interval` days, weeks or months from `start`, at most `maxRuns` times).
+ */
+export type Schedule =
+  | { kind: 'once'; at: string | null }
+  | { kind: 'daily' | 'weekly' | 'monthly'; start: string; interval: number; maxRuns: number | null };
+
+/** Which generations to keep after each run (the node's prune rules). */
+export interface RetentionRules {
+  keepLast?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
+}
+
+export interface BackupSettingRecord {
+  id: string;
+  name: string;
+  /** The volume's unique ID. */
+  volume: string;
+  store: string;
+  method: BackupMethod;
+  schedule: Schedule;
+  retention: RetentionRules | null;
+  enabled: boolean;
+  runs: number;
+  nextRunAt: string | null;
+  lastRunAt: string | null;
+  lastJob: string | null;
+  createdAt: string;
+}
+
+export type JobState = 'queued' | 'running' | 'paused' | 'cancelling' | 'succeeded' | 'failed' | 'cancelled';
+export const ACTIVE_JOB_STATES: readonly JobState[] = ['queued', 'running', 'paused', 'cancelling'];
+
+export interface JobProgress {
+  bytesDone: number;
+  bytesTotal: number;
+  rateBytesPerSec: number;
+  etaSeconds: number | null;
+}
+
+export interface JobError {
+  code: string;
+  message: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface JobRecord {
+  id: string;
+  kind: string;
+  title: string;
+  state: JobState;
+  /** At most one active job per lock key (e.g. `volume:<unique ID>`). */
+  lockKey: string | null;
+  params: Record<string, unknown>;
+  /** What the job's steps have learned so far; the plan's state. */
+  data: Record<string, unknown>;
+  /** The step in progress (or the one a paused job will run again). */
+  step: string | null;
+  progress: JobProgress | null;
+  result: Record<string, unknown> | null;
+  error: JobError | null;
+  pausedReason: string | null;
+  /** The node whose return resumes a paused job. */
+  waitingNode: string | null;
+  setting: string | null;
+  /** Started later than planned (a run missed while the manager was down). */
+  late: boolean;
+  createdBy: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  updatedAt: string;
+}
+
+export type JobLogStatus = 'started' | 'done' | 'failed' | 'paused' | 'info';
+
+export interface JobLogEntry {
+  id: number;
+  job: string;
+  at: string;
+  step: string;
+  /** SPEC step or figure numbers, e.g. "S201-S208". */
+  spec: string | null;
+  status: JobLogStatus;
+  message: string;
+}
+
+export type JobChange = Partial<
+  Pick<
+    JobRecord,
+    | 'state'
+    | 'data'
+    | 'step'
+    | 'progress'
+    | 'result'
+    | 'error'
+    | 'pausedReason'
+    | 'waitingNode'
+    | 'startedAt'
+    | 'endedAt'
+  >
+> & { updatedAt: string };
+
+export type BackupSettingChange = Partial<
+  Pick<
+    BackupSettingRecord,
+    'enabled' | 'runs' | 'nextRunAt' | 'lastRunAt' | 'lastJob' | 'schedule' | 'method' | 'retention' | 'store'
+  >
+>;
+
 /** Newest first; pass `nextBefore` back as `before` for the next page. */
 export interface Page<T> {
   items: T[];
@@ -173,6 +288,33 @@ export interface ManagerDb {
   listAudit(page: PageQuery): Promise<Page<AuditEntry>>;
   appendEvent(entry: Omit<EventEntry, 'id'>): Promise<EventEntry>;
   listEvents(page: PageQuery & { kind?: string }): Promise<Page<EventEntry>>;
+
+  listBackupSettings(): Promise<BackupSettingRecord[]>;
+  getBackupSetting(idOrName: string): Promise<BackupSettingRecord | undefined>;
+  addBackupSetting(setting: BackupSettingRecord): Promise<void>;
+  updateBackupSetting(id: string, change: BackupSettingChange): Promise<void>;
+  removeBackupSetting(id: string): Promise<void>;
+
+  /**
+   * Insert a job (ALREADY_EXISTS-style BUSY when an active job holds its lock key). With
+   * `claim`, also move the setting on, in the same transaction, and only if its
+   * next_run_at is still `claim.expectNextRunAt`: a run is claimed once, even if two
+   * schedulers race or the manager dies between the two writes.
+   */
+  addJob(
+    job: JobRecord,
+    claim?: { setting: string; expectNextRunAt: string | null; change: BackupSettingChange },
+  ): Promise<boolean>;
+  getJob(id: string): Promise<JobRecord | undefined>;
+  listJobs(filter: {
+    state?: JobState[];
+    kind?: string;
+    setting?: string;
+    limit: number;
+  }): Promise<JobRecord[]>;
+  updateJob(id: string, change: JobChange): Promise<void>;
+  appendJobLog(entry: Omit<JobLogEntry, 'id'>): Promise<JobLogEntry>;
+  listJobLog(job: string): Promise<JobLogEntry[]>;
 
   close(): Promise<void>;
 }

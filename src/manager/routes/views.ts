@@ -1,8 +1,24 @@
 /** Records as the API shows them: no sealed secret, hash or token ever leaves through here. */
 
 import type { IssuedToken } from '../accounts.js';
-import type { NewTokenView, NodeView, StoreView, TokenView, UserView, VolumeView } from '../api-schema.js';
-import type { NodeRecord, StoreRecord, TokenRecord, UserRecord, VolumeRecord } from '../db/types.js';
+import type {
+  JobView,
+  NewTokenView,
+  NodeView,
+  StoreView,
+  TokenView,
+  UserView,
+  VolumeView,
+} from '../api-schema.js';
+import type {
+  JobLogEntry,
+  JobRecord,
+  NodeRecord,
+  StoreRecord,
+  TokenRecord,
+  UserRecord,
+  VolumeRecord,
+} from '../db/types.js';
 
 export function nodeView(n: NodeRecord, volumes: number): NodeView {
   return {
@@ -73,4 +89,29 @@ export function tokenView(t: TokenRecord): TokenView {
 
 export function newTokenView(t: IssuedToken): NewTokenView {
   return { ...tokenView(t.record), token: t.token, role: t.role };
+}
+
+export function jobView(j: JobRecord, log?: JobLogEntry[]): JobView {
+  return {
+    id: j.id,
+    kind: j.kind,
+    title: j.title,
+    state: j.state,
+    step: j.step,
+    progress: j.progress,
+    params: j.params,
+    result: j.result,
+    error: j.error,
+    pausedReason: j.pausedReason,
+    setting: j.setting,
+    late: j.late,
+    createdBy: j.createdBy,
+    createdAt: j.createdAt,
+    startedAt: j.startedAt,
+    endedAt: j.endedAt,
+    updatedAt: j.updatedAt,
+    ...(log
+      ? { log: log.map(({ at, step, spec, status, message }) => ({ at, step, spec, status, message })) }
+      : {}),
+  };
 }

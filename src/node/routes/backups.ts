@@ -96,19 +96,23 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
     '/v1/backups',
     { schema: { body: BackupBody, response: { 202: TaskView } } },
     async (req, reply) => {
-      const { volume, store, method } = req.body;
+      const { volume, store, method, taskId } = req.body;
       storage.getVolume(volume); // NOT_FOUND now, not inside the task
       stores.get(store);
       reply.status(202);
-      return tasks.start('backup', `${method} backup of ${volume} to ${store}`, (t) =>
-        withStore(store, (s, encryptionKey) =>
-          backupVolume(storage, volume, s, {
-            method,
-            encryptionKey,
-            signal: t.signal,
-            onProgress: (p) => t.progress(p.bytesRead, p.bytesTotal, p.rateBytesPerSec),
-          }),
-        ).then(({ catalog: _catalog, ...result }) => result),
+      return tasks.start(
+        'backup',
+        `${method} backup of ${volume} to ${store}`,
+        (t) =>
+          withStore(store, (s, encryptionKey) =>
+            backupVolume(storage, volume, s, {
+              method,
+              encryptionKey,
+              signal: t.signal,
+              onProgress: (p) => t.progress(p.bytesRead, p.bytesTotal, p.rateBytesPerSec),
+            }),
+          ).then(({ catalog: _catalog, ...result }) => result),
+        taskId,
       );
     },
   );
@@ -117,7 +121,7 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
     '/v1/restores',
     { schema: { body: RestoreBody, response: { 202: TaskView } } },
     async (req, reply) => {
-      const { store, generation, volume, overwrite } = req.body;
+      const { store, generation, volume, overwrite, taskId } = req.body;
       stores.get(store);
       reply.status(202);
       return tasks.start(
@@ -133,6 +137,7 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
               onProgress: (p) => t.progress(p.bytesDone, p.bytesTotal, p.rateBytesPerSec),
             }),
           ),
+        taskId,
       );
     },
   );
@@ -162,16 +167,20 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
     '/v1/stores/:store/verify',
     { schema: { params: StoreParams, body: VerifyBody, response: { 202: TaskView } } },
     async (req, reply) => {
-      const { generation, uniqueId } = req.body;
+      const { generation, uniqueId, taskId } = req.body;
       const store = req.params.store;
       stores.get(store);
       reply.status(202);
-      return tasks.start('verify', `verify ${generation ?? uniqueId ?? 'every generation'} in ${store}`, () =>
-        withStore(store, (s, encryptionKey) =>
-          generation
-            ? verifyGeneration(s, generation, { encryptionKey })
-            : verifyStore(s, { uniqueId, encryptionKey }),
-        ),
+      return tasks.start(
+        'verify',
+        `verify ${generation ?? uniqueId ?? 'every generation'} in ${store}`,
+        () =>
+          withStore(store, (s, encryptionKey) =>
+            generation
+              ? verifyGeneration(s, generation, { encryptionKey })
+              : verifyStore(s, { uniqueId, encryptionKey }),
+          ),
+        taskId,
       );
     },
   );

@@ -14,7 +14,9 @@ import { ManualClock } from '../../../src/manager/clock.js';
 import { SqliteManagerDb } from '../../../src/manager/db/index.js';
 import type { Role } from '../../../src/manager/db/types.js';
 import { EventLog } from '../../../src/manager/events.js';
+import { JOB_PLANS, JobRunner } from '../../../src/manager/jobs/index.js';
 import { Registry } from '../../../src/manager/registry.js';
+import { Scheduler } from '../../../src/manager/scheduler.js';
 import { SecretBox } from '../../../src/secrets.js';
 
 /** Every route and who may call it: a change here is a change of policy, on purpose. */
@@ -50,12 +52,28 @@ const EXPECTED: Record<string, string> = {
   'DELETE /v1/tokens/:token': 'signed-in',
   'GET /v1/audit': 'admin',
   'GET /v1/events': 'viewer',
+  'GET /v1/backup-settings': 'viewer',
+  'POST /v1/backup-settings': 'operator',
+  'GET /v1/backup-settings/:setting': 'viewer',
+  'PATCH /v1/backup-settings/:setting': 'operator',
+  'DELETE /v1/backup-settings/:setting': 'operator',
+  'POST /v1/backup-settings/:setting/run': 'operator',
+  'POST /v1/backups': 'operator',
+  'GET /v1/stores/:store/generations': 'viewer',
+  'POST /v1/restores': 'operator',
+  'POST /v1/stores/:store/verify': 'operator',
+  'GET /v1/jobs': 'viewer',
+  'GET /v1/jobs/stream': 'viewer',
+  'GET /v1/jobs/:job': 'viewer',
+  'POST /v1/jobs/:job/cancel': 'operator',
+  'POST /v1/jobs/:job/resume': 'operator',
 };
 
 describe('manager API roles', () => {
   let dir: string;
   let db: SqliteManagerDb;
   let app: ReturnType<typeof buildManagerApi>;
+  let runner: JobRunner;
   const tokens = {} as Record<Role, string>;
 
   before(async () => {
@@ -65,6 +83,8 @@ describe('manager API roles', () => {
     const box = await SecretBox.open(join(dir, 'secret.key'), 'ab'.repeat(32));
     const events = new EventLog(db, clock, silentLogger);
     const registry = new Registry({ db, box, clock, events, nodeTimeoutMs: 1000 });
+    runner = new JobRunner({ db, registry, events, clock, logger: silentLogger, plans: JOB_PLANS });
+    const scheduler = new Scheduler({ db, runner, clock, events, logger: silentLogger });
     for (const role of ['admin', 'operator', 'viewer'] as Role[]) {
       const user = await createUser(db, clock, { name: role, role });
       tokens[role] = (await issueToken(db, clock, user, 'test', null)).token;
@@ -73,6 +93,8 @@ describe('manager API roles', () => {
       db,
       registry,
       events,
+      runner,
+      scheduler,
       clock,
       version: 'test',
       startedAt: clock.now(),
@@ -82,6 +104,7 @@ describe('manager API roles', () => {
   });
   after(async () => {
     await app.close();
+    await runner.close();
     await db.close();
     await rm(dir, { recursive: true, force: true });
   });

@@ -4,6 +4,7 @@
  * shipped: add the next number.
  */
 import { sql as registry } from './0001-registry.js';
+import { sql as jobs } from './0002-jobs.js';
 
 export interface Migration {
   version: number;
@@ -11,4 +12,7 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'registry', sql: registry }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'registry', sql: registry },
+  { version: 2, name: 'jobs', sql: jobs },
+];

@@ -1,0 +1,120 @@
+/**
+ * A job is a plan of pure transitions plus a runner (runner.ts) that records state before
+ * each effect (STYLE.md point 7). A plan never does I/O: given the job's parameters and
+ * what its steps have learned so far (`data`), `next` says which step comes next, as data
+ * (an Effect), or that the job is done; `apply` folds a step's result into `data`. The
+ * runner persists the step before running its effect and the new data after, so a
+ * manager restarted at any point asks `next` again and carries on from the last step it
+ * recorded. Effects are therefore written to be safe to run twice (effects.ts).
+ */
+import type { PruneBody } from '../../node/api-schema.js';
+
+export type JobData = Record<string, unknown>;
+
+/** What a step does, as data; effects.ts runs each type. */
+export type Effect =
+  /** Push the store's registration to the node unless it has it (SPEC Fig. 9, S103). */
+  | { type: 'ensure-store'; node: string; store: string }
+  /** Start a node task under a job-chosen ID (idempotent: asking again returns the same task). */
+  | {
+      type: 'start-task';
+      node: string;
+      op: 'backup' | 'restore' | 'verify';
+      taskId: string;
+      body: Record<string, unknown>;
+      store?: string;
+    }
+  /** Follow a node task to its end, reporting its progress; `lost` when the node forgot it. */
+  | { type: 'wait-task'; node: string; taskId: string }
+  /** Mark the volume backed up (SPEC Fig. 7) and refresh the node's volumes. */
+  | { type: 'record-backup'; node: string; volume: string }
+  | { type: 'sync-node'; node: string }
+  /** Apply retention rules to the volume's generations in the store. */
+  | { type: 'prune'; node: string; store: string; rules: PruneBody };
+
+export interface Step {
+  /** Unique within the job; the step log and `job.step` use it. */
+  name: string;
+  /** SPEC step or figure numbers this step carries out ("S201-S208", "Fig. 10"). */
+  spec: string | null;
+  /** One line for the step log. */
+  title: string;
+  effect: Effect;
+}
+
+export type Decision = { step: Step } | { done: Record<string, unknown>; message: string };
+
+export interface JobPlan<P = Record<string, unknown>> {
+  kind: string;
+  title(params: P): string;
+  /** At most one active job per key; null for none. */
+  lockKey(params: P): string | null;
+  next(params: P, data: JobData, jobId: string): Decision;
+  apply(data: JobData, step: Step, result: unknown): JobData;
+  /** One line for the step log when a step ends. */
+  describe?(step: Step, result: unknown): string;
+}
+
+/** The usual `apply`: remember each step's result under its name. */
+export function remember(data: JobData, step: Step, result: unknown): JobData {
+  return { ...data, [step.name]: result ?? true };
+}
+
+/** A node task's outcome as wait-task reports it. */
+export type TaskOutcome = { lost: true } | { lost: false; result: Record<string, unknown> };
+
+/**
+ * The steps common to every "run one node task" job: register the store on the node,
+ * start the task under an ID derived from the job (attempt n), wait for it. When the
+ * node forgot the task (it restarted), the attempt number goes up and the task starts
+ * again: backup, restore and verify are safe to repeat (an unfinished backup has no
+ * catalog and is invisible; a restore rewrites the same blocks).
+ */
+export function nodeTaskSteps(
+  jobId: string,
+  data: JobData,
+  task: { node: string; store: string; op: 'backup' | 'restore' | 'verify'; body: Record<string, unknown> },
+  spec: { start: string | null; wait: string | null; what: string },
+): Step | null {
+  const attempt = (data.attempt as number | undefined) ?? 1;
+  if (!data.store)
+    return {
+      name: 'store',
+      spec: 'Fig. 9',
+      title: `make sure node ${task.node} has store ${task.store} registered`,
+      effect: { type: 'ensure-store', node: task.node, store: task.store },
+    };
+  const taskId = `${jobId}.${attempt}`;
+  if (!data.start)
+    return {
+      name: 'start',
+      spec: spec.start,
+      title: `start the ${spec.what} on node ${task.node}${attempt > 1 ? ` (attempt ${attempt})` : ''}`,
+      effect: {
+        type: 'start-task',
+        node: task.node,
+        op: task.op,
+        taskId,
+        body: task.body,
+        store: task.store,
+      },
+    };
+  if (!data.task)
+    return {
+      name: 'task',
+      spec: spec.wait,
+      title: `${spec.what} on node ${task.node} (task ${taskId})`,
+      effect: { type: 'wait-task', node: task.node, taskId },
+    };
+  return null;
+}
+
+/** `apply` for plans built on nodeTaskSteps: a lost task means start again. */
+export function applyNodeTask(data: JobData, step: Step, result: unknown): JobData {
+  if (step.name === 'task' && (result as TaskOutcome).lost) {
+    const { start: _s, task: _t, ...rest } = data;
+    return { ...rest, attempt: ((data.attempt as number | undefined) ?? 1) + 1 };
+  }
+  if (step.name === 'task') return { ...data, task: (result as { result: unknown }).result };
+  return remember(data, step, result);
+}
