@@ -1,4 +1,4 @@
-// The rebound executable against a real node: the verbs an operator types, their --json
+// `rebound node <verb>` (direct node administration) against a real node: the verbs an operator types, their --json
 // output, and errors that say what to do next.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -23,6 +23,7 @@ describe('rebound CLI', () => {
         fx.node.apiUrl,
         '--token',
         fx.node.token,
+        'node',
         ...args,
       ]);
       return { stdout, stderr, code: 0 };

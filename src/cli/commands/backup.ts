@@ -1,209 +1,277 @@
 /**
- * rebound backup run|list|verify|delete|prune|serve|unmount and rebound restore: backups
- * of a node's volumes in its registered stores (SPEC "Backup settings", "Restore").
+ * Backups through the manager (SPEC Fig. 10 to 17): rebound backup run|list|verify,
+ * rebound backup setting add|list|show|run|enable|disable|remove, and rebound restore.
+ * Long actions are jobs: they wait with a progress bar (Ctrl-C cancels) unless --no-wait.
  */
 import type { Command } from 'commander';
 import { ReboundError } from '../../errors.js';
-import type { api } from '../../node/index.js';
-import { globals, nodeClient } from '../context.js';
+import type { BackupSettingView, JobView } from '../../manager/api-schema.js';
+import type { ManagerClient } from '../../manager/client.js';
+import { globals } from '../context.js';
+import { managerClient } from '../manager-context.js';
 import { emit, printRecord, printTable } from '../output.js';
 import { formatBytes } from '../units.js';
-import { watchTask } from '../watch-task.js';
+import { watchJob } from '../watch-job.js';
+import { showJob } from './job.js';
 
 const METHODS = ['full', 'incremental', 'differential'] as const;
+type Method = (typeof METHODS)[number];
 
-function count(text: string | undefined, what: string): number | undefined {
+function method(m: string): Method {
+  if (!METHODS.includes(m as Method))
+    throw new ReboundError(
+      'INVALID_ARGUMENT',
+      `--method must be full, incremental or differential, not "${m}"`,
+    );
+  return m as Method;
+}
+
+function whole(text: string | undefined, what: string, min = 0): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0)
-    throw new ReboundError('INVALID_ARGUMENT', `${what} must be a whole number`);
+  if (!Number.isInteger(n) || n < min)
+    throw new ReboundError('INVALID_ARGUMENT', `${what} must be a whole number of at least ${min}`);
   return n;
 }
 
+/** Wait for a job (unless --no-wait) and print it. */
+async function follow(cmd: Command, client: ManagerClient, job: JobView, wait: boolean): Promise<void> {
+  const g = globals(cmd);
+  const end = wait ? await watchJob(client, job, g.json ?? false) : job;
+  emit(g, end, () =>
+    wait ? showJob(end, { steps: false }) : console.log(`job ${end.id} started: rebound job watch ${end.id}`),
+  );
+}
+
+function showSetting(s: BackupSettingView): void {
+  const t = s.schedule;
+  printRecord({
+    name: s.name,
+    id: s.id,
+    volume: `${s.volumeName ?? '?'} (${s.volume}) on ${s.node ?? '?'}`,
+    store: s.store,
+    method: s.method,
+    timing:
+      t.kind === 'once'
+        ? `once, ${t.at ?? 'now'}`
+        : `${t.kind}, every ${t.interval} from ${t.start}${t.maxRuns ? `, at most ${t.maxRuns} runs` : ''}`,
+    retention: s.retention ? Object.entries(s.retention).map(([k, v]) => `${k} ${v}`) : null,
+    enabled: s.enabled,
+    runs: s.runs,
+    'next run': s.nextRunAt ?? 'none',
+    'last run': s.lastRunAt,
+    'last job': s.lastJob,
+  });
+}
+
 export function backupCommands(program: Command): void {
-  const backup = program.command('backup').description('backups of volumes in object stores');
+  const backup = program
+    .command('backup')
+    .description('backups of volumes in object stores (through the manager)');
 
   backup
     .command('run <volume>')
     .description('back up a volume now and wait for it (Ctrl-C cancels)')
     .requiredOption('--store <store>', 'registered store to back up to')
     .option('--method <method>', 'full, incremental or differential', 'incremental')
-    .option('--no-wait', 'start it and print the task instead of waiting')
+    .option('--no-wait', 'start the job and print its ID')
     .action(async (volume: string, opts: { store: string; method: string; wait: boolean }, cmd: Command) => {
-      const method = opts.method as (typeof METHODS)[number];
-      if (!METHODS.includes(method)) {
-        throw new ReboundError('INVALID_ARGUMENT', `--method must be full, incremental or differential`);
-      }
-      const client = await nodeClient(cmd);
-      const g = globals(cmd);
-      let task = await client.startBackup({ volume, store: opts.store, method });
-      if (opts.wait) task = await watchTask(client, task, g.json ?? false);
-      emit(g, task, () => {
-        if (!opts.wait) return console.log(`started task ${task.id}`);
-        const r = task.result as {
-          method: string;
-          reason?: string;
-          generationKey: string;
-          blocks: number;
-          bytesStored: number;
-          elapsedMs: number;
-        };
-        console.log(
-          `${r.method} backup of ${volume}: ${r.blocks} blocks, ${formatBytes(r.bytesStored)} stored in ${(r.elapsedMs / 1000).toFixed(1)} s`,
-        );
-        if (r.reason) console.log(`  (${method} requested; full because ${r.reason})`);
-        console.log(`  generation ${r.generationKey}`);
-      });
+      const client = await managerClient(cmd);
+      const job = await client.backup({ volume, store: opts.store, method: method(opts.method) });
+      await follow(cmd, client, job, opts.wait);
     });
 
   backup
     .command('list')
-    .description('list the generations in a store')
+    .description('generations in a store (of one volume, or all)')
     .requiredOption('--store <store>', 'registered store')
-    .option('--volume <volume>', "only this volume's lineage")
-    .option('--unique-id <id>', 'only this unique ID')
-    .action(async (opts: { store: string; volume?: string; uniqueId?: string }, cmd: Command) => {
-      const list = await (await nodeClient(cmd)).listGenerations(opts.store, {
-        ...(opts.volume && { volume: opts.volume }),
-        ...(opts.uniqueId && { uniqueId: opts.uniqueId }),
-      });
+    .option('--volume <volume>', 'only this volume (name or unique ID)')
+    .action(async (opts: { store: string; volume?: string }, cmd: Command) => {
+      const list = await (await managerClient(cmd)).listGenerations(
+        opts.store,
+        opts.volume ? { volume: opts.volume } : {},
+      );
       emit(globals(cmd), list, () =>
         printTable(
-          list.map((g: api.GenerationView) => ({
-            gen: g.generation,
-            method: g.method + (g.merged ? '*' : ''),
-            time: g.time,
-            volume: g.volumeName,
-            uniqueId: g.uniqueId,
+          list.map((g) => ({
+            generation: g.generation,
+            method: g.method,
+            time: g.time.slice(0, 19).replace('T', ' '),
+            volume: `${g.volumeName} (${g.uniqueId})`,
             blocks: g.blockCount,
             stored: formatBytes(g.storedBytes),
-            protected: g.protected ? 'yes' : '',
             key: g.key,
           })),
-          ['gen', 'method', 'time', 'volume', 'uniqueId', 'blocks', 'stored', 'protected', 'key'],
+          ['generation', 'method', 'time', 'volume', 'blocks', 'stored', 'key'],
         ),
       );
     });
 
   backup
     .command('verify')
-    .description('re-read every block and check it; names any missing or damaged object')
+    .description('re-read and check every block of a generation (or of the whole store)')
     .requiredOption('--store <store>', 'registered store')
-    .option('--generation <key>', 'one generation (default: every generation in the store)')
-    .option('--unique-id <id>', "every generation of this unique ID's lineage")
-    .action(async (opts: { store: string; generation?: string; uniqueId?: string }, cmd: Command) => {
-      const client = await nodeClient(cmd);
-      const g = globals(cmd);
-      const task = await watchTask(
-        client,
-        await client.startVerify(opts.store, { generation: opts.generation, uniqueId: opts.uniqueId }),
-        g.json ?? false,
-      );
-      const report = task.result as {
-        ok: boolean;
-        generations: string[];
-        blocksChecked: number;
-        problems: { key: string; code: string; message: string }[];
-      };
-      emit(g, report, () => {
-        console.log(
-          `${report.ok ? 'OK' : 'DAMAGED'}: ${report.generations.length} generation(s), ${report.blocksChecked} blocks checked`,
+    .option('--generation <key>', 'one generation (its catalog key); default: every generation')
+    .option('--no-wait', 'start the job and print its ID')
+    .action(async (opts: { store: string; generation?: string; wait: boolean }, cmd: Command) => {
+      const client = await managerClient(cmd);
+      const job = await client.verify(opts.store, opts.generation ? { generation: opts.generation } : {});
+      await follow(cmd, client, job, opts.wait);
+    });
+
+  const setting = backup
+    .command('setting')
+    .description('backup settings: what, where, when, how (SPEC Fig. 10)');
+
+  setting
+    .command('add <name>')
+    .description('back up a volume once or periodically')
+    .requiredOption('--volume <volume>', 'the volume (name or unique ID)')
+    .requiredOption('--store <store>', 'registered store')
+    .option('--method <method>', 'full, incremental or differential', 'incremental')
+    .option('--at <time>', 'one shot at this time (ISO 8601); default now, unless --every')
+    .option('--every <period>', 'periodic: daily, weekly or monthly')
+    .option('--start <time>', 'periodic: the first run (ISO 8601); default now')
+    .option('--interval <n>', 'periodic: every N days, weeks or months', '1')
+    .option('--max-runs <n>', 'periodic: stop after this many runs')
+    .option('--keep-last <n>', 'retention: keep the newest N generations')
+    .option('--keep-daily <n>', 'retention: one per day for N days')
+    .option('--keep-weekly <n>', 'retention: one per week for N weeks')
+    .option('--keep-monthly <n>', 'retention: one per month for N months')
+    .action(
+      async (
+        name: string,
+        o: {
+          volume: string;
+          store: string;
+          method: string;
+          at?: string;
+          every?: string;
+          start?: string;
+          interval: string;
+          maxRuns?: string;
+          keepLast?: string;
+          keepDaily?: string;
+          keepWeekly?: string;
+          keepMonthly?: string;
+        },
+        cmd: Command,
+      ) => {
+        if (o.every && !['daily', 'weekly', 'monthly'].includes(o.every))
+          throw new ReboundError(
+            'INVALID_ARGUMENT',
+            `--every must be daily, weekly or monthly, not "${o.every}"`,
+          );
+        const iso = (t: string, what: string) => {
+          const ms = Date.parse(t);
+          if (Number.isNaN(ms))
+            throw new ReboundError('INVALID_ARGUMENT', `${what} "${t}" is not a date and time (ISO 8601)`);
+          return new Date(ms).toISOString();
+        };
+        const schedule = o.every
+          ? {
+              kind: o.every as 'daily' | 'weekly' | 'monthly',
+              start: o.start ? iso(o.start, '--start') : new Date().toISOString(),
+              interval: whole(o.interval, '--interval', 1)!,
+              maxRuns: whole(o.maxRuns, '--max-runs', 1) ?? null,
+            }
+          : { kind: 'once' as const, at: o.at ? iso(o.at, '--at') : null };
+        const retention = Object.fromEntries(
+          Object.entries({
+            keepLast: whole(o.keepLast, '--keep-last', 1),
+            keepDaily: whole(o.keepDaily, '--keep-daily'),
+            keepWeekly: whole(o.keepWeekly, '--keep-weekly'),
+            keepMonthly: whole(o.keepMonthly, '--keep-monthly'),
+          }).filter(([, v]) => v !== undefined),
         );
-        for (const p of report.problems) console.log(`  ${p.code} ${p.key}: ${p.message}`);
-      });
-      if (!report.ok) process.exitCode = 3;
+        const s = await (await managerClient(cmd)).addBackupSetting({
+          name,
+          volume: o.volume,
+          store: o.store,
+          method: method(o.method),
+          schedule,
+          ...(Object.keys(retention).length ? { retention } : {}),
+        });
+        emit(globals(cmd), s, () => showSetting(s));
+      },
+    );
+
+  setting
+    .command('list')
+    .description('every backup setting with its next run')
+    .action(async (_opts, cmd: Command) => {
+      const list = await (await managerClient(cmd)).listBackupSettings();
+      emit(globals(cmd), list, () =>
+        printTable(
+          list.map((s) => ({
+            name: s.name,
+            volume: s.volumeName ?? s.volume,
+            store: s.store,
+            method: s.method,
+            timing: s.schedule.kind === 'once' ? 'once' : `${s.schedule.kind}/${s.schedule.interval}`,
+            enabled: s.enabled,
+            runs: s.runs,
+            next: s.nextRunAt ?? '-',
+          })),
+          ['name', 'volume', 'store', 'method', 'timing', 'enabled', 'runs', 'next'],
+        ),
+      );
     });
 
-  backup
-    .command('delete <generation>')
-    .description('delete a generation; its incremental children are merged so they still restore')
-    .requiredOption('--store <store>', 'registered store')
-    .action(async (generation: string, opts: { store: string }, cmd: Command) => {
-      const r = await (await nodeClient(cmd)).deleteGeneration(opts.store, generation);
-      emit(globals(cmd), r, () => printRecord(r as Record<string, unknown>));
+  setting.command('show <setting>').action(async (ref: string, _opts, cmd: Command) => {
+    const s = await (await managerClient(cmd)).getBackupSetting(ref);
+    emit(globals(cmd), s, () => showSetting(s));
+  });
+
+  setting
+    .command('run <setting>')
+    .description('run a setting now, outside its timing')
+    .option('--no-wait', 'start the job and print its ID')
+    .action(async (ref: string, opts: { wait: boolean }, cmd: Command) => {
+      const client = await managerClient(cmd);
+      await follow(cmd, client, await client.runBackupSetting(ref), opts.wait);
     });
 
-  backup
-    .command('prune')
-    .description('apply retention rules to a lineage (protected failover bases are kept)')
-    .requiredOption('--store <store>', 'registered store')
-    .requiredOption('--unique-id <id>', 'the lineage (see `backup list`)')
-    .option('--keep-last <n>')
-    .option('--keep-daily <n>')
-    .option('--keep-weekly <n>')
-    .option('--keep-monthly <n>')
-    .option('--dry-run', 'show what would go')
-    .action(async (opts: Record<string, string | boolean | undefined>, cmd: Command) => {
-      const r = await (await nodeClient(cmd)).prune(String(opts.store), {
-        uniqueId: String(opts.uniqueId),
-        keepLast: count(opts.keepLast as string | undefined, '--keep-last'),
-        keepDaily: count(opts.keepDaily as string | undefined, '--keep-daily'),
-        keepWeekly: count(opts.keepWeekly as string | undefined, '--keep-weekly'),
-        keepMonthly: count(opts.keepMonthly as string | undefined, '--keep-monthly'),
-        dryRun: opts.dryRun === true,
-      });
-      emit(globals(cmd), r, () => {
-        const plan = r as { keep: { generation: string; reasons: string[] }[]; remove: string[] };
-        for (const k of plan.keep) console.log(`keep    ${k.generation}  (${k.reasons.join(', ')})`);
-        for (const k of plan.remove) console.log(`${opts.dryRun ? 'would remove' : 'removed'} ${k}`);
-      });
+  for (const [verb, enabled] of [
+    ['enable', true],
+    ['disable', false],
+  ] as const)
+    setting.command(`${verb} <setting>`).action(async (ref: string, _opts, cmd: Command) => {
+      const s = await (await managerClient(cmd)).updateBackupSetting(ref, { enabled });
+      emit(globals(cmd), s, () => console.log(`backup setting ${s.name}: ${verb}d`));
     });
 
-  backup
-    .command('serve <generation>')
-    .description('mount a generation read-only over NBD without restoring it')
-    .requiredOption('--store <store>', 'registered store')
-    .requiredOption('--name <name>', 'exported as backup-NAME')
-    .action(async (generation: string, opts: { store: string; name: string }, cmd: Command) => {
-      const m = await (await nodeClient(cmd)).serve(opts.store, generation, opts.name);
-      emit(globals(cmd), m, () => console.log(`serving ${generation} read-only at ${m.nbdUri}`));
-    });
-
-  backup
-    .command('unmount <name>')
-    .description('stop serving a mounted generation')
-    .action(async (name: string, _opts, cmd: Command) => {
-      await (await nodeClient(cmd)).unmount(name);
-      emit(globals(cmd), { unmounted: name }, () => console.log(`unmounted ${name}`));
+  setting
+    .command('remove <setting>')
+    .description('delete a setting (its generations stay in the store)')
+    .action(async (ref: string, _opts, cmd: Command) => {
+      await (await managerClient(cmd)).removeBackupSetting(ref);
+      emit(globals(cmd), { removed: ref }, () => console.log(`removed backup setting ${ref}`));
     });
 
   program
     .command('restore <generation>')
-    .description('restore a generation into a volume; it inherits the source unique ID (S209-S210)')
-    .requiredOption('--store <store>', 'registered store')
+    .description('restore a generation onto a node (SPEC S201-S211): the volume inherits the unique ID')
+    .requiredOption('--store <store>', 'registered store holding it')
+    .requiredOption('--on <node>', 'the node to restore onto')
     .option('--volume <name>', 'destination volume (default: the source volume name)')
-    .option('--overwrite', 'restore over an existing volume (fence it first)')
+    .option('--overwrite', 'restore over an existing volume')
+    .option('--no-wait', 'start the job and print its ID')
     .action(
       async (
         generation: string,
-        opts: { store: string; volume?: string; overwrite?: boolean },
+        opts: { store: string; on: string; volume?: string; overwrite?: boolean; wait: boolean },
         cmd: Command,
       ) => {
-        const client = await nodeClient(cmd);
-        const g = globals(cmd);
-        const task = await watchTask(
-          client,
-          await client.startRestore({
-            store: opts.store,
-            generation,
-            volume: opts.volume,
-            overwrite: opts.overwrite,
-          }),
-          g.json ?? false,
-        );
-        const r = task.result as {
-          volume: api.VolumeInfo;
-          chain: string[];
-          bytesCopied: number;
-          elapsedMs: number;
-          bitmap: string;
-        };
-        emit(g, r, () => {
-          console.log(
-            `restored ${r.volume.name} (inherits ${r.volume.inheritedUniqueId}) from ${r.chain.length} generation(s): ${formatBytes(r.bytesCopied)} in ${(r.elapsedMs / 1000).toFixed(1)} s`,
-          );
-          console.log(`  changes from now on are tracked in bitmap ${r.bitmap}`);
+        const client = await managerClient(cmd);
+        const job = await client.restore({
+          store: opts.store,
+          generation,
+          node: opts.on,
+          ...(opts.volume ? { volume: opts.volume } : {}),
+          ...(opts.overwrite ? { overwrite: true } : {}),
         });
+        await follow(cmd, client, job, opts.wait);
       },
     );
 }

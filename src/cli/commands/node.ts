@@ -91,7 +91,7 @@ export async function runUntilSignalled(node: RunningNode): Promise<void> {
   });
 }
 
-export function nodeCommands(program: Command): void {
+export function nodeCommands(program: Command): Command {
   const node = program.command('node').description('a storage node: pool, volumes, NBD server, control API');
 
   node
@@ -177,6 +177,7 @@ export function nodeCommands(program: Command): void {
         }),
       );
     });
+  return node;
 }
 
 function renameListen(l: { host: string; port: number }, prefix: 'api' | 'nbd'): Partial<NodeConfig> {

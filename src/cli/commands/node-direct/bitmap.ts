@@ -3,11 +3,11 @@
  * (SPEC "update difference management"); freeze is SPEC's "fix the bitmap".
  */
 import type { Command } from 'commander';
-import type { api } from '../../node/index.js';
+import type { api } from '../../../node/index.js';
 
-import { globals, nodeClient } from '../context.js';
-import { emit, printTable } from '../output.js';
-import { formatBytes } from '../units.js';
+import { globals, nodeClient } from '../../context.js';
+import { emit, printTable } from '../../output.js';
+import { formatBytes } from '../../units.js';
 
 type BitmapInfo = api.BitmapInfo;
 

@@ -1,13 +1,15 @@
 /**
- * rebound store add|list|remove: the object stores a node backs up to (SPEC Fig. 9).
+ * rebound store add|list|remove: the object stores backups go to (SPEC Fig. 9), registered
+ * with the manager (which pushes them to the nodes that need them) or with one node.
  * Secrets are read from the environment or a file, never from the command line (it would
  * land in shell history and `ps`), and never printed.
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { ReboundError } from '../../errors.js';
-import { globals, nodeClient } from '../context.js';
-import { emit, printRecord, printTable } from '../output.js';
+import { ReboundError } from '../../../errors.js';
+import type { AddStoreBody, StoreView } from '../../../node/api-schema.js';
+import { globals } from '../../context.js';
+import { emit, printRecord, printTable } from '../../output.js';
 
 interface AddOptions {
   provider: 'directory' | 's3';
@@ -21,7 +23,15 @@ interface AddOptions {
   tag?: string[];
 }
 
-export function storeCommands(program: Command): void {
+/** What both a node and the manager answer for stores (NodeClient, ManagerClient). */
+export interface StoreApi {
+  addStore(body: AddStoreBody): Promise<StoreView>;
+  listStores(): Promise<StoreView[]>;
+  removeStore(name: string): Promise<void>;
+}
+
+/** The store verbs, against a node (`rebound node store`) or the manager (`rebound store`). */
+export function storeCommands(program: Command, connect: (cmd: Command) => Promise<StoreApi>): void {
   const store = program.command('store').description('object stores that hold the backups');
 
   store
@@ -63,7 +73,7 @@ export function storeCommands(program: Command): void {
           '--encryption aes-256-gcm needs --encryption-key-file (make one with `openssl rand -hex 32 > backup.key`)',
         );
       }
-      const view = await (await nodeClient(cmd)).addStore({
+      const view = await (await connect(cmd)).addStore({
         name,
         provider: opts.provider,
         ...(opts.path && { path: opts.path }),
@@ -87,7 +97,7 @@ export function storeCommands(program: Command): void {
     .command('list')
     .description('list registered stores (secrets are never shown)')
     .action(async (_opts, cmd: Command) => {
-      const list = await (await nodeClient(cmd)).listStores();
+      const list = await (await connect(cmd)).listStores();
       emit(globals(cmd), list, () =>
         printTable(
           list.map((s) => ({
@@ -106,7 +116,7 @@ export function storeCommands(program: Command): void {
     .command('remove <name>')
     .description('forget a store (its objects stay where they are)')
     .action(async (name: string, _opts, cmd: Command) => {
-      await (await nodeClient(cmd)).removeStore(name);
+      await (await connect(cmd)).removeStore(name);
       emit(globals(cmd), { removed: name }, () => console.log(`removed store ${name}`));
     });
 }
