@@ -47,8 +47,8 @@ import type {
 } from './types.js';
 
 const DEFAULT_TIMEOUT_S = 600;
-/** After the build script says the node is up, how long it may still take to answer. */
-const MIN_ANSWER_WAIT_MS = 10_000;
+/** After the build script says the node is up, how long it may still take to answer (at most timeoutSeconds). */
+const ANSWER_GRACE_MS = 10_000;
 /** LSB: "program is not running". */
 const EXIT_NOT_RUNNING = 3;
 
@@ -87,7 +87,7 @@ export class CommandSiteProvider implements SiteProvider {
     const r = await this.run('build', site);
     this.failUnlessZero('build', site, r);
     const out = this.parseOutput('build', site, r);
-    const waitMs = Math.max(MIN_ANSWER_WAIT_MS, this.timeoutMs - r.durationMs);
+    const waitMs = Math.min(ANSWER_GRACE_MS, this.timeoutMs);
     try {
       return await waitForNode(
         { url: out.url, token: out.token, nbd: out.nbd, tls: out.tls ?? { mode: 'off' } },
