@@ -181,6 +181,18 @@ export const ERROR_CODES = {
     retryable: false,
     doc: 'The object is not in a state that allows this (resuming a job that is not paused, say); the message says its state.',
   },
+  SITE_PROVIDER_FAILED: {
+    http: 502,
+    nbd: 'EIO',
+    retryable: false,
+    doc: "Building, checking or tearing down a secondary site failed; the message has its script's or node's output tail.",
+  },
+  HOST_HOOK_FAILED: {
+    http: 502,
+    nbd: 'EIO',
+    retryable: false,
+    doc: "The operator's start-hosts or stop-hosts command failed or timed out; the message has its output tail.",
+  },
   INTERNAL: { http: 500, nbd: 'EIO', retryable: false, doc: 'A bug: the log has the stack trace.' },
 } as const satisfies Record<string, CodeInfo>;
 

@@ -7,6 +7,9 @@
  * into a pool: a node is a separate machine in a real deployment, and the manager must
  * keep working, and say so, when one is gone.
  *
+ * sites/ builds and tears down the secondary storage system (site providers) and runs
+ * the operator's host start/stop hooks.
+ *
  * Still to come here: backup settings and the scheduler (Fig. 10), resumable jobs, and
  * failover / failback orchestration (dr/).
  */
@@ -28,3 +31,4 @@ export { JOB_PLANS, JobRunner } from './jobs/index.js';
 export { HealthPoller } from './poller.js';
 export { type NodeConnector, Registry } from './registry.js';
 export { Scheduler } from './scheduler.js';
+export * as sites from './sites/index.js';

@@ -1,7 +1,7 @@
 /**
  * rebound node init|run|status: set up and run a storage node on this machine.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ReboundError } from '../../errors.js';
@@ -140,7 +140,11 @@ export function nodeCommands(program: Command): Command {
     .description('run the node: serve volumes over NBD and the control API until stopped')
     .option('--api-listen <host:port>', 'override the control API address')
     .option('--nbd-listen <host:port>', 'override the NBD address')
-    .action(async (opts: { apiListen?: string; nbdListen?: string }, cmd: Command) => {
+    .option(
+      '--ready-file <file>',
+      'once listening, write {pid, serial, apiUrl, nbd} there as JSON (removed at a clean stop)',
+    )
+    .action(async (opts: { apiListen?: string; nbdListen?: string; readyFile?: string }, cmd: Command) => {
       const dataDir = globals(cmd).dataDir ?? DEFAULT_NODE_DIR;
       const config = await readNodeConfig(dataDir);
       if (opts.apiListen)
@@ -153,7 +157,9 @@ export function nodeCommands(program: Command): Command {
         console.log(`  control API  ${running.apiUrl}`);
         console.log(`  NBD          ${running.nbd.host}:${running.nbd.port} (TLS ${running.nbd.tls})`);
       });
+      if (opts.readyFile) await writeReadyFile(opts.readyFile, running);
       await runUntilSignalled(running);
+      if (opts.readyFile) await rm(opts.readyFile, { force: true });
     });
 
   node
@@ -178,6 +184,17 @@ export function nodeCommands(program: Command): Command {
       );
     });
   return node;
+}
+
+/**
+ * The ready file: how a parent that started `node run` with port 0 (the manager's local
+ * site provider) learns the bound addresses. Written whole (rename) after both listeners
+ * are up, so its presence means "answering"; a crash leaves it behind, hence the pid.
+ */
+async function writeReadyFile(path: string, node: RunningNode): Promise<void> {
+  const ready = { pid: process.pid, serial: node.serial, apiUrl: node.apiUrl, nbd: node.nbd };
+  await writeFile(`${path}.tmp`, `${JSON.stringify(ready)}\n`);
+  await rename(`${path}.tmp`, path);
 }
 
 function renameListen(l: { host: string; port: number }, prefix: 'api' | 'nbd'): Partial<NodeConfig> {
