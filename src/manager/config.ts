@@ -18,6 +18,8 @@ export interface ManagerConfig {
   sessionTtlMs: number;
   /** 64 hex digits; see the top of this file. */
   secretKey?: string;
+  /** Notifications (errors, node health, failed or paused jobs) are POSTed here as JSON. */
+  webhookUrl?: string;
 }
 
 export const MANAGER_CONFIG_FILE = 'manager.json';

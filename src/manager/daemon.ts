@@ -66,7 +66,7 @@ export async function startManager(
     cfg.secretKey ?? process.env.REBOUND_SECRET_KEY,
   );
   const { db, applied } = SqliteManagerDb.open(dataDir, { at: isoTime(clock) });
-  const events = new EventLog(db, clock, logger.child({ part: 'events' }));
+  const events = new EventLog(db, clock, logger.child({ part: 'events' }), cfg.webhookUrl ?? null);
   const registry = new Registry({
     db,
     box,
@@ -147,6 +147,7 @@ export async function startManager(
         await poller.stop();
         await runner.close();
         await app.close();
+        await events.drain();
         await db.close();
         logger.info('manager stopped');
       })();

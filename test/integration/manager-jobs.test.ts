@@ -7,6 +7,7 @@
 // active, and a restore job brings the bytes back.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -44,12 +45,13 @@ describe('manager scheduler and jobs with a real node', () => {
   let apiPort: number;
   let nbdPort: number;
   const clock = new ManualClock(Date.parse('2026-03-01T00:00:00Z'));
+  // A webhook receiver: what an operator's alerting would get.
+  const notified: { kind: string; subject: string | null }[] = [];
+  let webhook: Server;
+  let webhookUrl = '';
+  const config = () => ({ apiPort: 0, secretKey: 'ab'.repeat(32), pollIntervalMs: 10 * DAY, webhookUrl });
   const start = async () => {
-    m = await startManager(
-      dir,
-      { apiPort: 0, secretKey: 'ab'.repeat(32), pollIntervalMs: 10 * DAY },
-      { clock, jobPollMs: 20 },
-    );
+    m = await startManager(dir, config(), { clock, jobPollMs: 20 });
     admin = new ManagerClient(m.apiUrl, token);
   };
   let token = '';
@@ -64,13 +66,21 @@ describe('manager scheduler and jobs with a real node', () => {
     fx = await startTestNode({
       init: { apiListen: `127.0.0.1:${apiPort}`, nbdListen: `127.0.0.1:${nbdPort}` },
     });
+    webhook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => {
+        body += d;
+      });
+      req.on('end', () => {
+        notified.push((JSON.parse(body) as { event: { kind: string; subject: string | null } }).event);
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => webhook.listen(0, '127.0.0.1', r));
+    webhookUrl = `http://127.0.0.1:${(webhook.address() as { port: number }).port}/hook`;
     dir = await mkdtemp(join(tmpdir(), 'rebound-mjobs-'));
     storeDir = await mkdtemp(join(tmpdir(), 'rebound-mjobs-store-'));
-    m = await startManager(
-      dir,
-      { apiPort: 0, secretKey: 'ab'.repeat(32), pollIntervalMs: 10 * DAY },
-      { clock, jobPollMs: 20 },
-    );
+    m = await startManager(dir, config(), { clock, jobPollMs: 20 });
     token = m.bootstrap!.token;
     admin = new ManagerClient(m.apiUrl, token);
     await admin.addSite({ name: 'dc1', role: 'primary' });
@@ -83,6 +93,7 @@ describe('manager scheduler and jobs with a real node', () => {
     await fx?.close();
     await rm(dir, { recursive: true, force: true });
     await rm(storeDir, { recursive: true, force: true });
+    await new Promise((r) => webhook?.close(r));
   });
 
   const jobsOf = (setting: string) => admin.listJobs({ setting });
@@ -183,6 +194,15 @@ describe('manager scheduler and jobs with a real node', () => {
       return j?.state === 'paused' ? j : undefined;
     });
     assert.match(job.pausedReason ?? '', /n1/);
+    await m.events.drain();
+    assert.ok(
+      notified.some((e) => e.kind === 'node.health' && e.subject === 'n1'),
+      'the webhook hears of the node',
+    );
+    assert.ok(
+      notified.some((e) => e.kind === 'job.paused' && e.subject === job.id),
+      'and of the paused job',
+    );
 
     clock.advance(DAY); // due again while the first run is still active
     await until('the skip event', async () => {
