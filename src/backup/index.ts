@@ -50,6 +50,7 @@ export {
   volumePrefix,
 } from './keys.js';
 export { type RestoreOptions, type RestoreResult, restoreGeneration } from './restore.js';
+export { type RevertOptions, type RevertResult, revertToGeneration } from './revert.js';
 export {
   applyRetention,
   type CleanupOptions,

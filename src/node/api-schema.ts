@@ -206,6 +206,17 @@ export const RestoreBody = Type.Object(
   },
   { additionalProperties: false },
 );
+/** Consistency assurance (SPEC S301-S303): fence, snapshot, bring the volume back to a generation. */
+export const RevertBody = Type.Object(
+  {
+    volume: Name,
+    store: Name,
+    generation: GenerationKey,
+    snapshot: Type.Optional(Name),
+    taskId: TaskId,
+  },
+  { additionalProperties: false },
+);
 export const GenerationsQuery = Type.Object(
   { volume: Type.Optional(Name), uniqueId: Type.Optional(Type.String({ minLength: 1 })) },
   { additionalProperties: false },
@@ -265,6 +276,7 @@ export const MountParams = Type.Object({ mount: Name });
 export type TaskView = Static<typeof TaskView>;
 export type BackupBody = Static<typeof BackupBody>;
 export type RestoreBody = Static<typeof RestoreBody>;
+export type RevertBody = Static<typeof RevertBody>;
 export type GenerationView = Static<typeof GenerationView>;
 export type PruneBody = Static<typeof PruneBody>;
 export type MountView = Static<typeof MountView>;

@@ -13,6 +13,7 @@ import type {
   NodeIdentity,
   PruneBody,
   RestoreBody,
+  RevertBody,
   SnapshotInfo,
   StoreView,
   TaskView,
@@ -110,6 +111,10 @@ export class NodeClient {
   }
   startRestore(body: RestoreBody): Promise<TaskView> {
     return this.call('POST', '/v1/restores', body);
+  }
+  /** Consistency assurance (SPEC S301-S303) as a task. */
+  startRevert(body: RevertBody): Promise<TaskView> {
+    return this.call('POST', '/v1/reverts', body);
   }
   listGenerations(
     store: string,

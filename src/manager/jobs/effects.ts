@@ -12,7 +12,7 @@ import type { NodeClient } from '../../node/client.js';
 import { isoTime } from '../clock.js';
 import type { JobProgress } from '../db/types.js';
 import type { Registry } from '../registry.js';
-import type { Effect, TaskOutcome } from './plan.js';
+import type { Effect, TaskOp, TaskOutcome } from './plan.js';
 
 export interface EffectContext {
   registry: Registry;
@@ -65,7 +65,7 @@ async function clientOf(registry: Registry, node: string): Promise<NodeClient> {
 
 function startTask(
   client: NodeClient,
-  op: 'backup' | 'restore' | 'verify',
+  op: TaskOp,
   body: Record<string, unknown>,
   store: string | undefined,
 ): Promise<TaskView> {
@@ -77,6 +77,8 @@ function startTask(
     case 'verify':
       if (!store) throw new ReboundError('INTERNAL', 'a verify task needs its store');
       return client.startVerify(store, body);
+    case 'revert':
+      return client.startRevert(body as Parameters<NodeClient['startRevert']>[0]);
   }
 }
 

@@ -11,6 +11,9 @@ import type { PruneBody } from '../../node/api-schema.js';
 
 export type JobData = Record<string, unknown>;
 
+/** Node tasks a job can start (effects.ts maps each to its node API call). */
+export type TaskOp = 'backup' | 'restore' | 'verify' | 'revert';
+
 /** What a step does, as data; effects.ts runs each type. */
 export type Effect =
   /** Push the store's registration to the node unless it has it (SPEC Fig. 9, S103). */
@@ -19,7 +22,7 @@ export type Effect =
   | {
       type: 'start-task';
       node: string;
-      op: 'backup' | 'restore' | 'verify';
+      op: TaskOp;
       taskId: string;
       body: Record<string, unknown>;
       store?: string;
@@ -63,45 +66,44 @@ export function remember(data: JobData, step: Step, result: unknown): JobData {
 /** A node task's outcome as wait-task reports it. */
 export type TaskOutcome = { lost: true } | { lost: false; result: Record<string, unknown> };
 
+/** Register the store on a node, once per job (SPEC Fig. 9, S103). */
+export function storeStep(data: JobData, node: string, store: string, name = 'store'): Step | null {
+  if (data[name]) return null;
+  return {
+    name,
+    spec: 'Fig. 9',
+    title: `make sure node ${node} has store ${store} registered`,
+    effect: { type: 'ensure-store', node, store },
+  };
+}
+
 /**
- * The steps common to every "run one node task" job: register the store on the node,
- * start the task under an ID derived from the job (attempt n), wait for it. When the
- * node forgot the task (it restarted), the attempt number goes up and the task starts
- * again: backup, restore and verify are safe to repeat (an unfinished backup has no
- * catalog and is invisible; a restore rewrites the same blocks).
+ * Run one node task: start it under an ID derived from the job and the step (attempt n),
+ * then follow it. When the node forgot the task (it restarted), the attempt number goes
+ * up and the task starts again: backup, restore, verify and revert are safe to repeat (an
+ * unfinished backup has no catalog and is invisible; a restore rewrites the same blocks).
+ * Steps are named `<prefix>start` and `<prefix>task`; the outcome lands in
+ * `data[<prefix>task]`.
  */
-export function nodeTaskSteps(
+export function taskSteps(
   jobId: string,
   data: JobData,
-  task: { node: string; store: string; op: 'backup' | 'restore' | 'verify'; body: Record<string, unknown> },
+  prefix: string,
+  task: { node: string; op: TaskOp; body: Record<string, unknown>; store?: string },
   spec: { start: string | null; wait: string | null; what: string },
 ): Step | null {
-  const attempt = (data.attempt as number | undefined) ?? 1;
-  if (!data.store)
+  const attempt = (data[`${prefix}attempt`] as number | undefined) ?? 1;
+  const taskId = `${jobId}.${prefix}${attempt}`;
+  if (!data[`${prefix}start`])
     return {
-      name: 'store',
-      spec: 'Fig. 9',
-      title: `make sure node ${task.node} has store ${task.store} registered`,
-      effect: { type: 'ensure-store', node: task.node, store: task.store },
-    };
-  const taskId = `${jobId}.${attempt}`;
-  if (!data.start)
-    return {
-      name: 'start',
+      name: `${prefix}start`,
       spec: spec.start,
       title: `start the ${spec.what} on node ${task.node}${attempt > 1 ? ` (attempt ${attempt})` : ''}`,
-      effect: {
-        type: 'start-task',
-        node: task.node,
-        op: task.op,
-        taskId,
-        body: task.body,
-        store: task.store,
-      },
+      effect: { type: 'start-task', node: task.node, op: task.op, taskId, body: task.body, ...(task.store ? { store: task.store } : {}) },
     };
-  if (!data.task)
+  if (!data[`${prefix}task`])
     return {
-      name: 'task',
+      name: `${prefix}task`,
       spec: spec.wait,
       title: `${spec.what} on node ${task.node} (task ${taskId})`,
       effect: { type: 'wait-task', node: task.node, taskId },
@@ -109,12 +111,25 @@ export function nodeTaskSteps(
   return null;
 }
 
-/** `apply` for plans built on nodeTaskSteps: a lost task means start again. */
+/** The steps of a job that runs one node task: the store, then the task. */
+export function nodeTaskSteps(
+  jobId: string,
+  data: JobData,
+  task: { node: string; store: string; op: TaskOp; body: Record<string, unknown> },
+  spec: { start: string | null; wait: string | null; what: string },
+): Step | null {
+  return storeStep(data, task.node, task.store) ?? taskSteps(jobId, data, '', task, spec);
+}
+
+/** `apply` for plans built on taskSteps: a lost task means start again. */
 export function applyNodeTask(data: JobData, step: Step, result: unknown): JobData {
-  if (step.name === 'task' && (result as TaskOutcome).lost) {
-    const { start: _s, task: _t, ...rest } = data;
-    return { ...rest, attempt: ((data.attempt as number | undefined) ?? 1) + 1 };
+  if (step.effect.type === 'wait-task') {
+    const prefix = step.name.slice(0, -'task'.length);
+    if ((result as TaskOutcome).lost) {
+      const { [`${prefix}start`]: _s, [step.name]: _t, ...rest } = data;
+      return { ...rest, [`${prefix}attempt`]: ((data[`${prefix}attempt`] as number | undefined) ?? 1) + 1 };
+    }
+    return { ...data, [step.name]: (result as { result: unknown }).result };
   }
-  if (step.name === 'task') return { ...data, task: (result as { result: unknown }).result };
   return remember(data, step, result);
 }

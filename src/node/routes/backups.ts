@@ -4,6 +4,7 @@
  *
  *   POST /v1/backups                      run a backup (a task)
  *   POST /v1/restores                     restore a generation into a volume (a task)
+ *   POST /v1/reverts                      consistency assurance S301-S303 (a task)
  *   GET  /v1/stores/:store/generations    list generations (?volume= or ?uniqueId=)
  *   POST /v1/stores/:store/verify         re-read and check every block (a task)
  *   POST /v1/stores/:store/delete         delete one generation, keeping its children restorable
@@ -24,6 +25,7 @@ import {
   listGenerations,
   listLineages,
   restoreGeneration,
+  revertToGeneration,
   verifyGeneration,
   verifyStore,
 } from '../../backup/index.js';
@@ -39,6 +41,7 @@ import {
   MountView,
   PruneBody,
   RestoreBody,
+  RevertBody,
   ServeBody,
   StoreParams,
   TaskParams,
@@ -133,6 +136,31 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
               volume,
               existing: overwrite ? 'overwrite' : 'fail',
               encryptionKey,
+              signal: t.signal,
+              onProgress: (p) => t.progress(p.bytesDone, p.bytesTotal, p.rateBytesPerSec),
+            }),
+          ),
+        taskId,
+      );
+    },
+  );
+
+  app.post(
+    '/v1/reverts',
+    { schema: { body: RevertBody, response: { 202: TaskView } } },
+    async (req, reply) => {
+      const { volume, store, generation, snapshot, taskId } = req.body;
+      storage.getVolume(volume);
+      stores.get(store);
+      reply.status(202);
+      return tasks.start(
+        'revert',
+        `consistency assurance: bring ${volume} back to ${generation}`,
+        (t) =>
+          withStore(store, (s, encryptionKey) =>
+            revertToGeneration(storage, volume, s, generation, {
+              encryptionKey,
+              snapshot,
               signal: t.signal,
               onProgress: (p) => t.progress(p.bytesDone, p.bytesTotal, p.rateBytesPerSec),
             }),
