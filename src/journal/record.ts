@@ -60,6 +60,9 @@ function safeInt(v: unknown, max: number): boolean {
 export function validateEntry(entry: JournalEntry): void {
   const bad = (field: string, why: string) =>
     new ReboundError('INVALID_ARGUMENT', `journal entry: ${field} ${why}`, { detail: { field } });
+  if (typeof entry?.type !== 'string' || !Object.hasOwn(RecordType, entry.type)) {
+    throw bad('type', `is unknown: ${(entry as { type?: unknown })?.type}`);
+  }
   const name = entry.type === 'marker' ? entry.label : entry.volumeId;
   const nameField = entry.type === 'marker' ? 'label' : 'volumeId';
   if (typeof name !== 'string' || name.length === 0) throw bad(nameField, 'must be a non-empty string');
@@ -78,8 +81,6 @@ export function validateEntry(entry: JournalEntry): void {
       if (!safeInt(entry.length, MAX_RANGE)) throw bad('length', 'is not a valid length');
       if (!safeInt(entry.offset, MAX_RANGE - entry.length)) throw bad('offset', 'is not a valid offset');
       return;
-    default:
-      throw bad('type', `is unknown: ${(entry as { type: unknown }).type}`);
   }
 }
 
