@@ -212,9 +212,22 @@ export class Journal {
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     checkSize('segmentBytes', segmentBytes, 4096);
     checkSize('maxBytes', maxBytes, 2 * segmentBytes);
-    if (options.create ?? true) await mkdir(dir, { recursive: true });
+    try {
+      return await Journal.openChecked(dir, segmentBytes, maxBytes, options.create ?? true);
+    } catch (err) {
+      throw toReboundError(err); // file system errors as IO_ERROR (or POOL_NO_SPACE)
+    }
+  }
+
+  private static async openChecked(
+    dir: string,
+    segmentBytes: number,
+    maxBytes: number,
+    create: boolean,
+  ): Promise<Journal> {
+    if (create) await mkdir(dir, { recursive: true });
     const r = await recoverJournal(dir);
-    if (!(options.create ?? true) && !r.stateExists && r.segments.length === 0) {
+    if (!create && !r.stateExists && r.segments.length === 0) {
       throw new ReboundError('NOT_FOUND', `no journal at ${dir}`);
     }
     const segments = r.segments;
@@ -230,8 +243,13 @@ export class Journal {
       fh = created.fh;
     }
     const journal = new Journal(dir, segmentBytes, maxBytes, segments, fh, r.ackedSeq, r.nextSeq, r.repairs);
-    if (!r.stateExists) await writeState(dir, { ackedSeq: r.ackedSeq, nextSeqFloor: r.nextSeq });
-    await journal.trim();
+    try {
+      if (!r.stateExists) await writeState(dir, { ackedSeq: r.ackedSeq, nextSeqFloor: r.nextSeq });
+      await journal.trim();
+    } catch (err) {
+      await fh.close().catch(() => {});
+      throw err;
+    }
     return journal;
   }
 

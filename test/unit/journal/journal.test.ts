@@ -199,6 +199,26 @@ describe('journal', () => {
       await j.close();
     }));
 
+  it('a failed write fails the journal for good (no fsync retry); reopening goes on', () =>
+    withTempDir(async (dir) => {
+      const j = await Journal.open(dir, small);
+      await j.append(writeEntry(1), { durable: true });
+      // Pull the file out from under it: the next write fails with EBADF.
+      await (j as unknown as { fh: { close(): Promise<void> } }).fh.close();
+      await assert.rejects(j.append(writeEntry(2)), code('IO_ERROR'));
+      await assert.rejects(j.append(writeEntry(3)), code('IO_ERROR'));
+      await assert.rejects(j.sync(), code('IO_ERROR'));
+      assert.equal((await j.read(1)).length, 1, 'what is durable can still be read');
+      await j.close().catch(() => {});
+      const k = await Journal.open(dir, small);
+      assert.deepEqual(
+        (await k.read(1)).map((r) => r.seq),
+        [1],
+      );
+      assert.ok((await k.append(writeEntry(4))) >= 2);
+      await k.close();
+    }));
+
   it('checks its options', () =>
     withTempDir(async (dir) => {
       await assert.rejects(Journal.open(dir, { segmentBytes: 100 }), code('INVALID_ARGUMENT'));
