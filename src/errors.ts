@@ -193,6 +193,18 @@ export const ERROR_CODES = {
     retryable: false,
     doc: "The operator's start-hosts or stop-hosts command failed or timed out; the message has its output tail.",
   },
+  JOURNAL_FULL: {
+    http: 507,
+    nbd: 'EIO',
+    retryable: true,
+    doc: 'The write journal of a pair reached its size limit; it frees up as the peer acknowledges entries (the pair falls back to its bitmap).',
+  },
+  JOURNAL_CORRUPT: {
+    http: 500,
+    nbd: 'EIO',
+    retryable: false,
+    doc: 'A journal segment failed its checksum, magic or sequence check beyond the torn tail a crash can leave; the message names the file and offset.',
+  },
   INTERNAL: { http: 500, nbd: 'EIO', retryable: false, doc: 'A bug: the log has the stack trace.' },
 } as const satisfies Record<string, CodeInfo>;
 

@@ -50,7 +50,6 @@ export {
   volumePrefix,
 } from './keys.js';
 export { type RestoreOptions, type RestoreResult, restoreGeneration } from './restore.js';
-export { type RevertOptions, type RevertResult, revertToGeneration } from './revert.js';
 export {
   applyRetention,
   type CleanupOptions,
@@ -65,6 +64,7 @@ export {
   type RetentionRules,
   unprotectGeneration,
 } from './retention.js';
+export { type RevertOptions, type RevertResult, revertToGeneration } from './revert.js';
 export {
   type VerifyOptions,
   type VerifyProblem,

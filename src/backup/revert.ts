@@ -50,7 +50,8 @@ export async function revertToGeneration(
   // S301: no host I/O from here on (waits for requests in flight).
   await storage.fence(volume);
   // S302: keep what the primary held, drift included.
-  if (!storage.listSnapshots(volume).some((s) => s.name === snapshot)) await storage.createSnapshot(volume, snapshot);
+  if (!storage.listSnapshots(volume).some((s) => s.name === snapshot))
+    await storage.createSnapshot(volume, snapshot);
 
   // S303.
   const image = await BackupImageDevice.open(store, key, { encryptionKey: options.encryptionKey });

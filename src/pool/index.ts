@@ -15,6 +15,7 @@ export { Allocator } from './allocator.js';
 export { ByteReader, ByteWriter } from './codec.js';
 export { crc32c } from './crc32c.js';
 export { Drives } from './drives.js';
+export { fsyncDir, writeFileAtomic, writeFully } from './files.js';
 export { type ApplyRecord, frameRecord, MetaLog, type MetaLogOptions } from './metalog.js';
 export {
   DEFAULT_BLOCK_SIZE_BYTES,

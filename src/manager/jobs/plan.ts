@@ -99,7 +99,14 @@ export function taskSteps(
       name: `${prefix}start`,
       spec: spec.start,
       title: `start the ${spec.what} on node ${task.node}${attempt > 1 ? ` (attempt ${attempt})` : ''}`,
-      effect: { type: 'start-task', node: task.node, op: task.op, taskId, body: task.body, ...(task.store ? { store: task.store } : {}) },
+      effect: {
+        type: 'start-task',
+        node: task.node,
+        op: task.op,
+        taskId,
+        body: task.body,
+        ...(task.store ? { store: task.store } : {}),
+      },
     };
   if (!data[`${prefix}task`])
     return {
