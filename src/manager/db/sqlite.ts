@@ -14,6 +14,7 @@ import type {
   AuditEntry,
   BackupSettingChange,
   BackupSettingRecord,
+  DrVolumeRecord,
   EventEntry,
   JobChange,
   JobLogEntry,
@@ -25,6 +26,7 @@ import type {
   Page,
   PageQuery,
   Role,
+  SiteProviderRecord,
   SiteRecord,
   StoreRecord,
   SyncResult,
@@ -534,6 +536,65 @@ export class SqliteManagerDb implements ManagerDb {
     }));
   }
 
+  // ---- disaster recovery ----
+
+  async getSiteProvider(site: string): Promise<SiteProviderRecord | undefined> {
+    return mapOpt(this.one('SELECT * FROM site_providers WHERE site = ?', site), (r) => ({
+      site: r.site as string,
+      sealedConfig: r.sealed_config as string,
+      hooks: parsed(r.hooks_json),
+      createdAt: r.created_at as string,
+    }));
+  }
+  async putSiteProvider(p: SiteProviderRecord): Promise<void> {
+    this.unique('no such site', () =>
+      this.run(
+        `INSERT INTO site_providers (site, sealed_config, hooks_json, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (site) DO UPDATE SET sealed_config = excluded.sealed_config, hooks_json = excluded.hooks_json`,
+        p.site,
+        p.sealedConfig,
+        json(p.hooks),
+        p.createdAt,
+      ),
+    );
+  }
+  async listDrVolumes(): Promise<DrVolumeRecord[]> {
+    return this.all('SELECT * FROM dr_volumes ORDER BY primary_volume').map(drVolume);
+  }
+  async getDrVolume(lineage: string): Promise<DrVolumeRecord | undefined> {
+    return mapOpt(this.one('SELECT * FROM dr_volumes WHERE lineage = ?', lineage), drVolume);
+  }
+  async putDrVolume(d: DrVolumeRecord): Promise<void> {
+    const cols = {
+      lineage: d.lineage,
+      primary_node: d.primaryNode,
+      primary_volume: d.primaryVolume,
+      active: d.active,
+      state: d.state,
+      store: d.store,
+      base_generation: d.baseGeneration,
+      secondary_site: d.secondarySite,
+      secondary_node: d.secondaryNode,
+      secondary_volume: d.secondaryVolume,
+      consistency: d.consistency,
+      consistency_detail: d.consistencyDetail,
+      failover_job: d.failoverJob,
+      failback_job: d.failbackJob,
+      failed_over_at: d.failedOverAt,
+      failed_back_at: d.failedBackAt,
+      updated_at: d.updatedAt,
+    };
+    const names = Object.keys(cols);
+    this.run(
+      `INSERT INTO dr_volumes (${names.join(', ')}) VALUES (${names.map((n) => `@${n}`).join(', ')})
+       ON CONFLICT (lineage) DO UPDATE SET ${names
+         .filter((n) => n !== 'lineage')
+         .map((n) => `${n} = excluded.${n}`)
+         .join(', ')}`,
+      cols,
+    );
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
@@ -592,6 +653,26 @@ function json(v: unknown): string | null {
 function parsed<T>(v: unknown): T | null {
   return v === null || v === undefined ? null : (JSON.parse(v as string) as T);
 }
+
+const drVolume = (r: Row): DrVolumeRecord => ({
+  lineage: r.lineage as string,
+  primaryNode: r.primary_node as string,
+  primaryVolume: r.primary_volume as string,
+  active: r.active as DrVolumeRecord['active'],
+  state: r.state as string,
+  store: (r.store as string | null) ?? null,
+  baseGeneration: (r.base_generation as string | null) ?? null,
+  secondarySite: (r.secondary_site as string | null) ?? null,
+  secondaryNode: (r.secondary_node as string | null) ?? null,
+  secondaryVolume: (r.secondary_volume as string | null) ?? null,
+  consistency: (r.consistency as DrVolumeRecord['consistency']) ?? null,
+  consistencyDetail: (r.consistency_detail as string | null) ?? null,
+  failoverJob: (r.failover_job as string | null) ?? null,
+  failbackJob: (r.failback_job as string | null) ?? null,
+  failedOverAt: (r.failed_over_at as string | null) ?? null,
+  failedBackAt: (r.failed_back_at as string | null) ?? null,
+  updatedAt: r.updated_at as string,
+});
 
 const setting = (r: Row): BackupSettingRecord => ({
   id: r.id as string,

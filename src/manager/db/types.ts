@@ -222,6 +222,39 @@ export type BackupSettingChange = Partial<
   >
 >;
 
+export interface SiteProviderRecord {
+  site: string;
+  /** The provider configuration as JSON, SecretBox-sealed. */
+  sealedConfig: string;
+  hooks: Record<string, unknown> | null;
+  createdAt: string;
+}
+
+/** Where a protected volume is active and what a failback needs (SPEC S108, S401-S402, S503). */
+export interface DrVolumeRecord {
+  /** The unique ID its backups are filed under: the primary volume's. */
+  lineage: string;
+  primaryNode: string;
+  primaryVolume: string;
+  active: 'primary' | 'secondary';
+  /** failed-over | failing-back | failed-back */
+  state: string;
+  store: string | null;
+  /** The generation the secondary was restored from. */
+  baseGeneration: string | null;
+  secondarySite: string | null;
+  secondaryNode: string | null;
+  secondaryVolume: string | null;
+  /** S301-S303 on the primary: done, owed (primary unreachable at failover), or null. */
+  consistency: 'done' | 'owed' | null;
+  consistencyDetail: string | null;
+  failoverJob: string | null;
+  failbackJob: string | null;
+  failedOverAt: string | null;
+  failedBackAt: string | null;
+  updatedAt: string;
+}
+
 /** Newest first; pass `nextBefore` back as `before` for the next page. */
 export interface Page<T> {
   items: T[];
@@ -315,6 +348,13 @@ export interface ManagerDb {
   updateJob(id: string, change: JobChange): Promise<void>;
   appendJobLog(entry: Omit<JobLogEntry, 'id'>): Promise<JobLogEntry>;
   listJobLog(job: string): Promise<JobLogEntry[]>;
+
+  getSiteProvider(site: string): Promise<SiteProviderRecord | undefined>;
+  putSiteProvider(record: SiteProviderRecord): Promise<void>;
+
+  listDrVolumes(): Promise<DrVolumeRecord[]>;
+  getDrVolume(lineage: string): Promise<DrVolumeRecord | undefined>;
+  putDrVolume(record: DrVolumeRecord): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@
  */
 import { sql as registry } from './0001-registry.js';
 import { sql as jobs } from './0002-jobs.js';
+import { sql as dr } from './0003-dr.js';
 
 export interface Migration {
   version: number;
@@ -15,4 +16,5 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'registry', sql: registry },
   { version: 2, name: 'jobs', sql: jobs },
+  { version: 3, name: 'dr', sql: dr },
 ];
