@@ -191,8 +191,20 @@ export async function negotiate(socket: net.Socket, options: HandshakeOptions): 
     source.detach();
     stream.destroy();
     socket.destroy();
-    throw err;
+    throw tlsAlert(err) ?? err;
   }
+}
+
+/**
+ * In TLS 1.3 the client's handshake ends before the server has checked the client's
+ * certificate; a refusal arrives as an alert on the next read. Name it for what it is.
+ */
+function tlsAlert(err: unknown): ReboundError | undefined {
+  if (!(err instanceof ReboundError) || err.code !== 'NBD_DISCONNECTED') return undefined;
+  const cause = err.cause as NodeJS.ErrnoException | undefined;
+  if (typeof cause?.code !== 'string' || !cause.code.startsWith('ERR_SSL_')) return undefined;
+  const why = (cause as { reason?: string }).reason ?? cause.message.trim();
+  return new ReboundError('NBD_TLS_FAILED', `the NBD server ended the TLS session: ${why}`, { cause });
 }
 
 /** GO's INFO replies into the negotiated export; NBD_INFO_EXPORT is mandatory. */

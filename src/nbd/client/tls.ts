@@ -74,10 +74,16 @@ export function upgradeToTls(socket: net.Socket, options: tls.ConnectionOptions)
     const secure = tls.connect({ ...options, socket });
     const onError = (err: Error): void => {
       secure.destroy();
+      // OpenSSL's `reason` ("sslv3 alert illegal parameter") reads better than its whole line.
+      const why = (err as { reason?: string }).reason ?? err.message.trim();
       reject(
-        new ReboundError('NBD_TLS_FAILED', `TLS handshake with the NBD server failed: ${err.message}`, {
-          cause: err,
-        }),
+        new ReboundError(
+          'NBD_TLS_FAILED',
+          `TLS handshake with the NBD server failed: ${why} (a wrong key or an untrusted certificate?)`,
+          {
+            cause: err,
+          },
+        ),
       );
     };
     const onClose = (): void =>
