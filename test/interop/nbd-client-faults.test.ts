@@ -157,7 +157,9 @@ describe('NBD client against faulty servers', () => {
     const back = await Promise.all(
       Array.from({ length: 32 }, (_, i) => dev.read(8 * MiB + i * 64 * KiB, 64 * KiB)),
     );
-    back.forEach((b, i) => assert.deepEqual(b, pattern(i + 100, 64 * KiB), `write ${i}`));
+    back.forEach((b, i) => {
+      assert.deepEqual(b, pattern(i + 100, 64 * KiB), `write ${i}`);
+    });
     await dev.close();
   });
 

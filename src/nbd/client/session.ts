@@ -195,7 +195,13 @@ export class ClientSession {
       this.internalFlush ??= this.flush().finally(() => {
         this.internalFlush = undefined;
       });
-      await this.internalFlush;
+      try {
+        await this.internalFlush;
+      } catch (err) {
+        // A lost write makes every flush reject, yet this one still let the memory go;
+        // the caller learns of the loss from its own flush.
+        if (err !== this.lost) throw err;
+      }
     }
   }
 
