@@ -1,9 +1,12 @@
 // Requires: qemu-nbd (qemu-utils), nbdkit. Feature: the NBD client is a BlockDevice: the
 // shared conformance suite against our own server, qemu-nbd on a raw file, nbdkit memory,
-// and nbdkit with a 4 KiB minimum and 64 KiB maximum block size (alignment, splitting).
+// nbdkit with a 4 KiB minimum and 64 KiB maximum block size (alignment, splitting), and
+// nbdkit without WRITE_ZEROES (written zeros instead).
+import assert from 'node:assert/strict';
 import { truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before } from 'node:test';
+import { isReboundError } from '../../src/errors.js';
 import { connectNbd } from '../../src/nbd/client/device.js';
 import { deviceConformance } from '../helpers/device-conformance.js';
 import { startServer, suiteTempDir, testExports } from '../helpers/nbd-fixture.js';
@@ -74,6 +77,23 @@ deviceConformance('NBD client -> nbdkit memory, blocks of 4 KiB to 64 KiB', asyn
   return {
     device,
     close: async () => {
+      await device.close();
+      await peer.stop();
+    },
+  };
+});
+
+// No WRITE_ZEROES advertised: zeroes become written zeros; a fast zero is refused.
+deviceConformance('NBD client -> nbdkit memory without WRITE_ZEROES', async (sizeBytes) => {
+  const peer = await startNbdkit(sock(), ['--filter=nozero', 'memory', String(sizeBytes), 'zeromode=none']);
+  const device = await connectNbd({ ...peer.endpoint, exportName: '' });
+  assert.equal(device.info.canWriteZeroes, false);
+  return {
+    device,
+    close: async () => {
+      await assert.rejects(device.writeZeroes(0, 4096, { fastOnly: true }), (e) =>
+        isReboundError(e, 'NOT_SUPPORTED'),
+      );
       await device.close();
       await peer.stop();
     },

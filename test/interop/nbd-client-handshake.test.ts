@@ -137,6 +137,33 @@ describe('NBD client handshake', () => {
     }
   });
 
+  it('a server without flush, FUA or trim (nbdkit eval on a file): writes are durable as acknowledged', async () => {
+    const file = path.join(dir, 'eval.img');
+    await writeFile(file, '');
+    await truncate(file, 4 * MiB);
+    const peer = await startNbdkit({ path: path.join(dir, 'eval.sock') }, [
+      'eval',
+      'get_size=echo 4194304',
+      `pread=dd if=${file} skip=$4 count=$3 iflag=count_bytes,skip_bytes status=none`,
+      `pwrite=dd of=${file} seek=$4 conv=notrunc oflag=seek_bytes status=none`,
+      'can_write=exit 0',
+    ]);
+    try {
+      const dev = await connectNbd({ ...peer.endpoint, exportName: '' });
+      assert.deepEqual([dev.info.canFlush, dev.info.canFua, dev.info.canTrim], [false, false, false]);
+      await dev.write(4096, Buffer.alloc(8192, 0x21), { fua: true });
+      await dev.write(65536, Buffer.alloc(4096, 0x22));
+      assert.equal(dev.unflushedBytes, 0, 'nothing to keep: the server has no cache to lose');
+      await dev.trim(0, 65536); // advisory, not advertised: nothing sent, nothing changed
+      await dev.flush();
+      assert.deepEqual(await dev.read(4096, 8192), Buffer.alloc(8192, 0x21));
+      assert.deepEqual(await dev.read(65536, 4096), Buffer.alloc(4096, 0x22));
+      await dev.close();
+    } finally {
+      await peer.stop();
+    }
+  });
+
   it('an unknown export is NOT_FOUND on our server, qemu-nbd and nbdkit', async () => {
     await assert.rejects(connectNbd({ port: ours.port, exportName: 'nope' }), code('NOT_FOUND', /"nope"/));
     await assert.rejects(connectNbd({ ...qemu.endpoint, exportName: 'nope' }), code('NOT_FOUND'));
