@@ -109,6 +109,30 @@ export const ERROR_CODES = {
     retryable: false,
     doc: 'An NBD peer broke the framing (bad magic, absurd length); that connection was closed, the rest go on.',
   },
+  NBD_TLS_REQUIRED: {
+    http: 502,
+    nbd: 'EIO',
+    retryable: false,
+    doc: 'The NBD server accepts only TLS connections; give the client PSK or x509 credentials.',
+  },
+  NBD_TLS_FAILED: {
+    http: 502,
+    nbd: 'EIO',
+    retryable: false,
+    doc: 'TLS with the NBD server failed (wrong key, untrusted certificate, or no STARTTLS on a server the client must use TLS with); the message says which.',
+  },
+  NBD_OPTION_REFUSED: {
+    http: 502,
+    nbd: 'EIO',
+    retryable: false,
+    doc: "The NBD server refused a handshake option (policy, invalid, unsupported); the message carries the server's reason.",
+  },
+  NBD_DISCONNECTED: {
+    http: 502,
+    nbd: 'EIO',
+    retryable: true,
+    doc: 'The NBD server could not be reached, or the connection dropped and reconnecting gave up; check the address and that the server runs.',
+  },
   NODE_UNREACHABLE: {
     http: 502,
     nbd: 'EIO',
@@ -209,6 +233,23 @@ export const ERROR_CODES = {
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * The other direction of the `nbd` column: what an NBD client makes of an error value a
+ * server sent. Each code here maps back to the same errno in ERROR_CODES (a unit test
+ * checks it), except ENOMEM and EOVERFLOW, which no Rebound code produces. Callers that
+ * know better refine it (EINVAL for a request past the end is OUT_OF_RANGE).
+ */
+export const NBD_ERRNO_CODES: Readonly<Record<NbdErrno, ErrorCode>> = {
+  EPERM: 'READ_ONLY',
+  EIO: 'IO_ERROR',
+  ENOMEM: 'IO_ERROR',
+  EINVAL: 'INVALID_ARGUMENT',
+  ENOSPC: 'POOL_NO_SPACE',
+  EOVERFLOW: 'INVALID_ARGUMENT',
+  ENOTSUP: 'NOT_SUPPORTED',
+  ESHUTDOWN: 'VOLUME_FENCED',
+};
 
 export class ReboundError extends Error {
   readonly code: ErrorCode;

@@ -9,7 +9,7 @@
  *
  * Decoders take a FrameReader and return undefined when the frame is not complete yet
  * (nothing is consumed then); they throw NbdProtocolError on a frame that can never be
- * valid. Both directions are here, so the future NBD client reuses the same code.
+ * valid. Both directions are here: the server and the NBD client (client/) share them.
  */
 import {
   GREETING_BYTES,
@@ -29,7 +29,7 @@ import {
 } from './constants.js';
 import type { FrameReader } from './frame-reader.js';
 import { NbdProtocolError } from './protocol-error.js';
-import { writeU64 } from './wire.js';
+import { readU64, writeU64 } from './wire.js';
 
 export interface OptionRequest {
   option: number;
@@ -275,6 +275,62 @@ export function decodeOptionReply(reader: FrameReader, maxDataBytes = 1 << 20): 
   reader.skip(OPTION_REPLY_HEADER_BYTES);
   const data = length === 0 ? Buffer.alloc(0) : reader.take(length)!;
   return { option, type, data };
+}
+
+/** The reply that ends NBD_OPT_EXPORT_NAME (the mirror of encodeExportNameReply). */
+export function decodeExportNameReply(
+  reader: FrameReader,
+  noZeroes: boolean,
+): { sizeBytes: number; transmissionFlags: number } | undefined {
+  const bytes = noZeroes ? 10 : 134;
+  const buf = reader.take(bytes);
+  if (buf === undefined) return undefined;
+  return { sizeBytes: readU64(buf, 0), transmissionFlags: buf.readUInt16BE(8) };
+}
+
+/** One NBD_REP_INFO payload, as the client sees it. */
+export type InfoReply =
+  | { info: 'export'; sizeBytes: number; transmissionFlags: number }
+  | { info: 'block-size'; minimumBytes: number; preferredBytes: number; maxPayloadBytes: number }
+  | { info: 'name'; name: string }
+  | { info: 'description'; description: string }
+  /** An info type we did not ask for or do not know: the spec says to ignore it. */
+  | { info: 'other'; infoType: number };
+
+/** Parse the data of an NBD_REP_INFO reply; a payload of the wrong size is a protocol error. */
+export function parseInfoReply(data: Buffer): InfoReply {
+  if (data.length < 2) throw new NbdProtocolError(`NBD_REP_INFO of ${data.length} bytes`);
+  const infoType = data.readUInt16BE(0);
+  const expect = (bytes: number): void => {
+    if (data.length !== bytes) {
+      throw new NbdProtocolError(`NBD_REP_INFO type ${infoType} of ${data.length} bytes, expected ${bytes}`);
+    }
+  };
+  switch (infoType) {
+    case NBD_INFO_EXPORT:
+      expect(12);
+      return { info: 'export', sizeBytes: readU64(data, 2), transmissionFlags: data.readUInt16BE(10) };
+    case NBD_INFO_BLOCK_SIZE:
+      expect(14);
+      return {
+        info: 'block-size',
+        minimumBytes: data.readUInt32BE(2),
+        preferredBytes: data.readUInt32BE(6),
+        maxPayloadBytes: data.readUInt32BE(10),
+      };
+    case NBD_INFO_NAME:
+      return { info: 'name', name: data.toString('utf8', 2) };
+    case NBD_INFO_DESCRIPTION:
+      return { info: 'description', description: data.toString('utf8', 2) };
+    default:
+      return { info: 'other', infoType };
+  }
+}
+
+/** Parse the data of an NBD_REP_META_CONTEXT reply: u32 context id, then its name. */
+export function parseMetaContextReply(data: Buffer): { id: number; name: string } {
+  if (data.length < 4) throw new NbdProtocolError(`NBD_REP_META_CONTEXT of ${data.length} bytes`);
+  return { id: data.readUInt32BE(0), name: data.toString('utf8', 4) };
 }
 
 function infoString(infoType: number, value: string): Buffer {

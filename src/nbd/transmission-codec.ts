@@ -1,6 +1,6 @@
 /**
  * The transmission half of the NBD codec: requests, simple replies and structured reply
- * chunks. Buffers only; the server and the future client own the sockets.
+ * chunks, both directions. Buffers only; the server and the client own the sockets.
  *
  *   request (28)  u32 0x25609513 | u16 flags | u16 type | u64 cookie | u64 offset | u32 length | WRITE data
  *   simple  (16)  u32 0x67446698 | u32 error | u64 cookie | READ data
@@ -16,6 +16,7 @@ import {
   NBD_REPLY_FLAG_DONE,
   NBD_REPLY_TYPE_BLOCK_STATUS,
   NBD_REPLY_TYPE_ERROR,
+  NBD_REPLY_TYPE_ERROR_OFFSET,
   NBD_REPLY_TYPE_NONE,
   NBD_REPLY_TYPE_OFFSET_DATA,
   NBD_REPLY_TYPE_OFFSET_HOLE,
@@ -90,18 +91,29 @@ export function decodeRequest(reader: FrameReader, maxWriteBytes: number): NbdRe
   return req;
 }
 
-/** A request frame, payload included (client side and tests). */
+/** A request frame, payload included (tests; the client sends the header and the data apart). */
 export function encodeRequest(req: NbdRequest): Buffer {
   const dataLength = req.data?.length ?? 0;
   const buf = Buffer.allocUnsafe(REQUEST_BYTES + dataLength);
+  writeRequestHeader(buf, req);
+  req.data?.copy(buf, REQUEST_BYTES);
+  return buf;
+}
+
+/** The 28-byte request header alone; a WRITE's data goes right after it, uncopied. */
+export function encodeRequestHeader(req: Omit<NbdRequest, 'data'>): Buffer {
+  const buf = Buffer.allocUnsafe(REQUEST_BYTES);
+  writeRequestHeader(buf, req);
+  return buf;
+}
+
+function writeRequestHeader(buf: Buffer, req: Omit<NbdRequest, 'data'>): void {
   buf.writeUInt32BE(NBD_REQUEST_MAGIC, 0);
   buf.writeUInt16BE(req.flags, 4);
   buf.writeUInt16BE(req.type, 6);
   buf.writeBigUInt64BE(req.cookie, 8);
   writeU64(buf, req.offset, 16);
   buf.writeUInt32BE(req.length, 24);
-  req.data?.copy(buf, REQUEST_BYTES);
-  return buf;
 }
 
 // ---- Replies ----
@@ -216,4 +228,68 @@ export function decodeReply(
   reader.skip(CHUNK_HEADER_BYTES);
   const payload = length === 0 ? Buffer.alloc(0) : reader.take(length)!;
   return { kind: 'chunk', flags, type, cookie, payload };
+}
+
+// ---- Client side: the payloads of structured reply chunks. ----
+// Each throws NbdProtocolError on a payload that breaks the spec's length rules: the
+// client must then hard-disconnect (proto.md, "Structured reply types").
+
+/** NBD_REPLY_TYPE_OFFSET_DATA: u64 offset, then the data (at least one byte). */
+export function parseOffsetData(payload: Buffer): { offset: number; data: Buffer } {
+  if (payload.length < 9) throw new NbdProtocolError(`OFFSET_DATA chunk of ${payload.length} bytes`);
+  return { offset: readU64(payload, 0), data: payload.subarray(8) };
+}
+
+/** NBD_REPLY_TYPE_OFFSET_HOLE: u64 offset, u32 hole size (non-zero). */
+export function parseOffsetHole(payload: Buffer): { offset: number; length: number } {
+  if (payload.length !== 12) throw new NbdProtocolError(`OFFSET_HOLE chunk of ${payload.length} bytes`);
+  const length = payload.readUInt32BE(8);
+  if (length === 0) throw new NbdProtocolError('OFFSET_HOLE of 0 bytes');
+  return { offset: readU64(payload, 0), length };
+}
+
+/** NBD_REPLY_TYPE_BLOCK_STATUS: u32 context id, then one or more {u32 length, u32 flags}. */
+export function parseBlockStatusChunk(payload: Buffer): {
+  contextId: number;
+  descriptors: BlockStatusDescriptor[];
+} {
+  if (payload.length < 12 || (payload.length - 4) % 8 !== 0) {
+    throw new NbdProtocolError(`BLOCK_STATUS chunk of ${payload.length} bytes`);
+  }
+  const descriptors: BlockStatusDescriptor[] = [];
+  for (let at = 4; at < payload.length; at += 8) {
+    const length = payload.readUInt32BE(at);
+    if (length === 0) throw new NbdProtocolError('BLOCK_STATUS descriptor of 0 bytes');
+    descriptors.push({ length, flags: payload.readUInt32BE(at + 4) });
+  }
+  return { contextId: payload.readUInt32BE(0), descriptors };
+}
+
+export interface ErrorChunk {
+  /** The NBD error value (non-zero). */
+  errno: number;
+  message: string;
+  /** Where the error happened (NBD_REPLY_TYPE_ERROR_OFFSET only). */
+  offset?: number;
+}
+
+/**
+ * Any error chunk (type with bit 15 set): u32 error, u16 message length, message, then
+ * type-specific fields (ERROR_OFFSET: u64 offset). Unknown error types still give the
+ * error value and message, as the spec asks.
+ */
+export function parseErrorChunk(type: number, payload: Buffer): ErrorChunk {
+  if (payload.length < 6) throw new NbdProtocolError(`error chunk of ${payload.length} bytes`);
+  const errno = payload.readUInt32BE(0);
+  const messageBytes = payload.readUInt16BE(4);
+  const tail = type === NBD_REPLY_TYPE_ERROR_OFFSET ? 8 : 0;
+  if (6 + messageBytes + tail > payload.length) {
+    throw new NbdProtocolError(`error chunk message of ${messageBytes} bytes overruns its ${payload.length}`);
+  }
+  if (type === NBD_REPLY_TYPE_ERROR_OFFSET && payload.length !== 6 + messageBytes + 8) {
+    throw new NbdProtocolError(`ERROR_OFFSET chunk of ${payload.length} bytes`);
+  }
+  const chunk: ErrorChunk = { errno, message: payload.toString('utf8', 6, 6 + messageBytes) };
+  if (type === NBD_REPLY_TYPE_ERROR_OFFSET) chunk.offset = readU64(payload, 6 + messageBytes);
+  return chunk;
 }
