@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { backupCommands } from './commands/backup.js';
+import { drCommands } from './commands/dr.js';
 import { jobCommands } from './commands/job.js';
 import { loginCommands } from './commands/login.js';
 import { managerCommands } from './commands/manager.js';
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   storeCommands(program, managerClient);
   backupCommands(program);
   jobCommands(program);
+  drCommands(program);
 
   const node = nodeCommands(program);
   registryNodeCommands(node);

@@ -7,6 +7,7 @@
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import * as NodeApi from '../node/api-schema.js';
+import * as Sites from './sites/schema.js';
 
 const Name = Type.String({
   pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$',
@@ -282,6 +283,56 @@ export const GenerationsQuery = Type.Object(
 );
 export const GenerationView = NodeApi.GenerationView;
 
+// ---- disaster recovery (SPEC Fig. 15 to 33) ----
+
+export const FailoverBody = Type.Object(
+  {
+    site: Name,
+    store: Name,
+    volumes: Type.Array(
+      Type.Union([
+        VolumeParams.properties.volume,
+        Type.Object(
+          {
+            volume: VolumeParams.properties.volume,
+            generation: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, pattern: '^volumes/' })),
+          },
+          { additionalProperties: false },
+        ),
+      ]),
+      {
+        minItems: 1,
+        maxItems: 256,
+        description: 'primary volumes (name or unique ID), each optionally with a generation key',
+      },
+    ),
+    provider: Type.Optional(Sites.SiteProviderConfig),
+    hooks: Type.Optional(Sites.HostHooksConfig),
+  },
+  { additionalProperties: false },
+);
+export const DrVolumeView = Type.Object({
+  lineage: Type.String({ description: "the primary volume's unique ID, which its backups carry" }),
+  volume: Type.String(),
+  primaryNode: Type.String(),
+  active: Type.Union([Type.Literal('primary'), Type.Literal('secondary')]),
+  state: Type.String(),
+  secondarySite: Nullable(Type.String()),
+  secondaryNode: Nullable(Type.String()),
+  secondaryVolume: Nullable(Type.String()),
+  baseGeneration: Nullable(Type.String()),
+  consistency: Nullable(Type.String()),
+  consistencyDetail: Nullable(Type.String()),
+  changedBlocks: Nullable(Type.Integer({ description: 'blocks written at the secondary since failover' })),
+  changedBytes: Nullable(Type.Integer()),
+  lastBackupAt: Nullable(Time),
+  rpoSeconds: Nullable(Type.Number({ description: 'age of the newest backup' })),
+  failedOverAt: Nullable(Time),
+  failedBackAt: Nullable(Time),
+  failoverJob: Nullable(Type.String()),
+  failbackJob: Nullable(Type.String()),
+});
+
 // ---- jobs ----
 
 const JobStateSchema = Type.Union(
@@ -413,3 +464,5 @@ export type GenerationsQuery = Static<typeof GenerationsQuery>;
 export type GenerationView = Static<typeof GenerationView>;
 export type JobView = Static<typeof JobView>;
 export type JobLogView = Static<typeof JobLogView>;
+export type FailoverBody = Static<typeof FailoverBody>;
+export type DrVolumeView = Static<typeof DrVolumeView>;

@@ -13,7 +13,9 @@ import type {
   AuditPage,
   BackupSettingView,
   CreateTokenBody,
+  DrVolumeView,
   EventPage,
+  FailoverBody,
   GenerationsQuery,
   GenerationView,
   JobView,
@@ -195,6 +197,14 @@ export class ManagerClient {
   }
   verify(store: string, body: VerifyBody = {}): Promise<JobView> {
     return this.call('POST', `/v1/stores/${enc(store)}/verify`, body);
+  }
+
+  /** Fail volumes over to a secondary site (SPEC S101-S108); the answer is the job. */
+  failover(body: FailoverBody): Promise<JobView> {
+    return this.call('POST', '/v1/failovers', body);
+  }
+  drStatus(): Promise<DrVolumeView[]> {
+    return this.call('GET', '/v1/dr');
   }
 
   listJobs(

@@ -83,6 +83,7 @@ export async function startManager(
     clock,
     logger: logger.child({ part: 'jobs' }),
     plans: JOB_PLANS,
+    dataDir,
     pollMs: options.jobPollMs,
   });
   const scheduler = new Scheduler({ db, runner, clock, events, logger: logger.child({ part: 'scheduler' }) });

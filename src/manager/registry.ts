@@ -400,6 +400,37 @@ export class Registry {
     return ok[0];
   }
 
+  // ---- secondary sites ----
+
+  /** Record how a secondary site is built (sealed: a static site's config holds a token) and its host hooks. */
+  async saveSiteProvider(
+    site: string,
+    config: unknown,
+    hooks: Record<string, unknown> | null,
+  ): Promise<void> {
+    await this.db.putSiteProvider({
+      site,
+      sealedConfig: this.box.seal(JSON.stringify(config)),
+      hooks,
+      createdAt: isoTime(this.clock),
+    });
+  }
+
+  async siteProvider(site: string): Promise<{ config: unknown; hooks: Record<string, unknown> | null }> {
+    const r = await this.db.getSiteProvider(site);
+    if (!r)
+      throw new ReboundError(
+        'NOT_FOUND',
+        `site ${site} has no provider: say how to build it (POST /v1/failovers with provider)`,
+      );
+    return { config: JSON.parse(this.box.open(r.sealedConfig)) as unknown, hooks: r.hooks };
+  }
+
+  /** A client for a node that answered with URL and token (a site just built), not yet registered. */
+  clientFor(url: string, token: string): NodeClient {
+    return this.connect(url, token);
+  }
+
   /** A node call that takes longer than nodeTimeoutMs (on the manager's clock) fails as unreachable. */
   private withTimeout<T>(p: Promise<T>, url: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {

@@ -7,15 +7,20 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isReboundError, ReboundError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
 import type { TaskView } from '../../node/api-schema.js';
 import type { NodeClient } from '../../node/client.js';
 import { isoTime } from '../clock.js';
-import type { JobProgress } from '../db/types.js';
+import type { DrVolumeRecord, JobProgress } from '../db/types.js';
 import type { Registry } from '../registry.js';
+import { openSiteProvider, parseHostHookConfig, runHostHook } from '../sites/index.js';
 import type { Effect, TaskOp, TaskOutcome } from './plan.js';
 
 export interface EffectContext {
   registry: Registry;
+  /** The manager's data directory (the local site provider keeps its nodes under it). */
+  dataDir: string;
+  logger: Logger;
   /** Aborted on cancel (reason 'cancel') and on manager shutdown (reason 'shutdown'). */
   signal: AbortSignal;
   progress(p: JobProgress): void;
@@ -56,7 +61,111 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
       const client = await clientOf(registry, effect.node);
       return (await client.prune(effect.store, effect.rules)) as Record<string, unknown>;
     }
+    case 'build-site':
+      return buildSite(effect.site, effect.nodeName, ctx);
+    case 'pick-generation': {
+      const client = await clientOf(registry, effect.node);
+      const gens = await client.listGenerations(effect.store, { uniqueId: effect.lineage });
+      const pick = effect.generation
+        ? gens.find((g) => g.key === effect.generation)
+        : gens.sort((a, b) => b.generation - a.generation || b.time.localeCompare(a.time))[0];
+      if (!pick)
+        throw new ReboundError(
+          'NOT_FOUND',
+          effect.generation
+            ? `generation ${effect.generation} is not in store ${effect.store}`
+            : `store ${effect.store} holds no generation of ${effect.lineage}: back the volume up first`,
+        );
+      return { key: pick.key, generation: pick.generation, time: pick.time, method: pick.method };
+    }
+    case 'host-hook': {
+      const { hooks } = await registry.siteProvider(effect.site).catch(() => ({ hooks: null }));
+      const hook = (hooks as Record<string, unknown> | null)?.[
+        effect.event === 'start-hosts' ? 'startHosts' : 'stopHosts'
+      ];
+      const id = await (await clientOf(registry, effect.node)).identity();
+      const r = await runHostHook(hook ? parseHostHookConfig(hook) : undefined, effect.event, {
+        volume: effect.volume,
+        site: effect.site,
+        nbd: { host: id.nbd.host, port: id.nbd.port, export: effect.volume },
+      });
+      return { outcome: r.outcome, outputTail: r.outputTail };
+    }
+    case 'assure-consistency': {
+      try {
+        const client = await clientOf(registry, effect.node);
+        await client.startRevert({
+          volume: effect.volume,
+          store: effect.store,
+          generation: effect.generation,
+          taskId: effect.taskId,
+        });
+        const done = await waitTask(client, effect.taskId, ctx);
+        if (done.lost)
+          return { owed: true, reason: `node ${effect.node} restarted during consistency assurance` };
+        return { owed: false, ...done.result };
+      } catch (err) {
+        if (!isReboundError(err, 'NODE_UNREACHABLE')) throw err;
+        return { owed: true, reason: `the primary node ${effect.node} does not answer: ${err.message}` };
+      }
+    }
+    case 'record-dr': {
+      for (const r of effect.records) {
+        const known = await registry.db.getDrVolume(r.lineage);
+        await registry.db.putDrVolume({
+          lineage: r.lineage,
+          primaryNode: r.primaryNode,
+          primaryVolume: r.primaryVolume,
+          active: 'primary',
+          state: 'protected',
+          store: null,
+          baseGeneration: null,
+          secondarySite: null,
+          secondaryNode: null,
+          secondaryVolume: null,
+          consistency: null,
+          consistencyDetail: null,
+          failoverJob: null,
+          failbackJob: null,
+          failedOverAt: null,
+          failedBackAt: null,
+          ...known,
+          ...(r.set as Partial<DrVolumeRecord>),
+          ...(r.set.failedOverAt === 'now' ? { failedOverAt: isoTime(registry.clock) } : {}),
+          ...(r.set.failedBackAt === 'now' ? { failedBackAt: isoTime(registry.clock) } : {}),
+          updatedAt: isoTime(registry.clock),
+        });
+      }
+      return { recorded: effect.records.length };
+    }
   }
+}
+
+/**
+ * S101-S102: the site provider builds (or finds: build is idempotent) the secondary's
+ * node, whose `rebound node init` made its pool; it is registered once, by serial.
+ */
+async function buildSite(
+  site: string,
+  nodeName: string,
+  ctx: EffectContext,
+): Promise<Record<string, unknown>> {
+  const { registry } = ctx;
+  const { config } = await registry.siteProvider(site);
+  const provider = openSiteProvider(config, { dataDir: ctx.dataDir, logger: ctx.logger });
+  const built = await provider.build({ name: site });
+  const known = await registry.db.getNodeBySerial(built.serial);
+  let name = known?.name ?? nodeName;
+  if (!known) {
+    name = (await registry.registerNode({ name: nodeName, site, url: built.url, token: built.token })).name;
+  } else if (known.apiUrl !== built.url) {
+    // Rebuilt on other ports: register it again under the same name.
+    await registry.db.removeNode(known.name);
+    name = (await registry.registerNode({ name: known.name, site, url: built.url, token: built.token })).name;
+  } else {
+    await registry.syncNode(known);
+  }
+  return { node: name, url: built.url, serial: built.serial, nbd: built.nbd, tls: built.tls.mode };
 }
 
 async function clientOf(registry: Registry, node: string): Promise<NodeClient> {

@@ -33,7 +33,35 @@ export type Effect =
   | { type: 'record-backup'; node: string; volume: string }
   | { type: 'sync-node'; node: string }
   /** Apply retention rules to the volume's generations in the store. */
-  | { type: 'prune'; node: string; store: string; rules: PruneBody };
+  | { type: 'prune'; node: string; store: string; rules: PruneBody }
+  /** Build (or find) the site's storage node with its provider and register it (S101-S102). */
+  | { type: 'build-site'; site: string; nodeName: string }
+  /** The generation to restore: the one asked for, else the newest of the lineage (S104). */
+  | { type: 'pick-generation'; node: string; store: string; lineage: string; generation: string | null }
+  /** The operator's start-hosts / stop-hosts command for a volume (S106-S107, S405, S801). */
+  | { type: 'host-hook'; site: string; event: 'start-hosts' | 'stop-hosts'; node: string; volume: string }
+  /**
+   * Consistency assurance on the primary (S301-S303) as a node task; a primary that does
+   * not answer is not waited for: the assurance is recorded as owed (done before failback).
+   */
+  | {
+      type: 'assure-consistency';
+      node: string;
+      volume: string;
+      store: string;
+      generation: string;
+      taskId: string;
+    }
+  /** Record where each volume is active now (the DR state). */
+  | { type: 'record-dr'; records: DrChange[] };
+
+/** What a DR step records for one volume (merged over what is known of it). */
+export interface DrChange {
+  lineage: string;
+  primaryNode: string;
+  primaryVolume: string;
+  set: Record<string, unknown>;
+}
 
 export interface Step {
   /** Unique within the job; the step log and `job.step` use it. */

@@ -46,6 +46,8 @@ export interface JobRunnerOptions {
   clock: Clock;
   logger: Logger;
   plans: JobPlan<never>[];
+  /** The manager's data directory (site providers keep their nodes under it). */
+  dataDir: string;
   /** How often a node task is polled; progress is written at most this often too. */
   pollMs?: number;
 }
@@ -233,6 +235,8 @@ export class JobRunner {
       try {
         result = await runEffect(step.effect, {
           registry: this.o.registry,
+          dataDir: this.o.dataDir,
+          logger: this.o.logger,
           signal,
           pollMs: this.pollMs,
           progress: (p) => void this.progress(job, p),

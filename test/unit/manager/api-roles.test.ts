@@ -67,6 +67,8 @@ const EXPECTED: Record<string, string> = {
   'GET /v1/jobs/:job': 'viewer',
   'POST /v1/jobs/:job/cancel': 'operator',
   'POST /v1/jobs/:job/resume': 'operator',
+  'POST /v1/failovers': 'operator',
+  'GET /v1/dr': 'viewer',
 };
 
 describe('manager API roles', () => {
@@ -83,7 +85,15 @@ describe('manager API roles', () => {
     const box = await SecretBox.open(join(dir, 'secret.key'), 'ab'.repeat(32));
     const events = new EventLog(db, clock, silentLogger);
     const registry = new Registry({ db, box, clock, events, nodeTimeoutMs: 1000 });
-    runner = new JobRunner({ db, registry, events, clock, logger: silentLogger, plans: JOB_PLANS });
+    runner = new JobRunner({
+      db,
+      registry,
+      events,
+      clock,
+      logger: silentLogger,
+      plans: JOB_PLANS,
+      dataDir: dir,
+    });
     const scheduler = new Scheduler({ db, runner, clock, events, logger: silentLogger });
     for (const role of ['admin', 'operator', 'viewer'] as Role[]) {
       const user = await createUser(db, clock, { name: role, role });

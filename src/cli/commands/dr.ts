@@ -1,0 +1,111 @@
+/**
+ * rebound failover and rebound dr status: bring volumes up at a secondary site from their
+ * backups (SPEC S101-S108), and see where each protected volume is active.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { ReboundError } from '../../errors.js';
+import type { FailoverBody } from '../../manager/api-schema.js';
+import { globals } from '../context.js';
+import { managerClient } from '../manager-context.js';
+import { emit, printTable } from '../output.js';
+import { formatBytes } from '../units.js';
+import { watchJob } from '../watch-job.js';
+import { showJob } from './job.js';
+
+async function jsonFile(path: string | undefined, what: string): Promise<unknown> {
+  if (!path) return undefined;
+  try {
+    return JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    throw new ReboundError(
+      'INVALID_ARGUMENT',
+      `${what}: cannot read ${path} as JSON (${(err as Error).message})`,
+    );
+  }
+}
+
+function age(seconds: number | null): string {
+  if (seconds === null) return 'never backed up';
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+export function drCommands(program: Command): void {
+  program
+    .command('failover <volumes...>')
+    .description('bring volumes up at a secondary site from their backups (SPEC S101-S108)')
+    .requiredOption('--site <site>', 'the secondary site (made when new)')
+    .requiredOption('--store <store>', 'the store holding the backups')
+    .option('--generation <key>', 'the generation to restore (one volume only); default the newest')
+    .option(
+      '--provider <file>',
+      'JSON: how to build the site\'s node ({"type":"local"} by default, or command, static)',
+    )
+    .option('--hooks <file>', 'JSON: {"startHosts": {"command": ...}, "stopHosts": {...}}')
+    .option('--no-wait', 'start the job and print its ID')
+    .action(
+      async (
+        refs: string[],
+        opts: {
+          site: string;
+          store: string;
+          generation?: string;
+          provider?: string;
+          hooks?: string;
+          wait: boolean;
+        },
+        cmd: Command,
+      ) => {
+        if (opts.generation && refs.length > 1)
+          throw new ReboundError(
+            'INVALID_ARGUMENT',
+            "--generation names one volume's generation: give one volume",
+          );
+        const body = {
+          site: opts.site,
+          store: opts.store,
+          volumes: refs.map((r) => (opts.generation ? { volume: r, generation: opts.generation } : r)),
+          ...(opts.provider ? { provider: await jsonFile(opts.provider, '--provider') } : {}),
+          ...(opts.hooks ? { hooks: await jsonFile(opts.hooks, '--hooks') } : {}),
+        } as FailoverBody;
+        const client = await managerClient(cmd);
+        const job = await client.failover(body);
+        const g = globals(cmd);
+        const end = opts.wait ? await watchJob(client, job, g.json ?? false) : job;
+        emit(g, end, () =>
+          opts.wait
+            ? showJob(end, { steps: false })
+            : console.log(`job ${end.id} started: rebound job watch ${end.id}`),
+        );
+      },
+    );
+
+  const dr = program.command('dr').description('disaster recovery state');
+  dr.command('status')
+    .description('per volume: active site, secondary, changes since failover, consistency, RPO')
+    .action(async (_o, cmd: Command) => {
+      const list = await (await managerClient(cmd)).drStatus();
+      emit(globals(cmd), list, () =>
+        printTable(
+          list.map((d) => ({
+            volume: d.volume,
+            lineage: d.lineage,
+            active:
+              d.active === 'secondary'
+                ? `${d.secondarySite} (${d.secondaryNode})`
+                : `primary (${d.primaryNode})`,
+            state: d.state,
+            changed:
+              d.changedBlocks === null
+                ? '-'
+                : `${d.changedBlocks} blocks, ${formatBytes(d.changedBytes ?? 0)}`,
+            consistency: d.consistency ?? '-',
+            rpo: age(d.rpoSeconds),
+          })),
+          ['volume', 'lineage', 'active', 'state', 'changed', 'consistency', 'rpo'],
+        ),
+      );
+    });
+}
