@@ -36,6 +36,12 @@ export interface RestoreOptions {
   concurrency?: number;
   /** Read/write size (blocks merged). Default 8 MiB. */
   maxIoBytes?: number;
+  /**
+   * Apply only the blocks the newest generation of the chain holds (SPEC S903 on a
+   * failback through the object store): right only when the destination already sits at
+   * that generation's parent, which the caller has made sure of. Needs an existing volume.
+   */
+  onlyNewest?: boolean;
   /** Name of the update bitmap started at the end (S211). Default 'since-restore'. */
   bitmapName?: string;
   onProgress?: (progress: CopyProgress) => void;
@@ -101,9 +107,15 @@ export async function restoreGeneration(
   const maxIoBytes = options.maxIoBytes ?? 8 * 1024 * 1024;
   // A new volume: the held blocks, with gaps shorter than an I/O filled in so that chunks
   // stay whole (the image reports the gaps as holes, and those are skipped, not written).
-  const blocks = exists
-    ? fullSet(image.sizeBytes, bs)
-    : bridged(image.plan.held, Math.max(1, Math.floor(maxIoBytes / bs)));
+  if (options.onlyNewest && !exists)
+    throw new ReboundError('INVALID_ARGUMENT', `onlyNewest applies a delta: volume ${name} must exist`, {
+      detail: { field: 'volume' },
+    });
+  const blocks = options.onlyNewest
+    ? image.plan.chain[image.plan.chain.length - 1].meta.bitmap
+    : exists
+      ? fullSet(image.sizeBytes, bs)
+      : bridged(image.plan.held, Math.max(1, Math.floor(maxIoBytes / bs)));
   const result = await copyBlocks({
     source: image,
     dest,

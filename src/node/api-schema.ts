@@ -192,7 +192,22 @@ const TaskId = Type.Optional(TaskIdString);
 export const TaskParams = Type.Object({ task: TaskIdString });
 
 export const BackupBody = Type.Object(
-  { volume: Name, store: Name, method: Method, taskId: TaskId },
+  {
+    volume: Name,
+    store: Name,
+    method: Method,
+    taskId: TaskId,
+    from: Type.Optional(
+      Type.Object(
+        { bitmap: Name, parent: GenerationKey },
+        {
+          additionalProperties: false,
+          description:
+            'failback through the object store (SPEC S802-S806): the blocks of this active bitmap as a generation whose parent is `parent`',
+        },
+      ),
+    ),
+  },
   { additionalProperties: false },
 );
 export const RestoreBody = Type.Object(
@@ -202,6 +217,9 @@ export const RestoreBody = Type.Object(
     /** Destination volume; default: the source volume's name. */
     volume: Type.Optional(Name),
     overwrite: Type.Optional(Type.Boolean({ description: 'restore over an existing volume' })),
+    onlyNewest: Type.Optional(
+      Type.Boolean({ description: "apply only the newest generation's blocks (the volume sits at its parent)" }),
+    ),
     taskId: TaskId,
   },
   { additionalProperties: false },

@@ -105,9 +105,26 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
           return { owed: true, reason: `node ${effect.node} restarted during consistency assurance` };
         return { owed: false, ...done.result };
       } catch (err) {
-        if (!isReboundError(err, 'NODE_UNREACHABLE')) throw err;
+        if (!isReboundError(err, 'NODE_UNREACHABLE') || effect.required) throw err;
         return { owed: true, reason: `the primary node ${effect.node} does not answer: ${err.message}` };
       }
+    }
+    case 'fence': {
+      const client = await clientOf(registry, effect.node);
+      const v = effect.fenced ? await client.fence(effect.volume) : await client.unfence(effect.volume);
+      return { fenced: v.fenced };
+    }
+    case 'compare-ids': {
+      const v = await (await clientOf(registry, effect.node)).getVolume(effect.volume);
+      return { equal: v.uniqueId === effect.lineage, destination: v.uniqueId, lineage: effect.lineage };
+    }
+    case 'teardown-site': {
+      const { config } = await registry.siteProvider(effect.site);
+      const outcome = await openSiteProvider(config, { dataDir: ctx.dataDir, logger: ctx.logger }).teardown({
+        name: effect.site,
+      });
+      if (await registry.db.getNode(effect.node)) await registry.removeNode(effect.node);
+      return { outcome };
     }
     case 'record-dr': {
       for (const r of effect.records) {

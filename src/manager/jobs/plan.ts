@@ -51,7 +51,15 @@ export type Effect =
       store: string;
       generation: string;
       taskId: string;
+      /** At failback the primary must answer: an unreachable one pauses the job instead. */
+      required?: boolean;
     }
+  /** Stop (fence) or start (unfence) host I/O on a volume (S301, S407, S801, S905). */
+  | { type: 'fence'; node: string; volume: string; fenced: boolean }
+  /** S503 / S704: the destination's unique ID against the lineage the secondary inherited. */
+  | { type: 'compare-ids'; node: string; volume: string; lineage: string }
+  /** S408 / S710 / S906: stop the secondary's machines and forget its node. */
+  | { type: 'teardown-site'; site: string; node: string }
   /** Record where each volume is active now (the DR state). */
   | { type: 'record-dr'; records: DrChange[] };
 

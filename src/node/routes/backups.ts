@@ -99,7 +99,7 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
     '/v1/backups',
     { schema: { body: BackupBody, response: { 202: TaskView } } },
     async (req, reply) => {
-      const { volume, store, method, taskId } = req.body;
+      const { volume, store, method, taskId, from } = req.body;
       storage.getVolume(volume); // NOT_FOUND now, not inside the task
       stores.get(store);
       reply.status(202);
@@ -110,6 +110,7 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
           withStore(store, (s, encryptionKey) =>
             backupVolume(storage, volume, s, {
               method,
+              ...(from ? { from } : {}),
               encryptionKey,
               signal: t.signal,
               onProgress: (p) => t.progress(p.bytesRead, p.bytesTotal, p.rateBytesPerSec),
@@ -124,7 +125,7 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
     '/v1/restores',
     { schema: { body: RestoreBody, response: { 202: TaskView } } },
     async (req, reply) => {
-      const { store, generation, volume, overwrite, taskId } = req.body;
+      const { store, generation, volume, overwrite, onlyNewest, taskId } = req.body;
       stores.get(store);
       reply.status(202);
       return tasks.start(
@@ -134,7 +135,8 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
           withStore(store, (s, encryptionKey) =>
             restoreGeneration(storage, s, generation, {
               volume,
-              existing: overwrite ? 'overwrite' : 'fail',
+              existing: overwrite || onlyNewest ? 'overwrite' : 'fail',
+              onlyNewest,
               encryptionKey,
               signal: t.signal,
               onProgress: (p) => t.progress(p.bytesDone, p.bytesTotal, p.rateBytesPerSec),
