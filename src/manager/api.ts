@@ -24,6 +24,7 @@ import type { ManagerDb, Role } from './db/types.js';
 import type { EventLog } from './events.js';
 import type { Registry } from './registry.js';
 import { authRoutes } from './routes/auth.js';
+import { consoleRoutes } from './routes/console.js';
 import { healthRoutes } from './routes/health.js';
 import { logRoutes } from './routes/logs.js';
 import { nodeRoutes } from './routes/nodes.js';
@@ -167,6 +168,7 @@ export function buildManagerApi(
   app.register(async (scope) => userRoutes(scope, ctx));
   app.register(async (scope) => tokenRoutes(scope, ctx));
   app.register(async (scope) => logRoutes(scope, ctx));
+  app.register(async (scope) => consoleRoutes(scope, ctx));
   app.register(async (scope) => {
     scope.get('/v1/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () =>
       app.swagger(),
