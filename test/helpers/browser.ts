@@ -45,11 +45,15 @@ export async function newPage(browser: Browser): Promise<Page> {
   return page;
 }
 
-/** test-artifacts/console/NAME.png, the whole page. */
-export async function screenshot(page: Page, name: string): Promise<string> {
+/** test-artifacts/console/NAME.png: the whole page, or what is on screen (a long list). */
+export async function screenshot(
+  page: Page,
+  name: string,
+  options: { fullPage?: boolean } = {},
+): Promise<string> {
   await mkdir(ARTIFACTS, { recursive: true });
   const path = join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
+  await page.screenshot({ path, fullPage: options.fullPage ?? true });
   return path;
 }
 

@@ -59,18 +59,19 @@ interface LinkProps {
   title?: string;
 }
 
-/** An <a> that navigates in place; a modified click (new tab, download) is left to the browser. */
+/** A click on an in-console <a>: navigate in place; a modified click (new tab) is left to the browser. */
+export function followLink(e: MouseEvent): void {
+  if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  const href = (e.currentTarget as HTMLAnchorElement).getAttribute('href');
+  if (!href) return;
+  e.preventDefault();
+  navigate(href);
+}
+
+/** An <a> that navigates in place. (In a long table, `<a href onClick={followLink}>` saves a component per row.) */
 export function Link({ href, children, ...rest }: LinkProps) {
   return (
-    <a
-      {...rest}
-      href={href}
-      onClick={(e) => {
-        if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
-        e.preventDefault();
-        navigate(href);
-      }}
-    >
+    <a {...rest} href={href} onClick={followLink}>
       {children}
     </a>
   );

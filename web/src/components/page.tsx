@@ -47,6 +47,7 @@ export function Badge({
   );
 }
 
+/** Also called as a plain function in long tables (no component per cell). */
 export function Health({ health, reason }: { health: 'ok' | 'unreachable'; reason?: string | null }) {
   return (
     <Badge tone={health === 'ok' ? 'ok' : 'bad'} title={reason ?? undefined}>
@@ -55,7 +56,7 @@ export function Health({ health, reason }: { health: 'ok' | 'unreachable'; reaso
   );
 }
 
-/** A used-capacity bar with its percentage. */
+/** A used-capacity bar with its percentage; also called as a plain function in long tables. */
 export function UsageBar({ percent }: { percent: number }) {
   const p = Math.max(0, Math.min(100, percent));
   return (

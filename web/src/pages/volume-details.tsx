@@ -5,13 +5,14 @@
  * does (and backup generations, the timeline, when the backup API lands).
  */
 import type { ComponentChildren } from 'preact';
+import { useState } from 'preact/hooks';
 import { ago, formatBytes, formatTime } from '../components/format.js';
 import { Badge, Facts, Health, LoadState, PageHeader, UsageBar } from '../components/page.js';
 import { useLoad } from '../components/use-load.js';
 import { useCan } from '../context.js';
 import { Link, navigate } from '../router.js';
 import type { PageProps } from '../routes.js';
-import { DeleteVolume } from './volumes.js';
+import { DeleteVolumeDialog } from './volumes.js';
 
 const time = (iso: string | null): ComponentChildren =>
   iso ? <span title={iso}>{`${formatTime(iso)} (${ago(iso)})`}</span> : <span class="muted">never</span>;
@@ -21,6 +22,7 @@ export function VolumeDetailsPage({ params }: PageProps) {
   const canDelete = useCan('DELETE /v1/volumes/:volume');
   const vol = useLoad((a) => a.getVolume(ref), [ref]);
   const v = vol.data;
+  const [deleting, setDeleting] = useState(false);
 
   return (
     <section>
@@ -29,9 +31,23 @@ export function VolumeDetailsPage({ params }: PageProps) {
       </p>
       <PageHeader title={v ? v.name : ref}>
         {v && canDelete && (
-          <DeleteVolume volume={v} small={false} onDeleted={() => navigate('/volumes', { replace: true })} />
+          <button
+            type="button"
+            class="danger"
+            aria-label={`Delete ${v.name}`}
+            onClick={() => setDeleting(true)}
+          >
+            Delete
+          </button>
         )}
       </PageHeader>
+      {v && deleting && (
+        <DeleteVolumeDialog
+          volume={v}
+          onClose={() => setDeleting(false)}
+          onDeleted={() => navigate('/volumes', { replace: true })}
+        />
+      )}
       <LoadState loading={vol.loading && !v} error={vol.error} what={`volume ${ref}`} />
       {v && (
         <div class="details">

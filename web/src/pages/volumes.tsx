@@ -5,14 +5,14 @@
  */
 import { useMemo, useState } from 'preact/hooks';
 import type { NodeView, VolumeView } from '../api/client.js';
-import { ConfirmButton } from '../components/confirm.js';
+import { ConfirmDialog } from '../components/confirm.js';
 import { Field, Form, useFields } from '../components/form.js';
 import { ago, formatBytes, formatTime, parseSize, SIZE_UNITS, type SizeUnit } from '../components/format.js';
 import { Health, LoadState, PageHeader, UsageBar } from '../components/page.js';
 import { type Column, DataTable } from '../components/table.js';
 import { useLoad } from '../components/use-load.js';
 import { useApp, useCan } from '../context.js';
-import { Link } from '../router.js';
+import { followLink } from '../router.js';
 
 export const volumeHref = (v: VolumeView) => `/volumes/${encodeURIComponent(v.uniqueId)}`;
 
@@ -21,18 +21,31 @@ export function VolumesPage() {
   const canDelete = useCan('DELETE /v1/volumes/:volume');
   const volumes = useLoad((a) => a.listVolumes(), []);
   const [adding, setAdding] = useState(false);
+  const [deleting, setDeleting] = useState<VolumeView | null>(null);
 
   const columns = useMemo<Column<VolumeView>[]>(() => {
     const cols: Column<VolumeView>[] = [
       {
         key: 'name',
+        width: '17%',
         label: 'Name',
         value: (v) => v.name,
-        render: (v) => <Link href={volumeHref(v)}>{v.name}</Link>,
+        render: (v) => (
+          <a href={volumeHref(v)} onClick={followLink}>
+            {v.name}
+          </a>
+        ),
       },
-      { key: 'uid', label: 'Unique ID', value: (v) => v.uniqueId, render: (v) => <code>{v.uniqueId}</code> },
+      {
+        key: 'uid',
+        width: '13%',
+        label: 'Unique ID',
+        value: (v) => v.uniqueId,
+        render: (v) => <code>{v.uniqueId}</code>,
+      },
       {
         key: 'node',
+        width: '14%',
         label: 'Node',
         value: (v) => `${v.node} ${v.site}`,
         render: (v) => (
@@ -44,12 +57,14 @@ export function VolumesPage() {
       },
       {
         key: 'health',
+        width: '9%',
         label: 'Health',
         value: (v) => v.nodeHealth,
-        render: (v) => <Health health={v.nodeHealth} />,
+        render: (v) => Health({ health: v.nodeHealth }),
       },
       {
         key: 'size',
+        width: '9%',
         label: 'Capacity',
         value: (v) => v.sizeBytes,
         render: (v) => formatBytes(v.sizeBytes),
@@ -58,18 +73,20 @@ export function VolumesPage() {
       },
       {
         key: 'used',
+        width: '18%',
         label: 'Used',
         value: (v) => v.usedPercent,
         render: (v) => (
           <span class="used-cell">
             <span class="used-bytes">{formatBytes(v.usedBytes)}</span>
-            <UsageBar percent={v.usedPercent} />
+            {UsageBar({ percent: v.usedPercent })}
           </span>
         ),
         noFilter: true,
       },
       {
         key: 'backup',
+        width: '11%',
         label: 'Last backup',
         value: (v) => v.lastBackupAt,
         render: (v) =>
@@ -84,23 +101,27 @@ export function VolumesPage() {
     if (canDelete) {
       cols.push({
         key: 'actions',
+        width: '9%',
         label: '',
         value: () => null,
         align: 'right',
         noSort: true,
         noFilter: true,
+        // A plain button per row; the one dialog below asks.
         render: (v) => (
-          <DeleteVolume
-            volume={v}
-            onDeleted={() => {
-              void volumes.reload();
-            }}
-          />
+          <button
+            type="button"
+            class="danger small"
+            aria-label={`Delete ${v.name}`}
+            onClick={() => setDeleting(v)}
+          >
+            Delete
+          </button>
         ),
       });
     }
     return cols;
-  }, [canDelete, volumes.reload]);
+  }, [canDelete]);
 
   return (
     <section>
@@ -116,6 +137,15 @@ export function VolumesPage() {
           onCancel={() => setAdding(false)}
           onAdded={() => {
             setAdding(false);
+            void volumes.reload();
+          }}
+        />
+      )}
+      {deleting && (
+        <DeleteVolumeDialog
+          volume={deleting}
+          onClose={() => setDeleting(null)}
+          onDeleted={() => {
             void volumes.reload();
           }}
         />
@@ -139,23 +169,21 @@ export function VolumesPage() {
   );
 }
 
-export function DeleteVolume({
+export function DeleteVolumeDialog({
   volume,
   onDeleted,
-  small,
+  onClose,
 }: {
   volume: VolumeView;
   onDeleted: () => void;
-  small?: boolean;
+  onClose: () => void;
 }) {
   const { api } = useApp();
   return (
-    <ConfirmButton
-      label="Delete"
-      ariaLabel={`Delete ${volume.name}`}
+    <ConfirmDialog
       title={`Delete volume ${volume.name}?`}
       confirmLabel="Delete volume"
-      small={small}
+      onClose={onClose}
       onConfirm={async () => {
         await api.deleteVolume(volume.uniqueId);
         onDeleted();
@@ -165,7 +193,7 @@ export function DeleteVolume({
         Volume <strong>{volume.name}</strong> (<code>{volume.uniqueId}</code>) on node {volume.node} and all
         its data, snapshots and update bitmaps are deleted from the node. Backups in object stores are kept.
       </p>
-    </ConfirmButton>
+    </ConfirmDialog>
   );
 }
 
