@@ -34,7 +34,7 @@ export function StoresPage() {
       { key: 'provider', label: 'Provider', value: (s) => s.provider },
       { key: 'where', label: 'Location', value: where, render: (s) => <code>{where(s)}</code>, wrap: true },
       { key: 'region', label: 'Region', value: (s) => s.region ?? '—' },
-      { key: 'key', label: 'Access key ID', value: (s) => s.accessKeyId ?? '—' },
+      { key: 'key', label: 'Access key', value: (s) => s.accessKeyId ?? '—' },
       {
         key: 'secret',
         label: 'Secret key',
@@ -53,7 +53,7 @@ export function StoresPage() {
         key: 'created',
         label: 'Registered',
         value: (s) => s.createdAt,
-        render: (s) => formatTime(s.createdAt),
+        render: (s) => <span title={formatTime(s.createdAt)}>{formatTime(s.createdAt).slice(0, 10)}</span>,
       },
     ];
     if (canDelete)
