@@ -295,7 +295,7 @@ function RegisterNodeForm({
           ))}
         </select>
       </Field>
-      <Field label="API URL" name="url" hint="The node's control API, as `rebound node run` prints it." wide>
+      <Field label="API URL" name="url" hint="The node's control API, as rebound node run prints it." wide>
         <input name="url" required autocomplete="off" placeholder="http://10.0.0.5:7700" {...f.bind('url')} />
       </Field>
       <Field label="API token" name="token" hint="From the node's node.json; sealed by the manager." wide>

@@ -79,7 +79,7 @@ export function SignInPage({ onSignedIn, notice }: { onSignedIn: (s: Session) =>
             <Field
               label="Token"
               name="token"
-              hint="The manager prints the first admin's token at its first start; `rebound` users make more."
+              hint="The manager prints the first admin's token once, at its first start; admins make more under Users and tokens."
             >
               <input name="token" type="password" autocomplete="off" required {...tk.bind('token')} />
             </Field>
