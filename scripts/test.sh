@@ -6,10 +6,12 @@ cd "$(dirname "$0")/.."
 
 # Real peers the tests drive: qemu-img/qemu-io/qemu-nbd (qemu-utils), nbdinfo/nbdcopy
 # (libnbd-bin), fio and nbdkit (benchmarks and client tests), psktool/certtool (gnutls-bin),
-# and a single-node Ceph with radosgw as the S3 server (scripts/ceph-rgw.sh).
+# a single-node Ceph with radosgw as the S3 server (scripts/ceph-rgw.sh), and Chromium for the
+# console's end-to-end tests (test/e2e/, driven by playwright-core; never a downloaded browser).
 missing=()
 for pair in qemu-img:qemu-utils nbdinfo:libnbd-bin nbdcopy:libnbd-bin fio:fio nbdkit:nbdkit psktool:gnutls-bin \
-  openssl:openssl ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw ceph:ceph-common uuidgen:uuid-runtime curl:curl; do
+  openssl:openssl ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw ceph:ceph-common uuidgen:uuid-runtime curl:curl \
+  chromium:chromium; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -26,6 +26,7 @@ import type { JobRunner } from './jobs/index.js';
 import type { Registry } from './registry.js';
 import { authRoutes } from './routes/auth.js';
 import { backupRoutes } from './routes/backups.js';
+import { consoleRoutes } from './routes/console.js';
 import { drRoutes } from './routes/dr.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -178,6 +179,7 @@ export function buildManagerApi(
   app.register(async (scope) => backupRoutes(scope, ctx));
   app.register(async (scope) => jobRoutes(scope, ctx));
   app.register(async (scope) => drRoutes(scope, ctx));
+  app.register(async (scope) => consoleRoutes(scope, ctx));
   app.register(async (scope) => {
     scope.get('/v1/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () =>
       app.swagger(),

@@ -218,7 +218,9 @@ export const RestoreBody = Type.Object(
     volume: Type.Optional(Name),
     overwrite: Type.Optional(Type.Boolean({ description: 'restore over an existing volume' })),
     onlyNewest: Type.Optional(
-      Type.Boolean({ description: "apply only the newest generation's blocks (the volume sits at its parent)" }),
+      Type.Boolean({
+        description: "apply only the newest generation's blocks (the volume sits at its parent)",
+      }),
     ),
     taskId: TaskId,
   },
