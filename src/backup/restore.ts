@@ -36,6 +36,12 @@ export interface RestoreOptions {
   concurrency?: number;
   /** Read/write size (blocks merged). Default 8 MiB. */
   maxIoBytes?: number;
+  /**
+   * Start a flush of the destination (in the background, one at a time) each time this
+   * many bytes of blocks were written since the last one, so that the drives write back
+   * while later blocks are fetched and decoded. Default 256 MiB; 0: only the final flush.
+   */
+  flushEveryBytes?: number;
   /** Name of the update bitmap started at the end (S211). Default 'since-restore'. */
   bitmapName?: string;
   onProgress?: (progress: CopyProgress) => void;
@@ -104,19 +110,48 @@ export async function restoreGeneration(
   const blocks = exists
     ? fullSet(image.sizeBytes, bs)
     : bridged(image.plan.held, Math.max(1, Math.floor(maxIoBytes / bs)));
-  const result = await copyBlocks({
-    source: image,
-    dest,
-    blocks,
-    zeroes: exists ? 'write' : 'skip',
-    concurrency: options.concurrency ?? 8,
-    maxIoBytes,
-    // The image reads holes for free: one read (a few ranged gets) per chunk.
-    mergeHoleBytes: maxIoBytes,
-    onProgress: options.onProgress,
-    progressIntervalMs: options.progressIntervalMs,
-    signal: options.signal,
-  });
+  // The copy engine flushes once at the end: every byte written so far would then go to
+  // the drives while nothing else happens. Flushing as the restore goes overlaps that
+  // write-back with the fetching and decoding of later blocks.
+  const flushEvery = options.flushEveryBytes ?? 256 * 1024 * 1024;
+  let sinceFlush = 0;
+  let flushing: Promise<void> | undefined;
+  let flushError: unknown;
+  const onDone = (_start: number, count: number) => {
+    sinceFlush += count * bs;
+    if (flushEvery <= 0 || sinceFlush < flushEvery || flushing) return;
+    sinceFlush = 0;
+    flushing = dest.flush().then(
+      () => {
+        flushing = undefined;
+      },
+      (err) => {
+        flushError ??= err;
+        flushing = undefined;
+      },
+    );
+  };
+  let result: Awaited<ReturnType<typeof copyBlocks>>;
+  try {
+    result = await copyBlocks({
+      source: image,
+      dest,
+      blocks,
+      zeroes: exists ? 'write' : 'skip',
+      concurrency: options.concurrency ?? 8,
+      maxIoBytes,
+      // The image reads holes for free: one read (a few ranged gets) per chunk.
+      mergeHoleBytes: maxIoBytes,
+      onProgress: options.onProgress,
+      progressIntervalMs: options.progressIntervalMs,
+      onDone,
+      recycle: (data) => image.recycle(data),
+      signal: options.signal,
+    });
+  } finally {
+    await flushing;
+  }
+  if (flushError !== undefined) throw flushError;
   if (exists && info.sizeBytes > image.sizeBytes) {
     await dest.writeZeroes(image.sizeBytes, info.sizeBytes - image.sizeBytes);
     await dest.flush();
