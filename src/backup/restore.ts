@@ -39,7 +39,7 @@ export interface RestoreOptions {
   /**
    * Start a flush of the destination (in the background, one at a time) each time this
    * many bytes of blocks were written since the last one, so that the drives write back
-   * while later blocks are fetched and decoded. Default 256 MiB; 0: only the final flush.
+   * while later blocks are fetched and decoded. Default 128 MiB; 0: only the final flush.
    */
   flushEveryBytes?: number;
   /** Name of the update bitmap started at the end (S211). Default 'since-restore'. */
@@ -113,7 +113,7 @@ export async function restoreGeneration(
   // The copy engine flushes once at the end: every byte written so far would then go to
   // the drives while nothing else happens. Flushing as the restore goes overlaps that
   // write-back with the fetching and decoding of later blocks.
-  const flushEvery = options.flushEveryBytes ?? 256 * 1024 * 1024;
+  const flushEvery = options.flushEveryBytes ?? 128 * 1024 * 1024;
   let sinceFlush = 0;
   let flushing: Promise<void> | undefined;
   let flushError: unknown;
