@@ -16,6 +16,12 @@
  * fails the whole read with BACKUP_OBJECT_CORRUPT naming the object: no byte of that
  * read is returned. Blocks no generation holds, and zero blocks, read as zeros without
  * any fetch; blockStatus reports them as holes.
+ *
+ * Memory: a restore moves every byte through here, and on a small node fresh buffers
+ * (page faults, zeroing, collection) cost as much as the copies. Windows are fetched
+ * straight into reused shared memory (the store's getInto where it has one), and read
+ * buffers the caller gives back (`recycle`, which restore wires to the copy engine) are
+ * handed out again, their non-data parts zeroed.
  */
 import type { Extent } from '../block/device.js';
 import { checkRange } from '../block/range.js';

@@ -10,6 +10,12 @@
  *   S209-S210  the destination inherits the source's unique ID
  *   S211       an update bitmap (`since-restore`) starts at that instant
  *
+ * The three stages overlap: the copy engine keeps `concurrency` chunks in flight, each
+ * fetching (ranged gets), decoding (the codec pool's workers) and writing; the
+ * destination is flushed in the background every `flushEveryBytes`, so the drives write
+ * back while later chunks decode and the final flush is short; read buffers go back to
+ * the image once written (copy engine `recycle`).
+ *
  * A block failing its checksum fails the read it belongs to: the copy engine writes
  * nothing of that read, and the restore rejects with BACKUP_OBJECT_CORRUPT naming the
  * object. The destination then holds a partial restore; it gets no inherited ID and no

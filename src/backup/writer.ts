@@ -78,7 +78,10 @@ export interface BackupOptions {
   encryptionKey?: Buffer;
   /**
    * Default 'brotli' (quality 0). A block that looks incompressible (byte histogram of a
-   * sample) or that compression shrinks by under 1/8 is stored raw.
+   * sample) or that compression shrinks by under 1/8 is stored raw. The choice is a
+   * trade (docs/formats/backup.md, "Codecs"): brotli q0 encodes about twice as fast as
+   * deflate level 1, deflate decodes about twice as fast (restores) and packs text a
+   * little smaller; 'none' is fastest both ways and stores the most.
    */
   compression?: Compression;
   /** Reads being read and encoded at once. Default 8. */
