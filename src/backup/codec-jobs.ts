@@ -13,7 +13,7 @@
  */
 import { ReboundError } from '../errors.js';
 import { type BackupKeys, CHECKSUM_BYTES } from './crypto.js';
-import { type Compression, decodeBlock, encodeBlockSync } from './format.js';
+import { type Compression, decodeBlock, encodeBlockSync, maxStoredBytes } from './format.js';
 
 export interface JobKeys {
   keyId: string;
@@ -23,21 +23,29 @@ export interface JobKeys {
 
 export interface EncodeJob {
   op: 'encode';
-  /** Blocks of `blockSizeBytes`, back to back (a view of shared memory, or transferred). */
-  data: ArrayBuffer | Uint8Array;
+  /**
+   * Blocks of `blockSizeBytes`, back to back, in one or more pieces of whole blocks (each
+   * a view of shared memory, or a transferred buffer).
+   */
+  data: (ArrayBuffer | Uint8Array)[];
   blockSizeBytes: number;
-  /** The address of each block in `data` (encryption binds a payload to it). */
+  /** The address of each block, pieces in order (encryption binds a payload to it). */
   blocks: Float64Array;
   compression: Compression;
   keys?: JobKeys;
   uniqueId: string;
+  /**
+   * Where to put the stored payloads back to back (a view of shared memory of at least
+   * blocks.length * maxStoredBytes). Without it, the result's `stored` holds them.
+   */
+  out?: Uint8Array;
 }
 
 export interface EncodeResult {
   flags: Uint8Array;
   lengths: Uint32Array;
   checksums: Uint8Array;
-  /** Stored payloads back to back (zero blocks have none). */
+  /** Stored payloads back to back (zero blocks have none); empty when the job had `out`. */
   stored: Uint8Array;
 }
 
@@ -105,27 +113,41 @@ function view(b: ArrayBuffer | Uint8Array): Buffer {
 
 export function runEncode(job: EncodeJob): EncodeResult {
   const bs = job.blockSizeBytes;
-  const data = view(job.data);
   const count = job.blocks.length;
-  if (data.length < count * bs) throw new Error(`encode: ${data.length} bytes for ${count} blocks`);
+  const pieces = job.data.map(view);
+  const have = pieces.reduce((n, p) => n + Math.floor(p.length / bs), 0);
+  if (have < count) throw new Error(`encode: ${have} whole blocks of data for ${count} blocks`);
   const keys = fromJobKeys(job.keys);
   const flags = new Uint8Array(count);
   const lengths = new Uint32Array(count);
   const checksums = new Uint8Array(count * CHECKSUM_BYTES);
+  const out = job.out;
+  if (out && out.length < count * maxStoredBytes(bs, keys !== undefined)) {
+    throw new Error(`encode: output of ${out.length} bytes for ${count} blocks`);
+  }
   const parts: Buffer[] = [];
   let total = 0;
+  let piece = 0;
+  let inPiece = 0;
   for (let i = 0; i < count; i++) {
-    const enc = encodeBlockSync(data.subarray(i * bs, (i + 1) * bs), job.blocks[i], {
+    while (inPiece + bs > pieces[piece].length) {
+      piece++;
+      inPiece = 0;
+    }
+    const enc = encodeBlockSync(pieces[piece].subarray(inPiece, inPiece + bs), job.blocks[i], {
       compression: job.compression,
       keys,
       uniqueId: job.uniqueId,
     });
+    inPiece += bs;
     flags[i] = enc.flags;
     lengths[i] = enc.stored.length;
     checksums.set(enc.checksum, i * CHECKSUM_BYTES);
-    parts.push(enc.stored);
+    if (out) out.set(enc.stored, total);
+    else parts.push(enc.stored);
     total += enc.stored.length;
   }
+  if (out) return { flags, lengths, checksums, stored: new Uint8Array(0) };
   // One buffer of its own (never a slice of Node's pool): it is transferred back.
   const stored = new Uint8Array(total);
   let at = 0;

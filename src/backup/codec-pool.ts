@@ -56,6 +56,11 @@ function ownedCopy(b: Uint8Array): ArrayBuffer {
   return ab;
 }
 
+/** True when `b` is all of a (non-shared) ArrayBuffer: moving that memory moves nothing else. */
+function ownsMemory(b: Buffer): boolean {
+  return b.buffer instanceof ArrayBuffer && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
+}
+
 /** A zero-filled Buffer in shared memory: jobs read and write it without any copy. */
 export function sharedBuffer(length: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(length));
@@ -83,11 +88,16 @@ export class CodecPool {
   }
 
   /**
-   * Encode `data`, whole blocks at addresses `blocks` (or consecutive from `firstBlock`);
-   * `data` is shared when it is in shared memory (sharedBuffer), else copied; never detached.
+   * Encode `data` (one buffer or several, each of whole blocks; a short last block is
+   * zero-padded), blocks at addresses `blocks` (or consecutive from `firstBlock`). Data in
+   * shared memory (sharedBuffer) is read in place; other data is copied, unless
+   * `transfer` is set: then a buffer that is alone in its memory is moved to the worker
+   * without a copy, and reads as empty afterwards. With `out` (shared memory, at least
+   * blocks * maxStoredBytes), the payloads are written there and the result's `stored`
+   * is empty.
    */
   encode(
-    data: Buffer,
+    data: Buffer | Buffer[],
     p: {
       blockSizeBytes: number;
       blocks?: Float64Array;
@@ -95,23 +105,43 @@ export class CodecPool {
       compression: Compression;
       keys?: BackupKeys;
       uniqueId: string;
+      transfer?: boolean;
+      out?: Buffer;
     },
   ): Promise<EncodeResult> {
-    const { data: carried, transfer } = carry(data, this.size === 0);
+    const bs = p.blockSizeBytes;
+    const pieces = Array.isArray(data) ? data : [data];
+    const transfer: ArrayBuffer[] = [];
+    const carried = pieces.map((piece) => {
+      if (piece.length % bs !== 0) {
+        const padded = new Uint8Array(Math.ceil(piece.length / bs) * bs);
+        padded.set(piece);
+        if (this.size === 0) return padded;
+        transfer.push(padded.buffer);
+        return padded.buffer;
+      }
+      if (p.transfer && this.size > 0 && ownsMemory(piece)) {
+        transfer.push(piece.buffer as ArrayBuffer);
+        return piece.buffer as ArrayBuffer;
+      }
+      const c = carry(piece, this.size === 0);
+      transfer.push(...c.transfer);
+      return c.data;
+    });
+    const whole = pieces.reduce((n, b) => n + Math.floor(b.length / bs), 0);
     const job: EncodeJob = {
       op: 'encode',
       data: carried,
-      blockSizeBytes: p.blockSizeBytes,
-      blocks:
-        p.blocks ??
-        Float64Array.from(
-          { length: Math.floor(data.length / p.blockSizeBytes) },
-          (_, i) => (p.firstBlock ?? 0) + i,
-        ),
+      blockSizeBytes: bs,
+      blocks: p.blocks ?? Float64Array.from({ length: whole }, (_, i) => (p.firstBlock ?? 0) + i),
       compression: p.compression,
       keys: toJobKeys(p.keys),
       uniqueId: p.uniqueId,
+      out: p.out && new Uint8Array(p.out.buffer, p.out.byteOffset, p.out.length),
     };
+    if (p.out && this.size > 0 && !(p.out.buffer instanceof SharedArrayBuffer)) {
+      throw new ReboundError('INTERNAL', 'codec pool: encode output must be in shared memory');
+    }
     return this.run(job, transfer) as Promise<EncodeResult>;
   }
 

@@ -18,7 +18,15 @@ import {
 import { BlockSet } from '../block/block-set.js';
 import { isZeroBuffer } from '../block/copy-engine.js';
 import { ReboundError } from '../errors.js';
-import { type BackupKeys, blockChecksum, CHECKSUM_BYTES, open, seal, sha256 } from './crypto.js';
+import {
+  type BackupKeys,
+  blockChecksum,
+  CHECKSUM_BYTES,
+  open,
+  SEAL_OVERHEAD,
+  seal,
+  sha256,
+} from './crypto.js';
 
 export const FORMAT_VERSION = 1;
 export const DATA_MAGIC = 0x5242444f; // "RBDO"
@@ -105,6 +113,11 @@ function compress(codec: Compression, plain: Buffer): { body: Buffer; flag: numb
   return undefined;
 }
 
+/** The most a block's payload can take: stored raw, plus the seal when encrypted. */
+export function maxStoredBytes(blockSizeBytes: number, encrypted: boolean): number {
+  return blockSizeBytes + (encrypted ? SEAL_OVERHEAD : 0);
+}
+
 export interface EncodedBlock {
   flags: number;
   /** The bytes that go into the data object (empty for a zero block). */
@@ -156,6 +169,15 @@ export async function encodeBlock(
 }
 
 /**
+ * Output chunk of a decompression: the whole block in one piece (zlib's default, 16 KiB,
+ * makes it collect four pieces of a 64 KiB block and concatenate them). zlib wants at
+ * least 64 bytes.
+ */
+function outChunk(blockSizeBytes: number): number {
+  return Math.max(64, blockSizeBytes);
+}
+
+/**
  * Undo encodeBlock and check the checksum. `where` names the data object for errors.
  * Throws BACKUP_OBJECT_CORRUPT: nothing is returned from a block that fails.
  */
@@ -166,6 +188,7 @@ export function decodeBlock(
   opts: { blockSizeBytes: number; keys?: BackupKeys; uniqueId: string; block: number; where: string },
 ): Buffer {
   const { block, where } = opts;
+  const bs = opts.blockSizeBytes;
   let plain: Buffer;
   if (flags & BLOCK_ZERO) {
     plain = Buffer.alloc(opts.blockSizeBytes);
@@ -179,8 +202,8 @@ export function decodeBlock(
       try {
         body =
           flags & BLOCK_COMPRESSED
-            ? brotliDecompressSync(body, { maxOutputLength: opts.blockSizeBytes })
-            : inflateRawSync(body, { maxOutputLength: opts.blockSizeBytes });
+            ? brotliDecompressSync(body, { maxOutputLength: bs, chunkSize: outChunk(bs) })
+            : inflateRawSync(body, { maxOutputLength: bs, chunkSize: outChunk(bs) });
       } catch (err) {
         throw corrupt(where, `block ${block} does not decompress`, { block, cause: String(err) });
       }

@@ -16,16 +16,25 @@
  * fails the whole read with BACKUP_OBJECT_CORRUPT naming the object: no byte of that
  * read is returned. Blocks no generation holds, and zero blocks, read as zeros without
  * any fetch; blockStatus reports them as holes.
+ *
+ * Memory: a restore moves every byte through here, and on a small node fresh buffers
+ * (page faults, zeroing, collection) cost as much as the copies. Windows are fetched
+ * straight into reused shared memory (the store's getInto where it has one), and read
+ * buffers the caller gives back (`recycle`, which restore wires to the copy engine) are
+ * handed out again, their non-data parts zeroed.
  */
 import type { Extent } from '../block/device.js';
 import { checkRange } from '../block/range.js';
 import { ReadOnlyDevice } from '../block/read-only-device.js';
 import type { ObjectStore } from '../objectstore/types.js';
+import { BufferPool } from './buffers.js';
 import { loadPlan, type Plan } from './chain.js';
 import { type CodecPool, codecPool, sharedBuffer } from './codec-pool.js';
 import { CHECKSUM_BYTES } from './crypto.js';
 import type { Catalog } from './format.js';
-import { BLOCK_ZERO, corrupt, NO_OBJECT } from './format.js';
+import { BLOCK_ZERO, corrupt, maxStoredBytes, NO_OBJECT } from './format.js';
+
+const EMPTY = Buffer.alloc(0);
 
 export interface ImageOptions {
   encryptionKey?: Buffer;
@@ -47,6 +56,18 @@ interface Group {
   blocks: number[];
 }
 
+/** A fetched window in the cache. `users` counts reads decoding from it right now. */
+interface Window {
+  key: string;
+  ready: Promise<void>;
+  start: number;
+  /** The stored bytes, a view of `memory` (shared, so jobs read them in place). */
+  bytes: Buffer;
+  memory: Buffer | undefined;
+  users: number;
+  evicted: boolean;
+}
+
 export class BackupImageDevice extends ReadOnlyDevice {
   readonly sizeBytes: number;
   readonly blockSizeBytes: number;
@@ -55,8 +76,13 @@ export class BackupImageDevice extends ReadOnlyDevice {
   private readonly windowBytes: number;
   private readonly cacheWindows: number;
   private readonly pool: CodecPool;
-  private readonly windows = new Map<string, Promise<{ start: number; bytes: Buffer }>>();
+  private readonly windows = new Map<string, Window>();
   private readonly spans: Map<string, { start: number; end: number }>[] = [];
+  /** Window memory: the largest span a window can have (a payload may start at its last byte). */
+  private readonly windowMemoryBytes: number;
+  private readonly windowMemory: BufferPool;
+  /** Read outputs given back by `recycle`. */
+  private readonly outputs = new BufferPool(sharedBuffer, 10);
 
   private constructor(
     private readonly store: ObjectStore,
@@ -69,6 +95,8 @@ export class BackupImageDevice extends ReadOnlyDevice {
     this.windowBytes = Math.max(1, options.maxFetchBytes ?? 2 * 1024 * 1024);
     this.cacheWindows = Math.max(1, options.cacheWindows ?? 16);
     this.pool = options.codecPool ?? codecPool();
+    this.windowMemoryBytes = this.windowBytes + maxStoredBytes(plan.blockSizeBytes, true);
+    this.windowMemory = new BufferPool(sharedBuffer, this.cacheWindows + 8);
   }
 
   /** Open generation `key` (a generation or catalog key): reads its chain's catalogs and metadata. */
@@ -94,10 +122,23 @@ export class BackupImageDevice extends ReadOnlyDevice {
     return (this.plan.chain[g - 1].meta.flags[this.plan.entry[b]] & BLOCK_ZERO) === 0;
   }
 
+  /**
+   * Give back a buffer `read` returned, once the caller no longer uses it (the copy
+   * engine's `recycle`): a later read may return it again, so a restore keeps reusing a
+   * few buffers instead of faulting in fresh memory for every chunk.
+   */
+  recycle(buf: Buffer): void {
+    if (
+      buf.buffer instanceof SharedArrayBuffer &&
+      buf.byteOffset === 0 &&
+      buf.length === buf.buffer.byteLength
+    )
+      this.outputs.give(buf);
+  }
+
   async read(offset: number, length: number): Promise<Buffer> {
     checkRange(this, offset, length);
-    const out = sharedBuffer(length); // the codec pool's workers decode straight into it
-    if (length === 0) return out;
+    if (length === 0) return sharedBuffer(0);
     const bs = this.blockSizeBytes;
     const first = Math.floor(offset / bs);
     const end = Math.ceil((offset + length) / bs);
@@ -105,116 +146,190 @@ export class BackupImageDevice extends ReadOnlyDevice {
 
     // Group the data blocks by fetch window (generation, data object, window of its
     // stored bytes); each window is one ranged get, cached for the reads that follow.
+    // Runs of other blocks (holes, zero blocks) read as zeros.
     const groups = new Map<string, Group>();
+    const zeros: number[] = []; // [from, to) block pairs
+    let last: Group | undefined;
     for (let b = first; b < end; b++) {
-      if (!this.isData(b)) continue;
+      if (!this.isData(b)) {
+        if (zeros.length > 0 && zeros[zeros.length - 1] === b) zeros[zeros.length - 1] = b + 1;
+        else zeros.push(b, b + 1);
+        continue;
+      }
       const g = owner[b] - 1;
       const e = entry[b];
       const { index } = chain[g];
       const object = index.object[e];
       const window = Math.floor(index.offset[e] / this.windowBytes);
+      if (last && last.gen === g && last.object === object && last.window === window) {
+        last.blocks.push(b);
+        continue;
+      }
       const k = `${g}/${object}/${window}`;
-      const group = groups.get(k);
-      if (group) group.blocks.push(b);
-      else groups.set(k, { gen: g, object, window, blocks: [b] });
+      last = groups.get(k);
+      if (last) last.blocks.push(b);
+      else {
+        last = { gen: g, object, window, blocks: [b] };
+        groups.set(k, last);
+      }
     }
 
-    await Promise.all(
-      [...groups.values()].map(async (grp) => {
-        const { gen, meta, index, keys } = chain[grp.gen];
-        const key = meta.objects[grp.object];
-        const win = await this.fetchWindow(grp.gen, grp.object, grp.window);
-        const n = grp.blocks.length;
-        const blocks = Float64Array.from(grp.blocks);
-        const offsets = new Float64Array(n);
-        const lengths = new Uint32Array(n);
-        const flags = new Uint8Array(n);
-        const checksums = new Uint8Array(n * CHECKSUM_BYTES);
-        const outOffsets = new Float64Array(n);
-        let lo = Number.POSITIVE_INFINITY;
-        let hi = 0;
-        for (let i = 0; i < n; i++) {
-          const e = entry[grp.blocks[i]];
-          offsets[i] = index.offset[e];
-          lengths[i] = meta.lengths[e];
-          flags[i] = meta.flags[e];
-          checksums.set(
-            meta.checksums.subarray(e * CHECKSUM_BYTES, (e + 1) * CHECKSUM_BYTES),
-            i * CHECKSUM_BYTES,
-          );
-          outOffsets[i] = grp.blocks[i] * bs - offset;
-          lo = Math.min(lo, offsets[i]);
-          hi = Math.max(hi, offsets[i] + lengths[i]);
-        }
-        if (lo < win.start || hi > win.start + win.bytes.length) {
-          throw corrupt(
-            key,
-            `payloads [${lo}, ${hi}) lie outside fetch window [${win.start}, ${win.start + win.bytes.length})`,
-          );
-        }
-        for (let i = 0; i < n; i++) offsets[i] -= lo;
-        // Decoded and checked in the codec pool, straight into `out`: a block failing its
-        // checksum rejects the job and this read, so `out` is never returned.
-        await this.pool.decode(win.bytes.subarray(lo - win.start, hi - win.start), {
-          blockSizeBytes: bs,
-          blocks,
-          offsets,
-          lengths,
-          flags,
-          checksums,
-          keys,
-          uniqueId: gen.catalog.uniqueId,
-          where: key,
-          out,
-          outOffsets,
-        });
-        this.stats.blocksDecoded += n;
-      }),
+    // Shared memory: the codec pool's workers decode straight into it. A buffer given
+    // back (recycle) holds old bytes: zero what no block is decoded into. (A fresh one
+    // is no cheaper: calloc zeroes all of it, or its pages fault in zeroed.)
+    const out = this.outputs.take(length);
+    for (let i = 0; i < zeros.length; i += 2) {
+      const a = Math.max(0, zeros[i] * bs - offset);
+      const z = Math.min(length, zeros[i + 1] * bs - offset);
+      if (z > a) out.fill(0, a, z);
+    }
+
+    // Hold every window first (none is reused while this read waits for it), and let go
+    // only when every job reading it has ended, failed or not.
+    const taken = [...groups.values()].map((grp) => ({
+      grp,
+      win: this.takeWindow(grp.gen, grp.object, grp.window),
+    }));
+    const settled = await Promise.allSettled(
+      taken.map(({ grp, win }) => this.decodeGroup(grp, win, out, offset)),
     );
+    for (const { win } of taken) this.releaseWindow(win);
+    for (const r of settled) if (r.status === 'rejected') throw r.reason;
     return out;
   }
 
+  /** Decode the blocks of `grp` from window `win` into `out` (read at `offset`). */
+  private async decodeGroup(grp: Group, win: Window, out: Buffer, offset: number): Promise<void> {
+    const bs = this.blockSizeBytes;
+    const { entry } = this.plan;
+    const { gen, meta, index, keys } = this.plan.chain[grp.gen];
+    const key = meta.objects[grp.object];
+    await win.ready;
+    const n = grp.blocks.length;
+    const blocks = Float64Array.from(grp.blocks);
+    const offsets = new Float64Array(n);
+    const lengths = new Uint32Array(n);
+    const flags = new Uint8Array(n);
+    const checksums = new Uint8Array(n * CHECKSUM_BYTES);
+    const outOffsets = new Float64Array(n);
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = 0;
+    for (let i = 0; i < n; i++) {
+      const e = entry[grp.blocks[i]];
+      offsets[i] = index.offset[e];
+      lengths[i] = meta.lengths[e];
+      flags[i] = meta.flags[e];
+      checksums.set(
+        meta.checksums.subarray(e * CHECKSUM_BYTES, (e + 1) * CHECKSUM_BYTES),
+        i * CHECKSUM_BYTES,
+      );
+      outOffsets[i] = grp.blocks[i] * bs - offset;
+      lo = Math.min(lo, offsets[i]);
+      hi = Math.max(hi, offsets[i] + lengths[i]);
+    }
+    if (lo < win.start || hi > win.start + win.bytes.length) {
+      throw corrupt(
+        key,
+        `payloads [${lo}, ${hi}) lie outside fetch window [${win.start}, ${win.start + win.bytes.length})`,
+      );
+    }
+    for (let i = 0; i < n; i++) offsets[i] -= lo;
+    // Decoded and checked in the codec pool, straight into `out`: a block failing its
+    // checksum rejects the job and this read, so `out` is never returned.
+    await this.pool.decode(win.bytes.subarray(lo - win.start, hi - win.start), {
+      blockSizeBytes: bs,
+      blocks,
+      offsets,
+      lengths,
+      flags,
+      checksums,
+      keys,
+      uniqueId: gen.catalog.uniqueId,
+      where: key,
+      out,
+      outOffsets,
+    });
+    this.stats.blocksDecoded += n;
+  }
+
   /**
-   * The stored bytes of window `window` of data object `object` of chain generation
-   * `gen`: from the first payload starting in it to the end of the last one (a payload
-   * belongs to the window its first byte is in). One ranged get, kept in a small LRU
-   * (in flight included) so consecutive reads share it.
+   * Window `window` of data object `object` of chain generation `gen`: the stored bytes
+   * from the first payload starting in it to the end of the last one (a payload belongs
+   * to the window its first byte is in). One ranged get, kept in a small LRU (in flight
+   * included) so consecutive reads share it. The caller holds it (`users`) until
+   * releaseWindow: an evicted window's memory is reused only once nobody holds it.
    */
-  private fetchWindow(
-    gen: number,
-    object: number,
-    window: number,
-  ): Promise<{ start: number; bytes: Buffer }> {
+  private takeWindow(gen: number, object: number, window: number): Window {
     const k = `${gen}/${object}/${window}`;
     const hit = this.windows.get(k);
     if (hit) {
       this.windows.delete(k);
       this.windows.set(k, hit);
+      hit.users++;
       return hit;
     }
     const span = this.spanOf(gen, object, window);
     const key = this.plan.chain[gen].meta.objects[object];
-    const p = (async () => {
-      const got = await this.store.get(key, { offset: span.start, length: span.end - span.start });
-      this.stats.fetches++;
-      this.stats.bytesFetched += got.length;
-      if (got.length !== span.end - span.start) {
-        throw corrupt(key, `truncated: wanted bytes [${span.start}, ${span.end}), got ${got.length}`);
+    const win: Window = {
+      key: k,
+      ready: Promise.resolve(),
+      start: span.start,
+      bytes: EMPTY,
+      memory: undefined,
+      users: 1,
+      evicted: false,
+    };
+    win.ready = (async () => {
+      const size = span.end - span.start;
+      const range = { offset: span.start, length: size };
+      // Into shared memory: every job decoding from this window reads it in place.
+      const memory =
+        size <= this.windowMemoryBytes ? this.windowMemory.take(this.windowMemoryBytes) : sharedBuffer(size);
+      let got: number;
+      try {
+        if (this.store.getInto) got = await this.store.getInto(key, range, memory);
+        else {
+          const bytes = await this.store.get(key, range);
+          got = bytes.copy(memory, 0, 0, Math.min(bytes.length, memory.length));
+          if (bytes.length > memory.length) got = bytes.length;
+        }
+      } catch (err) {
+        if (memory.length === this.windowMemoryBytes) this.windowMemory.give(memory);
+        throw err;
       }
-      // Once into shared memory: every job decoding from this window reads it in place.
-      const bytes = sharedBuffer(got.length);
-      got.copy(bytes);
-      return { start: span.start, bytes };
+      this.stats.fetches++;
+      this.stats.bytesFetched += got;
+      if (got !== size) {
+        if (memory.length === this.windowMemoryBytes) this.windowMemory.give(memory);
+        throw corrupt(key, `truncated: wanted bytes [${span.start}, ${span.end}), got ${got}`);
+      }
+      win.memory = memory;
+      win.bytes = memory.subarray(0, size);
     })();
-    p.catch(() => {
-      if (this.windows.get(k) === p) this.windows.delete(k);
+    win.ready.catch(() => {
+      if (this.windows.get(k) === win) this.windows.delete(k);
     });
-    this.windows.set(k, p);
+    this.windows.set(k, win);
     while (this.windows.size > this.cacheWindows) {
-      const oldest = this.windows.keys().next().value as string;
-      this.windows.delete(oldest);
+      const oldest = this.windows.values().next().value as Window;
+      this.windows.delete(oldest.key);
+      oldest.evicted = true;
+      this.free(oldest);
     }
-    return p;
+    return win;
+  }
+
+  private releaseWindow(win: Window): void {
+    win.users--;
+    this.free(win);
+  }
+
+  /** An evicted window nobody holds gives its memory back. */
+  private free(win: Window): void {
+    if (!win.evicted || win.users > 0 || !win.memory) return;
+    if (win.memory.length === this.windowMemoryBytes) this.windowMemory.give(win.memory);
+    win.memory = undefined;
+    win.bytes = EMPTY;
   }
 
   /** First payload start and last payload end of a window (computed per generation once). */

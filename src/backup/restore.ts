@@ -10,6 +10,12 @@
  *   S209-S210  the destination inherits the source's unique ID
  *   S211       an update bitmap (`since-restore`) starts at that instant
  *
+ * The three stages overlap: the copy engine keeps `concurrency` chunks in flight, each
+ * fetching (ranged gets), decoding (the codec pool's workers) and writing; the
+ * destination is flushed in the background every `flushEveryBytes`, so the drives write
+ * back while later chunks decode and the final flush is short; read buffers go back to
+ * the image once written (copy engine `recycle`).
+ *
  * A block failing its checksum fails the read it belongs to: the copy engine writes
  * nothing of that read, and the restore rejects with BACKUP_OBJECT_CORRUPT naming the
  * object. The destination then holds a partial restore; it gets no inherited ID and no
@@ -42,6 +48,12 @@ export interface RestoreOptions {
    * that generation's parent, which the caller has made sure of. Needs an existing volume.
    */
   onlyNewest?: boolean;
+  /**
+   * Start a flush of the destination (in the background, one at a time) each time this
+   * many bytes of blocks were written since the last one, so that the drives write back
+   * while later blocks are fetched and decoded. Default 128 MiB; 0: only the final flush.
+   */
+  flushEveryBytes?: number;
   /** Name of the update bitmap started at the end (S211). Default 'since-restore'. */
   bitmapName?: string;
   onProgress?: (progress: CopyProgress) => void;
@@ -116,19 +128,48 @@ export async function restoreGeneration(
     : exists
       ? fullSet(image.sizeBytes, bs)
       : bridged(image.plan.held, Math.max(1, Math.floor(maxIoBytes / bs)));
-  const result = await copyBlocks({
-    source: image,
-    dest,
-    blocks,
-    zeroes: exists ? 'write' : 'skip',
-    concurrency: options.concurrency ?? 8,
-    maxIoBytes,
-    // The image reads holes for free: one read (a few ranged gets) per chunk.
-    mergeHoleBytes: maxIoBytes,
-    onProgress: options.onProgress,
-    progressIntervalMs: options.progressIntervalMs,
-    signal: options.signal,
-  });
+  // The copy engine flushes once at the end: every byte written so far would then go to
+  // the drives while nothing else happens. Flushing as the restore goes overlaps that
+  // write-back with the fetching and decoding of later blocks.
+  const flushEvery = options.flushEveryBytes ?? 128 * 1024 * 1024;
+  let sinceFlush = 0;
+  let flushing: Promise<void> | undefined;
+  let flushError: unknown;
+  const onDone = (_start: number, count: number) => {
+    sinceFlush += count * bs;
+    if (flushEvery <= 0 || sinceFlush < flushEvery || flushing) return;
+    sinceFlush = 0;
+    flushing = dest.flush().then(
+      () => {
+        flushing = undefined;
+      },
+      (err) => {
+        flushError ??= err;
+        flushing = undefined;
+      },
+    );
+  };
+  let result: Awaited<ReturnType<typeof copyBlocks>>;
+  try {
+    result = await copyBlocks({
+      source: image,
+      dest,
+      blocks,
+      zeroes: exists ? 'write' : 'skip',
+      concurrency: options.concurrency ?? 8,
+      maxIoBytes,
+      // The image reads holes for free: one read (a few ranged gets) per chunk.
+      mergeHoleBytes: maxIoBytes,
+      onProgress: options.onProgress,
+      progressIntervalMs: options.progressIntervalMs,
+      onDone,
+      recycle: (data) => image.recycle(data),
+      signal: options.signal,
+    });
+  } finally {
+    await flushing;
+  }
+  if (flushError !== undefined) throw flushError;
   if (exists && info.sizeBytes > image.sizeBytes) {
     await dest.writeZeroes(image.sizeBytes, info.sizeBytes - image.sizeBytes);
     await dest.flush();

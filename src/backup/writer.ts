@@ -39,6 +39,7 @@ import type { BlockDevice } from '../block/device.js';
 import { ReboundError } from '../errors.js';
 import type { ObjectStore } from '../objectstore/types.js';
 import type { Storage } from '../volume/types.js';
+import { BufferPool } from './buffers.js';
 import { type Generation, listGenerations, readCatalog } from './chain.js';
 import { codecPool, sharedBuffer } from './codec-pool.js';
 import { type BackupKeys, CHECKSUM_BYTES, deriveKeys } from './crypto.js';
@@ -51,6 +52,7 @@ import {
   encodeDataHeader,
   encodeMetadata,
   type Metadata,
+  maxStoredBytes,
   NO_OBJECT,
   type Segment,
 } from './format.js';
@@ -76,7 +78,10 @@ export interface BackupOptions {
   encryptionKey?: Buffer;
   /**
    * Default 'brotli' (quality 0). A block that looks incompressible (byte histogram of a
-   * sample) or that compression shrinks by under 1/8 is stored raw.
+   * sample) or that compression shrinks by under 1/8 is stored raw. The choice is a
+   * trade (docs/formats/backup.md, "Codecs"): brotli q0 encodes about twice as fast as
+   * deflate level 1, deflate decodes about twice as fast (restores) and packs text a
+   * little smaller; 'none' is fastest both ways and stores the most.
    */
   compression?: Compression;
   /** Reads being read and encoded at once. Default 8. */
@@ -512,23 +517,30 @@ async function writeBlocks(
   const segments: Segment[] = [];
   let entry = 0;
 
-  // Data object being filled.
-  let parts: Buffer[] = [];
+  // Buffers reused for the whole backup (buffers.ts): the codec jobs' outputs, and the
+  // data objects, filled in place and given back once uploaded.
+  const maxStored = maxStoredBytes(bs, ctx.keys !== undefined);
+  const jobOutputs = new BufferPool(sharedBuffer, concurrency + 1);
+  const objectBytes = DATA_HEADER_BYTES + Math.max(objectSize, maxStored);
+  const objectBuffers = new BufferPool((size) => Buffer.allocUnsafeSlow(size), uploadConcurrency + 1);
+
+  // Data object being filled: its buffer, payload bytes and entries so far.
+  let object: Buffer | undefined;
   let partBytes = 0;
   let partEntries = 0;
   let firstBlock = 0;
-  let open = false;
 
   const uploads = new Set<Promise<void>>();
   let uploadError: unknown;
-  const upload = async (key: string, body: Buffer) => {
+  const upload = async (key: string, buffer: Buffer, length: number) => {
     while (uploads.size >= uploadConcurrency) await Promise.race(uploads);
     if (uploadError !== undefined) throw uploadError;
-    const p = store.put(key, body).then(
+    const p = store.put(key, buffer.subarray(0, length)).then(
       () => {
+        objectBuffers.give(buffer);
         ctx.uploaded.push(key);
         progress.objectsUploaded++;
-        progress.bytesStored += body.length - DATA_HEADER_BYTES;
+        progress.bytesStored += length - DATA_HEADER_BYTES;
         report();
       },
       (err) => {
@@ -539,32 +551,32 @@ async function writeBlocks(
     uploads.add(tracked);
   };
   const finishObject = async () => {
-    const header = encodeDataHeader({ encrypted: ctx.keys !== undefined, firstBlock, entries: partEntries });
+    const buffer = object!;
+    encodeDataHeader({ encrypted: ctx.keys !== undefined, firstBlock, entries: partEntries }).copy(buffer, 0);
     const key = dataKey(uniqueId, ctx.backupId, objects.length);
     objects.push(key);
-    const body = Buffer.concat([header, ...parts]);
-    parts = [];
+    const length = DATA_HEADER_BYTES + partBytes;
+    object = undefined;
     partBytes = 0;
     partEntries = 0;
-    open = false;
-    await upload(key, body);
+    await upload(key, buffer, length);
   };
-  const add = async (block: number, f: number, stored: Buffer, checksum: Uint8Array) => {
+  const add = async (block: number, f: number, stored: Uint8Array, checksum: Uint8Array) => {
     if (stored.length > 0) {
-      if (open && partBytes + stored.length > objectSize && partEntries > 0) await finishObject();
-      if (!open) {
-        open = true;
+      if (object && partBytes + stored.length > objectSize && partEntries > 0) await finishObject();
+      if (!object) {
+        object = objectBuffers.take(objectBytes);
         firstBlock = block;
         segments.push({ object: objects.length, offset: DATA_HEADER_BYTES, count: 0 });
       }
-      parts.push(stored);
+      object.set(stored, DATA_HEADER_BYTES + partBytes);
       partBytes += stored.length;
-    } else if (!open) {
+    } else if (!object) {
       // A zero block outside any object: it needs no payload.
       const last = segments[segments.length - 1];
       if (!last || last.object !== NO_OBJECT) segments.push({ object: NO_OBJECT, offset: 0, count: 0 });
     }
-    if (open) partEntries++;
+    if (object) partEntries++;
     segments[segments.length - 1].count++;
     lengths[entry] = stored.length;
     flags[entry] = f;
@@ -574,34 +586,34 @@ async function writeBlocks(
 
   const pool = codecPool();
   // A batch: up to maxBlocks blocks from one or more runs (scattered changes make runs
-  // of a block or two), read in parallel into one buffer and encoded as one pool job.
+  // of a block or two), read in parallel and encoded as one pool job. The buffers the
+  // snapshot returns are moved to the worker, not copied; the payloads come back in a
+  // reused shared buffer.
   const readBatch = async (pieces: { start: number; count: number }[]) => {
     const total = pieces.reduce((a, p) => a + p.count, 0);
-    const data = sharedBuffer(total * bs); // shared with the worker: no copy
     const addresses = new Float64Array(total);
     let k = 0;
-    const reads: Promise<void>[] = [];
-    for (const piece of pieces) {
-      const at = k * bs;
-      for (let i = 0; i < piece.count; i++) addresses[k++] = piece.start + i;
-      const offset = piece.start * bs;
-      const len = Math.min(piece.count * bs, device.sizeBytes - offset);
-      reads.push(
-        device.read(offset, len).then((buf) => {
-          buf.copy(data, at, 0, len); // a short last block stays zero-padded
-          progress.bytesRead += len;
-        }),
-      );
-    }
-    await Promise.all(reads);
+    for (const piece of pieces) for (let i = 0; i < piece.count; i++) addresses[k++] = piece.start + i;
+    const data = await Promise.all(
+      pieces.map(async (piece) => {
+        const offset = piece.start * bs;
+        const len = Math.min(piece.count * bs, device.sizeBytes - offset);
+        const buf = await device.read(offset, len); // a short last block is zero-padded by encode
+        progress.bytesRead += len;
+        return buf;
+      }),
+    );
+    const out = jobOutputs.take(maxBlocks * maxStored);
     const r = await pool.encode(data, {
       blockSizeBytes: bs,
       blocks: addresses,
       compression: ctx.compression,
       keys: ctx.keys,
       uniqueId,
+      transfer: true,
+      out,
     });
-    return { addresses, ...r, stored: Buffer.from(r.stored.buffer, r.stored.byteOffset, r.stored.length) };
+    return { addresses, flags: r.flags, lengths: r.lengths, checksums: r.checksums, out };
   };
 
   const inflight: ReturnType<typeof readBatch>[] = [];
@@ -613,11 +625,12 @@ async function writeBlocks(
       await add(
         done.addresses[i],
         done.flags[i],
-        done.stored.subarray(at, at + len),
+        done.out.subarray(at, at + len),
         done.checksums.subarray(i * CHECKSUM_BYTES, (i + 1) * CHECKSUM_BYTES),
       );
       at += len;
     }
+    jobOutputs.give(done.out);
     progress.blocksDone += done.addresses.length;
     report();
   };
@@ -646,7 +659,7 @@ async function writeBlocks(
     }
     if (batchBlocks > 0) await issue();
     while (inflight.length > 0) await consume();
-    if (open) await finishObject();
+    if (object) await finishObject();
     await Promise.all(uploads);
     if (uploadError !== undefined) throw uploadError;
   } catch (err) {

@@ -75,6 +75,12 @@ export interface CopyOptions {
   progressIntervalMs?: number;
   /** Called once a chunk is written (not yet flushed). */
   onDone?: (startBlock: number, count: number) => void;
+  /**
+   * Called with each buffer `source.read` returned once every write from it has
+   * resolved: the source may hand it out again (a backup image reuses its read buffers).
+   * Not called for a buffer whose writes failed.
+   */
+  recycle?: (data: Buffer) => void;
   signal?: AbortSignal;
 }
 
@@ -173,11 +179,16 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     p.bytesZeroed += length;
   };
 
+  const recycle = options.recycle ?? (() => {});
+
   const copyRange = async (offset: number, length: number) => {
     const data = await source.read(offset, length);
-    if (isZero(data)) return zero(offset, length);
-    await dest.write(offset, data);
-    p.bytesCopied += length;
+    if (isZero(data)) await zero(offset, length);
+    else {
+      await dest.write(offset, data);
+      p.bytesCopied += length;
+    }
+    recycle(data);
   };
 
   // Data extents with holes of at most mergeHoleBytes between them: one read, then each
@@ -219,6 +230,7 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
           p.bytesCopied += e.length;
         }
       }
+      recycle(data);
       i = j;
     }
   };

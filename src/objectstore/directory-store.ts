@@ -77,6 +77,26 @@ export class DirectoryStore implements ObjectStore {
   async get(key: string, range?: { offset: number; length: number }): Promise<Buffer> {
     checkKey(key);
     checkRange(key, range);
+    return this.read(key, range, undefined) as Promise<Buffer>;
+  }
+
+  async getInto(key: string, range: { offset: number; length: number }, into: Uint8Array): Promise<number> {
+    checkKey(key);
+    checkRange(key, range);
+    if (!(into instanceof Uint8Array) || into.length < range.length) {
+      throw new ReboundError('INVALID_ARGUMENT', `getInto ${key}: the buffer is smaller than the range`, {
+        detail: { key },
+      });
+    }
+    return this.read(key, range, into) as Promise<number>;
+  }
+
+  /** get (into a new buffer, returned) or getInto (into `into`, the byte count returned). */
+  private read(
+    key: string,
+    range: { offset: number; length: number } | undefined,
+    into: Uint8Array | undefined,
+  ): Promise<Buffer | number> {
     return this.sem.run(async () => {
       let fh: FileHandle;
       try {
@@ -91,14 +111,15 @@ export class DirectoryStore implements ObjectStore {
         const start = range?.offset ?? 0;
         const want = range ? range.length : st.size;
         const n = Math.max(0, Math.min(want, st.size - start));
-        const buf = Buffer.allocUnsafe(n);
+        const buf = into ?? Buffer.allocUnsafe(n);
         let done = 0;
         while (done < n) {
           const { bytesRead } = await fh.read(buf, done, n - done, start + done);
           if (bytesRead === 0) break;
           done += bytesRead;
         }
-        return done === n ? buf : buf.subarray(0, done);
+        if (into) return done;
+        return done === n ? (buf as Buffer) : (buf as Buffer).subarray(0, done);
       } catch (err) {
         throw this.readError('get', key, err);
       } finally {

@@ -8,7 +8,8 @@
  * - Write-once: `put` of a key that already exists MUST fail with ALREADY_EXISTS and leave
  *   the stored object as it was (backups never overwrite; a retried put of the same bytes
  *   is the caller's business: it checks with `head`). A put is atomic: a reader sees the
- *   whole object or NOT_FOUND, never a prefix.
+ *   whole object or NOT_FOUND, never a prefix. A store MUST NOT keep a reference to
+ *   `body` once put settles: the caller may reuse the buffer (the backup writer does).
  * - `get(key, range)` reads `[range.offset, range.offset + range.length)`; a range running
  *   past the end MUST return only the bytes that exist (possibly none); a missing key MUST
  *   fail with OBJECT_NOT_FOUND naming the key.
@@ -30,6 +31,14 @@ export interface ObjectStore {
   readonly description: string;
   put(key: string, body: Buffer): Promise<void>;
   get(key: string, range?: { offset: number; length: number }): Promise<Buffer>;
+  /**
+   * Optional: `get(key, range)` into `into` (at least `range.length` bytes) instead of a
+   * new buffer; resolves to the number of bytes read, fewer only past the end of the
+   * object. Same errors as get. For stores that read files (a restore reads each byte
+   * once, so a fresh buffer per get is memory to fault in and collect); callers fall
+   * back to get where it is missing.
+   */
+  getInto?(key: string, range: { offset: number; length: number }, into: Uint8Array): Promise<number>;
   /** Size of the object, or undefined when it does not exist. */
   head(key: string): Promise<ObjectInfo | undefined>;
   list(prefix: string): AsyncIterable<ObjectInfo>;

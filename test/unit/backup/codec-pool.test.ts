@@ -14,6 +14,7 @@ import {
   decodeBlock,
   encodeBlockSync,
   looksIncompressible,
+  maxStoredBytes,
 } from '../../../src/backup/format.js';
 import { ReboundError } from '../../../src/errors.js';
 
@@ -186,6 +187,58 @@ describe('CodecPool', () => {
     assert.equal(d.plain.length, 0);
     assert.deepEqual(out, data.subarray(BS / 2, BS + BS / 2));
   });
+
+  for (const workers of [0, 2]) {
+    it(`encodes several pieces, moving owned buffers, into a shared output (${workers} workers)`, async () => {
+      const pool = make(workers);
+      const keys = deriveKeys(randomBytes(32));
+      const owned = Buffer.allocUnsafeSlow(2 * BS); // alone in its memory: moved, not copied
+      text(BS).copy(owned);
+      randomBytes(BS).copy(owned, BS);
+      const shared = sharedBuffer(BS);
+      randomBytes(4096).copy(shared, 1000);
+      const short = text(1000); // a volume's short last block: zero-padded
+      const want = Buffer.concat([owned, shared, short, Buffer.alloc(BS - 1000)]);
+      const out = sharedBuffer(4 * maxStoredBytes(BS, true));
+      const r = await pool.encode([owned, shared, short], {
+        blockSizeBytes: BS,
+        blocks: Float64Array.of(3, 4, 9, 20),
+        compression: 'brotli',
+        keys,
+        uniqueId: UID,
+        transfer: true,
+        out,
+      });
+      assert.equal(r.stored.length, 0, 'payloads are in out');
+      assert.equal(owned.length, workers > 0 ? 0 : 2 * BS, 'an owned buffer is moved to a worker');
+      assert.equal(shared.length, BS, 'shared memory is read in place');
+      let at = 0;
+      const blocks = [3, 4, 9, 20];
+      for (let i = 0; i < 4; i++) {
+        const plain = want.subarray(i * BS, (i + 1) * BS);
+        const stored = out.subarray(at, at + r.lengths[i]);
+        const got = decodeBlock(stored, r.flags[i], Buffer.from(r.checksums.subarray(i * 32, i * 32 + 32)), {
+          blockSizeBytes: BS,
+          keys,
+          uniqueId: UID,
+          block: blocks[i],
+          where: 'obj',
+        });
+        assert.deepEqual(got, plain, `block ${blocks[i]}`);
+        at += r.lengths[i];
+      }
+      await assert.rejects(
+        pool.encode(text(BS), {
+          blockSizeBytes: BS,
+          firstBlock: 0,
+          compression: 'brotli',
+          uniqueId: UID,
+          out: sharedBuffer(100),
+        }),
+        /output of 100 bytes/,
+      );
+    });
+  }
 
   it('survives a worker that dies: its jobs reject with INTERNAL, later jobs run', async () => {
     const pool = make(2);
