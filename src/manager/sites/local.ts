@@ -208,7 +208,11 @@ export class LocalSiteProvider implements SiteProvider {
       execFile(
         exe,
         [...pre, ...args],
-        { env: childEnv({}), timeout: INIT_TIMEOUT_MS, maxBuffer: 4 * 2 ** 20 },
+        {
+          env: childEnv({ UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' }),
+          timeout: INIT_TIMEOUT_MS,
+          maxBuffer: 4 * 2 ** 20,
+        },
         (err, _stdout, stderr) => done({ code: err ? (err.code ?? 'killed') : 0, stderr: String(stderr) }),
       );
     });
@@ -242,7 +246,12 @@ export class LocalSiteProvider implements SiteProvider {
       child = spawn(
         exe,
         [...pre, '--data-dir', p.nodeDir, 'node', 'run', '--ready-file', p.readyFile, ...listen],
-        { cwd: p.siteDir, detached: true, stdio: ['ignore', fd, fd], env: childEnv({}) },
+        {
+          cwd: p.siteDir,
+          detached: true,
+          stdio: ['ignore', fd, fd],
+          env: childEnv({ UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' }),
+        },
       );
     } finally {
       closeSync(fd);
