@@ -311,6 +311,16 @@ export const FailoverBody = Type.Object(
   },
   { additionalProperties: false },
 );
+export const FailbackBody = Type.Object(
+  {
+    volume: VolumeParams.properties.volume,
+    method: Type.Union([Type.Literal('object-store')], {
+      description:
+        'how the changed blocks go home: object-store (SPEC S801-S906); remote-copy and external follow',
+    }),
+  },
+  { additionalProperties: false },
+);
 export const DrVolumeView = Type.Object({
   lineage: Type.String({ description: "the primary volume's unique ID, which its backups carry" }),
   volume: Type.String(),
@@ -466,3 +476,4 @@ export type JobView = Static<typeof JobView>;
 export type JobLogView = Static<typeof JobLogView>;
 export type FailoverBody = Static<typeof FailoverBody>;
 export type DrVolumeView = Static<typeof DrVolumeView>;
+export type FailbackBody = Static<typeof FailbackBody>;

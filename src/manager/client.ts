@@ -15,6 +15,7 @@ import type {
   CreateTokenBody,
   DrVolumeView,
   EventPage,
+  FailbackBody,
   FailoverBody,
   GenerationsQuery,
   GenerationView,
@@ -202,6 +203,10 @@ export class ManagerClient {
   /** Fail volumes over to a secondary site (SPEC S101-S108); the answer is the job. */
   failover(body: FailoverBody): Promise<JobView> {
     return this.call('POST', '/v1/failovers', body);
+  }
+  /** Bring a failed-over volume home (the method decides how the changed blocks travel). */
+  failback(body: FailbackBody): Promise<JobView> {
+    return this.call('POST', '/v1/failbacks', body);
   }
   drStatus(): Promise<DrVolumeView[]> {
     return this.call('GET', '/v1/dr');

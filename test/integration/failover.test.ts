@@ -1,10 +1,13 @@
-// Failover end to end (SPEC S101-S108) with a real primary node, a manager and the local
+// Failover and failback through the object store end to end (SPEC S101-S108, S801-S906) with a real primary node, a manager and the local
 // site provider building the secondary as a real `rebound node` process: a host writes
 // with qemu-io, the volume is backed up, the primary drifts after the backup, then the
 // failover restores the backup at the secondary with the unique ID inherited, and
 // consistency assurance fences the primary, keeps a snapshot of its drift and brings
 // only the drifted blocks back to the backup. Writes at the secondary show in `dr status`;
-// a second failover of the same volume is refused.
+// a second failover of the same volume is refused. Then the failback through the object
+// store: the secondary writes generation N+1 of its changes only, the primary applies only
+// that generation, and ends byte-identical to what the secondary held (qemu-img compare
+// with a reference image), the secondary torn down.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ManagerClient, type RunningManager, sites, startManager } from '../../src/manager/index.js';
 import { type NodeFixture, startTestNode } from '../helpers/node-fixture.js';
-import { qemuIo, requireTools } from '../helpers/tools.js';
+import { qemuIo, requireTools, runOk } from '../helpers/tools.js';
 
 const MiB = 2 ** 20;
 
@@ -29,7 +32,7 @@ describe('failover to a secondary site built by the local provider', () => {
   let admin: ManagerClient;
 
   before(async () => {
-    requireTools('qemu-io');
+    requireTools('qemu-io', 'qemu-img');
     primary = await startTestNode();
     dir = await mkdtemp(join(tmpdir(), 'rebound-failover-'));
     m = await startManager(
@@ -130,5 +133,33 @@ describe('failover to a secondary site built by the local provider', () => {
       admin.failover({ site: 'dr', store: 'local', volumes: [secondary.uniqueId] }),
       /already failed over/,
     );
+
+    // Failback through the object store. A reference image of what the secondary holds,
+    // then the primary must end identical to it.
+    assert.equal((await qemuIo(secondaryUri, ['write -P 0x33 32M 192k'])).code, 0);
+    const ref = join(dir, 'reference.raw');
+    await runOk('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', secondaryUri, ref]);
+    const fb = await admin.failback({ volume: appPrimary.uniqueId, method: 'object-store' });
+    const back = await admin.waitJob(fb.id, { intervalMs: 100, timeoutMs: 180_000 });
+    assert.equal(back.state, 'succeeded', JSON.stringify(back.error));
+    const moved = back.result as {
+      delta: boolean;
+      blocksMoved: number;
+      changedBlocks: number;
+      bytesMoved: number;
+    };
+    assert.equal(moved.delta, true, 'IDs equal and the primary at the base: only the changes move');
+    assert.equal(moved.changedBlocks, 4, '1 + 3 blocks written at the secondary');
+    assert.equal(moved.blocksMoved, 4);
+    assert.equal(moved.bytesMoved, 4 * 64 * 1024);
+    const backSpecs = (back.log ?? []).filter((l) => l.status === 'done').map((l) => l.spec);
+    for (const s of ['S503', 'S801', 'S803-S806', 'S903', 'S904', 'S905', 'S906'])
+      assert.ok(backSpecs.includes(s), `step ${s} is in the failback log`);
+    assert.equal((await primary.client.getVolume('app')).fenced, false, 'S905: the primary accepts I/O');
+    const cmp = await runOk('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', primary.uri('app'), ref]);
+    assert.match(cmp, /Images are identical/);
+    const [after] = await admin.drStatus();
+    assert.deepEqual([after.active, after.state], ['primary', 'failed-back']);
+    await assert.rejects(admin.getNode('dr-node'), /no node named/, 'S906: the secondary is gone');
   });
 });

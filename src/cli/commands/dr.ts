@@ -82,6 +82,30 @@ export function drCommands(program: Command): void {
       },
     );
 
+  program
+    .command('failback <volume>')
+    .description(
+      'bring a failed-over volume home, moving only what changed when the IDs allow (SPEC S401-S906)',
+    )
+    .option('--method <method>', 'object-store (remote-copy and external follow)', 'object-store')
+    .option('--no-wait', 'start the job and print its ID')
+    .action(async (volume: string, opts: { method: string; wait: boolean }, cmd: Command) => {
+      if (opts.method !== 'object-store')
+        throw new ReboundError(
+          'INVALID_ARGUMENT',
+          `--method ${opts.method} is not available yet: use object-store`,
+        );
+      const client = await managerClient(cmd);
+      const job = await client.failback({ volume, method: 'object-store' });
+      const g = globals(cmd);
+      const end = opts.wait ? await watchJob(client, job, g.json ?? false) : job;
+      emit(g, end, () =>
+        opts.wait
+          ? showJob(end, { steps: false })
+          : console.log(`job ${end.id} started: rebound job watch ${end.id}`),
+      );
+    });
+
   const dr = program.command('dr').description('disaster recovery state');
   dr.command('status')
     .description('per volume: active site, secondary, changes since failover, consistency, RPO')

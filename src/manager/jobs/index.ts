@@ -1,14 +1,16 @@
 export type { Effect, JobPlan, Step } from './plan.js';
 export { type BackupParams, backupPlan } from './plans/backup.js';
+export { type FailbackParams, failbackPlan } from './plans/failback.js';
 export { type FailoverParams, failoverPlan } from './plans/failover.js';
 export { type RestoreParams, restorePlan } from './plans/restore.js';
 export { type VerifyParams, verifyPlan } from './plans/verify.js';
 export { JobRunner, type SubmitOptions } from './runner.js';
 
 import { backupPlan } from './plans/backup.js';
+import { failbackPlan } from './plans/failback.js';
 import { failoverPlan } from './plans/failover.js';
 import { restorePlan } from './plans/restore.js';
 import { verifyPlan } from './plans/verify.js';
 
 /** Every kind of job the manager runs. */
-export const JOB_PLANS = [backupPlan, restorePlan, verifyPlan, failoverPlan];
+export const JOB_PLANS = [backupPlan, restorePlan, verifyPlan, failoverPlan, failbackPlan];

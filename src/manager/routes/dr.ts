@@ -2,6 +2,7 @@
  * Disaster recovery through the manager:
  *
  *   POST /v1/failovers   fail volumes over to a secondary site (SPEC S101-S108), a job
+ *   POST /v1/failbacks   bring one volume home by the chosen method (S401-S906), a job
  *   GET  /v1/dr          per protected volume: the active site, the secondary, changed
  *                        blocks since failover, consistency assurance, RPO (age of the
  *                        newest backup)
@@ -11,9 +12,9 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { isReboundError, ReboundError } from '../../errors.js';
 import { type ManagerApiContext, principalOf } from '../api.js';
-import { DrVolumeView, FailoverBody, JobView } from '../api-schema.js';
+import { DrVolumeView, FailbackBody, FailoverBody, JobView } from '../api-schema.js';
 import type { DrVolumeRecord } from '../db/types.js';
-import type { FailoverParams } from '../jobs/index.js';
+import type { FailbackParams, FailoverParams } from '../jobs/index.js';
 import { jobView } from './views.js';
 
 export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): Promise<void> {
@@ -75,6 +76,50 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
         );
       const params: FailoverParams = { site: b.site, store: b.store, volumes };
       const job = await runner.submit('failover', { ...params }, { createdBy: principalOf(req).user });
+      reply.status(202);
+      return jobView(job!);
+    },
+  );
+
+  app.post(
+    '/v1/failbacks',
+    { config: { access: 'operator' }, schema: { tags, body: FailbackBody, response: { 202: JobView } } },
+    async (req, reply) => {
+      const v = await registry.volume(req.body.volume);
+      const lineage = v.inheritedUniqueId ?? v.uniqueId;
+      const d = await db.getDrVolume(lineage);
+      if (!d || d.active !== 'secondary' || !d.secondaryNode || !d.secondaryVolume || !d.secondarySite)
+        throw new ReboundError(
+          'CONFLICT',
+          `volume ${v.name} (${lineage}) is not failed over: nothing to fail back`,
+          {
+            detail: { field: 'volume' },
+          },
+        );
+      const view = await drView(d);
+      const primaryNode = await registry.node(d.primaryNode);
+      const params: FailbackParams = {
+        method: req.body.method,
+        lineage,
+        primaryNode: d.primaryNode,
+        primaryVolume: d.primaryVolume,
+        primarySite: primaryNode.site,
+        secondarySite: d.secondarySite,
+        secondaryNode: d.secondaryNode,
+        secondaryVolume: d.secondaryVolume,
+        store: d.store!,
+        baseGeneration: d.baseGeneration!,
+        consistencyOwed: d.consistency !== 'done',
+        changedBlocks: view.changedBlocks,
+        blockSizeBytes: view.changedBlocks ? Math.round((view.changedBytes ?? 0) / view.changedBlocks) : null,
+      };
+      const job = await runner.submit('failback', { ...params }, { createdBy: principalOf(req).user });
+      await db.putDrVolume({
+        ...d,
+        state: 'failing-back',
+        failbackJob: job!.id,
+        updatedAt: new Date(clock.now()).toISOString(),
+      });
       reply.status(202);
       return jobView(job!);
     },

@@ -60,6 +60,7 @@ const EXPECTED: Record<string, string> = {
   'POST /v1/jobs/:job/cancel': 'operator',
   'POST /v1/jobs/:job/resume': 'operator',
   'POST /v1/failovers': 'operator',
+  'POST /v1/failbacks': 'operator',
   'GET /v1/dr': 'viewer',
   // The web console's files (routes/console.ts); everything it shows comes from the routes above.
   'GET /*': 'public',
