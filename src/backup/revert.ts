@@ -62,7 +62,7 @@ export async function revertToGeneration(
   let blocks: BlockSet;
   let mode: RevertResult['mode'] = 'delta';
   let reason: string | undefined;
-  if (inc && inc.endsWith(`.${image.catalog.id}`) && info.sizeBytes === image.sizeBytes) {
+  if (inc?.endsWith(`.${image.catalog.id}`) && info.sizeBytes === image.sizeBytes) {
     blocks = storage.getBitmap(volume, inc);
   } else {
     mode = 'full';

@@ -330,6 +330,7 @@ export const DrVolumeView = Type.Object({
   secondarySite: Nullable(Type.String()),
   secondaryNode: Nullable(Type.String()),
   secondaryVolume: Nullable(Type.String()),
+  secondaryNbdUri: Nullable(Type.String({ description: 'where hosts reach the volume at the secondary' })),
   baseGeneration: Nullable(Type.String()),
   consistency: Nullable(Type.String()),
   consistencyDetail: Nullable(Type.String()),

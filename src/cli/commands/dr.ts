@@ -127,8 +127,9 @@ export function drCommands(program: Command): void {
                 : `${d.changedBlocks} blocks, ${formatBytes(d.changedBytes ?? 0)}`,
             consistency: d.consistency ?? '-',
             rpo: age(d.rpoSeconds),
+            nbd: d.secondaryNbdUri ?? '-',
           })),
-          ['volume', 'lineage', 'active', 'state', 'changed', 'consistency', 'rpo'],
+          ['volume', 'lineage', 'active', 'state', 'changed', 'consistency', 'rpo', 'nbd'],
         ),
       );
     });

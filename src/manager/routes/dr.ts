@@ -85,7 +85,10 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
     '/v1/failbacks',
     { config: { access: 'operator' }, schema: { tags, body: FailbackBody, response: { 202: JobView } } },
     async (req, reply) => {
-      const v = await registry.volume(req.body.volume);
+      // After a failover the name is held twice (primary and secondary) by one lineage: fine here.
+      const named = await db.listVolumes({ name: req.body.volume });
+      const lineages = new Set(named.map((x) => x.inheritedUniqueId ?? x.uniqueId));
+      const v = lineages.size === 1 ? named[0] : await registry.volume(req.body.volume);
       const lineage = v.inheritedUniqueId ?? v.uniqueId;
       const d = await db.getDrVolume(lineage);
       if (!d || d.active !== 'secondary' || !d.secondaryNode || !d.secondaryVolume || !d.secondarySite)
@@ -138,10 +141,14 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
   async function drView(d: DrVolumeRecord) {
     let changedBlocks: number | null = null;
     let changedBytes: number | null = null;
+    let secondaryNbdUri: string | null = null;
     if (d.active === 'secondary' && d.secondaryNode && d.secondaryVolume) {
       try {
         const node = await registry.node(d.secondaryNode);
-        const bitmaps = await registry.client(node).listBitmaps(d.secondaryVolume);
+        const client = registry.client(node);
+        const id = await client.identity();
+        secondaryNbdUri = `nbd://${id.nbd.host}:${id.nbd.port}/${d.secondaryVolume}`;
+        const bitmaps = await client.listBitmaps(d.secondaryVolume);
         const b = bitmaps.find((x) => x.name === 'since-restore');
         if (b) {
           changedBlocks = b.dirtyBlocks;
@@ -162,6 +169,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
       secondarySite: d.secondarySite,
       secondaryNode: d.secondaryNode,
       secondaryVolume: d.secondaryVolume,
+      secondaryNbdUri,
       baseGeneration: d.baseGeneration,
       consistency: d.consistency,
       consistencyDetail: d.consistencyDetail,
