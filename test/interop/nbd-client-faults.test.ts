@@ -69,7 +69,8 @@ describe('NBD client against faulty servers', () => {
     // The failing reads and a stream of writes at once: only the reads fail.
     const reads = Array.from({ length: 8 }, (_, i) => dev.read(i * 4 * KiB, 4 * KiB));
     const writes = Array.from({ length: 8 }, (_, i) => dev.write(MiB + i * 64 * KiB, pattern(i, 64 * KiB)));
-    for (const r of reads) await assert.rejects(r, code('IO_ERROR'));
+    // Every rejection is handled at once: one awaited after another fails before its turn.
+    await Promise.all(reads.map((r) => assert.rejects(r, code('IO_ERROR'))));
     await Promise.all(writes);
     await rm(trigger('pread'));
     for (let i = 0; i < 8; i++)
