@@ -104,6 +104,8 @@ export class Pair {
   private readonly abort = new AbortController();
   private wakeUp: (() => void) | null = null;
   private woken = false;
+  /** finishRelease detached the journal (the volume was fenced). */
+  private detached = false;
   private saveChain: Promise<void> = Promise.resolve();
   private saveTimer: NodeJS.Timeout | null = null;
   private releaseWaiters: Waiter[] = [];
@@ -380,6 +382,10 @@ export class Pair {
     const sink = this.sink!;
     for (;;) {
       if (this.stopping) return;
+      if (this.record.resync) {
+        await this.copyPhase();
+        continue;
+      }
       if (await this.shipBatch()) continue;
       const st = journal.stats();
       const drained = st.lastSeq === st.ackedSeq;
@@ -447,9 +453,16 @@ export class Pair {
    */
   private async finishRelease(): Promise<boolean> {
     if (!this.ctx.storage.getVolume(this.volume).fenced) {
-      // Unfenced while releasing: writes go on, so go back to streaming.
+      // Unfenced while releasing: writes go on, so go back to streaming. If the journal
+      // was detached already, writes may have missed it: journal again and copy the
+      // blocks written since the start again (the pair bitmap has them).
       this.releasing = false;
       this.record.state = 'streaming';
+      if (this.detached) {
+        this.ctx.storage.attachJournal(this.volume, this.sink!);
+        this.detached = false;
+        this.record.resync = true;
+      }
       await this.save();
       this.settleRelease(
         new ReboundError(
@@ -460,6 +473,7 @@ export class Pair {
       return false;
     }
     this.ctx.storage.detachJournal(this.volume);
+    this.detached = true;
     const st = this.journal!.stats();
     if (st.lastSeq !== st.ackedSeq || this.sink!.hasOverflow()) return false;
     await this.target!.flush();
