@@ -136,8 +136,9 @@ export class Pair {
 
   /**
    * Start a new pair (the record is new, state initial-copy). Journaling starts before
-   * the set to copy is fixed and before anything is copied (S502). The target is connected before this resolves, so a bad
-   * address, export or key is reported to the caller, and nothing is left behind.
+   * the set to copy is fixed and before anything is copied (S502). The target is
+   * connected before this resolves, so a bad address, export or key is reported to the
+   * caller, and nothing is left behind (but a freeze `baseSet` made stays made).
    */
   static async create(
     ctx: PairContext,

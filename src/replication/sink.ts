@@ -72,10 +72,9 @@ export class PairSink implements JournalSink {
   }
 
   private append(entry: JournalEntry, fua: boolean, offset: number, length: number): Promise<void> {
-    // Once marking, keep marking until the pair takes the marks: an entry journaled after
-    // a marked write of the same range would otherwise be shipped before the copy of the
-    // marked block, and the copy (of newer data) would then be overwritten by older
-    // entries shipped after it... see pair.ts "Ordering".
+    // Once marking, keep marking until the pair takes the marks (pair.ts "Ordering"): the
+    // marked blocks are copied only after everything journaled before the marks were
+    // taken has been shipped, and everything after that point must be journaled.
     if (this.overflow !== null || this.broken) {
       this.mark(offset, length);
       return Promise.resolve();
