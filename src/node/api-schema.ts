@@ -300,3 +300,78 @@ export type RevertBody = Static<typeof RevertBody>;
 export type GenerationView = Static<typeof GenerationView>;
 export type PruneBody = Static<typeof PruneBody>;
 export type MountView = Static<typeof MountView>;
+
+/**
+ * Copy pairs (SPEC "Failback, method 1"): a volume of this node copied to another node's
+ * export over NBD, then its journal shipped until release. TLS between sites: a PSK
+ * (identity and hex key, sealed at rest, never returned) or the CA that signed the
+ * target's certificate.
+ */
+export const PairParams = Type.Object({ volume: Name, pair: Name });
+// No additionalProperties: false on the branches: with fastify's removeAdditional, the
+// first branch tried would strip the second's fields.
+const PairTls = Type.Union([
+  Type.Object({
+    pskIdentity: Type.String({ minLength: 1, maxLength: 255 }),
+    pskKey: Type.String({ pattern: '^[0-9a-fA-F]+$', minLength: 2, maxLength: 1024, description: 'hex' }),
+  }),
+  Type.Object({
+    caFile: Type.String({ minLength: 1, description: 'PEM file of the CA, on this node' }),
+    serverName: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  }),
+]);
+export const PairTarget = Type.Object({
+  host: Type.String({ minLength: 1, maxLength: 255 }),
+  port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  export: Type.String({ maxLength: 4096 }),
+  tls: Type.Optional(PairTls),
+});
+const PairMode = Type.Union([Type.Literal('delta'), Type.Literal('full')]);
+export const StartPairBody = Type.Object(
+  {
+    name: Name,
+    target: PairTarget,
+    /** delta: the blocks of `bitmap` (S504); full: every block (S505). */
+    mode: PairMode,
+    /** delta: a frozen bitmap of the volume (or, with freezeFrom, the one to freeze into). */
+    bitmap: Type.Optional(Name),
+    /**
+     * delta, optional: an active bitmap the pair freezes into `bitmap` once journaling
+     * runs (S501 after S502: no write between the freeze and the journal is lost).
+     */
+    freezeFrom: Type.Optional(Name),
+  },
+  { additionalProperties: false },
+);
+export const PairView = Type.Object({
+  name: Type.String(),
+  volume: Type.String(),
+  mode: PairMode,
+  state: Type.Union([
+    Type.Literal('initial-copy'),
+    Type.Literal('streaming'),
+    Type.Literal('releasing'),
+    Type.Literal('released'),
+    Type.Literal('failed'),
+  ]),
+  target: Type.Object({ host: Type.String(), port: Type.Integer(), export: Type.String() }),
+  blocksToCopy: Type.Integer(),
+  blocksCopied: Type.Integer(),
+  /** Bytes of the copied blocks (zero ranges included). */
+  bytesCopied: Type.Integer(),
+  journal: Type.Object({
+    entriesShipped: Type.Integer(),
+    /** Write data applied on the target (zero entries carry none). */
+    bytesShipped: Type.Integer(),
+    /** Entries not yet acknowledged by the target, and their bytes in the journal. */
+    lagEntries: Type.Integer(),
+    lagBytes: Type.Integer(),
+  }),
+  error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+  startedAt: Type.String(),
+  copiedAt: Type.Union([Type.String(), Type.Null()]),
+  releasedAt: Type.Union([Type.String(), Type.Null()]),
+});
+
+export type StartPairBody = Static<typeof StartPairBody>;
+export type PairView = Static<typeof PairView>;

@@ -5,7 +5,7 @@
  *
  *   GET  /v1/health                       no token: liveness for monitors
  *   GET  /v1/node                         identity: serial, NBD address, pool
- *   /v1/volumes[/:volume[/snapshots|/bitmaps ...]]   see routes/
+ *   /v1/volumes[/:volume[/snapshots|/bitmaps|/pairs ...]]   see routes/
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -13,11 +13,13 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { ReboundError } from '../errors.js';
 import { installErrorHandlers } from '../http/index.js';
 import type { Logger } from '../logger.js';
+import type { PairManager } from '../replication/index.js';
 import type { Storage } from '../volume/types.js';
 import type { MountedGeneration } from './exports.js';
 import { backupRoutes } from './routes/backups.js';
 import { bitmapRoutes } from './routes/bitmaps.js';
 import { nodeRoutes } from './routes/node.js';
+import { pairRoutes } from './routes/pairs.js';
 import { snapshotRoutes } from './routes/snapshots.js';
 import { storeRoutes } from './routes/stores.js';
 import { volumeRoutes } from './routes/volumes.js';
@@ -28,6 +30,8 @@ export interface NodeApiContext {
   storage: Storage;
   stores: StoreRegistry;
   tasks: TaskRunner;
+  /** Copy pairs from this node's volumes (replication/). */
+  pairs: PairManager;
   /** Backup generations served over NBD, by export name. */
   mounts: Map<string, MountedGeneration>;
   /** Where hosts reach this node's NBD server, for the nbd:// URIs the API returns. */
@@ -65,6 +69,7 @@ export function buildNodeApi(options: NodeApiOptions): FastifyInstance {
   app.register(async (scope) => volumeRoutes(scope, ctx));
   app.register(async (scope) => snapshotRoutes(scope, ctx));
   app.register(async (scope) => bitmapRoutes(scope, ctx));
+  app.register(async (scope) => pairRoutes(scope, ctx));
   app.register(async (scope) => storeRoutes(scope, ctx));
   app.register(async (scope) => backupRoutes(scope, ctx));
   return app;

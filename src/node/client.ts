@@ -11,10 +11,12 @@ import type {
   Health,
   MountView,
   NodeIdentity,
+  PairView,
   PruneBody,
   RestoreBody,
   RevertBody,
   SnapshotInfo,
+  StartPairBody,
   StoreView,
   TaskView,
   VolumeInfo,
@@ -94,6 +96,24 @@ export class NodeClient {
   }
   deleteBitmap(volume: string, name: string): Promise<void> {
     return this.call('DELETE', `/v1/volumes/${enc(volume)}/bitmaps/${enc(name)}`);
+  }
+
+  /** Start a copy pair from `volume` (idempotent on the pair's name). */
+  startPair(volume: string, body: StartPairBody): Promise<PairView> {
+    return this.call('POST', `/v1/volumes/${enc(volume)}/pairs`, body);
+  }
+  listPairs(volume: string): Promise<PairView[]> {
+    return this.call('GET', `/v1/volumes/${enc(volume)}/pairs`);
+  }
+  getPair(volume: string, name: string): Promise<PairView> {
+    return this.call('GET', `/v1/volumes/${enc(volume)}/pairs/${enc(name)}`);
+  }
+  /** Drain and release (the volume must be fenced); BUSY when not drained within the node's wait: call again. */
+  releasePair(volume: string, name: string): Promise<PairView> {
+    return this.call('POST', `/v1/volumes/${enc(volume)}/pairs/${enc(name)}/release`);
+  }
+  deletePair(volume: string, name: string): Promise<void> {
+    return this.call('DELETE', `/v1/volumes/${enc(volume)}/pairs/${enc(name)}`);
   }
 
   listStores(): Promise<StoreView[]> {

@@ -4,12 +4,18 @@
  * crash is fine too: the pool is crash-safe, a clean stop only saves replay time).
  *
  *   hosts ──NBD──► NbdServer ──► storageExports ──► Storage (volume/ over pool/)
- *   manager, CLI ──HTTP──► buildNodeApi ─────────────┘
+ *   manager, CLI ──HTTP──► buildNodeApi ─────────────┘   ▲ journal hook
+ *                               └──► PairManager (replication/) ──NBD──► another node
+ *
+ * Copy pairs found on disk resume at start (after the storage opens, before hosts can
+ * write) and stop at close after the NBD server and the tasks, so no write slips past
+ * their journals.
  */
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type Logger, silentLogger } from '../logger.js';
 import { NbdServer } from '../nbd/index.js';
+import { PairManager, type PairManagerOptions } from '../replication/index.js';
 import { SecretBox } from '../secrets.js';
 import { VERSION } from '../version.js';
 import { NodeStorage } from '../volume/index.js';
@@ -38,15 +44,24 @@ export function poolDir(dataDir: string): string {
   return join(dataDir, 'pool');
 }
 
+/** Knobs for tests (and benchmarks): the pairs' journal size, retries, release wait. */
+export interface StartNodeOptions {
+  pairs?: Omit<Partial<PairManagerOptions>, 'dataDir' | 'storage' | 'secrets' | 'logger'>;
+}
+
 export async function startNode(
   dataDir: string,
   config: NodeConfig,
   logger: Logger = silentLogger,
+  options: StartNodeOptions = {},
 ): Promise<RunningNode> {
   const storage = await NodeStorage.open(poolDir(dataDir));
   let stores: StoreRegistry;
+  let pairs: PairManager;
   try {
-    stores = await StoreRegistry.open(dataDir, await SecretBox.open(join(dataDir, SECRET_KEY_FILE)));
+    const secrets = await SecretBox.open(join(dataDir, SECRET_KEY_FILE));
+    stores = await StoreRegistry.open(dataDir, secrets);
+    pairs = await PairManager.open({ ...options.pairs, dataDir, storage, secrets, logger });
   } catch (err) {
     await storage.close();
     throw err;
@@ -56,6 +71,7 @@ export async function startNode(
   const nbdServer = new NbdServer({
     provider: storageExports(storage, mounts),
     tls: await nbdTlsOptions(config.tls).catch(async (err) => {
+      await pairs.close();
       await storage.close();
       throw err;
     }),
@@ -71,6 +87,7 @@ export async function startNode(
       storage,
       stores,
       tasks,
+      pairs,
       mounts,
       token: config.token,
       nbd,
@@ -88,6 +105,7 @@ export async function startNode(
     // Half a node is worse than none: release the ports and the pool before failing.
     await api?.close();
     await nbdServer.close();
+    await pairs.close();
     await storage.close();
     throw err;
   }
@@ -106,6 +124,7 @@ export async function startNode(
         await app.close();
         await nbdServer.close();
         await tasks.close();
+        await pairs.close();
         for (const m of mounts.values()) await m.store.close();
         await storage.close();
         logger.info('node stopped');

@@ -80,7 +80,7 @@ export class VolumeDevice implements BlockDevice {
   }
 
   flush(): Promise<void> {
-    return this.run(() => this.io.flush());
+    return this.run(() => this.io.flush(this.vol));
   }
 
   blockStatus(offset: number, length: number): Promise<Extent[]> {

@@ -13,6 +13,7 @@ export { SnapshotDevice, VolumeDevice } from './device.js';
 export { NodeStorage, type StorageInitOptions, type StorageOpenOptions } from './storage.js';
 export {
   type BitmapInfo,
+  type JournalSink,
   NAME_PATTERN,
   type PoolInfo,
   type SnapshotInfo,

@@ -15,6 +15,12 @@
  * only the first write to a block after a freeze or clear pays). Writers whose bits were
  * set by a mark not yet durable wait for it too.
  *
+ * Journal (while a pair is active, types.ts JournalSink): once a write, zero or trim has
+ * changed the volume, and before its block locks are released, its record is passed to
+ * the volume's sink; the request resolves when the volume and the sink are both done.
+ * Overlapping requests hold the same locks, so the journal has them in the volume's
+ * order; a request that failed before changing anything passes nothing.
+ *
  * Every request counts as in flight in the allocator's I/O epochs, so a block freed
  * while an older read still uses it is not handed out again before that read ends.
  */
@@ -24,6 +30,12 @@ import type { Pool } from '../pool/index.js';
 import type { MappingTable } from './mapping.js';
 import { rec } from './records.js';
 import type { Volume } from './state.js';
+
+/** Wait for both (either may be absent); rejects with the first failure, leaves none unhandled. */
+async function both(a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> {
+  if (a && b) await Promise.all([a, b]);
+  else await (a ?? b);
+}
 
 /** A piece of a request inside one volume block. */
 interface Piece {
@@ -116,14 +128,17 @@ export class VolumeIo {
       const bs = this.blockSizeBytes;
       const first = Math.floor(offset / bs);
       const count = Math.floor((offset + data.length - 1) / bs) - first + 1;
+      let journaled: Promise<void> | undefined;
       const release = await v.rt.locks.acquire(first, count);
       try {
         await this.markDirty(v, first, count);
         await this.writeLocked(v, this.pieces(offset, data));
+        // Still under the locks: the journal's order is the order writes were applied.
+        journaled = v.rt.journal?.write(offset, data, fua);
       } finally {
         release();
       }
-      if (fua) await this.pool.flush();
+      await both(fua ? this.pool.flush() : undefined, journaled);
     } finally {
       this.leave(v, epoch);
     }
@@ -249,6 +264,7 @@ export class VolumeIo {
     }
     const epoch = await this.enter(v);
     try {
+      let journaled: Promise<void> | undefined;
       const release = await v.rt.locks.acquire(first, count);
       try {
         const mappedPartial: Piece[] = [];
@@ -272,10 +288,11 @@ export class VolumeIo {
             this.unmap(v, wholeFirst, wholeEnd - wholeFirst);
           }
         }
+        journaled = v.rt.journal?.zero(offset, length, options.fua === true);
       } finally {
         release();
       }
-      if (options.fua) await this.pool.flush();
+      await both(options.fua ? this.pool.flush() : undefined, journaled);
     } finally {
       this.leave(v, epoch);
     }
@@ -291,21 +308,29 @@ export class VolumeIo {
     const count = Math.floor((end - 1) / bs) - first + 1;
     const epoch = await this.enter(v);
     try {
+      let journaled: Promise<void> | undefined;
       const release = await v.rt.locks.acquire(first, count);
       try {
         await this.markDirty(v, first, count);
-        if (wholeEnd > wholeFirst) this.unmap(v, wholeFirst, wholeEnd - wholeFirst);
+        if (wholeEnd > wholeFirst) {
+          this.unmap(v, wholeFirst, wholeEnd - wholeFirst);
+          // What happened, not what was asked: the unmapped blocks now read as zeros; the
+          // partial head and tail were left as they are, so they are not journaled.
+          const from = wholeFirst * bs;
+          journaled = v.rt.journal?.zero(from, Math.min(wholeEnd * bs, v.sizeBytes) - from, fua);
+        }
       } finally {
         release();
       }
-      if (fua) await this.pool.flush();
+      await both(fua ? this.pool.flush() : undefined, journaled);
     } finally {
       this.leave(v, epoch);
     }
   }
 
-  flush(): Promise<void> {
-    return this.pool.flush();
+  /** Flush the pool, and the volume's journal sink when one is attached. */
+  flush(v?: Volume): Promise<void> {
+    return both(this.pool.flush(), v?.rt.journal?.flush());
   }
 
   /**

@@ -10,6 +10,7 @@ import { ByteReader } from '../pool/index.js';
 import { BlockLocks } from './locks.js';
 import { MappingTable } from './mapping.js';
 import { RecordType, rec } from './records.js';
+import type { JournalSink } from './types.js';
 
 export interface Bitmap {
   id: number;
@@ -41,6 +42,8 @@ export class VolumeRuntime {
   barrier: Promise<void> | null = null;
   /** Sequence number of the last bitmap mark record of this volume. */
   lastMarkSeq = 0;
+  /** Where writes are also recorded while a pair is active (types.ts, JournalSink). */
+  journal: JournalSink | null = null;
   private drainWaiters: (() => void)[] = [];
 
   /** Resolve when `count()` is zero. */

@@ -16,6 +16,7 @@ import { rec } from './records.js';
 import { type Bitmap, type Snapshot, State, type Volume } from './state.js';
 import {
   type BitmapInfo,
+  type JournalSink,
   NAME_PATTERN,
   type PoolInfo,
   type SnapshotInfo,
@@ -222,6 +223,12 @@ export class NodeStorage implements Storage {
     if (v.snapshots.size > 0) {
       throw new ReboundError('BUSY', `volume ${name} has snapshots: ${[...v.snapshots.keys()].join(', ')}`);
     }
+    if (v.rt.journal) {
+      throw new ReboundError(
+        'BUSY',
+        `volume ${name} has a copy pair journaling its writes; delete the pair first`,
+      );
+    }
     await this.quiesce(v, async () => {
       if (v.deleted) return;
       const table = v.table;
@@ -265,6 +272,19 @@ export class NodeStorage implements Storage {
 
   device(name: string): BlockDevice {
     return new VolumeDevice(this.io, this.vol(name), 'engine');
+  }
+
+  attachJournal(volume: string, sink: JournalSink): void {
+    const v = this.vol(volume);
+    if (v.rt.journal && v.rt.journal !== sink) {
+      throw new ReboundError('BUSY', `volume ${volume} already has a journal attached (another pair)`);
+    }
+    v.rt.journal = sink;
+  }
+
+  detachJournal(volume: string): void {
+    const v = this.state.volumes.get(volume);
+    if (v) v.rt.journal = null;
   }
 
   private snapInfo(s: Snapshot): SnapshotInfo {

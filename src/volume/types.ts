@@ -58,6 +58,34 @@ export interface BitmapInfo {
   createdAt: string;
 }
 
+/**
+ * Where a volume's writes are also recorded while a copy pair is active (DESIGN.md
+ * "Host I/O": "while a pair is active, appends to the journal"). volume/ knows only this
+ * interface; replication/ implements it on a journal.
+ *
+ * Contract:
+ * - The volume calls `write` or `zero` once it has applied the change, while it still
+ *   holds the per-block locks of the request. For two requests touching the same block
+ *   the calls therefore come in the order the volume applied them, and the sink MUST take
+ *   its order from the call itself (synchronously: a seq assigned on the call), not from
+ *   when its promise settles.
+ * - `zero` carries what the volume did, not what was asked: a write-zeroes range as is,
+ *   a trim as the whole blocks it unmapped (they now read as zeros); the part of a trim
+ *   the volume ignored is not passed at all. A sink replaying the calls in order onto a
+ *   copy of the volume makes it byte-identical.
+ * - `write`'s buffer does not change until the promise settles (the request waits).
+ * - `fua`: resolve once the record is durable. `flush()`: resolve once every record
+ *   passed before the call is durable.
+ * - A request is acknowledged only when both the volume and the sink are done. The sink
+ *   SHOULD NOT reject: a journal in trouble must not fail host writes (the pair falls
+ *   back to copying blocks again instead). If it does reject, the request rejects.
+ */
+export interface JournalSink {
+  write(offset: number, data: Buffer, fua: boolean): Promise<void>;
+  zero(offset: number, length: number, fua: boolean): Promise<void>;
+  flush(): Promise<void>;
+}
+
 export interface Storage {
   /** The node's serial number, fixed at `rebound node init`. */
   readonly serial: string;
@@ -70,7 +98,10 @@ export interface Storage {
   createVolume(name: string, sizeBytes: number): Promise<VolumeInfo>;
   /** Growing only; throws INVALID_ARGUMENT on a shrink. */
   growVolume(name: string, sizeBytes: number): Promise<VolumeInfo>;
-  /** Frees the volume's blocks (those no snapshot shares); throws BUSY while it has snapshots. */
+  /**
+   * Frees the volume's blocks (those no snapshot shares); throws BUSY while it has
+   * snapshots or a journal attached.
+   */
   deleteVolume(name: string): Promise<void>;
   setInheritedUniqueId(name: string, uniqueId: string | null): Promise<VolumeInfo>;
 
@@ -86,6 +117,18 @@ export interface Storage {
   hostDevice(name: string): BlockDevice;
   /** The volume for the node's own engines (restore, copy): ignores the fence, still marks bitmaps. */
   device(name: string): BlockDevice;
+
+  /**
+   * From now on every write, zero and trim of the volume (host and engine alike) is also
+   * passed to `sink` (see JournalSink). Throws NOT_FOUND, BUSY when one is attached.
+   */
+  attachJournal(volume: string, sink: JournalSink): void;
+  /**
+   * Stop passing writes to the sink (a no-op when none is attached). A request that has
+   * already passed its record keeps waiting for it; one that has not, is not journaled:
+   * stop the writers first (fence) when every write must be in the journal.
+   */
+  detachJournal(volume: string): void;
 
   createSnapshot(volume: string, name: string): Promise<SnapshotInfo>;
   listSnapshots(volume: string): SnapshotInfo[];

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { type InitOptions, initNode } from '../../src/cli/commands/node.js';
 import { NodeClient } from '../../src/node/client.js';
 import { readNodeConfig } from '../../src/node/config.js';
-import { type RunningNode, startNode } from '../../src/node/daemon.js';
+import { type RunningNode, type StartNodeOptions, startNode } from '../../src/node/daemon.js';
 
 export interface NodeFixture {
   node: RunningNode;
@@ -22,7 +22,12 @@ export interface NodeFixture {
 }
 
 export async function startTestNode(
-  options: { poolSizeBytes?: number; dataDir?: string; init?: Partial<InitOptions> } = {},
+  options: {
+    poolSizeBytes?: number;
+    dataDir?: string;
+    init?: Partial<InitOptions>;
+    start?: StartNodeOptions;
+  } = {},
 ): Promise<NodeFixture> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'rebound-node-')));
   if (!options.dataDir) {
@@ -34,7 +39,7 @@ export async function startTestNode(
       ...options.init,
     });
   }
-  const node = await startNode(dataDir, await readNodeConfig(dataDir));
+  const node = await startNode(dataDir, await readNodeConfig(dataDir), undefined, options.start);
   let stopped = false;
   return {
     node,

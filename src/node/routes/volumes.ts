@@ -2,6 +2,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { ReboundError } from '../../errors.js';
 import type { VolumeInfo as StoredVolume } from '../../volume/types.js';
 import { type NodeApiContext, nbdUri } from '../api.js';
 import { CreateVolumeBody, GrowVolumeBody, InheritIdBody, VolumeInfo, VolumeParams } from '../api-schema.js';
@@ -52,6 +53,13 @@ export async function volumeRoutes(scope: FastifyInstance, ctx: NodeApiContext):
   });
 
   app.delete('/v1/volumes/:volume', { schema: { params: VolumeParams } }, async (req, reply) => {
+    const pairs = ctx.pairs.pairsOf(req.params.volume);
+    if (pairs.length > 0) {
+      throw new ReboundError(
+        'BUSY',
+        `volume ${req.params.volume} has copy pairs (${pairs.join(', ')}); delete them first`,
+      );
+    }
     await storage.deleteVolume(req.params.volume);
     reply.status(204);
   });
