@@ -314,9 +314,9 @@ export const FailoverBody = Type.Object(
 export const FailbackBody = Type.Object(
   {
     volume: VolumeParams.properties.volume,
-    method: Type.Union([Type.Literal('object-store')], {
+    method: Type.Union([Type.Literal('remote-copy'), Type.Literal('object-store')], {
       description:
-        'how the changed blocks go home: object-store (SPEC S801-S906); remote-copy and external follow',
+        'how the changed blocks go home: remote-copy (a pair with a journal, SPEC S401-S408) or object-store (S801-S906)',
     }),
   },
   { additionalProperties: false },

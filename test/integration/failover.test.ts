@@ -162,4 +162,40 @@ describe('failover to a secondary site built by the local provider', () => {
     assert.deepEqual([after.active, after.state], ['primary', 'failed-back']);
     await assert.rejects(admin.getNode('dr-node'), /no node named/, 'S906: the secondary is gone');
   });
+
+  it('fails over again and back by remote copy: a pair with a journal moves only the changes', async () => {
+    const id = (await admin.listVolumes({ node: 'p1' }))[0].uniqueId;
+    const b = await admin.waitJob(
+      (await admin.backup({ volume: id, store: 'local', method: 'incremental' })).id,
+      {
+        intervalMs: 50,
+      },
+    );
+    assert.equal(b.state, 'succeeded', JSON.stringify(b.error));
+    const fo = await admin.waitJob((await admin.failover({ site: 'dr', store: 'local', volumes: [id] })).id, {
+      intervalMs: 100,
+      timeoutMs: 180_000,
+    });
+    assert.equal(fo.state, 'succeeded', JSON.stringify(fo.error));
+    const [dr] = await admin.drStatus();
+    const uri = dr.secondaryNbdUri!;
+    assert.equal((await qemuIo(uri, ['write -P 0x44 40M 64k', 'write -P 0x45 48M 128k'])).code, 0);
+    const ref = join(dir, 'reference2.raw');
+    await runOk('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', uri, ref]);
+
+    const fb = await admin.waitJob((await admin.failback({ volume: 'app', method: 'remote-copy' })).id, {
+      intervalMs: 100,
+      timeoutMs: 180_000,
+    });
+    assert.equal(fb.state, 'succeeded', JSON.stringify(fb.error));
+    const r = fb.result as { delta: boolean; blocksMoved: number; bytesMoved: number; changedBlocks: number };
+    assert.deepEqual([r.delta, r.changedBlocks, r.blocksMoved], [true, 3, 3], JSON.stringify(r));
+    assert.equal(r.bytesMoved, 3 * 64 * 1024);
+    const specs = (fb.log ?? []).filter((l) => l.status === 'done').map((l) => l.spec);
+    for (const s of ['S503', 'S404', 'S403, S501-S504', 'S506-S507', 'S406', 'S405', 'S407', 'S408'])
+      assert.ok(specs.includes(s), `step ${s} is in the failback log`);
+    const cmp = await runOk('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', primary.uri('app'), ref]);
+    assert.match(cmp, /Images are identical/);
+    assert.equal((await admin.drStatus())[0].active, 'primary');
+  });
 });

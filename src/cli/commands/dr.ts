@@ -87,7 +87,7 @@ export function drCommands(program: Command): void {
     .description(
       'bring a failed-over volume home, moving only what changed when the IDs allow (SPEC S401-S906)',
     )
-    .option('--method <method>', 'object-store (remote-copy and external follow)', 'object-store')
+    .option('--method <method>', 'remote-copy (a pair with a journal) or object-store', 'remote-copy')
     .option('--no-wait', 'start the job and print its ID')
     .action(async (volume: string, opts: { method: string; wait: boolean }, cmd: Command) => {
       if (opts.method !== 'object-store')

@@ -118,6 +118,56 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
       const v = await (await clientOf(registry, effect.node)).getVolume(effect.volume);
       return { equal: v.uniqueId === effect.lineage, destination: v.uniqueId, lineage: effect.lineage };
     }
+    case 'start-pair': {
+      const target = await (await clientOf(registry, effect.targetNode)).identity();
+      const pair = await (await clientOf(registry, effect.node)).startPair(effect.volume, {
+        name: effect.name,
+        target: { host: target.nbd.host, port: target.nbd.port, export: effect.targetVolume },
+        mode: effect.mode,
+        ...(effect.mode === 'delta' ? { bitmap: effect.bitmap, freezeFrom: effect.freezeFrom } : {}),
+      });
+      return { state: pair.state, blocksToCopy: pair.blocksToCopy };
+    }
+    case 'wait-pair': {
+      const client = await clientOf(registry, effect.node);
+      for (;;) {
+        const p = await client.getPair(effect.volume, effect.name);
+        const bs = p.blocksCopied > 0 ? p.bytesCopied / p.blocksCopied : 0;
+        ctx.progress({
+          bytesDone: p.bytesCopied,
+          bytesTotal: Math.round(bs * p.blocksToCopy),
+          rateBytesPerSec: 0,
+          etaSeconds: null,
+        });
+        if (p.state === 'failed')
+          throw new ReboundError(
+            (p.error?.code ?? 'INTERNAL') as ReboundError['code'],
+            `pair ${p.name}: ${p.error?.message ?? 'failed'}`,
+          );
+        if (p.state !== 'initial-copy')
+          return { state: p.state, blocksCopied: p.blocksCopied, bytesCopied: p.bytesCopied };
+        if (ctx.signal.aborted)
+          throw new ReboundError(ctx.signal.reason === 'cancel' ? 'CANCELLED' : 'SHUTTING_DOWN', 'stopped');
+        await sleep(ctx.pollMs).catch(() => undefined);
+      }
+    }
+    case 'release-pair': {
+      const client = await clientOf(registry, effect.node);
+      for (;;) {
+        try {
+          const p = await client.releasePair(effect.volume, effect.name);
+          return {
+            blocksCopied: p.blocksCopied,
+            bytesCopied: p.bytesCopied,
+            entriesShipped: p.journal.entriesShipped,
+            bytesShipped: p.journal.bytesShipped,
+          };
+        } catch (err) {
+          // BUSY: the journal is still draining; the release goes on, ask again.
+          if (!isReboundError(err, 'BUSY') || ctx.signal.aborted) throw err;
+        }
+      }
+    }
     case 'teardown-site': {
       const { config } = await registry.siteProvider(effect.site);
       const outcome = await openSiteProvider(config, { dataDir: ctx.dataDir, logger: ctx.logger }).teardown({

@@ -60,6 +60,25 @@ export type Effect =
   | { type: 'compare-ids'; node: string; volume: string; lineage: string }
   /** S408 / S710 / S906: stop the secondary's machines and forget its node. */
   | { type: 'teardown-site'; site: string; node: string }
+  /**
+   * S403, S501-S505: a copy pair from the secondary volume to the primary's export over
+   * NBD; the pair journals first, then freezes `freezeFrom` into `bitmap` (S502 before S501).
+   */
+  | {
+      type: 'start-pair';
+      node: string;
+      volume: string;
+      name: string;
+      targetNode: string;
+      targetVolume: string;
+      mode: 'delta' | 'full';
+      bitmap: string;
+      freezeFrom: string;
+    }
+  /** S506-S507: wait until the initial copy is done and the pair streams its journal. */
+  | { type: 'wait-pair'; node: string; volume: string; name: string }
+  /** S406 to the end: the pair drains its journal (the volume is fenced) and is released. */
+  | { type: 'release-pair'; node: string; volume: string; name: string }
   /** Record where each volume is active now (the DR state). */
   | { type: 'record-dr'; records: DrChange[] };
 

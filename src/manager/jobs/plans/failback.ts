@@ -20,7 +20,7 @@
 import type { DrChange, JobData, JobPlan, Step } from '../plan.js';
 import { applyNodeTask, type Decision, storeStep, taskSteps } from '../plan.js';
 
-export type FailbackMethod = 'object-store';
+export type FailbackMethod = 'object-store' | 'remote-copy';
 
 export interface FailbackParams {
   method: FailbackMethod;
@@ -69,9 +69,16 @@ function common(p: FailbackParams, data: JobData, jobId: string): Decision | nul
   return null;
 }
 
+/** The SPEC step numbers of the common end, per method. */
+const END_SPEC = {
+  'object-store': { hosts: 'S904', unfence: 'S905', teardown: 'S906' },
+  'remote-copy': { hosts: 'S405', unfence: 'S407', teardown: 'S408' },
+} as const;
+
 function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<string, unknown>): Decision {
+  const spec = END_SPEC[p.method];
   if (!data.hosts)
-    return step('hosts', 'S904', `start the hosts of ${p.primaryVolume} at the primary`, {
+    return step('hosts', spec.hosts, `start the hosts of ${p.primaryVolume} at the primary`, {
       type: 'host-hook',
       site: p.primarySite,
       event: 'start-hosts',
@@ -79,14 +86,19 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
       volume: p.primaryVolume,
     });
   if (!data.unfence)
-    return step('unfence', 'S905', `the primary ${p.primaryNode} accepts host I/O on ${p.primaryVolume}`, {
-      type: 'fence',
-      node: p.primaryNode,
-      volume: p.primaryVolume,
-      fenced: false,
-    });
+    return step(
+      'unfence',
+      spec.unfence,
+      `the primary ${p.primaryNode} accepts host I/O on ${p.primaryVolume}`,
+      {
+        type: 'fence',
+        node: p.primaryNode,
+        volume: p.primaryVolume,
+        fenced: false,
+      },
+    );
   if (!data.teardown)
-    return step('teardown', 'S906', `stop the secondary's machines (site ${p.secondarySite})`, {
+    return step('teardown', spec.teardown, `stop the secondary's machines (site ${p.secondarySite})`, {
       type: 'teardown-site',
       site: p.secondarySite,
       node: p.secondaryNode,
@@ -118,6 +130,95 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
   };
 }
 
+/**
+ * By remote copy with a journal (S401-S408, S501-S507): the primary volume takes the
+ * pair's writes (S404; its hosts start only at S405, after the pair is released), the
+ * secondary journals its writes and freezes its since-restore bitmap (S502, S501), copies
+ * those blocks, or every block when the IDs or the base differ (S503-S505), and streams
+ * its journal while its hosts go on writing (S406); then its hosts stop, its I/O is
+ * fenced and the pair drains and is released.
+ */
+function remoteCopy(
+  p: FailbackParams,
+  data: JobData,
+  jobId: string,
+  delta: boolean,
+  why: Record<string, string>,
+): Decision {
+  if (!data.accept)
+    return step(
+      'accept',
+      'S404',
+      `${p.primaryVolume} at ${p.primaryNode} takes the pair's writes (hosts start at S405)`,
+      {
+        type: 'fence',
+        node: p.primaryNode,
+        volume: p.primaryVolume,
+        fenced: false,
+      },
+    );
+  if (!data.pair)
+    return step(
+      'pair',
+      delta ? 'S403, S501-S504' : 'S403, S501-S503, S505',
+      `copy pair ${p.secondaryVolume} -> ${p.primaryNode}/${p.primaryVolume}: ${delta ? 'the changed blocks' : 'every block'}`,
+      {
+        type: 'start-pair',
+        node: p.secondaryNode,
+        volume: p.secondaryVolume,
+        name: jobId,
+        targetNode: p.primaryNode,
+        targetVolume: p.primaryVolume,
+        mode: delta ? 'delta' : 'full',
+        bitmap: `fb-${jobId}`,
+        freezeFrom: 'since-restore',
+      },
+    );
+  if (!data.copy)
+    return step('copy', 'S506-S507', 'initial copy until every block is sent and acknowledged', {
+      type: 'wait-pair',
+      node: p.secondaryNode,
+      volume: p.secondaryVolume,
+      name: jobId,
+    });
+  if (!data.stop)
+    return step('stop', 'S406', `stop the hosts of ${p.secondaryVolume} at site ${p.secondarySite}`, {
+      type: 'host-hook',
+      site: p.secondarySite,
+      event: 'stop-hosts',
+      node: p.secondaryNode,
+      volume: p.secondaryVolume,
+    });
+  if (!data.fence)
+    return step('fence', 'S406', `stop host I/O on ${p.secondaryVolume} so the journal can drain`, {
+      type: 'fence',
+      node: p.secondaryNode,
+      volume: p.secondaryVolume,
+      fenced: true,
+    });
+  if (!data.release)
+    return step('release', 'S406', 'drain the journal to the primary and release the pair', {
+      type: 'release-pair',
+      node: p.secondaryNode,
+      volume: p.secondaryVolume,
+      name: jobId,
+    });
+  const r = data.release as {
+    blocksCopied: number;
+    bytesCopied: number;
+    entriesShipped: number;
+    bytesShipped: number;
+  };
+  return finish(p, data, jobId, {
+    delta,
+    ...why,
+    blocksMoved: r.blocksCopied,
+    bytesMoved: r.bytesCopied + r.bytesShipped,
+    journalEntries: r.entriesShipped,
+    changedBlocks: p.changedBlocks,
+  });
+}
+
 export const failbackPlan: JobPlan<FailbackParams> = {
   kind: 'failback',
   title: (p) => `failback of ${p.primaryVolume} from site ${p.secondarySite} by ${p.method}`,
@@ -129,6 +230,12 @@ export const failbackPlan: JobPlan<FailbackParams> = {
     const ids = data.ids as { equal: boolean };
     const atBase = !p.consistencyOwed || !!data.ca;
     const delta = ids.equal && atBase;
+    const why: Record<string, string> = delta
+      ? {}
+      : {
+          why: ids.equal ? 'the primary is not known to sit at the base generation' : 'the unique IDs differ',
+        };
+    if (p.method === 'remote-copy') return remoteCopy(p, data, jobId, delta, why);
     // S801: stop the secondary's hosts and their I/O, so the bitmap and the volume hold still.
     if (!data.stop)
       return step('stop', 'S801', `stop the hosts of ${p.secondaryVolume} at site ${p.secondarySite}`, {

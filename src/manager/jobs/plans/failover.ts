@@ -7,6 +7,7 @@
  *   S103       store   register the object store on it
  *   S104       pickN   the generation of volume N to restore (asked for, else the newest)
  *   S105       vN.*    restore it (S201-S211): same name, unique ID inherited, since-restore bitmap
+ *   S107       openN   it accepts host I/O (a volume restored over a fenced one is unfenced)
  *   S106-S107  hostsN  the operator's start-hosts command for it (none by default)
  *   S108       caN    consistency assurance on the primary (S301-S303) when it answers,
  *                      else recorded as owed, to be done before failback
@@ -90,6 +91,17 @@ export const failoverPlan: JobPlan<FailoverParams> = {
           effect: { type: 'sync-node', node: secondary },
         },
       };
+    // A volume restored over one left fenced (by an earlier failback) takes host I/O again.
+    for (const [i, v] of p.volumes.entries())
+      if (!data[`open${i}`])
+        return {
+          step: {
+            name: `open${i}`,
+            spec: 'S107',
+            title: `${v.name} at ${secondary} accepts host I/O`,
+            effect: { type: 'fence', node: secondary, volume: v.name, fenced: false },
+          },
+        };
     for (const [i, v] of p.volumes.entries())
       if (!data[`hosts${i}`])
         return {
