@@ -90,13 +90,13 @@ export function drCommands(program: Command): void {
     .option('--method <method>', 'remote-copy (a pair with a journal) or object-store', 'remote-copy')
     .option('--no-wait', 'start the job and print its ID')
     .action(async (volume: string, opts: { method: string; wait: boolean }, cmd: Command) => {
-      if (opts.method !== 'object-store')
+      if (opts.method !== 'object-store' && opts.method !== 'remote-copy')
         throw new ReboundError(
           'INVALID_ARGUMENT',
-          `--method ${opts.method} is not available yet: use object-store`,
+          `--method must be remote-copy or object-store, not "${opts.method}" (external is not available yet)`,
         );
       const client = await managerClient(cmd);
-      const job = await client.failback({ volume, method: 'object-store' });
+      const job = await client.failback({ volume, method: opts.method });
       const g = globals(cmd);
       const end = opts.wait ? await watchJob(client, job, g.json ?? false) : job;
       emit(g, end, () =>
