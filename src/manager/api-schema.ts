@@ -335,6 +335,16 @@ export const DrVolumeView = Type.Object({
   consistency: Nullable(Type.String()),
   consistencyDetail: Nullable(Type.String()),
   changedBlocks: Nullable(Type.Integer({ description: 'blocks written at the secondary since failover' })),
+  pair: Nullable(
+    Type.Object({
+      name: Type.String(),
+      state: Type.String({ description: 'initial-copy, streaming, releasing, released, failed' }),
+      blocksToCopy: Type.Integer(),
+      blocksCopied: Type.Integer(),
+      lagEntries: Type.Integer({ description: 'journal entries not yet applied at the primary' }),
+      lagBytes: Type.Integer(),
+    }),
+  ),
   changedBytes: Nullable(Type.Integer()),
   lastBackupAt: Nullable(Time),
   rpoSeconds: Nullable(Type.Number({ description: 'age of the newest backup' })),

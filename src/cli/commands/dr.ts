@@ -126,10 +126,13 @@ export function drCommands(program: Command): void {
                 ? '-'
                 : `${d.changedBlocks} blocks, ${formatBytes(d.changedBytes ?? 0)}`,
             consistency: d.consistency ?? '-',
+            pair: d.pair
+              ? `${d.pair.state} ${d.pair.blocksCopied}/${d.pair.blocksToCopy}, lag ${d.pair.lagEntries}`
+              : '-',
             rpo: age(d.rpoSeconds),
             nbd: d.secondaryNbdUri ?? '-',
           })),
-          ['volume', 'lineage', 'active', 'state', 'changed', 'consistency', 'rpo', 'nbd'],
+          ['volume', 'lineage', 'active', 'state', 'changed', 'consistency', 'pair', 'rpo', 'nbd'],
         ),
       );
     });

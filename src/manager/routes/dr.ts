@@ -12,6 +12,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { isReboundError, ReboundError } from '../../errors.js';
 import { type ManagerApiContext, principalOf } from '../api.js';
+import type { DrVolumeView as DrVolume } from '../api-schema.js';
 import { DrVolumeView, FailbackBody, FailoverBody, JobView } from '../api-schema.js';
 import type { DrVolumeRecord } from '../db/types.js';
 import type { FailbackParams, FailoverParams } from '../jobs/index.js';
@@ -142,6 +143,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
     let changedBlocks: number | null = null;
     let changedBytes: number | null = null;
     let secondaryNbdUri: string | null = null;
+    let pair: DrVolume['pair'] = null;
     if (d.active === 'secondary' && d.secondaryNode && d.secondaryVolume) {
       try {
         const node = await registry.node(d.secondaryNode);
@@ -149,6 +151,17 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
         const id = await client.identity();
         secondaryNbdUri = `nbd://${id.nbd.host}:${id.nbd.port}/${d.secondaryVolume}`;
         const bitmaps = await client.listBitmaps(d.secondaryVolume);
+        // A failback by remote copy in progress: its pair's state and journal lag.
+        const p = (await client.listPairs(d.secondaryVolume)).find((x) => x.name === d.failbackJob);
+        if (p)
+          pair = {
+            name: p.name,
+            state: p.state,
+            blocksToCopy: p.blocksToCopy,
+            blocksCopied: p.blocksCopied,
+            lagEntries: p.journal.lagEntries,
+            lagBytes: p.journal.lagBytes,
+          };
         const b = bitmaps.find((x) => x.name === 'since-restore');
         if (b) {
           changedBlocks = b.dirtyBlocks;
@@ -175,6 +188,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
       consistencyDetail: d.consistencyDetail,
       changedBlocks,
       changedBytes,
+      pair,
       lastBackupAt,
       rpoSeconds: lastBackupAt ? Math.max(0, (clock.now() - Date.parse(lastBackupAt)) / 1000) : null,
       failedOverAt: d.failedOverAt,
