@@ -65,8 +65,10 @@ export async function readQuickstart(
   }
 }
 
+/** `--manager` or REBOUND_MANAGER, without a trailing slash (the key credentials are saved under). */
 export function managerUrl(cmd: Command): string | undefined {
-  return (globals(cmd) as { manager?: string }).manager || process.env.REBOUND_MANAGER || undefined;
+  const url = (globals(cmd) as { manager?: string }).manager || process.env.REBOUND_MANAGER;
+  return url ? url.replace(/\/+$/, '') : undefined;
 }
 
 export async function managerClient(cmd: Command): Promise<ManagerClient> {
@@ -84,7 +86,6 @@ export async function managerClient(cmd: Command): Promise<ManagerClient> {
       { detail: { field: 'manager' } },
     );
   }
-  url = url.replace(/\/+$/, '');
   const token = explicitToken ?? creds.managers[url];
   if (!token)
     throw new ReboundError(

@@ -426,11 +426,6 @@ export class Registry {
     return { config: JSON.parse(this.box.open(r.sealedConfig)) as unknown, hooks: r.hooks };
   }
 
-  /** A client for a node that answered with URL and token (a site just built), not yet registered. */
-  clientFor(url: string, token: string): NodeClient {
-    return this.connect(url, token);
-  }
-
   /** A node call that takes longer than nodeTimeoutMs (on the manager's clock) fails as unreachable. */
   private withTimeout<T>(p: Promise<T>, url: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {

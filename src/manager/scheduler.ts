@@ -14,7 +14,7 @@ import type { Logger } from '../logger.js';
 import { type Clock, isoTime, type TimerHandle } from './clock.js';
 import { ACTIVE_JOB_STATES, type BackupSettingRecord, type ManagerDb } from './db/types.js';
 import type { EventLog } from './events.js';
-import type { BackupParams, JobRunner } from './jobs/index.js';
+import { backupParams, type JobRunner } from './jobs/index.js';
 import { nextRun } from './schedule.js';
 
 /** A run that starts this long after its time counts as late. */
@@ -99,15 +99,7 @@ export class Scheduler {
       return;
     }
     const late = Date.parse(due) < this.startedAt || now - Date.parse(due) > LATE_AFTER_MS;
-    const params: BackupParams = {
-      volume: volume.uniqueId,
-      node: volume.node,
-      volumeName: volume.name,
-      lineage: volume.inheritedUniqueId ?? volume.uniqueId,
-      store: s.store,
-      method: s.method,
-      retention: s.retention,
-    };
+    const params = backupParams(volume, s.store, s.method, s.retention);
     try {
       const job = await this.o.runner.submit('backup', params as unknown as Record<string, unknown>, {
         createdBy: null,

@@ -23,7 +23,7 @@ export function loginCommands(program: Command): void {
     .description('sign in to a manager and keep the token for later commands')
     .option('--user <name>', 'user to sign in as (password from REBOUND_PASSWORD or stdin)')
     .action(async (opts: { user?: string }, cmd: Command) => {
-      const url = managerUrl(cmd)?.replace(/\/+$/, '');
+      const url = managerUrl(cmd);
       if (!url)
         throw new ReboundError(
           'INVALID_ARGUMENT',
@@ -59,7 +59,7 @@ export function loginCommands(program: Command): void {
     .description('forget the saved token of the current manager (or --manager)')
     .action(async (_opts, cmd: Command) => {
       const creds = await readCredentials();
-      const url = managerUrl(cmd)?.replace(/\/+$/, '') ?? creds.current;
+      const url = managerUrl(cmd) ?? creds.current;
       if (url) delete creds.managers[url];
       if (creds.current === url) creds.current = null;
       await saveCredentials(creds);

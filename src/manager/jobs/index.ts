@@ -1,5 +1,5 @@
 export type { Effect, JobPlan, Step } from './plan.js';
-export { type BackupParams, backupPlan } from './plans/backup.js';
+export { type BackupParams, backupParams, backupPlan } from './plans/backup.js';
 export { type FailbackParams, failbackPlan } from './plans/failback.js';
 export { type FailoverParams, failoverPlan } from './plans/failover.js';
 export { type RestoreParams, restorePlan } from './plans/restore.js';

@@ -30,27 +30,10 @@ import {
   VerifyBody,
 } from '../api-schema.js';
 import { isoTime } from '../clock.js';
-import type { BackupMethod, BackupSettingRecord, RetentionRules, VolumeRecord } from '../db/types.js';
-import type { BackupParams, RestoreParams, VerifyParams } from '../jobs/index.js';
+import type { BackupSettingRecord } from '../db/types.js';
+import { backupParams, type RestoreParams, type VerifyParams } from '../jobs/index.js';
 import { firstRun } from '../schedule.js';
 import { jobView } from './views.js';
-
-export function backupParams(
-  v: VolumeRecord,
-  store: string,
-  method: BackupMethod,
-  retention: RetentionRules | null,
-): BackupParams {
-  return {
-    volume: v.uniqueId,
-    node: v.node,
-    volumeName: v.name,
-    lineage: v.inheritedUniqueId ?? v.uniqueId,
-    store,
-    method,
-    retention,
-  };
-}
 
 export async function backupRoutes(scope: FastifyInstance, ctx: ManagerApiContext): Promise<void> {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();

@@ -14,6 +14,7 @@ import { isReboundError, ReboundError } from '../../errors.js';
 import { type ManagerApiContext, principalOf } from '../api.js';
 import type { DrVolumeView as DrVolume } from '../api-schema.js';
 import { DrVolumeView, FailbackBody, FailoverBody, JobView } from '../api-schema.js';
+import { isoTime } from '../clock.js';
 import type { DrVolumeRecord } from '../db/types.js';
 import type { FailbackParams, FailoverParams } from '../jobs/index.js';
 import { jobView } from './views.js';
@@ -66,7 +67,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
         await registry.db.addSite({
           name: b.site,
           role: 'secondary',
-          createdAt: new Date(clock.now()).toISOString(),
+          createdAt: isoTime(clock),
         });
       const known = await db.getSiteProvider(b.site);
       if (b.provider || b.hooks || !known)
@@ -122,7 +123,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
         ...d,
         state: 'failing-back',
         failbackJob: job!.id,
-        updatedAt: new Date(clock.now()).toISOString(),
+        updatedAt: isoTime(clock),
       });
       reply.status(202);
       return jobView(job!);

@@ -4,7 +4,7 @@
  * and, last, the catalog), record the volume as backed up (Fig. 7), then apply the
  * setting's retention rules.
  */
-import type { BackupMethod, RetentionRules } from '../../db/types.js';
+import type { BackupMethod, RetentionRules, VolumeRecord } from '../../db/types.js';
 import { applyNodeTask, type Decision, type JobPlan, nodeTaskSteps, type Step } from '../plan.js';
 
 export interface BackupParams {
@@ -17,6 +17,24 @@ export interface BackupParams {
   store: string;
   method: BackupMethod;
   retention?: RetentionRules | null;
+}
+
+/** The parameters of a backup job of volume `v` as the registry knows it now. */
+export function backupParams(
+  v: VolumeRecord,
+  store: string,
+  method: BackupMethod,
+  retention: RetentionRules | null,
+): BackupParams {
+  return {
+    volume: v.uniqueId,
+    node: v.node,
+    volumeName: v.name,
+    lineage: v.inheritedUniqueId ?? v.uniqueId,
+    store,
+    method,
+    retention,
+  };
 }
 
 export const backupPlan: JobPlan<BackupParams> = {
