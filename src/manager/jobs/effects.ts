@@ -115,8 +115,15 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
       return { fenced: v.fenced };
     }
     case 'compare-ids': {
-      const v = await (await clientOf(registry, effect.node)).getVolume(effect.volume);
-      return { equal: v.uniqueId === effect.lineage, destination: v.uniqueId, lineage: effect.lineage };
+      const client = await clientOf(registry, effect.node);
+      const [v, id] = await Promise.all([client.getVolume(effect.volume), client.identity()]);
+      return {
+        equal: v.uniqueId === effect.lineage,
+        destination: v.uniqueId,
+        lineage: effect.lineage,
+        // What a block is at the destination, to count the blocks a full failback writes.
+        blockSizeBytes: id.pool.blockSizeBytes,
+      };
     }
     case 'start-pair': {
       const target = await (await clientOf(registry, effect.targetNode)).identity();
