@@ -105,6 +105,7 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
       type: 'teardown-site',
       site: p.secondarySite,
       node: p.secondaryNode,
+      lineage: p.lineage,
     });
   if (!data.record) {
     const records: DrChange[] = [
@@ -328,4 +329,11 @@ export const failbackPlan: JobPlan<FailbackParams> = {
 
   apply: applyNodeTask,
 
+  describe(step, result) {
+    const r = result as Record<string, unknown>;
+    if (step.effect.type === 'teardown-site' && r.outcome === 'kept')
+      return `the secondary is kept: ${(r.stillFailedOver as string[]).join(', ')} still failed over to site ${step.effect.site}`;
+    if (step.effect.type === 'teardown-site') return `${step.title}: ${r.outcome}`;
+    return `${step.title}: done`;
+  },
 };
