@@ -124,6 +124,9 @@ describe('failback under faults', () => {
       },
     });
     proxy.target = { host: '127.0.0.1', port: nbd };
+    const id = await fx.client.identity();
+    assert.deepEqual([id.nbd.host, id.nbd.port], ['127.0.0.1', proxy.port], 'the node reports nbdAdvertise');
+    assert.equal(fx.node.nbd.port, nbd, 'and listens where told');
     return fx;
   }
 
