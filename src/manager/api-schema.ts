@@ -318,6 +318,13 @@ export const FailbackBody = Type.Object(
       description:
         'how the changed blocks go home: remote-copy (a pair with a journal, SPEC S401-S408) or object-store (S801-S906)',
     }),
+    destination: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'S401: the primary volume to fail back into (name on the primary node, or unique ID); default the one the lineage came from. Another volume has another unique ID, so every block moves (S505)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -28,6 +28,13 @@ export interface NodeConfig {
   /** NBD listen address. */
   nbdHost: string;
   nbdPort: number;
+  /**
+   * Where other nodes and hosts reach this NBD server, when that is not the listen
+   * address: behind NAT, a port forward or a proxy, or listening on 0.0.0.0. The node
+   * reports it as its NBD address (GET /v1/node, volumes' nbdUri), so the manager points
+   * copy pairs (failback by remote copy) and host hooks at it. Unset: the listen address.
+   */
+  nbdAdvertise?: { host: string; port: number };
   /** Bearer token for the control API. */
   token: string;
   tls: NodeTlsConfig;

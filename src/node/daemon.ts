@@ -31,6 +31,7 @@ export interface RunningNode {
   serial: string;
   storage: Storage;
   apiUrl: string;
+  /** The address the NBD server is bound to (the API reports `config.nbdAdvertise` when set). */
   nbd: { host: string; port: number; tls: string };
   token: string;
   close(): Promise<void>;
@@ -90,7 +91,7 @@ export async function startNode(
       pairs,
       mounts,
       token: config.token,
-      nbd,
+      nbd: config.nbdAdvertise ? { ...config.nbdAdvertise, tls: config.tls.mode } : nbd,
       version: VERSION,
       startedAt: Date.now(),
       nbdConnections: () => nbdServer.connectionCount,

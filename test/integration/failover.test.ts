@@ -13,17 +13,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ManagerClient, type RunningManager, sites, startManager } from '../../src/manager/index.js';
+import { ManagerClient, type RunningManager, startManager } from '../../src/manager/index.js';
+import {
+  assertIdentical,
+  backUp,
+  doneSpecs,
+  MiB,
+  readsAs,
+  registerPrimary,
+  teardownLocalSites,
+} from '../helpers/dr-fixture.js';
 import { type NodeFixture, startTestNode } from '../helpers/node-fixture.js';
 import { qemuIo, requireTools, runOk } from '../helpers/tools.js';
-
-const MiB = 2 ** 20;
-
-async function readsAs(uri: string, pattern: string, offset: string, length: string): Promise<void> {
-  const r = await qemuIo(uri, [`read -P ${pattern} ${offset} ${length}`], { readOnly: true });
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.doesNotMatch(r.stdout, /Pattern verification failed/, `${uri} ${offset}+${length} reads ${pattern}`);
-}
 
 describe('failover to a secondary site built by the local provider', () => {
   let primary: NodeFixture;
@@ -41,21 +42,11 @@ describe('failover to a secondary site built by the local provider', () => {
       { jobPollMs: 50 },
     );
     admin = new ManagerClient(m.apiUrl, m.bootstrap!.token);
-    await admin.addSite({ name: 'dc1', role: 'primary' });
-    await admin.registerNode({
-      name: 'p1',
-      site: 'dc1',
-      url: primary.node.apiUrl,
-      token: primary.node.token,
-    });
-    await admin.addStore({ name: 'local', provider: 'directory', path: join(dir, 'store') });
+    await registerPrimary(admin, primary, join(dir, 'store'));
     await admin.createVolume('p1', 'app', 64 * MiB);
   });
   after(async () => {
-    await sites
-      .openSiteProvider({ type: 'local' }, { dataDir: join(dir, 'manager') })
-      .teardown({ name: 'dr' }, { purge: true })
-      .catch(() => undefined);
+    await teardownLocalSites(join(dir, 'manager'), 'dr');
     await m?.close();
     await primary?.close();
     await rm(dir, { recursive: true, force: true });
@@ -63,13 +54,7 @@ describe('failover to a secondary site built by the local provider', () => {
 
   it('restores at the secondary with the inherited ID and brings the primary back to the base', async () => {
     assert.equal((await qemuIo(primary.uri('app'), ['write -P 0x11 0 4M'])).code, 0);
-    const backup = await admin.waitJob(
-      (await admin.backup({ volume: 'app', store: 'local', method: 'full' })).id,
-      {
-        intervalMs: 50,
-      },
-    );
-    assert.equal(backup.state, 'succeeded', JSON.stringify(backup.error));
+    await backUp(admin, 'app', 'full');
     // The primary drifts after its last backup (later writes the secondary will not have).
     assert.equal((await qemuIo(primary.uri('app'), ['write -P 0x99 8M 128k'])).code, 0);
 
@@ -80,7 +65,7 @@ describe('failover to a secondary site built by the local provider', () => {
     );
     const end = await admin.waitJob(job.id, { intervalMs: 100, timeoutMs: 180_000 });
     assert.equal(end.state, 'succeeded', JSON.stringify(end.error));
-    const specs = (end.log ?? []).filter((l) => l.status === 'done').map((l) => l.spec);
+    const specs = doneSpecs(end);
     for (const s of ['S101-S102', 'S103', 'S104', 'S201-S211', 'S106-S107', 'S108, S301-S303'])
       assert.ok(specs.includes(s), `step ${s} is in the log`);
 
@@ -152,12 +137,11 @@ describe('failover to a secondary site built by the local provider', () => {
     assert.equal(moved.changedBlocks, 4, '1 + 3 blocks written at the secondary');
     assert.equal(moved.blocksMoved, 4);
     assert.equal(moved.bytesMoved, 4 * 64 * 1024);
-    const backSpecs = (back.log ?? []).filter((l) => l.status === 'done').map((l) => l.spec);
+    const backSpecs = doneSpecs(back);
     for (const s of ['S503', 'S801', 'S803-S806', 'S903', 'S904', 'S905', 'S906'])
       assert.ok(backSpecs.includes(s), `step ${s} is in the failback log`);
     assert.equal((await primary.client.getVolume('app')).fenced, false, 'S905: the primary accepts I/O');
-    const cmp = await runOk('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', primary.uri('app'), ref]);
-    assert.match(cmp, /Images are identical/);
+    await assertIdentical(primary.uri('app'), ref);
     const [after] = await admin.drStatus();
     assert.deepEqual([after.active, after.state], ['primary', 'failed-back']);
     await assert.rejects(admin.getNode('dr-node'), /no node named/, 'S906: the secondary is gone');
@@ -165,13 +149,7 @@ describe('failover to a secondary site built by the local provider', () => {
 
   it('fails over again and back by remote copy: a pair with a journal moves only the changes', async () => {
     const id = (await admin.listVolumes({ node: 'p1' }))[0].uniqueId;
-    const b = await admin.waitJob(
-      (await admin.backup({ volume: id, store: 'local', method: 'incremental' })).id,
-      {
-        intervalMs: 50,
-      },
-    );
-    assert.equal(b.state, 'succeeded', JSON.stringify(b.error));
+    await backUp(admin, id, 'incremental');
     const fo = await admin.waitJob((await admin.failover({ site: 'dr', store: 'local', volumes: [id] })).id, {
       intervalMs: 100,
       timeoutMs: 180_000,
@@ -191,11 +169,10 @@ describe('failover to a secondary site built by the local provider', () => {
     const r = fb.result as { delta: boolean; blocksMoved: number; bytesMoved: number; changedBlocks: number };
     assert.deepEqual([r.delta, r.changedBlocks, r.blocksMoved], [true, 3, 3], JSON.stringify(r));
     assert.equal(r.bytesMoved, 3 * 64 * 1024);
-    const specs = (fb.log ?? []).filter((l) => l.status === 'done').map((l) => l.spec);
+    const specs = doneSpecs(fb);
     for (const s of ['S503', 'S404', 'S403, S501-S504', 'S506-S507', 'S406', 'S405', 'S407', 'S408'])
       assert.ok(specs.includes(s), `step ${s} is in the failback log`);
-    const cmp = await runOk('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', primary.uri('app'), ref]);
-    assert.match(cmp, /Images are identical/);
+    await assertIdentical(primary.uri('app'), ref);
     assert.equal((await admin.drStatus())[0].active, 'primary');
   });
 });

@@ -4,15 +4,15 @@
 // as an operator would: manager run, login, node register, store add, backup run,
 // job watch, restore.
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ManagerClient } from '../../src/manager/index.js';
+import { type ManagerProcess, startManagerProcess } from '../helpers/manager-process.js';
 import { type NodeFixture, startTestNode } from '../helpers/node-fixture.js';
-import { freePort } from '../helpers/radosgw.js';
 import { requireTools, runOk } from '../helpers/tools.js';
 
 const exec = promisify(execFile);
@@ -21,45 +21,12 @@ const SIZE = 512 * 2 ** 20;
 describe('manager killed mid-backup', () => {
   let fx: NodeFixture;
   let dir: string;
-  let manager: ChildProcess | undefined;
+  let manager: ManagerProcess | undefined;
   let url: string;
-  const env = { ...process.env, REBOUND_SECRET_KEY: 'cd'.repeat(32), REBOUND_MANAGER: '', REBOUND_TOKEN: '' };
-
-  async function startManagerProcess(port: number): Promise<{ token: string | null }> {
-    const child = spawn(
-      process.execPath,
-      [
-        'bin/rebound.js',
-        '--json',
-        '--data-dir',
-        join(dir, 'manager'),
-        'manager',
-        'run',
-        '--listen',
-        `127.0.0.1:${port}`,
-      ],
-      { env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    manager = child;
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-    });
-    child.stderr!.resume();
-    for (let i = 0; i < 200; i++) {
-      try {
-        const parsed = JSON.parse(out) as { bootstrap: { token: string } | null };
-        return { token: parsed.bootstrap?.token ?? null };
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    throw new Error(`manager did not start: ${out}`);
-  }
 
   async function rebound(...args: string[]): Promise<string> {
     const { stdout } = await exec(process.execPath, ['bin/rebound.js', '--manager', url, ...args], {
-      env: { ...env, REBOUND_CONFIG_DIR: join(dir, 'cli') },
+      env: { ...manager!.env, REBOUND_CONFIG_DIR: join(dir, 'cli') },
     });
     return stdout;
   }
@@ -70,16 +37,15 @@ describe('manager killed mid-backup', () => {
     dir = await mkdtemp(join(tmpdir(), 'rebound-mkill-'));
   });
   after(async () => {
-    manager?.kill('SIGKILL');
+    await manager?.kill();
     await fx?.close();
     await rm(dir, { recursive: true, force: true });
   });
 
   it('resumes the job after a restart; the backup restores byte-identical', async () => {
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    const { token } = await startManagerProcess(port);
-    assert.ok(token, 'first start prints the bootstrap token');
+    manager = await startManagerProcess(join(dir, 'manager'));
+    url = manager.url;
+    const token = manager.token;
     await rebound('login', '--token', token);
     await rebound('site', 'add', 'dc1', '--role', 'primary');
     await exec(
@@ -96,7 +62,7 @@ describe('manager killed mid-backup', () => {
         '--url',
         fx.node.apiUrl,
       ],
-      { env: { ...env, REBOUND_CONFIG_DIR: join(dir, 'cli'), REBOUND_NODE_TOKEN: fx.node.token } },
+      { env: { ...manager.env, REBOUND_CONFIG_DIR: join(dir, 'cli'), REBOUND_NODE_TOKEN: fx.node.token } },
     );
     await rebound('store', 'add', 'local', '--path', join(dir, 'store'));
     await rebound('volume', 'create', 'data', '--on', 'n1', '--size', '1G');
@@ -119,10 +85,8 @@ describe('manager killed mid-backup', () => {
       seen.progress && seen.progress.bytesDone < seen.progress.bytesTotal,
       'killed in the middle of the backup',
     );
-    manager!.kill('SIGKILL');
-    await new Promise((r) => manager!.once('exit', r));
-
-    await startManagerProcess(port);
+    await manager.kill();
+    await manager.restart();
     const end = JSON.parse(await rebound('--json', 'job', 'watch', started.id)) as {
       state: string;
       result: { generationKey: string };

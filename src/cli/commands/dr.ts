@@ -88,15 +88,23 @@ export function drCommands(program: Command): void {
       'bring a failed-over volume home, moving only what changed when the IDs allow (SPEC S401-S906)',
     )
     .option('--method <method>', 'remote-copy (a pair with a journal) or object-store', 'remote-copy')
+    .option(
+      '--to <volume>',
+      'the primary volume to fail back into (default: the one failed over); another volume gets every block',
+    )
     .option('--no-wait', 'start the job and print its ID')
-    .action(async (volume: string, opts: { method: string; wait: boolean }, cmd: Command) => {
+    .action(async (volume: string, opts: { method: string; to?: string; wait: boolean }, cmd: Command) => {
       if (opts.method !== 'object-store' && opts.method !== 'remote-copy')
         throw new ReboundError(
           'INVALID_ARGUMENT',
           `--method must be remote-copy or object-store, not "${opts.method}" (external is not available yet)`,
         );
       const client = await managerClient(cmd);
-      const job = await client.failback({ volume, method: opts.method });
+      const job = await client.failback({
+        volume,
+        method: opts.method,
+        ...(opts.to ? { destination: opts.to } : {}),
+      });
       const g = globals(cmd);
       const end = opts.wait ? await watchJob(client, job, g.json ?? false) : job;
       emit(g, end, () =>

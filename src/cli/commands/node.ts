@@ -35,6 +35,7 @@ export interface InitOptions {
   blockSize: string;
   apiListen?: string;
   nbdListen?: string;
+  nbdAdvertise?: string;
   tls?: NodeTlsConfig['mode'];
   tlsPskFile?: string;
   tlsCert?: string;
@@ -64,6 +65,7 @@ export async function initNode(dataDir: string, opts: InitOptions): Promise<Node
     ...DEFAULT_NODE_CONFIG,
     ...(api && { apiHost: api.host, apiPort: api.port }),
     ...(nbd && { nbdHost: nbd.host, nbdPort: nbd.port }),
+    ...(opts.nbdAdvertise && { nbdAdvertise: parseListen(opts.nbdAdvertise, '--nbd-advertise') }),
     token: newToken(),
     tls: {
       mode: opts.tls ?? 'off',
@@ -113,6 +115,10 @@ export function nodeCommands(program: Command): Command {
       'NBD address',
       `${DEFAULT_NODE_CONFIG.nbdHost}:${DEFAULT_NODE_CONFIG.nbdPort}`,
     )
+    .option(
+      '--nbd-advertise <host:port>',
+      'where other nodes and hosts reach the NBD server, if not at --nbd-listen (NAT, port forward, proxy)',
+    )
     .option('--tls <mode>', 'NBD TLS: off, optional or require', 'off')
     .option('--tls-psk-file <file>', 'TLS pre-shared keys, username:hexkey per line (psktool format)')
     .option('--tls-cert <file>', 'x509 server certificate (PEM)')
@@ -140,27 +146,34 @@ export function nodeCommands(program: Command): Command {
     .description('run the node: serve volumes over NBD and the control API until stopped')
     .option('--api-listen <host:port>', 'override the control API address')
     .option('--nbd-listen <host:port>', 'override the NBD address')
+    .option('--nbd-advertise <host:port>', 'override the NBD address reported to the manager and hosts')
     .option(
       '--ready-file <file>',
       'once listening, write {pid, serial, apiUrl, nbd} there as JSON (removed at a clean stop)',
     )
-    .action(async (opts: { apiListen?: string; nbdListen?: string; readyFile?: string }, cmd: Command) => {
-      const dataDir = globals(cmd).dataDir ?? DEFAULT_NODE_DIR;
-      const config = await readNodeConfig(dataDir);
-      if (opts.apiListen)
-        Object.assign(config, renameListen(parseListen(opts.apiListen, '--api-listen'), 'api'));
-      if (opts.nbdListen)
-        Object.assign(config, renameListen(parseListen(opts.nbdListen, '--nbd-listen'), 'nbd'));
-      const running = await startNode(dataDir, config, createLogger('rebound-node'));
-      emit(globals(cmd), { serial: running.serial, api: running.apiUrl, nbd: running.nbd }, () => {
-        console.log(`node ${running.serial} running`);
-        console.log(`  control API  ${running.apiUrl}`);
-        console.log(`  NBD          ${running.nbd.host}:${running.nbd.port} (TLS ${running.nbd.tls})`);
-      });
-      if (opts.readyFile) await writeReadyFile(opts.readyFile, running);
-      await runUntilSignalled(running);
-      if (opts.readyFile) await rm(opts.readyFile, { force: true });
-    });
+    .action(
+      async (
+        opts: { apiListen?: string; nbdListen?: string; nbdAdvertise?: string; readyFile?: string },
+        cmd: Command,
+      ) => {
+        const dataDir = globals(cmd).dataDir ?? DEFAULT_NODE_DIR;
+        const config = await readNodeConfig(dataDir);
+        if (opts.apiListen)
+          Object.assign(config, renameListen(parseListen(opts.apiListen, '--api-listen'), 'api'));
+        if (opts.nbdListen)
+          Object.assign(config, renameListen(parseListen(opts.nbdListen, '--nbd-listen'), 'nbd'));
+        if (opts.nbdAdvertise) config.nbdAdvertise = parseListen(opts.nbdAdvertise, '--nbd-advertise');
+        const running = await startNode(dataDir, config, createLogger('rebound-node'));
+        emit(globals(cmd), { serial: running.serial, api: running.apiUrl, nbd: running.nbd }, () => {
+          console.log(`node ${running.serial} running`);
+          console.log(`  control API  ${running.apiUrl}`);
+          console.log(`  NBD          ${running.nbd.host}:${running.nbd.port} (TLS ${running.nbd.tls})`);
+        });
+        if (opts.readyFile) await writeReadyFile(opts.readyFile, running);
+        await runUntilSignalled(running);
+        if (opts.readyFile) await rm(opts.readyFile, { force: true });
+      },
+    );
 
   node
     .command('status')

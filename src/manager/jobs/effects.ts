@@ -115,8 +115,15 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
       return { fenced: v.fenced };
     }
     case 'compare-ids': {
-      const v = await (await clientOf(registry, effect.node)).getVolume(effect.volume);
-      return { equal: v.uniqueId === effect.lineage, destination: v.uniqueId, lineage: effect.lineage };
+      const client = await clientOf(registry, effect.node);
+      const [v, id] = await Promise.all([client.getVolume(effect.volume), client.identity()]);
+      return {
+        equal: v.uniqueId === effect.lineage,
+        destination: v.uniqueId,
+        lineage: effect.lineage,
+        // What a block is at the destination, to count the blocks a full failback writes.
+        blockSizeBytes: id.pool.blockSizeBytes,
+      };
     }
     case 'start-pair': {
       const target = await (await clientOf(registry, effect.targetNode)).identity();
@@ -169,6 +176,15 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
       }
     }
     case 'teardown-site': {
+      // S408 / S906 stop the secondary's machines, unless they still serve other volumes:
+      // one failover may move several, and each comes back on its own. Tearing the site
+      // down now would take those volumes (and their hosts' writes) offline; the last
+      // failback from the site tears it down.
+      const others = (await registry.db.listDrVolumes()).filter(
+        (d) => d.active === 'secondary' && d.secondarySite === effect.site && d.lineage !== effect.lineage,
+      );
+      if (others.length > 0)
+        return { outcome: 'kept', stillFailedOver: others.map((d) => `${d.primaryVolume} (${d.lineage})`) };
       const { config } = await registry.siteProvider(effect.site);
       const outcome = await openSiteProvider(config, { dataDir: ctx.dataDir, logger: ctx.logger }).teardown({
         name: effect.site,

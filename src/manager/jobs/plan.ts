@@ -59,7 +59,8 @@ export type Effect =
   /** S503 / S704: the destination's unique ID against the lineage the secondary inherited. */
   | { type: 'compare-ids'; node: string; volume: string; lineage: string }
   /** S408 / S710 / S906: stop the secondary's machines and forget its node. */
-  | { type: 'teardown-site'; site: string; node: string }
+  /** Kept (outcome 'kept') while other lineages are still failed over to the site. */
+  | { type: 'teardown-site'; site: string; node: string; lineage: string }
   /**
    * S403, S501-S505: a copy pair from the secondary volume to the primary's export over
    * NBD; the pair journals first, then freezes `freezeFrom` into `bitmap` (S502 before S501).

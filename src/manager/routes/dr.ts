@@ -102,12 +102,15 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
           },
         );
       const view = await drView(d);
-      const primaryNode = await registry.node(d.primaryNode);
+      const dest = req.body.destination
+        ? await destinationOf(req.body.destination, d)
+        : { node: d.primaryNode, name: d.primaryVolume };
+      const primaryNode = await registry.node(dest.node);
       const params: FailbackParams = {
         method: req.body.method,
         lineage,
-        primaryNode: d.primaryNode,
-        primaryVolume: d.primaryVolume,
+        primaryNode: dest.node,
+        primaryVolume: dest.name,
         primarySite: primaryNode.site,
         secondarySite: d.secondarySite,
         secondaryNode: d.secondaryNode,
@@ -139,6 +142,37 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
       return out;
     },
   );
+
+  /**
+   * S401: the volume the user picked on the primary side, by unique ID or by its name on
+   * the lineage's primary node. Not the secondary's volume, and large enough to hold it.
+   */
+  async function destinationOf(ref: string, d: DrVolumeRecord): Promise<{ node: string; name: string }> {
+    const v =
+      (await db.getVolume(ref)) ?? (await db.listVolumes({ node: d.primaryNode, name: ref }))[0] ?? null;
+    if (!v)
+      throw new ReboundError(
+        'NOT_FOUND',
+        `destination: no volume ${ref} on node ${d.primaryNode} (give a name there, or a unique ID)`,
+        { detail: { field: 'destination' } },
+      );
+    const secondary = (await db.listVolumes({ node: d.secondaryNode!, name: d.secondaryVolume! }))[0];
+    if (v.node === d.secondaryNode)
+      throw new ReboundError(
+        'INVALID_ARGUMENT',
+        `destination: ${ref} is at the secondary, not a primary volume`,
+        {
+          detail: { field: 'destination' },
+        },
+      );
+    if (secondary && v.sizeBytes < secondary.sizeBytes)
+      throw new ReboundError(
+        'INVALID_ARGUMENT',
+        `destination: ${v.name} has ${v.sizeBytes} bytes, less than the ${secondary.sizeBytes} of ${secondary.name} at the secondary`,
+        { detail: { field: 'destination' } },
+      );
+    return { node: v.node, name: v.name };
+  }
 
   async function drView(d: DrVolumeRecord) {
     let changedBlocks: number | null = null;

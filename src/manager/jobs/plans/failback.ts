@@ -2,11 +2,14 @@
  * Failback of one volume to its primary. The method decides how the changed blocks go
  * home; what comes before and after is common:
  *
- *   ca        consistency assurance (S301-S303) if it was owed at failover: the primary
- *             must answer now (the job pauses until it does)
  *   ids       S503 / S704: the destination's unique ID against the lineage the secondary
  *             inherited. Equal, and the primary sits at the base generation: only the
- *             blocks the secondary changed move; different: everything moves
+ *             blocks the secondary changed move; different (S401: the user picked another
+ *             volume): everything moves
+ *   ca        consistency assurance (S301-S303) if it was owed at failover and the IDs are
+ *             equal: the primary must answer now (the job pauses until it does). After
+ *             the IDs, because on another volume it would revert a volume that is not the
+ *             lineage's to the lineage's backup, for nothing: every block moves anyway
  *
  * Through the object store (S801-S806, S901-S906):
  *   stop      S801 the secondary's hosts stop (hook) and its host I/O is fenced
@@ -44,7 +47,14 @@ function step(name: string, spec: string | null, title: string, effect: Step['ef
 }
 
 function common(p: FailbackParams, data: JobData, jobId: string): Decision | null {
-  if (p.consistencyOwed && !data.ca)
+  if (!data.ids)
+    return step('ids', 'S503', `compare the unique IDs of ${p.primaryVolume} and ${p.secondaryVolume}`, {
+      type: 'compare-ids',
+      node: p.primaryNode,
+      volume: p.primaryVolume,
+      lineage: p.lineage,
+    });
+  if (p.consistencyOwed && (data.ids as { equal: boolean }).equal && !data.ca)
     return step(
       'ca',
       'S301-S303',
@@ -59,13 +69,6 @@ function common(p: FailbackParams, data: JobData, jobId: string): Decision | nul
         required: true,
       },
     );
-  if (!data.ids)
-    return step('ids', 'S503', `compare the unique IDs of ${p.primaryVolume} and ${p.secondaryVolume}`, {
-      type: 'compare-ids',
-      node: p.primaryNode,
-      volume: p.primaryVolume,
-      lineage: p.lineage,
-    });
   return null;
 }
 
@@ -102,6 +105,7 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
       type: 'teardown-site',
       site: p.secondarySite,
       node: p.secondaryNode,
+      lineage: p.lineage,
     });
   if (!data.record) {
     const records: DrChange[] = [
@@ -110,6 +114,9 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
         primaryNode: p.primaryNode,
         primaryVolume: p.primaryVolume,
         set: {
+          // The destination the user picked (S401) is where the volume now lives.
+          primaryNode: p.primaryNode,
+          primaryVolume: p.primaryVolume,
           active: 'primary',
           state: 'failed-back',
           failbackJob: jobId,
@@ -227,13 +234,15 @@ export const failbackPlan: JobPlan<FailbackParams> = {
   next(p, data, jobId): Decision {
     const c = common(p, data, jobId);
     if (c) return c;
-    const ids = data.ids as { equal: boolean };
+    const ids = data.ids as { equal: boolean; destination: string; lineage: string; blockSizeBytes?: number };
     const atBase = !p.consistencyOwed || !!data.ca;
     const delta = ids.equal && atBase;
     const why: Record<string, string> = delta
       ? {}
       : {
-          why: ids.equal ? 'the primary is not known to sit at the base generation' : 'the unique IDs differ',
+          why: ids.equal
+            ? 'the primary is not known to sit at the base generation'
+            : `the unique IDs differ: ${p.primaryVolume} is ${ids.destination}, the lineage ${ids.lineage}`,
         };
     if (p.method === 'remote-copy') return remoteCopy(p, data, jobId, delta, why);
     // S801: stop the secondary's hosts and their I/O, so the bitmap and the volume hold still.
@@ -303,15 +312,15 @@ export const failbackPlan: JobPlan<FailbackParams> = {
     const restored = data['back.task'] as { bytesCopied: number; bytesZeroed: number };
     return finish(p, data, jobId, {
       delta,
-      ...(delta
-        ? {}
-        : {
-            why: ids.equal
-              ? 'the primary is not known to sit at the base generation'
-              : 'the unique IDs differ',
-          }),
+      ...why,
       generation: gen.generationKey,
-      blocksMoved: gen.blocks,
+      // A delta applies generation N+1's blocks; a full restore writes every block of the
+      // volume (zeros included), like a full remote copy (S505).
+      blocksMoved: delta
+        ? gen.blocks
+        : Math.ceil(
+            (restored.bytesCopied + restored.bytesZeroed) / (ids.blockSizeBytes ?? p.blockSizeBytes ?? 65536), // older jobs: no ids.blockSizeBytes
+          ),
       bytesStored: gen.bytesStored,
       bytesMoved: restored.bytesCopied + restored.bytesZeroed,
       changedBlocks: p.changedBlocks,
@@ -319,4 +328,12 @@ export const failbackPlan: JobPlan<FailbackParams> = {
   },
 
   apply: applyNodeTask,
+
+  describe(step, result) {
+    const r = result as Record<string, unknown>;
+    if (step.effect.type === 'teardown-site' && r.outcome === 'kept')
+      return `the secondary is kept: ${(r.stillFailedOver as string[]).join(', ')} still failed over to site ${step.effect.site}`;
+    if (step.effect.type === 'teardown-site') return `${step.title}: ${r.outcome}`;
+    return `${step.title}: done`;
+  },
 };
