@@ -254,7 +254,7 @@ export class Api {
    * fetch and a stream reader because EventSource cannot send the bearer token. Resolves
    * when the stream ends or `signal` aborts; the caller reconnects.
    */
-  async streamJobs(onJob: (job: JobView) => void, signal: AbortSignal): Promise<void> {
+  async streamJobs(onJob: (job: JobView) => void, signal: AbortSignal, onOpen?: () => void): Promise<void> {
     const res = await fetch('/v1/jobs/stream', {
       headers: {
         accept: 'text/event-stream',
@@ -264,6 +264,7 @@ export class Api {
       credentials: 'omit',
     });
     if (!res.ok || !res.body) throw new ApiError('INTERNAL', `job stream: HTTP ${res.status}`, res.status);
+    onOpen?.();
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let buf = '';
     for (;;) {

@@ -5,13 +5,13 @@
  * verify one, or restore it (the restore page, filled in).
  */
 import { useState } from 'preact/hooks';
-import type { GenerationView, JobView } from '../api/client.js';
+import type { ApiError, GenerationView, JobView } from '../api/client.js';
 import { useApp, useCan } from '../context.js';
 import { followLink, navigate } from '../router.js';
 import { formatBytes, formatTime, plural } from './format.js';
 import { JobState } from './job-state.js';
-import { Badge, LoadState } from './page.js';
-import { useLoad } from './use-load.js';
+import { Badge, ErrorNote, LoadState } from './page.js';
+import { toApiError, useLoad } from './use-load.js';
 
 const METHOD_TONE = { full: 'info', incremental: 'plain', differential: 'warn' } as const;
 
@@ -33,6 +33,7 @@ export function GenerationsCard({ volume }: { volume: string }) {
   const canRestore = useCan('POST /v1/restores');
   const stores = useLoad((a) => a.listStores(), []);
   const [picked, setPicked] = useState('');
+  const [actionError, setActionError] = useState<ApiError | null>(null);
   const store = picked || stores.data?.[0]?.name || '';
   const gens = useLoad(
     async (a) => {
@@ -63,6 +64,7 @@ export function GenerationsCard({ volume }: { volume: string }) {
         </label>
       )}
       {stores.data && !store && <p class="muted">No object store is registered.</p>}
+      {actionError && <ErrorNote error={actionError} context="Verify" />}
       <LoadState
         loading={(gens.loading || stores.loading) && !g}
         error={gens.error ?? stores.error}
@@ -103,8 +105,11 @@ export function GenerationsCard({ volume }: { volume: string }) {
                       type="button"
                       class="small"
                       aria-label={`Verify generation ${x.generation}`}
-                      onClick={async () =>
-                        navigate(`/jobs/${(await api.verify(store, { generation: x.key })).id}`)
+                      onClick={() =>
+                        api.verify(store, { generation: x.key }).then(
+                          (job) => navigate(`/jobs/${job.id}`),
+                          (err) => setActionError(toApiError(err)),
+                        )
                       }
                     >
                       Verify

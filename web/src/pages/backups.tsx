@@ -5,13 +5,13 @@
  * starts one at once. The scheduler decides the runs; this page only edits settings.
  */
 import { useMemo, useState } from 'preact/hooks';
-import type { BackupSettingView } from '../api/client.js';
+import type { ApiError, BackupSettingView } from '../api/client.js';
 import { ConfirmDialog } from '../components/confirm.js';
 import { Field, Form, useFields } from '../components/form.js';
 import { ago, formatTime } from '../components/format.js';
-import { Badge, LoadState, PageHeader } from '../components/page.js';
+import { Badge, ErrorNote, LoadState, PageHeader } from '../components/page.js';
 import { type Column, DataTable } from '../components/table.js';
-import { useLoad } from '../components/use-load.js';
+import { toApiError, useLoad } from '../components/use-load.js';
 import { useApp, useCan } from '../context.js';
 import { followLink, navigate } from '../router.js';
 import { jobHref } from './jobs.js';
@@ -42,6 +42,7 @@ export function BackupsPage() {
   const settings = useLoad((a) => a.listBackupSettings(), []);
   const [adding, setAdding] = useState(false);
   const [removing, setRemoving] = useState<BackupSettingView | null>(null);
+  const [runError, setRunError] = useState<ApiError | null>(null);
 
   const columns = useMemo<Column<BackupSettingView>[]>(() => {
     const cols: Column<BackupSettingView>[] = [
@@ -114,7 +115,12 @@ export function BackupsPage() {
                 type="button"
                 class="small"
                 aria-label={`Run ${s.name} now`}
-                onClick={async () => navigate(jobHref((await api.runBackupSetting(s.id)).id))}
+                onClick={() =>
+                  api.runBackupSetting(s.id).then(
+                    (job) => navigate(jobHref(job.id)),
+                    (err) => setRunError(toApiError(err)),
+                  )
+                }
               >
                 Run now
               </button>
@@ -166,6 +172,7 @@ export function BackupsPage() {
           <p>No more runs of it are scheduled. Its generations stay in store {removing.store}.</p>
         </ConfirmDialog>
       )}
+      {runError && <ErrorNote error={runError} context="Run now" />}
       <LoadState loading={settings.loading && !settings.data} error={settings.error} what="backup settings" />
       {settings.data && (
         <DataTable

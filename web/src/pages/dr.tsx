@@ -250,10 +250,12 @@ export function DrPage() {
                 )}
                 <p class="muted">
                   active here:{' '}
-                  {s.role === 'primary'
-                    ? rows.filter((r) => r.volume.site === s.name && r.dr?.active !== 'secondary').length
-                    : d.dr.filter((x) => x.active === 'secondary' && x.secondarySite === s.name).length}{' '}
-                  volumes
+                  {plural(
+                    s.role === 'primary'
+                      ? rows.filter((r) => r.volume.site === s.name && r.dr?.active !== 'secondary').length
+                      : d.dr.filter((x) => x.active === 'secondary' && x.secondarySite === s.name).length,
+                    'volume',
+                  )}
                 </p>
               </div>
             ))}
@@ -270,7 +272,7 @@ export function DrPage() {
               </>
             }
           />
-          <div class="card wide-card">
+          <div class="card wide-card spaced">
             <h2>Backups over time</h2>
             <BackupPlot points={points} />
           </div>

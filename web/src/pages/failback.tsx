@@ -133,7 +133,7 @@ function Estimate({
               </td>
               <td class="right">{m.blocks.toLocaleString('en')}</td>
               <td class="right">{formatBytes(m.bytes)}</td>
-              <td>
+              <td class="nowrap">
                 <span class="compare" title={`${((100 * m.bytes) / full).toFixed(2)}% of a full copy`}>
                   <span class="compare-full" />
                   <span class="compare-this" style={{ width: `${Math.max(0.5, (100 * m.bytes) / full)}%` }} />

@@ -97,8 +97,8 @@ export function FailoverPage() {
       </p>
       <PageHeader title="Fail over" />
       <ol class="wizard-steps">
-        <li class={step === 1 ? 'current' : undefined}>Site, store and volumes</li>
-        <li class={step === 2 ? 'current' : undefined}>Generations, and start</li>
+        <li class={step === 1 ? 'current' : undefined}>1. Site, store and volumes</li>
+        <li class={step === 2 ? 'current' : undefined}>2. Generations, and start</li>
       </ol>
       <LoadState loading={base.loading && !b} error={base.error} what="volumes and stores" />
       {b && step === 1 && (

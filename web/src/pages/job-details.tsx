@@ -25,13 +25,16 @@ export function JobDetailsPage({ params }: PageProps) {
   const job = useLoad((a) => a.getJob(id), [id]);
   const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
   // A burst of progress events becomes one reload of the job and its log.
-  useJobStream((j) => {
-    if (j.id !== id || pending.current) return;
-    pending.current = setTimeout(() => {
-      pending.current = null;
-      void job.reload();
-    }, 250);
-  });
+  useJobStream(
+    (j) => {
+      if (j.id !== id || pending.current) return;
+      pending.current = setTimeout(() => {
+        pending.current = null;
+        void job.reload();
+      }, 250);
+    },
+    () => void job.reload(),
+  );
   const j = job.data;
   const ended = j ? JOB_ENDED.includes(j.state) : false;
 

@@ -52,7 +52,10 @@ const columns: Column<JobView>[] = [
 export function JobsPage() {
   const jobs = useLoad((a) => a.listJobs({ limit: 500 }), []);
   const [live, setLive] = useState<Map<string, JobView>>(new Map());
-  useJobStream((j) => setLive((m) => new Map(m).set(j.id, j)));
+  useJobStream(
+    (j) => setLive((m) => new Map(m).set(j.id, j)),
+    () => void jobs.reload(),
+  );
   const rows = useMemo(() => {
     const known = new Map((jobs.data ?? []).map((j) => [j.id, j]));
     for (const [id, j] of live) known.set(id, j);
