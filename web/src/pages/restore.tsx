@@ -8,7 +8,7 @@
 import { useMemo, useState } from 'preact/hooks';
 import type { GenerationView } from '../api/client.js';
 import { Field, Form } from '../components/form.js';
-import { formatBytes, formatTime } from '../components/format.js';
+import { formatBytes, formatTime, plural } from '../components/format.js';
 import { LoadState, PageHeader } from '../components/page.js';
 import { useLoad } from '../components/use-load.js';
 import { useApp } from '../context.js';
@@ -92,7 +92,7 @@ export function RestorePage() {
         <Field
           label="Source volume"
           name="source"
-          hint={gens.loading ? 'Reading the store…' : `${sources.length} volumes with backups here`}
+          hint={gens.loading ? 'Reading the store…' : `${plural(sources.length, 'volume')} with backups here`}
         >
           <select
             name="source"
@@ -106,7 +106,7 @@ export function RestorePage() {
             ))}
           </select>
         </Field>
-        <Field label="Version" name="generation">
+        <Field label="Version" name="generation" wide>
           <select
             name="generation"
             value={gen?.key ?? ''}
@@ -134,7 +134,7 @@ export function RestorePage() {
             value={mode}
             onChange={(e) => setMode(e.currentTarget.value as 'new' | 'existing')}
           >
-            <option value="new">a new volume (in the node's pool)</option>
+            <option value="new">a new volume</option>
             <option value="existing">an existing volume, overwritten</option>
           </select>
         </Field>
@@ -142,7 +142,7 @@ export function RestorePage() {
           <Field
             label="New volume name"
             name="volume"
-            hint={`Empty: ${gen?.volumeName ?? 'the source name'}.`}
+            hint={`Made in the node's pool. Empty: ${gen?.volumeName ?? 'the source name'}.`}
           >
             <input
               name="volume"
