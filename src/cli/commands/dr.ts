@@ -96,7 +96,7 @@ export function drCommands(program: Command): void {
           const e = await (await managerClient(cmd)).failbackEstimate(volume);
           emit(globals(cmd), e, () => {
             console.log(
-              `${e.volume}: ${e.changedBlocks} blocks (${formatBytes(e.changedBytes)}) changed at ${e.secondaryNode} since failover; a full copy is ${e.fullBlocks} blocks (${formatBytes(e.fullBytes)})${e.why ? `; ${e.why}` : ''}`,
+              `${e.volume}: ${e.changedBlocks} block${e.changedBlocks === 1 ? '' : 's'} (${formatBytes(e.changedBytes)}) changed at ${e.secondaryNode} since failover; a full copy is ${e.fullBlocks} blocks (${formatBytes(e.fullBytes)})${e.why ? `; ${e.why}` : ''}`,
             );
             printTable(
               e.methods.map((m) => ({
