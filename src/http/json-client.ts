@@ -24,6 +24,19 @@ export class JsonClient {
   ) {}
 
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.send(method, path, body);
+    if (res.status === 204) return undefined as T;
+    return JSON.parse(await res.text()) as T;
+  }
+
+  /** A binary answer (an encoded bitmap), with the same errors as call(). */
+  async bytes(method: string, path: string): Promise<Buffer> {
+    const res = await this.send(method, path);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  /** The request; a non-2xx answer is thrown as the server's ReboundError. */
+  private async send(method: string, path: string, body?: unknown): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(new URL(path, this.baseUrl), {
@@ -38,19 +51,16 @@ export class JsonClient {
     } catch (err) {
       throw new ReboundError(this.options.unreachable.code, this.options.unreachable.message, { cause: err });
     }
-    if (res.status === 204) return undefined as T;
+    if (res.ok) return res;
     const text = await res.text();
-    if (!res.ok) {
-      let parsed: ErrorBody | undefined;
-      try {
-        parsed = JSON.parse(text) as ErrorBody;
-      } catch {}
-      const code = (parsed?.error.code ?? 'INTERNAL') as ErrorCode;
-      throw new ReboundError(code, parsed?.error.message ?? `HTTP ${res.status}: ${text.slice(0, 200)}`, {
-        detail: parsed?.error.detail,
-      });
-    }
-    return JSON.parse(text) as T;
+    let parsed: ErrorBody | undefined;
+    try {
+      parsed = JSON.parse(text) as ErrorBody;
+    } catch {}
+    const code = (parsed?.error.code ?? 'INTERNAL') as ErrorCode;
+    throw new ReboundError(code, parsed?.error.message ?? `HTTP ${res.status}: ${text.slice(0, 200)}`, {
+      detail: parsed?.error.detail,
+    });
   }
 }
 

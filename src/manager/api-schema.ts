@@ -328,6 +328,69 @@ export const FailbackBody = Type.Object(
   },
   { additionalProperties: false },
 );
+/** The failback methods the API takes, read off FailbackBody (a new method shows up here too). */
+export const FAILBACK_METHODS = FailbackBody.properties.method.anyOf.map((m) => m.const as string);
+export const FailbackEstimateQuery = Type.Object(
+  { volume: VolumeParams.properties.volume },
+  { additionalProperties: false },
+);
+export const FailbackEstimateView = Type.Object({
+  volume: Type.String({ description: 'the primary volume' }),
+  lineage: Type.String(),
+  secondaryNode: Type.String(),
+  secondaryVolume: Type.String(),
+  blockSizeBytes: Type.Integer(),
+  changedBlocks: Type.Integer({ description: "set in the secondary's since-restore bitmap (S501)" }),
+  changedBytes: Type.Integer(),
+  fullBlocks: Type.Integer({ description: 'every block of the volume: what a full copy moves (S505)' }),
+  fullBytes: Type.Integer(),
+  idsEqual: Nullable(
+    Type.Boolean({
+      description:
+        "S503: the primary's unique ID is the secondary's inherited one; null: the primary did not answer",
+    }),
+  ),
+  delta: Type.Boolean({ description: 'only the changed blocks move; false: every block does' }),
+  why: Nullable(Type.String({ description: 'why everything moves, when it does' })),
+  methods: Type.Array(
+    Type.Object({
+      method: Type.String(),
+      delta: Type.Boolean(),
+      blocks: Type.Integer({ description: 'blocks that reach the primary' }),
+      bytes: Type.Integer(),
+      how: Type.String(),
+    }),
+  ),
+});
+
+export const HeatmapQuery = Type.Object(
+  {
+    bitmap: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$',
+        description:
+          'default: since-restore when the volume has it (changes since failover), else the newest backup bitmap',
+      }),
+    ),
+    buckets: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$', description: '1-4096, default 256' })),
+  },
+  { additionalProperties: false },
+);
+export const HeatmapView = Type.Object({
+  volume: Type.String(),
+  node: Type.String(),
+  bitmap: Type.String(),
+  bitmaps: Type.Array(
+    Type.Object({ name: Type.String(), active: Type.Boolean(), dirtyBlocks: Type.Integer() }),
+    { description: "the volume's bitmaps, to pick another" },
+  ),
+  blockSizeBytes: Type.Integer(),
+  totalBlocks: Type.Integer(),
+  changedBlocks: Type.Integer(),
+  blocksPerBucket: Type.Integer(),
+  buckets: Type.Array(Type.Integer(), { description: 'changed blocks in each slice of the address space' }),
+});
+
 export const DrVolumeView = Type.Object({
   lineage: Type.String({ description: "the primary volume's unique ID, which its backups carry" }),
   volume: Type.String(),
@@ -495,3 +558,5 @@ export type JobLogView = Static<typeof JobLogView>;
 export type FailoverBody = Static<typeof FailoverBody>;
 export type DrVolumeView = Static<typeof DrVolumeView>;
 export type FailbackBody = Static<typeof FailbackBody>;
+export type FailbackEstimateView = Static<typeof FailbackEstimateView>;
+export type HeatmapView = Static<typeof HeatmapView>;

@@ -29,6 +29,7 @@ import { backupRoutes } from './routes/backups.js';
 import { consoleRoutes } from './routes/console.js';
 import { drRoutes } from './routes/dr.js';
 import { healthRoutes } from './routes/health.js';
+import { heatmapRoutes } from './routes/heatmap.js';
 import { jobRoutes } from './routes/jobs.js';
 import { logRoutes } from './routes/logs.js';
 import { nodeRoutes } from './routes/nodes.js';
@@ -172,6 +173,7 @@ export function buildManagerApi(
   app.register(async (scope) => siteRoutes(scope, ctx));
   app.register(async (scope) => nodeRoutes(scope, ctx));
   app.register(async (scope) => volumeRoutes(scope, ctx));
+  app.register(async (scope) => heatmapRoutes(scope, ctx));
   app.register(async (scope) => storeRoutes(scope, ctx));
   app.register(async (scope) => userRoutes(scope, ctx));
   app.register(async (scope) => tokenRoutes(scope, ctx));

@@ -16,9 +16,11 @@ import type {
   DrVolumeView,
   EventPage,
   FailbackBody,
+  FailbackEstimateView,
   FailoverBody,
   GenerationsQuery,
   GenerationView,
+  HeatmapView,
   JobView,
   ManagerHealth,
   NewTokenView,
@@ -207,6 +209,14 @@ export class ManagerClient {
   /** Bring a failed-over volume home (the method decides how the changed blocks travel). */
   failback(body: FailbackBody): Promise<JobView> {
     return this.call('POST', '/v1/failbacks', body);
+  }
+  /** What each failback method would move for `volume`, before starting one. */
+  failbackEstimate(volume: string): Promise<FailbackEstimateView> {
+    return this.call('GET', `/v1/failbacks/estimate${query({ volume })}`);
+  }
+  /** Where `volume` changed, counted per slice of its address space. */
+  heatmap(volume: string, options: { bitmap?: string; buckets?: number } = {}): Promise<HeatmapView> {
+    return this.call('GET', `/v1/volumes/${enc(volume)}/heatmap${query(options)}`);
   }
   drStatus(): Promise<DrVolumeView[]> {
     return this.call('GET', '/v1/dr');

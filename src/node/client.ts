@@ -82,6 +82,10 @@ export class NodeClient {
   listBitmaps(volume: string): Promise<BitmapInfo[]> {
     return this.call('GET', `/v1/volumes/${enc(volume)}/bitmaps`);
   }
+  /** The bits themselves, in the block-set encoding (docs/formats/bitmap.md): BlockSet.decode reads them. */
+  bitmapBits(volume: string, name: string): Promise<Buffer> {
+    return this.http.bytes('GET', `/v1/volumes/${enc(volume)}/bitmaps/${enc(name)}/encoded`);
+  }
   createBitmap(volume: string, name: string): Promise<BitmapInfo> {
     return this.call('POST', `/v1/volumes/${enc(volume)}/bitmaps`, { name });
   }

@@ -2,24 +2,21 @@
 // sees no mutating control on any page: not disabled, absent (every control left on a
 // page is marked data-safe: filters, sort headers, tabs, refresh), no navigation to the
 // admin pages, and the manager still answers 403 when the viewer's own token calls a
-// mutating route directly. An operator gets the volume controls but not the admin ones,
-// and cannot reach the admin pages by URL either. Requires Debian's chromium.
+// mutating route directly. The backup, DR and job pages too: a viewer sees the settings,
+// the generations timeline, the heat map, the DR dashboard and the jobs, and can start
+// nothing (no run, verify, restore, back up, fail over or back, cancel), and the restore
+// and failover wizards answer "needs the operator role". An operator gets the volume and
+// backup controls but not the admin ones, and cannot reach the admin pages by URL either.
+// Requires Debian's chromium.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, newPage, screenshot, watchPage } from '../helpers/browser.js';
-import { type ConsoleStack, startConsoleStack } from '../helpers/console-fixture.js';
+import { type ConsoleStack, signIn, startConsoleStack } from '../helpers/console-fixture.js';
 
 /** What a button that changes something is called, on any page, for any role. */
-const MUTATING = /^(add|delete|remove|register|check|create|revoke|edit|save|update)\b/i;
-
-async function signIn(page: Page, url: string, user: string, password: string): Promise<void> {
-  await page.goto(url);
-  await page.getByLabel('User').fill(user);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Volumes', level: 1 }).waitFor();
-}
+const MUTATING =
+  /^(add|delete|remove|register|check|create|revoke|edit|save|update|run|back up|verify|restore|fail|start|cancel|resume)\b/i;
 
 /** Controls on the page (outside the top bar's sign-out) that are not marked safe. */
 async function unsafeControls(page: Page): Promise<string[]> {
@@ -55,6 +52,19 @@ describe('web console: roles', () => {
     stack = await startConsoleStack();
     uniqueId = (await stack.admin.createVolume('n1', 'shared', 2 ** 30)).uniqueId;
     await stack.admin.addStore({ name: 'local', provider: 'directory', path: stack.node.dataDir });
+    // A generation, a finished job and a backup setting, so their pages have rows to guard.
+    const job = await stack.admin.backup({ volume: uniqueId, store: 'local', method: 'full' });
+    assert.equal(
+      (await stack.admin.waitJob(job.id, { intervalMs: 100, timeoutMs: 60_000 })).state,
+      'succeeded',
+    );
+    await stack.admin.addBackupSetting({
+      name: 'nightly',
+      volume: uniqueId,
+      store: 'local',
+      method: 'incremental',
+      schedule: { kind: 'daily', start: '2099-01-01T02:00:00Z', interval: 1, maxRuns: null },
+    });
     await stack.addUser('vera', 'viewer', 'viewer-password-1');
     await stack.addUser('otto', 'operator', 'operator-password-1');
     browser = await launchChromium();
@@ -69,13 +79,32 @@ describe('web console: roles', () => {
     const problems = watchPage(page);
     await signIn(page, stack.url, 'vera', 'viewer-password-1');
     assert.equal(await page.getByTestId('role').textContent(), 'viewer');
-    assert.deepEqual(await navLinks(page), ['Volumes', 'Object stores', 'Sites and nodes', 'Logs']);
+    assert.deepEqual(await navLinks(page), [
+      'Volumes',
+      'Backups',
+      'Disaster recovery',
+      'Jobs',
+      'Object stores',
+      'Sites and nodes',
+      'Logs',
+    ]);
 
     const pages: [string, string, () => Promise<unknown>][] = [
       ['Volumes', 'viewer-volumes', () => page.getByRole('table', { name: 'Volumes' }).waitFor()],
       ['Object stores', 'viewer-stores', () => page.getByRole('table', { name: 'Object stores' }).waitFor()],
       ['Sites and nodes', 'viewer-nodes', () => page.getByRole('table', { name: 'Nodes' }).waitFor()],
       ['Logs', 'viewer-logs', () => page.getByRole('table', { name: 'Event log' }).waitFor()],
+      ['Backups', 'viewer-backups', () => page.getByRole('row', { name: /nightly/ }).waitFor()],
+      [
+        'Disaster recovery',
+        'viewer-dr',
+        () =>
+          page
+            .getByRole('table', { name: 'Protected volumes' })
+            .getByRole('row', { name: /shared/ })
+            .waitFor(),
+      ],
+      ['Jobs', 'viewer-jobs', () => page.getByRole('row', { name: /full backup of shared/ }).waitFor()],
     ];
     for (const [nav, shot, loaded] of pages) {
       await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: nav }).click();
@@ -90,9 +119,20 @@ describe('web console: roles', () => {
     await page.getByRole('link', { name: 'shared' }).click();
     await page.getByTestId('unique-id').waitFor();
     assert.equal(await page.getByTestId('unique-id').innerText(), uniqueId);
-    assert.deepEqual(await mutatingButtons(page), [], 'details: no delete');
+    await page.getByTestId('generations').locator('li.generation').waitFor();
+    await page.getByTestId('heatmap-caption').waitFor();
+    assert.equal(await page.getByRole('form', { name: 'Back up now' }).count(), 0);
+    assert.equal(await page.getByRole('link', { name: 'Restore…' }).count(), 0);
+    assert.deepEqual(await mutatingButtons(page), [], 'details: no delete, verify or backup');
     assert.deepEqual(await unsafeControls(page), []);
     await screenshot(page, 'viewer-volume-details');
+
+    await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Jobs' }).click();
+    await page.getByRole('link', { name: /full backup of shared/ }).click();
+    await page.getByRole('table', { name: 'Step log' }).waitFor();
+    assert.deepEqual(await mutatingButtons(page), [], 'job: no cancel or resume');
+    assert.deepEqual(await unsafeControls(page), []);
+    await screenshot(page, 'viewer-job');
     assert.deepEqual(problems, []);
   });
 
@@ -107,6 +147,12 @@ describe('web console: roles', () => {
     assert.deepEqual(await unsafeControls(page), []);
     assert.ok(!asked.some((p) => p.startsWith('/v1/users') || p.startsWith('/v1/tokens')), asked.join(' '));
     await screenshot(page, 'viewer-users-forbidden');
+    for (const wizard of ['/restore', '/failover', '/failback']) {
+      await page.goto(`${stack.url}${wizard}`);
+      await page.getByTestId('forbidden').waitFor();
+      assert.match(await page.getByTestId('forbidden').innerText(), /needs the operator role/, wizard);
+      assert.deepEqual(await unsafeControls(page), [], wizard);
+    }
     await page.goto(`${stack.url}/logs?log=audit`);
     await page.getByRole('table', { name: 'Event log' }).waitFor();
     assert.ok(!asked.includes('/v1/audit'), 'the audit log is not even asked for');
@@ -142,7 +188,16 @@ describe('web console: roles', () => {
     const problems = watchPage(page);
     await signIn(page, stack.url, 'otto', 'operator-password-1');
     assert.equal(await page.getByTestId('role').textContent(), 'operator');
-    assert.deepEqual(await navLinks(page), ['Volumes', 'Object stores', 'Sites and nodes', 'Logs']);
+    assert.deepEqual(await navLinks(page), [
+      'Volumes',
+      'Backups',
+      'Restore',
+      'Disaster recovery',
+      'Jobs',
+      'Object stores',
+      'Sites and nodes',
+      'Logs',
+    ]);
     await page.getByRole('table', { name: 'Volumes' }).waitFor();
     assert.deepEqual(await mutatingButtons(page), ['Add volume', 'Delete shared']);
 
@@ -153,6 +208,14 @@ describe('web console: roles', () => {
     await page.getByRole('table', { name: 'Object stores' }).waitFor();
     assert.deepEqual(await mutatingButtons(page), [], 'stores are the admin’s');
     assert.deepEqual(await unsafeControls(page), []);
+
+    await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Backups' }).click();
+    await page.getByRole('row', { name: /nightly/ }).waitFor();
+    assert.deepEqual(await mutatingButtons(page), [
+      'Add backup setting',
+      'Run nightly now',
+      'Delete nightly',
+    ]);
 
     await page
       .getByRole('navigation', { name: 'Pages' })

@@ -1,7 +1,8 @@
 // The volume list with 1,000 volumes on a real node (thin, so they cost only metadata),
 // in headless Chromium: how long the manager takes to answer the list, how long the
 // console takes from a click on "Volumes" to all 1,000 rows drawn, and how long a
-// filter and a sort take. Bounds are generous (a shared 2-core machine); the timings are
+// filter and a sort take; then the DR dashboard and the failover wizard's volume list
+// (checkboxes) on the same 1,000. Bounds are generous (a shared 2-core machine); the timings are
 // printed so a regression shows long before it fails. Requires Debian's chromium.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -171,6 +172,34 @@ describe('web console: 1,000 volumes', () => {
     assert.ok(timings.scrollToEndMs < 1000, `scroll to the end: ${timings.scrollToEndMs} ms`);
     assert.ok(timings.filterToOneRowMs < 1000, `filter: ${timings.filterToOneRowMs} ms`);
     assert.ok(timings.sortMs < 1000, `sort: ${timings.sortMs} ms`);
+    assert.deepEqual(problems, []);
+  });
+
+  it('draws the DR dashboard and the failover wizard’s volume list for 1,000 volumes fast', async () => {
+    const problems = watchPage(page);
+    const count = page.getByTestId('row-count').filter({ hasText: /^1,000 volumes$/ });
+    let t0 = performance.now();
+    await page.getByRole('navigation').getByRole('link', { name: 'Disaster recovery' }).click();
+    await count.waitFor();
+    timings.clickToDrMs = performance.now() - t0;
+    await screenshot(page, 'scale-dr', { fullPage: false });
+
+    t0 = performance.now();
+    await page.getByRole('button', { name: 'Fail over…' }).click();
+    await count.waitFor();
+    timings.clickToFailoverWizardMs = performance.now() - t0;
+    t0 = performance.now();
+    await page.getByLabel(`Fail over ${name(1)}`, { exact: true }).check();
+    await page.getByText('Volumes (1 checked)').waitFor();
+    timings.checkOneOfThousandMs = performance.now() - t0;
+    await screenshot(page, 'scale-failover-wizard', { fullPage: false });
+
+    assert.ok(timings.clickToDrMs < 3000, `click to the DR dashboard: ${timings.clickToDrMs} ms`);
+    assert.ok(
+      timings.clickToFailoverWizardMs < 3000,
+      `click to the wizard: ${timings.clickToFailoverWizardMs} ms`,
+    );
+    assert.ok(timings.checkOneOfThousandMs < 1000, `check a volume: ${timings.checkOneOfThousandMs} ms`);
     assert.deepEqual(problems, []);
   });
 });

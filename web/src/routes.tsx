@@ -3,25 +3,18 @@
  * API route whose access decides who may open a page (access.ts): a user whose role does
  * not reach it gets no navigation entry, and typing the URL shows "needs the admin role"
  * instead of the page; nothing of it is fetched.
- *
- * Pages waiting for the manager API (add them here, with their client methods in
- * api/client.ts and their routes in api/access.ts, when it lands):
- *   /backups            backup settings, SPEC Fig. 10: volume, store, timing, method
- *                       (GET/POST/DELETE /v1/backup-settings)
- *   /volumes/:v/generations  the generations timeline, parents and methods
- *                       (GET /v1/volumes/:v/generations, or /v1/stores/:s/generations)
- *   /restore            SPEC Fig. 16: store, source volume, version, destination (POST /v1/restores)
- *   /jobs, /jobs/:id    jobs with live progress (GET /v1/jobs, and a server-sent event
- *                       stream per job: read it with fetch() and a stream reader, since
- *                       EventSource cannot send the bearer token)
- *   /failover, /failback  the wizards, SPEC Fig. 15 and 21-33 (POST /v1/failovers ...)
- *   /dr                 the DR dashboard: sites, replication lag, last good generation
- *   /volumes/:v/heatmap the update-bitmap heat map (the node's bitmap runs, through the manager)
  */
 import type { ComponentType } from 'preact';
 import type { ApiRoute } from './api/access.js';
+import { BackupsPage } from './pages/backups.js';
+import { DrPage } from './pages/dr.js';
+import { FailbackPage } from './pages/failback.js';
+import { FailoverPage } from './pages/failover.js';
+import { JobDetailsPage } from './pages/job-details.js';
+import { JobsPage } from './pages/jobs.js';
 import { LogsPage } from './pages/logs.js';
 import { NodesPage } from './pages/nodes.js';
+import { RestorePage } from './pages/restore.js';
 import { StoresPage } from './pages/stores.js';
 import { UsersPage } from './pages/users.js';
 import { VolumeDetailsPage } from './pages/volume-details.js';
@@ -44,6 +37,13 @@ export interface PageRoute {
 export const ROUTES: PageRoute[] = [
   { path: '/volumes', title: 'Volumes', page: VolumesPage, needs: 'GET /v1/volumes', nav: 'Volumes' },
   { path: '/volumes/:volume', title: 'Volume', page: VolumeDetailsPage, needs: 'GET /v1/volumes/:volume' },
+  { path: '/backups', title: 'Backups', page: BackupsPage, needs: 'GET /v1/backup-settings', nav: 'Backups' },
+  { path: '/restore', title: 'Restore', page: RestorePage, needs: 'POST /v1/restores', nav: 'Restore' },
+  { path: '/dr', title: 'Disaster recovery', page: DrPage, needs: 'GET /v1/dr', nav: 'Disaster recovery' },
+  { path: '/failover', title: 'Fail over', page: FailoverPage, needs: 'POST /v1/failovers' },
+  { path: '/failback', title: 'Fail back', page: FailbackPage, needs: 'POST /v1/failbacks' },
+  { path: '/jobs', title: 'Jobs', page: JobsPage, needs: 'GET /v1/jobs', nav: 'Jobs' },
+  { path: '/jobs/:job', title: 'Job', page: JobDetailsPage, needs: 'GET /v1/jobs/:job' },
   {
     path: '/stores',
     title: 'Object stores',

@@ -93,26 +93,51 @@ export function drCommands(program: Command): void {
       'the primary volume to fail back into (default: the one failed over); another volume gets every block',
     )
     .option('--no-wait', 'start the job and print its ID')
-    .action(async (volume: string, opts: { method: string; to?: string; wait: boolean }, cmd: Command) => {
-      if (opts.method !== 'object-store' && opts.method !== 'remote-copy')
-        throw new ReboundError(
-          'INVALID_ARGUMENT',
-          `--method must be remote-copy or object-store, not "${opts.method}" (external is not available yet)`,
+    .option('--estimate', 'show what each method would move, and start nothing')
+    .action(
+      async (
+        volume: string,
+        opts: { method: string; to?: string; wait: boolean; estimate?: boolean },
+        cmd: Command,
+      ) => {
+        if (opts.estimate) {
+          const e = await (await managerClient(cmd)).failbackEstimate(volume);
+          emit(globals(cmd), e, () => {
+            console.log(
+              `${e.volume}: ${e.changedBlocks} block${e.changedBlocks === 1 ? '' : 's'} (${formatBytes(e.changedBytes)}) changed at ${e.secondaryNode} since failover; a full copy is ${e.fullBlocks} blocks (${formatBytes(e.fullBytes)})${e.why ? `; ${e.why}` : ''}`,
+            );
+            printTable(
+              e.methods.map((m) => ({
+                method: m.method,
+                blocks: m.blocks,
+                bytes: formatBytes(m.bytes),
+                how: m.how,
+              })),
+              ['method', 'blocks', 'bytes', 'how'],
+            );
+          });
+          return;
+        }
+        if (opts.method !== 'object-store' && opts.method !== 'remote-copy')
+          throw new ReboundError(
+            'INVALID_ARGUMENT',
+            `--method must be remote-copy or object-store, not "${opts.method}" (external is not available yet)`,
+          );
+        const client = await managerClient(cmd);
+        const job = await client.failback({
+          volume,
+          method: opts.method,
+          ...(opts.to ? { destination: opts.to } : {}),
+        });
+        const g = globals(cmd);
+        const end = opts.wait ? await watchJob(client, job, g.json ?? false) : job;
+        emit(g, end, () =>
+          opts.wait
+            ? showJob(end, { steps: false })
+            : console.log(`job ${end.id} started: rebound job watch ${end.id}`),
         );
-      const client = await managerClient(cmd);
-      const job = await client.failback({
-        volume,
-        method: opts.method,
-        ...(opts.to ? { destination: opts.to } : {}),
-      });
-      const g = globals(cmd);
-      const end = opts.wait ? await watchJob(client, job, g.json ?? false) : job;
-      emit(g, end, () =>
-        opts.wait
-          ? showJob(end, { steps: false })
-          : console.log(`job ${end.id} started: rebound job watch ${end.id}`),
-      );
-    });
+      },
+    );
 
   const dr = program.command('dr').description('disaster recovery state');
   dr.command('status')

@@ -3,6 +3,9 @@
  *
  *   POST /v1/failovers   fail volumes over to a secondary site (SPEC S101-S108), a job
  *   POST /v1/failbacks   bring one volume home by the chosen method (S401-S906), a job
+ *   GET  /v1/failbacks/estimate  what each method would move (changed blocks from the
+ *                        secondary's since-restore bitmap, S501; all of them when the IDs
+ *                        differ, S503-S505), before starting one
  *   GET  /v1/dr          per protected volume: the active site, the secondary, changed
  *                        blocks since failover, consistency assurance, RPO (age of the
  *                        newest backup)
@@ -13,7 +16,15 @@ import type { FastifyInstance } from 'fastify';
 import { isReboundError, ReboundError } from '../../errors.js';
 import { type ManagerApiContext, principalOf } from '../api.js';
 import type { DrVolumeView as DrVolume } from '../api-schema.js';
-import { DrVolumeView, FailbackBody, FailoverBody, JobView } from '../api-schema.js';
+import {
+  DrVolumeView,
+  FAILBACK_METHODS,
+  FailbackBody,
+  FailbackEstimateQuery,
+  FailbackEstimateView,
+  FailoverBody,
+  JobView,
+} from '../api-schema.js';
 import { isoTime } from '../clock.js';
 import type { DrVolumeRecord } from '../db/types.js';
 import type { FailbackParams, FailoverParams } from '../jobs/index.js';
@@ -87,20 +98,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
     '/v1/failbacks',
     { config: { access: 'operator' }, schema: { tags, body: FailbackBody, response: { 202: JobView } } },
     async (req, reply) => {
-      // After a failover the name is held twice (primary and secondary) by one lineage: fine here.
-      const named = await db.listVolumes({ name: req.body.volume });
-      const lineages = new Set(named.map((x) => x.inheritedUniqueId ?? x.uniqueId));
-      const v = lineages.size === 1 ? named[0] : await registry.volume(req.body.volume);
-      const lineage = v.inheritedUniqueId ?? v.uniqueId;
-      const d = await db.getDrVolume(lineage);
-      if (!d || d.active !== 'secondary' || !d.secondaryNode || !d.secondaryVolume || !d.secondarySite)
-        throw new ReboundError(
-          'CONFLICT',
-          `volume ${v.name} (${lineage}) is not failed over: nothing to fail back`,
-          {
-            detail: { field: 'volume' },
-          },
-        );
+      const { d, lineage } = await failedOver(req.body.volume);
       const view = await drView(d);
       const dest = req.body.destination
         ? await destinationOf(req.body.destination, d)
@@ -130,6 +128,80 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
       });
       reply.status(202);
       return jobView(job!);
+    },
+  );
+
+  app.get(
+    '/v1/failbacks/estimate',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags,
+        description: 'what each failback method would move, before starting one',
+        querystring: FailbackEstimateQuery,
+        response: { 200: FailbackEstimateView },
+      },
+    },
+    async (req) => {
+      const { d, lineage } = await failedOver(req.query.volume);
+      const secondary = registry.client(await registry.node(d.secondaryNode));
+      const info = await secondary.getVolume(d.secondaryVolume);
+      const bitmap = (await secondary.listBitmaps(d.secondaryVolume)).find((b) => b.name === 'since-restore');
+      if (!bitmap)
+        throw new ReboundError(
+          'NOT_FOUND',
+          `${d.secondaryVolume} on ${d.secondaryNode} has no since-restore bitmap: its changes since failover are unknown`,
+        );
+      // S503, as the failback's `ids` step decides it: a primary that does not answer is unknown.
+      let idsEqual: boolean | null = null;
+      try {
+        const p = await registry.client(await registry.node(d.primaryNode)).getVolume(d.primaryVolume);
+        idsEqual = p.uniqueId === lineage;
+      } catch (err) {
+        if (!isReboundError(err)) throw err;
+      }
+      const bs = bitmap.blockSizeBytes;
+      const fullBlocks = Math.ceil(info.sizeBytes / bs);
+      // The primary sits at the base generation unless consistency assurance is still owed;
+      // the job runs it first (S301-S303), so only different IDs force a full copy.
+      const delta = idsEqual !== false;
+      const why =
+        idsEqual === false
+          ? 'the unique IDs differ (S503): every block moves'
+          : idsEqual === null
+            ? 'the primary did not answer: assuming equal IDs (the job checks again at S503)'
+            : null;
+      const changed = bitmap.dirtyBlocks;
+      const blocks = delta ? changed : fullBlocks;
+      const how: Record<string, string> = {
+        'remote-copy': delta
+          ? 'copy pair: the changed blocks, then the journal of writes made meanwhile (S504, S406)'
+          : 'copy pair: every block, then the journal (S505, S406)',
+        'object-store': delta
+          ? 'generation N+1 of the changed blocks through the store, applied alone (S802-S806, S901-S903)'
+          : 'generation N+1 through the store, then the whole chain restored (S903)',
+      };
+      return {
+        volume: d.primaryVolume,
+        lineage,
+        secondaryNode: d.secondaryNode,
+        secondaryVolume: d.secondaryVolume,
+        blockSizeBytes: bs,
+        changedBlocks: changed,
+        changedBytes: changed * bs,
+        fullBlocks,
+        fullBytes: fullBlocks * bs,
+        idsEqual,
+        delta,
+        why,
+        methods: FAILBACK_METHODS.map((method) => ({
+          method,
+          delta,
+          blocks,
+          bytes: blocks * bs,
+          how: how[method] ?? (delta ? 'the changed blocks' : 'every block'),
+        })),
+      };
     },
   );
 
@@ -172,6 +244,30 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
         { detail: { field: 'destination' } },
       );
     return { node: v.node, name: v.name };
+  }
+
+  /** The DR record of a failed-over volume named by `ref`, or CONFLICT naming it. */
+  async function failedOver(ref: string) {
+    // After a failover the name is held twice (primary and secondary) by one lineage: fine here.
+    const named = await db.listVolumes({ name: ref });
+    const lineages = new Set(named.map((x) => x.inheritedUniqueId ?? x.uniqueId));
+    const v = lineages.size === 1 ? named[0] : await registry.volume(ref);
+    const lineage = v.inheritedUniqueId ?? v.uniqueId;
+    const d = await db.getDrVolume(lineage);
+    if (!d || d.active !== 'secondary' || !d.secondaryNode || !d.secondaryVolume || !d.secondarySite)
+      throw new ReboundError(
+        'CONFLICT',
+        `volume ${v.name} (${lineage}) is not failed over: nothing to fail back`,
+        {
+          detail: { field: 'volume' },
+        },
+      );
+    const secondary = {
+      secondaryNode: d.secondaryNode,
+      secondaryVolume: d.secondaryVolume,
+      secondarySite: d.secondarySite,
+    };
+    return { d: { ...d, ...secondary }, lineage };
   }
 
   async function drView(d: DrVolumeRecord) {

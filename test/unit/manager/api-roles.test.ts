@@ -61,7 +61,9 @@ const EXPECTED: Record<string, string> = {
   'POST /v1/jobs/:job/resume': 'operator',
   'POST /v1/failovers': 'operator',
   'POST /v1/failbacks': 'operator',
+  'GET /v1/failbacks/estimate': 'viewer',
   'GET /v1/dr': 'viewer',
+  'GET /v1/volumes/:volume/heatmap': 'viewer',
   // The web console's files (routes/console.ts); everything it shows comes from the routes above.
   'GET /*': 'public',
 };

@@ -9,20 +9,32 @@
  * session is over: `onUnauthorized` signs the console out.
  */
 import type {
+  AddBackupSettingBody,
   AddSiteBody,
   AddStoreBody,
   AddUserBody,
   AuditPage,
+  BackupSettingView,
   CreateTokenBody,
   CreateVolumeBody,
+  DrVolumeView,
   ErrorBody,
   EventPage,
+  FailbackBody,
+  FailbackEstimateView,
+  FailoverBody,
+  GenerationView,
+  HeatmapView,
+  JobView,
   NewTokenView,
   NodeView,
   RegisterNodeBody,
+  RestoreBody,
+  RunBackupBody,
   SiteView,
   StoreView,
   TokenView,
+  UpdateBackupSettingBody,
   UpdateUserBody,
   UserView,
   VolumeView,
@@ -31,7 +43,14 @@ import type {
 
 export type {
   AuditView,
+  BackupSettingView,
+  DrVolumeView,
   EventView,
+  FailbackEstimateView,
+  GenerationView,
+  HeatmapView,
+  JobLogView,
+  JobView,
   NewTokenView,
   NodeView,
   SiteView,
@@ -168,6 +187,102 @@ export class Api {
   }
   events(page: PageOptions & { kind?: string } = {}): Promise<EventPage> {
     return this.call('GET', `/v1/events${query({ ...page })}`);
+  }
+
+  listBackupSettings(): Promise<BackupSettingView[]> {
+    return this.call('GET', '/v1/backup-settings');
+  }
+  addBackupSetting(body: AddBackupSettingBody): Promise<BackupSettingView> {
+    return this.call('POST', '/v1/backup-settings', body);
+  }
+  updateBackupSetting(ref: string, body: UpdateBackupSettingBody): Promise<BackupSettingView> {
+    return this.call('PATCH', `/v1/backup-settings/${enc(ref)}`, body);
+  }
+  removeBackupSetting(ref: string): Promise<void> {
+    return this.call('DELETE', `/v1/backup-settings/${enc(ref)}`);
+  }
+  runBackupSetting(ref: string): Promise<JobView> {
+    return this.call('POST', `/v1/backup-settings/${enc(ref)}/run`);
+  }
+  backup(body: RunBackupBody): Promise<JobView> {
+    return this.call('POST', '/v1/backups', body);
+  }
+  listGenerations(
+    store: string,
+    filter: { volume?: string; uniqueId?: string } = {},
+  ): Promise<GenerationView[]> {
+    return this.call('GET', `/v1/stores/${enc(store)}/generations${query(filter)}`);
+  }
+  restore(body: RestoreBody): Promise<JobView> {
+    return this.call('POST', '/v1/restores', body);
+  }
+  verify(store: string, body: { generation?: string; uniqueId?: string } = {}): Promise<JobView> {
+    return this.call('POST', `/v1/stores/${enc(store)}/verify`, body);
+  }
+
+  failover(body: FailoverBody): Promise<JobView> {
+    return this.call('POST', '/v1/failovers', body);
+  }
+  failback(body: FailbackBody): Promise<JobView> {
+    return this.call('POST', '/v1/failbacks', body);
+  }
+  failbackEstimate(volume: string): Promise<FailbackEstimateView> {
+    return this.call('GET', `/v1/failbacks/estimate${query({ volume })}`);
+  }
+  drStatus(): Promise<DrVolumeView[]> {
+    return this.call('GET', '/v1/dr');
+  }
+  heatmap(volume: string, options: { bitmap?: string; buckets?: number } = {}): Promise<HeatmapView> {
+    return this.call('GET', `/v1/volumes/${enc(volume)}/heatmap${query(options)}`);
+  }
+
+  listJobs(filter: { state?: string; kind?: string; limit?: number } = {}): Promise<JobView[]> {
+    return this.call('GET', `/v1/jobs${query(filter)}`);
+  }
+  getJob(id: string): Promise<JobView> {
+    return this.call('GET', `/v1/jobs/${enc(id)}`);
+  }
+  cancelJob(id: string): Promise<JobView> {
+    return this.call('POST', `/v1/jobs/${enc(id)}/cancel`);
+  }
+  resumeJob(id: string): Promise<JobView> {
+    return this.call('POST', `/v1/jobs/${enc(id)}/resume`);
+  }
+
+  /**
+   * Every job change as it happens (GET /v1/jobs/stream, server-sent events), read with
+   * fetch and a stream reader because EventSource cannot send the bearer token. Resolves
+   * when the stream ends or `signal` aborts; the caller reconnects.
+   */
+  async streamJobs(onJob: (job: JobView) => void, signal: AbortSignal, onOpen?: () => void): Promise<void> {
+    const res = await fetch('/v1/jobs/stream', {
+      headers: {
+        accept: 'text/event-stream',
+        ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+      },
+      signal,
+      credentials: 'omit',
+    });
+    if (!res.ok || !res.body) throw new ApiError('INTERNAL', `job stream: HTTP ${res.status}`, res.status);
+    onOpen?.();
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += value;
+      // Events end with a blank line; comments (": ping") carry no data.
+      for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
+        const event = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        const data = event
+          .split('\n')
+          .filter((l) => l.startsWith('data: '))
+          .map((l) => l.slice(6))
+          .join('\n');
+        if (data) onJob(JSON.parse(data) as JobView);
+      }
+    }
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {

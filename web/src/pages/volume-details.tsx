@@ -1,17 +1,20 @@
 /**
  * One volume's management information (SPEC Fig. 7): where it lives, its unique ID and
- * the one it inherited from a restore (SPEC S209-S210), capacity, backups. The manager's
- * volume view does not carry snapshots or update bitmaps yet; they join this page when it
- * does (and backup generations, the timeline, when the backup API lands).
+ * the one it inherited from a restore (SPEC S209-S210), capacity, backups (one now, for
+ * an operator), the generations timeline per store, and where the volume changed since
+ * failover or its last backup (the update bitmap as a heat map).
  */
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { ago, formatBytes, formatTime } from '../components/format.js';
+import { GenerationsCard } from '../components/generations.js';
+import { HeatmapCard } from '../components/heatmap.js';
 import { Badge, Facts, Health, LoadState, PageHeader, UsageBar } from '../components/page.js';
 import { useLoad } from '../components/use-load.js';
 import { useCan } from '../context.js';
 import { Link, navigate } from '../router.js';
 import type { PageProps } from '../routes.js';
+import { BackupNowForm } from './backup-now.js';
 import { DeleteVolumeDialog } from './volumes.js';
 
 const time = (iso: string | null): ComponentChildren =>
@@ -20,6 +23,7 @@ const time = (iso: string | null): ComponentChildren =>
 export function VolumeDetailsPage({ params }: PageProps) {
   const ref = params.volume;
   const canDelete = useCan('DELETE /v1/volumes/:volume');
+  const canBackup = useCan('POST /v1/backups');
   const vol = useLoad((a) => a.getVolume(ref), [ref]);
   const v = vol.data;
   const [deleting, setDeleting] = useState(false);
@@ -110,7 +114,10 @@ export function VolumeDetailsPage({ params }: PageProps) {
                 ['Last backup', time(v.lastBackupAt)],
               ]}
             />
+            {canBackup && <BackupNowForm volume={v.uniqueId} />}
           </div>
+          <GenerationsCard volume={v.uniqueId} />
+          <HeatmapCard volume={v.uniqueId} />
         </div>
       )}
     </section>
