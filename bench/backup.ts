@@ -24,7 +24,7 @@
  * pool's drive and the image file fit in memory); both stores fsync what they write.
  *
  * Options: --size 4G (512M for a quick run), --out FILE (JSON results), --dir .bench,
- * --compression CODEC (Rebound's codec: none, brotli, deflate; default: the writer's).
+ * --compression CODEC (Rebound's codec: zstd, brotli, deflate, none; default: the writer's).
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -32,7 +32,13 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { backupVolume, type Compression, restoreGeneration } from '../src/backup/index.js';
+import {
+  backupVolume,
+  type Compression,
+  DEFAULT_COMPRESSION,
+  restoreGeneration,
+  WRITER_CODECS,
+} from '../src/backup/index.js';
 import { DirectoryStore } from '../src/objectstore/index.js';
 import { NodeStorage } from '../src/volume/index.js';
 
@@ -46,8 +52,8 @@ const { values: args } = parseArgs({
   },
 });
 const compression = args.compression as Compression | undefined;
-if (compression !== undefined && !['none', 'brotli', 'deflate'].includes(compression))
-  throw new Error(`--compression ${compression}: none, brotli or deflate`);
+if (compression !== undefined && !WRITER_CODECS.includes(compression))
+  throw new Error(`--compression ${compression}: one of ${WRITER_CODECS.join(', ')}`);
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
@@ -264,7 +270,7 @@ async function main(): Promise<void> {
   try {
     console.log(
       `${version.trim()}; image ${fmtBytes(sizeBytes)} in ${dir}; ` +
-        `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}; Rebound compression ${compression ?? 'default (brotli)'}`,
+        `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}; Rebound compression ${compression ?? `default (${DEFAULT_COMPRESSION})`}`,
     );
     const volume = 'vol0';
     await storage.createVolume(volume, sizeBytes);

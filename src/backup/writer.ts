@@ -48,6 +48,7 @@ import {
   type Catalog,
   type Compression,
   DATA_HEADER_BYTES,
+  DEFAULT_COMPRESSION,
   encodeCatalog,
   encodeDataHeader,
   encodeMetadata,
@@ -55,6 +56,7 @@ import {
   maxStoredBytes,
   NO_OBJECT,
   type Segment,
+  WRITER_CODECS,
 } from './format.js';
 import { catalogKey, dataKey, generationKey, metadataKey, newBackupId } from './keys.js';
 
@@ -77,11 +79,12 @@ export interface BackupOptions {
   /** The store's 32-byte key: blocks and metadata are AES-256-GCM encrypted with keys derived from it. */
   encryptionKey?: Buffer;
   /**
-   * Default 'brotli' (quality 0). A block that looks incompressible (byte histogram of a
+   * Default 'zstd' (level 1). A block that looks incompressible (byte histogram of a
    * sample) or that compression shrinks by under 1/8 is stored raw. The choice is a
-   * trade (docs/formats/backup.md, "Codecs"): brotli q0 encodes about twice as fast as
-   * deflate level 1, deflate decodes about twice as fast (restores) and packs text a
-   * little smaller; 'none' is fastest both ways and stores the most.
+   * trade (docs/formats/backup.md, "Codecs"): zstd encodes about as fast as brotli q0,
+   * decodes 3-4x faster (restores) and packs text smaller; deflate level 1 encodes at
+   * half the speed; 'none' is fastest both ways and stores the most. Every reader
+   * decodes every codec, so generations of a chain may differ.
    */
   compression?: Compression;
   /** Reads being read and encoded at once. Default 8. */
@@ -270,6 +273,13 @@ export async function backupVolume(
   const tag = options.storeTag ?? storeTagOf(store);
   if (!TAG.test(tag))
     throw new ReboundError('INVALID_ARGUMENT', `store tag ${tag} is not 1-16 of [A-Za-z0-9]`);
+  if (options.compression !== undefined && !WRITER_CODECS.includes(options.compression)) {
+    throw new ReboundError(
+      'INVALID_ARGUMENT',
+      `compression ${options.compression} unknown: one of ${WRITER_CODECS.join(', ')}`,
+      { detail: { field: 'compression' } },
+    );
+  }
   storage.getVolume(volumeName); // NOT_FOUND before taking the lock
   return withLock(`${storage.serial}/${volumeName}`, () =>
     runBackup(storage, volumeName, store, options, tag),
@@ -289,7 +299,7 @@ async function runBackup(
   const uniqueId = info.inheritedUniqueId ?? info.uniqueId;
   const blockSizeBytes = storage.pool().blockSizeBytes;
   const keys = options.encryptionKey ? deriveKeys(options.encryptionKey) : undefined;
-  const compression = options.compression ?? 'brotli';
+  const compression = options.compression ?? DEFAULT_COMPRESSION;
 
   const gens = await listGenerations(store, uniqueId);
   const byId = new Map(gens.map((g) => [g.catalog.id, g]));
