@@ -531,6 +531,8 @@ async function writeBlocks(
   // data objects, filled in place and given back once uploaded.
   const maxStored = maxStoredBytes(bs, ctx.keys !== undefined);
   const jobOutputs = new BufferPool(sharedBuffer, concurrency + 1);
+  const jobInputs = new BufferPool(sharedBuffer, concurrency + 1);
+  const readInto = device.readInto?.bind(device);
   const objectBytes = DATA_HEADER_BYTES + Math.max(objectSize, maxStored);
   const objectBuffers = new BufferPool((size) => Buffer.allocUnsafeSlow(size), uploadConcurrency + 1);
 
@@ -596,34 +598,50 @@ async function writeBlocks(
 
   const pool = codecPool();
   // A batch: up to maxBlocks blocks from one or more runs (scattered changes make runs
-  // of a block or two), read in parallel and encoded as one pool job. The buffers the
-  // snapshot returns are moved to the worker, not copied; the payloads come back in a
-  // reused shared buffer.
+  // of a block or two), read in parallel and encoded as one pool job. The blocks are read
+  // into a reused shared buffer that the worker reads in place (a device without readInto:
+  // the buffers it returns are moved to the worker, not copied); the payloads come back
+  // in another reused shared buffer. A batch whose read fails keeps its input buffer out
+  // of the pool (reads still in flight may write to it).
   const readBatch = async (pieces: { start: number; count: number }[]) => {
     const total = pieces.reduce((a, p) => a + p.count, 0);
     const addresses = new Float64Array(total);
+    const starts: number[] = [];
     let k = 0;
-    for (const piece of pieces) for (let i = 0; i < piece.count; i++) addresses[k++] = piece.start + i;
+    for (const piece of pieces) {
+      starts.push(k);
+      for (let i = 0; i < piece.count; i++) addresses[k++] = piece.start + i;
+    }
+    // Into a reused shared buffer where the device can (read in place by the worker, no
+    // fresh buffer per read); else the snapshot's own buffers, moved to the worker.
+    const input = readInto ? jobInputs.take(maxBlocks * bs) : undefined;
     const data = await Promise.all(
-      pieces.map(async (piece) => {
+      pieces.map(async (piece, i) => {
         const offset = piece.start * bs;
         const len = Math.min(piece.count * bs, device.sizeBytes - offset);
-        const buf = await device.read(offset, len); // a short last block is zero-padded by encode
         progress.bytesRead += len;
-        return buf;
+        if (!input || !readInto) return device.read(offset, len); // a short last block is zero-padded by encode
+        const at = starts[i] * bs;
+        await readInto(offset, input.subarray(at, at + len));
+        if (len < piece.count * bs) input.fill(0, at + len, at + piece.count * bs);
+        return input.subarray(at, at + piece.count * bs);
       }),
     );
     const out = jobOutputs.take(maxBlocks * maxStored);
-    const r = await pool.encode(data, {
-      blockSizeBytes: bs,
-      blocks: addresses,
-      compression: ctx.compression,
-      keys: ctx.keys,
-      uniqueId,
-      transfer: true,
-      out,
-    });
-    return { addresses, flags: r.flags, lengths: r.lengths, checksums: r.checksums, out };
+    try {
+      const r = await pool.encode(input ? input.subarray(0, total * bs) : data, {
+        blockSizeBytes: bs,
+        blocks: addresses,
+        compression: ctx.compression,
+        keys: ctx.keys,
+        uniqueId,
+        transfer: true,
+        out,
+      });
+      return { addresses, flags: r.flags, lengths: r.lengths, checksums: r.checksums, out };
+    } finally {
+      if (input) jobInputs.give(input);
+    }
   };
 
   const inflight: ReturnType<typeof readBatch>[] = [];
