@@ -6,8 +6,9 @@
  *   encode  a chunk of consecutive blocks -> per block flags, stored length, checksum;
  *           the stored payloads back to back in one buffer
  *   decode  payloads fetched back to back (one ranged get) -> the plaintext blocks back
- *           to back, each checked (authentication, length, checksum) before it is put
- *           in the output; the first failure is the job's error and no output is returned
+ *           to back, each checked (authentication, length, checksum); the first failure
+ *           is the job's error and no output is returned (a zstd block is decompressed in
+ *           place, so a failed job's `out` holds junk: the caller drops it)
  *
  * Buffers travel as plain ArrayBuffers (transferred, not copied); keys as bytes.
  */
@@ -177,18 +178,22 @@ export function runDecode(job: DecodeJob): DecodeResult {
       );
     }
     // decodeBlock checks authentication, length and checksum before returning anything.
+    // A zstd block is decompressed straight into its place in the output when it lies
+    // wholly inside it (no copy); if it then fails, the job fails and its output is not used.
+    const dst = out && outOffsets ? outOffsets[i] : i * bs;
+    const target = out && outOffsets ? out : plain;
+    const inPlace = dst >= 0 && dst + bs <= target.length;
+    const into = inPlace ? Buffer.from(target.buffer, target.byteOffset + dst, bs) : undefined;
     const block = decodeBlock(
       data.subarray(at, at + len),
       job.flags[i],
       sums.subarray(i * CHECKSUM_BYTES, (i + 1) * CHECKSUM_BYTES),
-      { blockSizeBytes: bs, keys, uniqueId: job.uniqueId, block: job.blocks[i], where: job.where },
+      { blockSizeBytes: bs, keys, uniqueId: job.uniqueId, block: job.blocks[i], where: job.where, into },
     );
-    if (out && outOffsets) {
-      const dst = outOffsets[i];
-      const from = Math.max(0, -dst);
-      const to = Math.min(bs, out.length - dst);
-      if (to > from) out.set(block.subarray(from, to), dst + from);
-    } else plain.set(block, i * bs);
+    if (block.buffer === target.buffer && block.byteOffset === target.byteOffset + dst) continue;
+    const from = Math.max(0, -dst);
+    const to = Math.min(bs, target.length - dst);
+    if (to > from) target.set(block.subarray(from, to), dst + from);
   }
   return { plain };
 }

@@ -27,6 +27,7 @@ import {
   seal,
   sha256,
 } from './crypto.js';
+import { zstdCompressScratch, zstdDecompressInto } from './zstd.js';
 
 export const FORMAT_VERSION = 1;
 export const DATA_MAGIC = 0x5242444f; // "RBDO"
@@ -42,6 +43,10 @@ export const BLOCK_ZERO = 1;
 export const BLOCK_COMPRESSED = 2;
 /** Payload is raw-deflate-compressed (RFC 1951). */
 export const BLOCK_DEFLATED = 4;
+/** Payload is one zstd frame (RFC 8878). */
+export const BLOCK_ZSTD = 8;
+/** Every flag a reader knows; an entry with another bit set is corrupt (or newer). */
+const KNOWN_FLAGS = BLOCK_ZERO | BLOCK_COMPRESSED | BLOCK_DEFLATED | BLOCK_ZSTD;
 
 /** A block is stored compressed only when that saves at least 1/8 of it. */
 const COMPRESS_KEEP_RATIO = 0.875;
@@ -59,10 +64,15 @@ export function corrupt(key: string, why: string, detail: Record<string, unknown
  * The codec a backup compresses with. 'mixed' only describes a retention merge of
  * generations written with different codecs: decoding follows each entry's flags.
  */
-export type Compression = 'none' | 'brotli' | 'deflate' | 'mixed';
+export type Compression = 'none' | 'brotli' | 'deflate' | 'zstd' | 'mixed';
 
-const CODEC_BYTES: Record<Compression, number> = { none: 0, brotli: 1, deflate: 2, mixed: 3 };
-const CODEC_OF_BYTE: Compression[] = ['none', 'brotli', 'deflate', 'mixed'];
+/** The codecs a writer can be asked for (every reader decodes all of them). */
+export const WRITER_CODECS: readonly Compression[] = ['zstd', 'brotli', 'deflate', 'none'];
+/** The writer's default: decodes 3-4x faster than brotli q0 and stores less (format doc). */
+export const DEFAULT_COMPRESSION: Compression = 'zstd';
+
+const CODEC_BYTES: Record<Compression, number> = { none: 0, brotli: 1, deflate: 2, mixed: 3, zstd: 4 };
+const CODEC_OF_BYTE: Compression[] = ['none', 'brotli', 'deflate', 'mixed', 'zstd'];
 
 /** Bytes sampled by looksIncompressible: 32 runs of 128 bytes spread over the block. */
 const SAMPLE_RUNS = 32;
@@ -110,6 +120,14 @@ function compress(codec: Compression, plain: Buffer): { body: Buffer; flag: numb
   }
   if (codec === 'deflate')
     return { flag: BLOCK_DEFLATED, body: deflateRawSync(plain, { level: 1, memLevel: 9 }) };
+  if (codec === 'zstd') {
+    // Copied out of the thread's scratch buffer only when it is kept (it saves 1/8).
+    const frame = zstdCompressScratch(plain);
+    return {
+      flag: BLOCK_ZSTD,
+      body: frame.length <= plain.length * COMPRESS_KEEP_RATIO ? Buffer.from(frame) : frame,
+    };
+  }
   return undefined;
 }
 
@@ -177,18 +195,37 @@ function outChunk(blockSizeBytes: number): number {
   return Math.max(64, blockSizeBytes);
 }
 
+/** The codec flags: an entry has at most one. */
+const CODEC_FLAGS = BLOCK_COMPRESSED | BLOCK_DEFLATED | BLOCK_ZSTD;
+
 /**
  * Undo encodeBlock and check the checksum. `where` names the data object for errors.
  * Throws BACKUP_OBJECT_CORRUPT: nothing is returned from a block that fails.
+ *
+ * `into` (blockSizeBytes, optional) is where a zstd block is decompressed to, without a
+ * copy; the result is then `into` itself. Other codecs return a buffer of their own (raw
+ * blocks a view of `stored`). A block that fails may have left bytes in `into`: the
+ * caller must drop what it was decoding into (the codec pool fails the whole job).
  */
 export function decodeBlock(
   stored: Buffer,
   flags: number,
   checksum: Buffer,
-  opts: { blockSizeBytes: number; keys?: BackupKeys; uniqueId: string; block: number; where: string },
+  opts: {
+    blockSizeBytes: number;
+    keys?: BackupKeys;
+    uniqueId: string;
+    block: number;
+    where: string;
+    into?: Buffer;
+  },
 ): Buffer {
   const { block, where } = opts;
   const bs = opts.blockSizeBytes;
+  const codec = flags & CODEC_FLAGS;
+  if ((flags & ~KNOWN_FLAGS) !== 0 || (codec & (codec - 1)) !== 0 || (flags & BLOCK_ZERO && codec)) {
+    throw corrupt(where, `block ${block} has flags ${flags}, not a known combination`, { block, flags });
+  }
   let plain: Buffer;
   if (flags & BLOCK_ZERO) {
     plain = Buffer.alloc(opts.blockSizeBytes);
@@ -198,12 +235,17 @@ export function decodeBlock(
       body = open(opts.keys.dataKey, stored, blockAad(opts.uniqueId, block));
       if (!body) throw corrupt(where, `block ${block} fails authentication`, { block });
     }
-    if (flags & (BLOCK_COMPRESSED | BLOCK_DEFLATED)) {
+    if (codec) {
       try {
-        body =
-          flags & BLOCK_COMPRESSED
-            ? brotliDecompressSync(body, { maxOutputLength: bs, chunkSize: outChunk(bs) })
-            : inflateRawSync(body, { maxOutputLength: bs, chunkSize: outChunk(bs) });
+        if (codec === BLOCK_ZSTD) {
+          const into = opts.into && opts.into.length === bs ? opts.into : Buffer.allocUnsafe(bs);
+          body = into.subarray(0, zstdDecompressInto(into, body));
+        } else {
+          body =
+            codec === BLOCK_COMPRESSED
+              ? brotliDecompressSync(body, { maxOutputLength: bs, chunkSize: outChunk(bs) })
+              : inflateRawSync(body, { maxOutputLength: bs, chunkSize: outChunk(bs) });
+        }
       } catch (err) {
         throw corrupt(where, `block ${block} does not decompress`, { block, cause: String(err) });
       }

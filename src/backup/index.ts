@@ -33,12 +33,14 @@ export {
   type BackupMethod,
   type Catalog,
   type Compression,
+  DEFAULT_COMPRESSION,
   decodeCatalog,
   decodeMetadata,
   encodeCatalog,
   encodeMetadata,
   FORMAT_VERSION,
   type Metadata,
+  WRITER_CODECS,
 } from './format.js';
 export { BackupImageDevice, type ImageOptions } from './image-device.js';
 export {

@@ -48,6 +48,7 @@ import {
   type Catalog,
   type Compression,
   DATA_HEADER_BYTES,
+  DEFAULT_COMPRESSION,
   encodeCatalog,
   encodeDataHeader,
   encodeMetadata,
@@ -55,6 +56,7 @@ import {
   maxStoredBytes,
   NO_OBJECT,
   type Segment,
+  WRITER_CODECS,
 } from './format.js';
 import { catalogKey, dataKey, generationKey, metadataKey, newBackupId } from './keys.js';
 
@@ -77,11 +79,12 @@ export interface BackupOptions {
   /** The store's 32-byte key: blocks and metadata are AES-256-GCM encrypted with keys derived from it. */
   encryptionKey?: Buffer;
   /**
-   * Default 'brotli' (quality 0). A block that looks incompressible (byte histogram of a
+   * Default 'zstd' (level 1). A block that looks incompressible (byte histogram of a
    * sample) or that compression shrinks by under 1/8 is stored raw. The choice is a
-   * trade (docs/formats/backup.md, "Codecs"): brotli q0 encodes about twice as fast as
-   * deflate level 1, deflate decodes about twice as fast (restores) and packs text a
-   * little smaller; 'none' is fastest both ways and stores the most.
+   * trade (docs/formats/backup.md, "Codecs"): zstd encodes about as fast as brotli q0,
+   * decodes 3-4x faster (restores) and packs text smaller; deflate level 1 encodes at
+   * half the speed; 'none' is fastest both ways and stores the most. Every reader
+   * decodes every codec, so generations of a chain may differ.
    */
   compression?: Compression;
   /** Reads being read and encoded at once. Default 8. */
@@ -270,6 +273,13 @@ export async function backupVolume(
   const tag = options.storeTag ?? storeTagOf(store);
   if (!TAG.test(tag))
     throw new ReboundError('INVALID_ARGUMENT', `store tag ${tag} is not 1-16 of [A-Za-z0-9]`);
+  if (options.compression !== undefined && !WRITER_CODECS.includes(options.compression)) {
+    throw new ReboundError(
+      'INVALID_ARGUMENT',
+      `compression ${options.compression} unknown: one of ${WRITER_CODECS.join(', ')}`,
+      { detail: { field: 'compression' } },
+    );
+  }
   storage.getVolume(volumeName); // NOT_FOUND before taking the lock
   return withLock(`${storage.serial}/${volumeName}`, () =>
     runBackup(storage, volumeName, store, options, tag),
@@ -289,7 +299,7 @@ async function runBackup(
   const uniqueId = info.inheritedUniqueId ?? info.uniqueId;
   const blockSizeBytes = storage.pool().blockSizeBytes;
   const keys = options.encryptionKey ? deriveKeys(options.encryptionKey) : undefined;
-  const compression = options.compression ?? 'brotli';
+  const compression = options.compression ?? DEFAULT_COMPRESSION;
 
   const gens = await listGenerations(store, uniqueId);
   const byId = new Map(gens.map((g) => [g.catalog.id, g]));
@@ -521,6 +531,8 @@ async function writeBlocks(
   // data objects, filled in place and given back once uploaded.
   const maxStored = maxStoredBytes(bs, ctx.keys !== undefined);
   const jobOutputs = new BufferPool(sharedBuffer, concurrency + 1);
+  const jobInputs = new BufferPool(sharedBuffer, concurrency + 1);
+  const readInto = device.readInto?.bind(device);
   const objectBytes = DATA_HEADER_BYTES + Math.max(objectSize, maxStored);
   const objectBuffers = new BufferPool((size) => Buffer.allocUnsafeSlow(size), uploadConcurrency + 1);
 
@@ -586,34 +598,50 @@ async function writeBlocks(
 
   const pool = codecPool();
   // A batch: up to maxBlocks blocks from one or more runs (scattered changes make runs
-  // of a block or two), read in parallel and encoded as one pool job. The buffers the
-  // snapshot returns are moved to the worker, not copied; the payloads come back in a
-  // reused shared buffer.
+  // of a block or two), read in parallel and encoded as one pool job. The blocks are read
+  // into a reused shared buffer that the worker reads in place (a device without readInto:
+  // the buffers it returns are moved to the worker, not copied); the payloads come back
+  // in another reused shared buffer. A batch whose read fails keeps its input buffer out
+  // of the pool (reads still in flight may write to it).
   const readBatch = async (pieces: { start: number; count: number }[]) => {
     const total = pieces.reduce((a, p) => a + p.count, 0);
     const addresses = new Float64Array(total);
+    const starts: number[] = [];
     let k = 0;
-    for (const piece of pieces) for (let i = 0; i < piece.count; i++) addresses[k++] = piece.start + i;
+    for (const piece of pieces) {
+      starts.push(k);
+      for (let i = 0; i < piece.count; i++) addresses[k++] = piece.start + i;
+    }
+    // Into a reused shared buffer where the device can (read in place by the worker, no
+    // fresh buffer per read); else the snapshot's own buffers, moved to the worker.
+    const input = readInto ? jobInputs.take(maxBlocks * bs) : undefined;
     const data = await Promise.all(
-      pieces.map(async (piece) => {
+      pieces.map(async (piece, i) => {
         const offset = piece.start * bs;
         const len = Math.min(piece.count * bs, device.sizeBytes - offset);
-        const buf = await device.read(offset, len); // a short last block is zero-padded by encode
         progress.bytesRead += len;
-        return buf;
+        if (!input || !readInto) return device.read(offset, len); // a short last block is zero-padded by encode
+        const at = starts[i] * bs;
+        await readInto(offset, input.subarray(at, at + len));
+        if (len < piece.count * bs) input.fill(0, at + len, at + piece.count * bs);
+        return input.subarray(at, at + piece.count * bs);
       }),
     );
     const out = jobOutputs.take(maxBlocks * maxStored);
-    const r = await pool.encode(data, {
-      blockSizeBytes: bs,
-      blocks: addresses,
-      compression: ctx.compression,
-      keys: ctx.keys,
-      uniqueId,
-      transfer: true,
-      out,
-    });
-    return { addresses, flags: r.flags, lengths: r.lengths, checksums: r.checksums, out };
+    try {
+      const r = await pool.encode(input ? input.subarray(0, total * bs) : data, {
+        blockSizeBytes: bs,
+        blocks: addresses,
+        compression: ctx.compression,
+        keys: ctx.keys,
+        uniqueId,
+        transfer: true,
+        out,
+      });
+      return { addresses, flags: r.flags, lengths: r.lengths, checksums: r.checksums, out };
+    } finally {
+      if (input) jobInputs.give(input);
+    }
   };
 
   const inflight: ReturnType<typeof readBatch>[] = [];

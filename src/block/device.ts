@@ -57,6 +57,13 @@ export interface BlockDevice {
   readonly readOnly: boolean;
 
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Optional: read `out.length` bytes at `offset` into the caller's buffer (which may be
+   * shared memory). Bulk readers that reuse their buffers (the backup writer) use it
+   * where a device has it, saving a fresh buffer, its page faults and its collection per
+   * read.
+   */
+  readInto?(offset: number, out: Uint8Array): Promise<void>;
   write(offset: number, data: Buffer, options?: WriteOptions): Promise<void>;
   writeZeroes(offset: number, length: number, options?: ZeroOptions): Promise<void>;
   trim(offset: number, length: number, options?: WriteOptions): Promise<void>;

@@ -117,6 +117,12 @@ export class SnapshotDevice extends ReadOnlyDevice {
     return this.io.read(this.snap.table, offset, length);
   }
 
+  async readInto(offset: number, out: Uint8Array): Promise<void> {
+    this.check();
+    checkRange(this, offset, out.length);
+    return this.io.readInto(this.snap.table, offset, out);
+  }
+
   async blockStatus(offset: number, length: number): Promise<Extent[]> {
     this.check();
     checkRange(this, offset, length);

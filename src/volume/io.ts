@@ -58,7 +58,14 @@ export class VolumeIo {
 
   async read(table: MappingTable, offset: number, length: number): Promise<Buffer> {
     const out = Buffer.allocUnsafe(length);
-    if (length === 0) return out;
+    await this.readInto(table, offset, out);
+    return out;
+  }
+
+  /** Read `out.length` bytes at `offset` into `out` (holes as zeros). */
+  async readInto(table: MappingTable, offset: number, out: Uint8Array): Promise<void> {
+    const length = out.length;
+    if (length === 0) return;
     const alloc = this.pool.allocator;
     const epoch = alloc.beginIo();
     try {
@@ -102,7 +109,6 @@ export class VolumeIo {
       if (runLen > 0) ios.push(drives.read(runPbn, runIn, out, runAt, runLen));
       if (ios.length === 1) await ios[0];
       else await Promise.all(ios);
-      return out;
     } finally {
       alloc.endIo(epoch);
     }

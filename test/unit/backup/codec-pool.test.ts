@@ -11,6 +11,7 @@ import {
   BLOCK_COMPRESSED,
   BLOCK_DEFLATED,
   BLOCK_ZERO,
+  BLOCK_ZSTD,
   decodeBlock,
   encodeBlockSync,
   looksIncompressible,
@@ -54,13 +55,16 @@ describe('looksIncompressible', () => {
   });
 
   it('makes encodeBlockSync store random blocks raw without changing what decodes', () => {
-    for (const compression of ['brotli', 'deflate'] as const) {
+    for (const compression of ['brotli', 'deflate', 'zstd'] as const) {
       const noise = randomBytes(BS);
       const n = encodeBlockSync(noise, 1, { compression, uniqueId: UID });
       assert.equal(n.flags, 0);
       assert.deepEqual(n.stored, noise);
       const t = encodeBlockSync(text(BS), 2, { compression, uniqueId: UID });
-      assert.equal(t.flags, compression === 'brotli' ? BLOCK_COMPRESSED : BLOCK_DEFLATED);
+      assert.equal(
+        t.flags,
+        { brotli: BLOCK_COMPRESSED, deflate: BLOCK_DEFLATED, zstd: BLOCK_ZSTD }[compression],
+      );
       assert.ok(t.stored.length < BS / 4);
       const opts = { blockSizeBytes: BS, uniqueId: UID, where: 'obj' };
       assert.deepEqual(decodeBlock(t.stored, t.flags, t.checksum, { ...opts, block: 2 }), text(BS));
@@ -84,7 +88,7 @@ describe('CodecPool', () => {
       const pool = make(workers);
       const data = chunk();
       for (const keys of [undefined, deriveKeys(randomBytes(32))]) {
-        for (const compression of ['brotli', 'deflate', 'none'] as const) {
+        for (const compression of ['zstd', 'brotli', 'deflate', 'none'] as const) {
           const r = await pool.encode(data, {
             blockSizeBytes: BS,
             firstBlock: 40,
@@ -132,61 +136,64 @@ describe('CodecPool', () => {
     it(`rejects a damaged block as BACKUP_OBJECT_CORRUPT naming the object (${workers} workers)`, async () => {
       const pool = make(workers);
       const data = text(BS);
-      const r = await pool.encode(data, {
-        blockSizeBytes: BS,
-        firstBlock: 0,
-        compression: 'brotli',
-        uniqueId: UID,
-      });
-      const bad = Buffer.from(r.stored);
-      bad[10] ^= 0x40;
-      await assert.rejects(
-        pool.decode(bad, {
+      for (const compression of ['brotli', 'zstd'] as const) {
+        const r = await pool.encode(data, {
           blockSizeBytes: BS,
-          blocks: Float64Array.of(0),
-          offsets: Float64Array.of(0),
-          lengths: Uint32Array.of(r.lengths[0]),
-          flags: Uint8Array.of(r.flags[0]),
-          checksums: r.checksums.slice(0, CHECKSUM_BYTES),
+          firstBlock: 0,
+          compression,
           uniqueId: UID,
-          where: 'volumes/x/data/7',
-        }),
-        (err: unknown) =>
-          err instanceof ReboundError &&
-          err.code === 'BACKUP_OBJECT_CORRUPT' &&
-          err.message.includes('volumes/x/data/7'),
-      );
+        });
+        const bad = Buffer.from(r.stored);
+        bad[10] ^= 0x40;
+        await assert.rejects(
+          pool.decode(bad, {
+            blockSizeBytes: BS,
+            blocks: Float64Array.of(0),
+            offsets: Float64Array.of(0),
+            lengths: Uint32Array.of(r.lengths[0]),
+            flags: Uint8Array.of(r.flags[0]),
+            checksums: r.checksums.slice(0, CHECKSUM_BYTES),
+            uniqueId: UID,
+            where: 'volumes/x/data/7',
+          }),
+          (err: unknown) =>
+            err instanceof ReboundError &&
+            err.code === 'BACKUP_OBJECT_CORRUPT' &&
+            err.message.includes('volumes/x/data/7'),
+        );
+      }
     });
   }
 
-  it('reads shared-memory input in place and decodes straight into a shared output, clipped', async () => {
-    const pool = make(2);
-    const data = sharedBuffer(2 * BS);
-    text(BS).copy(data);
-    randomBytes(BS).copy(data, BS);
-    const r = await pool.encode(data, {
-      blockSizeBytes: BS,
-      firstBlock: 9,
-      compression: 'brotli',
-      uniqueId: UID,
+  for (const compression of ['brotli', 'zstd'] as const)
+    it(`reads shared-memory input in place and decodes straight into a shared output, clipped (${compression})`, async () => {
+      const pool = make(2);
+      const data = sharedBuffer(2 * BS);
+      text(BS).copy(data);
+      randomBytes(BS).copy(data, BS);
+      const r = await pool.encode(data, {
+        blockSizeBytes: BS,
+        firstBlock: 9,
+        compression,
+        uniqueId: UID,
+      });
+      assert.equal(data.length, 2 * BS, 'shared input is neither detached nor copied away');
+      const out = sharedBuffer(BS); // a read of [9.5, 10.5) blocks
+      const d = await pool.decode(Buffer.from(r.stored), {
+        blockSizeBytes: BS,
+        blocks: Float64Array.of(9, 10),
+        offsets: Float64Array.of(0, r.lengths[0]),
+        lengths: Uint32Array.from(r.lengths),
+        flags: Uint8Array.from(r.flags),
+        checksums: r.checksums,
+        uniqueId: UID,
+        where: 'k',
+        out,
+        outOffsets: Float64Array.of(-BS / 2, BS / 2),
+      });
+      assert.equal(d.plain.length, 0);
+      assert.deepEqual(out, data.subarray(BS / 2, BS + BS / 2));
     });
-    assert.equal(data.length, 2 * BS, 'shared input is neither detached nor copied away');
-    const out = sharedBuffer(BS); // a read of [9.5, 10.5) blocks
-    const d = await pool.decode(Buffer.from(r.stored), {
-      blockSizeBytes: BS,
-      blocks: Float64Array.of(9, 10),
-      offsets: Float64Array.of(0, r.lengths[0]),
-      lengths: Uint32Array.from(r.lengths),
-      flags: Uint8Array.from(r.flags),
-      checksums: r.checksums,
-      uniqueId: UID,
-      where: 'k',
-      out,
-      outOffsets: Float64Array.of(-BS / 2, BS / 2),
-    });
-    assert.equal(d.plain.length, 0);
-    assert.deepEqual(out, data.subarray(BS / 2, BS + BS / 2));
-  });
 
   for (const workers of [0, 2]) {
     it(`encodes several pieces, moving owned buffers, into a shared output (${workers} workers)`, async () => {

@@ -275,6 +275,32 @@ describe('snapshots', () => {
       await t.cleanup();
     }
   });
+
+  it('readInto fills a caller buffer (shared memory too) with what read returns, holes as zeros', async () => {
+    const t = await tempStorage();
+    try {
+      const s = t.storage;
+      await s.createVolume('v', 8 * BS);
+      const d = s.device('v');
+      await d.write(BS / 2, pattern(2 * BS, 3)); // blocks 0-2, partly
+      await d.write(5 * BS, pattern(BS, 4)); // block 5; 3, 4, 6, 7 are holes
+      await s.createSnapshot('v', 'snap');
+      await d.write(0, Buffer.alloc(8 * BS, 0x77)); // the volume moves on
+      const snap = s.snapshotDevice('v', 'snap');
+      assert.ok(snap.readInto, 'a snapshot reads into caller buffers');
+      const whole = await snap.read(0, 8 * BS);
+      const into = Buffer.from(new SharedArrayBuffer(8 * BS + 100)).fill(0xee);
+      await snap.readInto(BS / 4, into.subarray(10, 10 + 6 * BS));
+      assert.deepEqual(into.subarray(10, 10 + 6 * BS), whole.subarray(BS / 4, BS / 4 + 6 * BS));
+      assert.equal(into[9], 0xee, 'nothing before the range');
+      assert.equal(into[10 + 6 * BS], 0xee, 'nothing after it');
+      await assert.rejects(snap.readInto(7 * BS, Buffer.alloc(2 * BS)), code('OUT_OF_RANGE'));
+      await s.deleteSnapshot('v', 'snap');
+      await assert.rejects(snap.readInto(0, Buffer.alloc(1)), code('NOT_FOUND'));
+    } finally {
+      await t.cleanup();
+    }
+  });
 });
 
 describe('update bitmaps', () => {
