@@ -101,7 +101,7 @@ export class NbdConnection {
     return this.phase === 'closed';
   }
 
-  /** What this connection is: for status pages, logs and dropping a reserved export's other users. */
+  /** What this connection is: for logs and for dropping a reserved export's other users. */
   get info(): NbdSessionInfo {
     return {
       id: this.opts.id,

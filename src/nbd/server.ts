@@ -57,11 +57,6 @@ export class NbdServer {
     return this.connections.size;
   }
 
-  /** Open connections as they stand (handshake ones have no export yet). */
-  sessions(): NbdSessionInfo[] {
-    return [...this.connections].map((c) => c.info);
-  }
-
   /** Accept `identity` with `key` from the next TLS handshake on (replaces a key of that identity). */
   addPsk(identity: string, key: Buffer): void {
     this.addedKeys.set(identity, Buffer.from(key));
