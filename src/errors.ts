@@ -90,6 +90,12 @@ export const ERROR_CODES = {
     retryable: true,
     doc: 'Host I/O to this volume is stopped (fenced); `rebound volume unfence` starts it again.',
   },
+  VOLUME_RESERVED: {
+    http: 409,
+    nbd: 'EPERM',
+    retryable: false,
+    doc: "The volume is a failback's target: only that pair's TLS connection may open it until the job ends (or DELETE its pair-key).",
+  },
   IO_ERROR: { http: 500, nbd: 'EIO', retryable: true, doc: 'A drive read or write failed.' },
   SHUTTING_DOWN: {
     http: 503,

@@ -6,7 +6,7 @@
  *
  * Sealed form: "v1:" + base64url(12-byte nonce | ciphertext | 16-byte tag).
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { ReboundError } from './errors.js';
 
@@ -36,6 +36,15 @@ export class SecretBox {
     const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
     const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
     return PREFIX + Buffer.concat([nonce, body, cipher.getAuthTag()]).toString('base64url');
+  }
+
+  /**
+   * A key for `purpose`, the same every time (HKDF-SHA256 from the master key): what the
+   * manager hands out per job (a pair's TLS key) without storing it anywhere, so a step
+   * run again after a restart gets the same key. Distinct purposes give unrelated keys.
+   */
+  derive(purpose: string, bytes = 32): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.key, Buffer.alloc(0), `rebound:${purpose}`, bytes));
   }
 
   open(sealed: string): string {

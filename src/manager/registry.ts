@@ -137,6 +137,11 @@ export class Registry {
     return n;
   }
 
+  /** A key derived from the manager's master key for `purpose` (SecretBox.derive): never stored. */
+  derivedKey(purpose: string): Buffer {
+    return this.box.derive(purpose);
+  }
+
   /** A client for the node, its token opened. */
   client(node: NodeRecord): NodeClient {
     return this.connect(node.apiUrl, this.box.open(node.sealedToken));

@@ -37,6 +37,8 @@ export interface ConnectionOptions {
   provider: ExportProvider;
   tlsMode: TlsMode;
   tlsOptions: tls.TlsOptions | undefined;
+  /** The key of a PSK identity, or null; read at each TLS handshake (keys come and go). */
+  pskLookup?: (identity: string) => Buffer | null;
   logger: NbdLogger;
   /** The whole handshake must finish within this time. */
   handshakeTimeoutMs: number;
@@ -45,6 +47,19 @@ export interface ConnectionOptions {
   /** Stop reading requests while this many reply bytes wait to be sent. */
   maxQueuedReplyBytes: number;
   onClose(conn: NbdConnection): void;
+  /** Told when the connection enters transmission (its export and TLS identity known). */
+  onTransmission?(info: NbdSessionInfo): void;
+}
+
+/** One connection as the server reports it. */
+export interface NbdSessionInfo {
+  id: number;
+  /** address:port of the client */
+  peer: string;
+  /** The export in transmission; null during the handshake. */
+  export: string | null;
+  tls: boolean;
+  pskIdentity: string | null;
 }
 
 /** Option data limit: the largest legitimate option is a meta context query list. */
@@ -70,6 +85,8 @@ export class NbdConnection {
   private released = false;
   private corked = false;
   private readonly log: Record<string, unknown>;
+  /** The PSK identity this connection's TLS handshake authenticated. */
+  private pskIdentity: string | null = null;
 
   constructor(
     private readonly raw: net.Socket,
@@ -82,6 +99,17 @@ export class NbdConnection {
 
   get closed(): boolean {
     return this.phase === 'closed';
+  }
+
+  /** What this connection is: for logs and for dropping a reserved export's other users. */
+  get info(): NbdSessionInfo {
+    return {
+      id: this.opts.id,
+      peer: this.log.peer as string,
+      export: this.export?.name ?? null,
+      tls: this.stream !== this.raw,
+      pskIdentity: this.pskIdentity,
+    };
   }
 
   start(): void {
@@ -200,9 +228,11 @@ export class NbdConnection {
             structured: negotiated.structuredReplies,
             contexts: negotiated.contexts.map((c) => c.name),
             tls: this.stream !== this.raw,
+            ...(this.pskIdentity !== null && { pskIdentity: this.pskIdentity }),
           },
           'NBD transmission started',
         );
+        this.opts.onTransmission?.(this.info);
         return;
       }
     }
@@ -216,7 +246,18 @@ export class NbdConnection {
     const raw = this.raw;
     raw.removeListener('data', this.onData);
     raw.pause();
-    const server = tls.createServer(this.opts.tlsOptions!);
+    const lookup = this.opts.pskLookup;
+    const server = tls.createServer({
+      ...this.opts.tlsOptions,
+      // Per connection, so the identity the handshake authenticated is known to this connection.
+      ...(lookup && {
+        pskCallback: (_socket: tls.TLSSocket, identity: string) => {
+          const key = lookup(identity);
+          if (key) this.pskIdentity = identity;
+          return key;
+        },
+      }),
+    });
     server.once('secureConnection', (secure: tls.TLSSocket) => {
       if (this.phase !== 'tls') {
         secure.destroy();
@@ -226,7 +267,7 @@ export class NbdConnection {
         this.opts.logger.debug({ ...this.log, err: err.message }, 'TLS socket error'),
       );
       secure.on('close', () => this.onClosed());
-      this.negotiator.tlsStarted();
+      this.negotiator.tlsStarted(this.pskIdentity);
       this.opts.logger.debug(
         { ...this.log, protocol: secure.getProtocol(), cipher: secure.getCipher().name },
         'TLS up',

@@ -19,11 +19,19 @@ export interface NbdExport {
   release?(): void;
 }
 
+/** Who is asking for an export: whether the connection is inside TLS, and with which PSK identity. */
+export interface NbdPeer {
+  tls: boolean;
+  /** The PSK identity the TLS handshake authenticated; null for plaintext or x509. */
+  pskIdentity: string | null;
+}
+
 export interface ExportProvider {
   list(): { name: string; description?: string }[];
   /**
    * Returns undefined for an unknown export; may throw a ReboundError (e.g. VOLUME_FENCED)
-   * to refuse, whose message the client sees (NBD_REP_ERR_POLICY).
+   * to refuse, whose message the client sees (NBD_REP_ERR_POLICY). `peer` lets a provider
+   * keep an export for one authenticated client (absent: treat as plaintext).
    */
-  open(name: string): NbdExport | undefined;
+  open(name: string, peer?: NbdPeer): NbdExport | undefined;
 }

@@ -22,8 +22,9 @@ export {
   type NbdReconnectPolicy,
   type NbdX509Credentials,
 } from './client/index.js';
+export type { NbdSessionInfo } from './connection.js';
 export * from './constants.js';
-export type { ExportProvider, NbdExport } from './export.js';
+export type { ExportProvider, NbdExport, NbdPeer } from './export.js';
 export { FrameReader } from './frame-reader.js';
 export * from './handshake-codec.js';
 export { type NbdLogger, silentLogger } from './logger.js';

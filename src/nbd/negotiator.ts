@@ -44,7 +44,7 @@ import {
   OPTION_NAMES,
   PREFERRED_BLOCK_BYTES,
 } from './constants.js';
-import type { ExportProvider, NbdExport } from './export.js';
+import type { ExportProvider, NbdExport, NbdPeer } from './export.js';
 import {
   encodeExportNameReply,
   encodeInfoBlockSize,
@@ -95,6 +95,7 @@ const CONTINUE: Outcome = { next: 'continue' };
 export class Negotiator {
   private noZeroes = false;
   private tlsActive = false;
+  private pskIdentity: string | null = null;
   private structuredReplies = false;
   /** The last SET_META_CONTEXT's export (resolved name) and selection. */
   private meta: { exportName: string; contexts: SelectedContext[] } | undefined;
@@ -108,9 +109,13 @@ export class Negotiator {
     this.noZeroes = (flags & NBD_FLAG_C_NO_ZEROES) !== 0;
   }
 
-  /** Called once the TLS handshake has succeeded: forget everything negotiated in plaintext. */
-  tlsStarted(): void {
+  /**
+   * Called once the TLS handshake has succeeded (with the PSK identity it authenticated, if
+   * any): forget everything negotiated in plaintext.
+   */
+  tlsStarted(pskIdentity: string | null = null): void {
     this.tlsActive = true;
+    this.pskIdentity = pskIdentity;
     this.structuredReplies = false;
     this.meta = undefined;
   }
@@ -253,7 +258,7 @@ export class Negotiator {
     let ex: NbdExport | undefined;
     try {
       if (name === '') name = this.provider.list()[0]?.name ?? '';
-      ex = name === '' ? undefined : this.provider.open(name);
+      ex = name === '' ? undefined : this.provider.open(name, this.peer());
     } catch (err) {
       const e = toReboundError(err);
       const type = isReboundError(e, 'SHUTTING_DOWN') ? NBD_REP_ERR_SHUTDOWN : NBD_REP_ERR_POLICY;
@@ -267,6 +272,10 @@ export class Negotiator {
       return { refusal: reply(encodeOptionError(option, NBD_REP_ERR_UNKNOWN, what)), reason: what };
     }
     return { export: ex };
+  }
+
+  private peer(): NbdPeer {
+    return { tls: this.tlsActive, pskIdentity: this.pskIdentity };
   }
 
   private negotiated(ex: NbdExport): Negotiated {

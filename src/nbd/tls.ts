@@ -3,7 +3,7 @@
  * qemu's tls-creds-psk reads as DIR/keys.psk) and x509 (PEM texts).
  *
  * Node calls pskCallback synchronously (an OpenSSL limit), so PSK keys are read into
- * memory once, when the server starts listening. PSK cipher suites are off by default in
+ * memory once, when the server starts listening (and keys added at run time live there too). PSK cipher suites are off by default in
  * Node and TLS 1.2 fails with "no shared cipher" unless they are listed: we list them.
  */
 import { readFile } from 'node:fs/promises';
@@ -46,20 +46,33 @@ export function parsePskFile(text: string): Map<string, Buffer> {
   return keys;
 }
 
-/** Build the tls.createServer options once; each STARTTLS makes a server from them. */
-export async function loadTlsServerOptions(options: NbdTlsOptions): Promise<tls.TlsOptions | undefined> {
-  if (options.mode === 'off') return undefined;
-  if (!options.psk && !options.x509) {
-    throw new ReboundError('INVALID_ARGUMENT', `TLS mode ${options.mode} needs PSK or x509 credentials`);
-  }
+/** The TLS settings a server builds once: the context options, and the PSK file's keys. */
+export interface TlsServerSetup {
+  /** tls.createServer options without pskCallback: each connection adds its own, to learn the identity. */
+  options: tls.TlsOptions;
+  /** The keys of the PSK file (empty without one). */
+  pskKeys: Map<string, Buffer>;
+}
+
+/**
+ * Build the tls.createServer options once; each STARTTLS makes a server from them. Mode
+ * off still gets options (no credentials, PSK suites listed): keys added at run time
+ * (NbdServer.addPsk) make STARTTLS available on a server configured without TLS.
+ */
+export async function loadTlsServerOptions(options: NbdTlsOptions): Promise<TlsServerSetup> {
   const out: tls.TlsOptions = {
     minVersion: 'TLSv1.2',
     // The defaults (ECDHE with certificates, TLS 1.3 suites) plus the PSK suites, which Node omits.
     ciphers: `${tls.DEFAULT_CIPHERS}:ECDHE-PSK:DHE-PSK:PSK`,
   };
+  const pskKeys = new Map<string, Buffer>();
+  if (options.mode === 'off') return { options: out, pskKeys };
+  if (!options.psk && !options.x509) {
+    throw new ReboundError('INVALID_ARGUMENT', `TLS mode ${options.mode} needs PSK or x509 credentials`);
+  }
   if (options.psk) {
-    const keys = parsePskFile(await readFile(options.psk.pskFile, 'utf8'));
-    out.pskCallback = (_socket, identity) => keys.get(identity) ?? null;
+    for (const [identity, key] of parsePskFile(await readFile(options.psk.pskFile, 'utf8')))
+      pskKeys.set(identity, key);
   }
   if (options.x509) {
     out.cert = options.x509.cert;
@@ -70,5 +83,5 @@ export async function loadTlsServerOptions(options: NbdTlsOptions): Promise<tls.
   }
   // Fail now, not at the first STARTTLS, if the credentials are unusable.
   tls.createSecureContext(out);
-  return out;
+  return { options: out, pskKeys };
 }

@@ -374,4 +374,30 @@ export const PairView = Type.Object({
 });
 
 export type StartPairBody = Static<typeof StartPairBody>;
+export type PairTarget = Static<typeof PairTarget>;
 export type PairView = Static<typeof PairView>;
+
+/**
+ * A failback pair's TLS key on the primary (pair-keys.ts): installed by the manager,
+ * never returned. While it is there, the volume's export opens only for that identity.
+ */
+export const PairKeyBody = Type.Object(
+  {
+    identity: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' }),
+    key: Type.String({ pattern: '^(?:[0-9a-fA-F]{2}){16,64}$', description: 'hex, 16 to 64 bytes' }),
+  },
+  { additionalProperties: false },
+);
+export const PairKeyView = Type.Object({
+  volume: Type.String(),
+  identity: Type.String(),
+  installedAt: Type.String(),
+  /** NBD sessions this identity opened (TLS, authenticated by the key) since the node started. */
+  tlsSessions: Type.Integer(),
+  lastSessionAt: Type.Union([Type.String(), Type.Null()]),
+});
+export const PairKeyQuery = Type.Object({ identity: Type.Optional(Type.String({ minLength: 1 })) });
+export const PairKeyRemoved = Type.Object({ removed: Type.Union([PairKeyView, Type.Null()]) });
+
+export type PairKeyBody = Static<typeof PairKeyBody>;
+export type PairKeyView = Static<typeof PairKeyView>;

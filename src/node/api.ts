@@ -5,7 +5,7 @@
  *
  *   GET  /v1/health                       no token: liveness for monitors
  *   GET  /v1/node                         identity: serial, NBD address, pool
- *   /v1/volumes[/:volume[/snapshots|/bitmaps|/pairs ...]]   see routes/
+ *   /v1/volumes[/:volume[/snapshots|/bitmaps|/pairs|/pair-key ...]]   see routes/
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -16,9 +16,11 @@ import type { Logger } from '../logger.js';
 import type { PairManager } from '../replication/index.js';
 import type { Storage } from '../volume/types.js';
 import type { MountedGeneration } from './exports.js';
+import type { PairKeys } from './pair-keys.js';
 import { backupRoutes } from './routes/backups.js';
 import { bitmapRoutes } from './routes/bitmaps.js';
 import { nodeRoutes } from './routes/node.js';
+import { pairKeyRoutes } from './routes/pair-key.js';
 import { pairRoutes } from './routes/pairs.js';
 import { snapshotRoutes } from './routes/snapshots.js';
 import { storeRoutes } from './routes/stores.js';
@@ -32,6 +34,8 @@ export interface NodeApiContext {
   tasks: TaskRunner;
   /** Copy pairs from this node's volumes (replication/). */
   pairs: PairManager;
+  /** TLS keys of the failback pairs that write into this node's volumes. */
+  pairKeys: PairKeys;
   /** Backup generations served over NBD, by export name. */
   mounts: Map<string, MountedGeneration>;
   /** Where hosts reach this node's NBD server, for the nbd:// URIs the API returns. */
@@ -70,6 +74,7 @@ export function buildNodeApi(options: NodeApiOptions): FastifyInstance {
   app.register(async (scope) => snapshotRoutes(scope, ctx));
   app.register(async (scope) => bitmapRoutes(scope, ctx));
   app.register(async (scope) => pairRoutes(scope, ctx));
+  app.register(async (scope) => pairKeyRoutes(scope, ctx));
   app.register(async (scope) => storeRoutes(scope, ctx));
   app.register(async (scope) => backupRoutes(scope, ctx));
   return app;

@@ -11,6 +11,8 @@ import type {
   Health,
   MountView,
   NodeIdentity,
+  PairKeyBody,
+  PairKeyView,
   PairView,
   PruneBody,
   RestoreBody,
@@ -118,6 +120,19 @@ export class NodeClient {
   }
   deletePair(volume: string, name: string): Promise<void> {
     return this.call('DELETE', `/v1/volumes/${enc(volume)}/pairs/${enc(name)}`);
+  }
+
+  /** Install the TLS key of the failback pair writing into `volume` (idempotent). */
+  putPairKey(volume: string, body: PairKeyBody): Promise<PairKeyView> {
+    return this.call('PUT', `/v1/volumes/${enc(volume)}/pair-key`, body);
+  }
+  getPairKey(volume: string): Promise<PairKeyView> {
+    return this.call('GET', `/v1/volumes/${enc(volume)}/pair-key`);
+  }
+  /** Remove it (only `identity`'s, when given); `removed: null` when there was none. */
+  deletePairKey(volume: string, identity?: string): Promise<{ removed: PairKeyView | null }> {
+    const q = identity === undefined ? '' : `?identity=${encodeURIComponent(identity)}`;
+    return this.call('DELETE', `/v1/volumes/${enc(volume)}/pair-key${q}`);
   }
 
   listStores(): Promise<StoreView[]> {

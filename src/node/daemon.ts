@@ -23,6 +23,7 @@ import type { Storage } from '../volume/types.js';
 import { buildNodeApi } from './api.js';
 import type { NodeConfig } from './config.js';
 import { type MountedGeneration, storageExports } from './exports.js';
+import { PairKeys } from './pair-keys.js';
 import { StoreRegistry } from './stores.js';
 import { TaskRunner } from './tasks.js';
 import { nbdTlsOptions } from './tls.js';
@@ -59,9 +60,11 @@ export async function startNode(
   const storage = await NodeStorage.open(poolDir(dataDir));
   let stores: StoreRegistry;
   let pairs: PairManager;
+  let pairKeys: PairKeys;
   try {
     const secrets = await SecretBox.open(join(dataDir, SECRET_KEY_FILE));
     stores = await StoreRegistry.open(dataDir, secrets);
+    pairKeys = await PairKeys.open(dataDir, secrets);
     pairs = await PairManager.open({ ...options.pairs, dataDir, storage, secrets, logger });
   } catch (err) {
     await storage.close();
@@ -70,14 +73,16 @@ export async function startNode(
   const mounts = new Map<string, MountedGeneration>();
   const tasks = new TaskRunner(logger.child({ part: 'tasks' }));
   const nbdServer = new NbdServer({
-    provider: storageExports(storage, mounts),
+    provider: storageExports(storage, mounts, pairKeys),
     tls: await nbdTlsOptions(config.tls).catch(async (err) => {
       await pairs.close();
       await storage.close();
       throw err;
     }),
     logger: logger.child({ part: 'nbd' }),
+    onTransmission: (info) => pairKeys.noteSession(info, new Date().toISOString()),
   });
+  pairKeys.attach(nbdServer);
   let api: FastifyInstance | undefined;
   let apiUrl: string;
   let nbd: RunningNode['nbd'];
@@ -89,6 +94,7 @@ export async function startNode(
       stores,
       tasks,
       pairs,
+      pairKeys,
       mounts,
       token: config.token,
       nbd: config.nbdAdvertise ? { ...config.nbdAdvertise, tls: config.tls.mode } : nbd,

@@ -3,12 +3,14 @@
  * mark update bitmaps) and every snapshot, read-only, as VOLUME@SNAPSHOT. A volume's
  * update bitmaps are offered as `qemu:dirty-bitmap:NAME`, as qemu-nbd does, so
  * qemu-based backup tools can read its changed blocks. Backup generations mounted with
- * `rebound backup serve` are exported read-only as backup-NAME.
+ * `rebound backup serve` are exported read-only as backup-NAME. A volume with a pair key
+ * (a failback's target, pair-keys.ts) opens only for that pair's TLS connection.
  */
 import type { BlockDevice } from '../block/index.js';
-import type { ExportProvider, NbdExport } from '../nbd/index.js';
+import type { ExportProvider, NbdExport, NbdPeer } from '../nbd/index.js';
 import type { ObjectStore } from '../objectstore/index.js';
 import type { Storage } from '../volume/types.js';
+import type { PairKeys } from './pair-keys.js';
 import { snapshotExportName } from './routes/snapshots.js';
 
 /** A backup generation mounted read-only over NBD (`rebound backup serve`). */
@@ -22,6 +24,7 @@ export interface MountedGeneration {
 export function storageExports(
   storage: Storage,
   mounts: ReadonlyMap<string, MountedGeneration>,
+  pairKeys: Pick<PairKeys, 'checkOpen'>,
 ): ExportProvider {
   return {
     list() {
@@ -36,7 +39,7 @@ export function storageExports(
       return out;
     },
 
-    open(name: string): NbdExport | undefined {
+    open(name: string, peer?: NbdPeer): NbdExport | undefined {
       const mount = mounts.get(name);
       if (mount) {
         return {
@@ -62,6 +65,7 @@ export function storageExports(
           bitmap: () => undefined,
         };
       }
+      pairKeys.checkOpen(volume, peer);
       return {
         name,
         description: `volume ${v.uniqueId}`,

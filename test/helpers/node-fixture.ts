@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type InitOptions, initNode } from '../../src/cli/commands/node.js';
+import type { Logger } from '../../src/logger.js';
 import { NodeClient } from '../../src/node/client.js';
 import { readNodeConfig } from '../../src/node/config.js';
 import { type RunningNode, type StartNodeOptions, startNode } from '../../src/node/daemon.js';
@@ -27,6 +28,8 @@ export async function startTestNode(
     dataDir?: string;
     init?: Partial<InitOptions>;
     start?: StartNodeOptions;
+    /** The node's log (default: silent). */
+    logger?: Logger;
   } = {},
 ): Promise<NodeFixture> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'rebound-node-')));
@@ -39,7 +42,7 @@ export async function startTestNode(
       ...options.init,
     });
   }
-  const node = await startNode(dataDir, await readNodeConfig(dataDir), undefined, options.start);
+  const node = await startNode(dataDir, await readNodeConfig(dataDir), options.logger, options.start);
   let stopped = false;
   return {
     node,

@@ -7,13 +7,18 @@
 // a second failover of the same volume is refused. Then the failback through the object
 // store: the secondary writes generation N+1 of its changes only, the primary applies only
 // that generation, and ends byte-identical to what the secondary held (qemu-img compare
-// with a reference image), the secondary torn down.
+// with a reference image), the secondary torn down. Then again by remote copy: the pair
+// runs over TLS with a key the manager made for the job (the primary's NBD server is
+// configured with TLS off), a plain host writing to the primary volume mid-failback is
+// refused, and the key shows in no API answer and no log.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ManagerClient, type RunningManager, startManager } from '../../src/manager/index.js';
+import { nbdTargetIdentity, nbdTargetKey } from '../../src/manager/jobs/index.js';
+import { captureLogger } from '../helpers/capture-logger.js';
 import {
   assertIdentical,
   backUp,
@@ -31,15 +36,17 @@ describe('failover to a secondary site built by the local provider', () => {
   let dir: string;
   let m: RunningManager;
   let admin: ManagerClient;
+  const primaryLog = captureLogger();
+  const managerLog = captureLogger();
 
   before(async () => {
     requireTools('qemu-io', 'qemu-img');
-    primary = await startTestNode();
+    primary = await startTestNode({ logger: primaryLog.logger });
     dir = await mkdtemp(join(tmpdir(), 'rebound-failover-'));
     m = await startManager(
       join(dir, 'manager'),
       { apiPort: 0, secretKey: 'ef'.repeat(32) },
-      { jobPollMs: 50 },
+      { jobPollMs: 50, logger: managerLog.logger },
     );
     admin = new ManagerClient(m.apiUrl, m.bootstrap!.token);
     await registerPrimary(admin, primary, join(dir, 'store'));
@@ -150,10 +157,21 @@ describe('failover to a secondary site built by the local provider', () => {
   it('fails over again and back by remote copy: a pair with a journal moves only the changes', async () => {
     const id = (await admin.listVolumes({ node: 'p1' }))[0].uniqueId;
     await backUp(admin, id, 'incremental');
-    const fo = await admin.waitJob((await admin.failover({ site: 'dr', store: 'local', volumes: [id] })).id, {
-      intervalMs: 100,
-      timeoutMs: 180_000,
-    });
+    // The secondary's stop-hosts hook runs mid-failback (S406, the pair streaming): a plain
+    // host there tries to write into the primary volume.
+    const probe = join(dir, 'plain-write.txt');
+    const plainWrite = `qemu-io -f raw -c 'write -P 0x66 0 64k' ${primary.uri('app')} > ${probe} 2>&1; echo "exit $?" >> ${probe}`;
+    const fo = await admin.waitJob(
+      (
+        await admin.failover({
+          site: 'dr',
+          store: 'local',
+          volumes: [id],
+          hooks: { stopHosts: { command: plainWrite } },
+        })
+      ).id,
+      { intervalMs: 100, timeoutMs: 180_000 },
+    );
     assert.equal(fo.state, 'succeeded', JSON.stringify(fo.error));
     const [dr] = await admin.drStatus();
     const uri = dr.secondaryNbdUri!;
@@ -174,5 +192,40 @@ describe('failover to a secondary site built by the local provider', () => {
       assert.ok(specs.includes(s), `step ${s} is in the failback log`);
     await assertIdentical(primary.uri('app'), ref);
     assert.equal((await admin.drStatus())[0].active, 'primary');
+
+    // The pair ran over TLS with the job's key: the primary's NBD server says so.
+    const identity = nbdTargetIdentity({ node: 'p1', volume: 'app', name: fb.id });
+    const tls = (fb.result as { tls: { identity: string; tlsSessions: number } }).tls;
+    assert.equal(tls.identity, identity);
+    assert.ok(tls.tlsSessions >= 1, `the pair's connections were TLS with its key: ${JSON.stringify(tls)}`);
+    const sessions = primaryLog.lines
+      .map((l) => JSON.parse(l) as { msg: string; export?: string; tls?: boolean; pskIdentity?: string })
+      .filter(
+        (l) => l.msg === 'NBD transmission started' && l.export === 'app' && l.pskIdentity === identity,
+      );
+    assert.ok(sessions.length >= 1 && sessions.every((l) => l.tls), 'the primary logged the TLS session');
+    // Mid-failback a plain host could not write into the primary volume (compare above: nothing landed).
+    const refused = await readFile(probe, 'utf8');
+    assert.match(refused, /target of a failback/, refused);
+    assert.doesNotMatch(refused, /exit 0/);
+    // The job ended: the key is gone from the primary, which is plain for hosts again.
+    await assert.rejects(primary.client.getPairKey('app'), /has no pair key/);
+
+    // The key never shows: in no API answer, no log, nothing on disk in the clear.
+    const key = nbdTargetKey(m.registry, { node: 'p1', volume: 'app', name: fb.id });
+    assert.match(key, /^[0-9a-f]{64}$/);
+    const seen = [
+      JSON.stringify(await admin.getJob(fb.id)),
+      JSON.stringify(await admin.events({ limit: 500 })),
+      JSON.stringify(await admin.audit({ limit: 500 })),
+      JSON.stringify(await admin.drStatus()),
+      JSON.stringify(await primary.client.listVolumes()),
+      managerLog.lines.join(''),
+      primaryLog.lines.join(''),
+      await readFile(join(dir, 'manager', 'sites', 'dr', 'node.log'), 'utf8'),
+      await readFile(join(primary.dataDir, 'pair-keys.json'), 'utf8'),
+    ];
+    assert.ok(seen[6].length > 0 && seen[7].includes('pair'), 'the logs were captured');
+    for (const [i, text] of seen.entries()) assert.ok(!text.includes(key), `the key shows in source ${i}`);
   });
 });

@@ -14,6 +14,7 @@ import { isoTime } from '../clock.js';
 import type { DrVolumeRecord, JobProgress } from '../db/types.js';
 import type { Registry } from '../registry.js';
 import { openSiteProvider, parseHostHookConfig, runHostHook } from '../sites/index.js';
+import { nbdTarget, releaseNbdTarget } from './nbd-target.js';
 import type { Effect, TaskOp, TaskOutcome } from './plan.js';
 
 export interface EffectContext {
@@ -125,11 +126,22 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
         blockSizeBytes: id.pool.blockSizeBytes,
       };
     }
+    case 'reserve-target': {
+      const t = await nbdTarget(registry, effect);
+      // Never the key: this result is job data, which the API shows.
+      return { identity: t.tls && 'pskIdentity' in t.tls ? t.tls.pskIdentity : null };
+    }
+    case 'release-target':
+      return releaseNbdTarget(registry, effect);
     case 'start-pair': {
-      const target = await (await clientOf(registry, effect.targetNode)).identity();
+      const target = await nbdTarget(registry, {
+        node: effect.targetNode,
+        volume: effect.targetVolume,
+        name: effect.name,
+      });
       const pair = await (await clientOf(registry, effect.node)).startPair(effect.volume, {
         name: effect.name,
-        target: { host: target.nbd.host, port: target.nbd.port, export: effect.targetVolume },
+        target,
         mode: effect.mode,
         ...(effect.mode === 'delta' ? { bitmap: effect.bitmap, freezeFrom: effect.freezeFrom } : {}),
       });

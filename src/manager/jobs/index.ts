@@ -1,3 +1,10 @@
+export {
+  type NbdTarget,
+  nbdTarget,
+  nbdTargetIdentity,
+  nbdTargetKey,
+  releaseNbdTarget,
+} from './nbd-target.js';
 export type { Effect, JobPlan, Step } from './plan.js';
 export { type BackupParams, backupParams, backupPlan } from './plans/backup.js';
 export { type FailbackParams, failbackPlan } from './plans/failback.js';

@@ -63,7 +63,8 @@ export type Effect =
   | { type: 'teardown-site'; site: string; node: string; lineage: string }
   /**
    * S403, S501-S505: a copy pair from the secondary volume to the primary's export over
-   * NBD; the pair journals first, then freezes `freezeFrom` into `bitmap` (S502 before S501).
+   * NBD with TLS (the target from nbd-target.ts, the key named by the pair `name`); the
+   * pair journals first, then freezes `freezeFrom` into `bitmap` (S502 before S501).
    */
   | {
       type: 'start-pair';
@@ -76,6 +77,14 @@ export type Effect =
       bitmap: string;
       freezeFrom: string;
     }
+  /**
+   * Keep the primary volume for the failback's TLS connection (nbd-target.ts): the
+   * manager's key installed on the primary, which opens the volume for nothing else.
+   * `name` names the key (the pair). Before the volume takes writes.
+   */
+  | { type: 'reserve-target'; node: string; volume: string; name: string }
+  /** The pair is gone: remove its key; the volume opens for hosts again. */
+  | { type: 'release-target'; node: string; volume: string; name: string }
   /** S506-S507: wait until the initial copy is done and the pair streams its journal. */
   | { type: 'wait-pair'; node: string; volume: string; name: string }
   /** S406 to the end: the pair drains its journal (the volume is fenced) and is released. */

@@ -1,9 +1,17 @@
 // The job plans are pure: walking a backup plan step by step gives the SPEC's steps in
 // order with idempotent task IDs; a task the node lost starts again under a new attempt
-// ID; retention runs only when rules are set; a verify that found damage fails naming it.
+// ID; retention runs only when rules are set; a verify that found damage fails naming it;
+// a remote-copy failback keeps the primary volume for the pair's TLS key from before it
+// takes writes until the pair is released, and reports what the primary saw.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type BackupParams, backupPlan, verifyPlan } from '../../../src/manager/jobs/index.js';
+import {
+  type BackupParams,
+  backupPlan,
+  type FailbackParams,
+  failbackPlan,
+  verifyPlan,
+} from '../../../src/manager/jobs/index.js';
 import type { JobData, JobPlan } from '../../../src/manager/jobs/plan.js';
 
 function walk<P>(
@@ -87,5 +95,44 @@ describe('job plans', () => {
         ),
       /volumes\/x\/data\/1/,
     );
+  });
+
+  it('reserves the primary for the TLS pair before it takes writes, and frees it after the release', () => {
+    const fb: FailbackParams = {
+      method: 'remote-copy',
+      lineage: 'P:1',
+      primaryNode: 'p1',
+      primaryVolume: 'app',
+      primarySite: 'dc1',
+      secondarySite: 'dr',
+      secondaryNode: 'dr-node',
+      secondaryVolume: 'app',
+      store: 'local',
+      baseGeneration: 'g1',
+      consistencyOwed: false,
+      changedBlocks: 3,
+      blockSizeBytes: 65536,
+    };
+    const r = walk(failbackPlan, fb, {
+      ids: [{ equal: true }],
+      release: [{ blocksCopied: 3, bytesCopied: 196608, entriesShipped: 0, bytesShipped: 0 }],
+      unreserve: [{ identity: 'rebound-j-1', tlsSessions: 1 }],
+    });
+    assert.deepEqual(r.steps, [
+      'ids:compare-ids',
+      'reserve:reserve-target',
+      'accept:fence',
+      'pair:start-pair',
+      'copy:wait-pair',
+      'stop:host-hook',
+      'fence:fence',
+      'release:release-pair',
+      'unreserve:release-target',
+      'hosts:host-hook',
+      'unfence:fence',
+      'teardown:teardown-site',
+      'record:record-dr',
+    ]);
+    assert.deepEqual((r.done as { tls: unknown }).tls, { identity: 'rebound-j-1', tlsSessions: 1 });
   });
 });

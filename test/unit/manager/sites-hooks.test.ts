@@ -4,24 +4,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
 import { isReboundError } from '../../../src/errors.js';
 import { runHostHook } from '../../../src/manager/sites/index.js';
 import { isAlive, waitForExit } from '../../../src/manager/sites/processes.js';
 import { childEnv, runShell } from '../../../src/manager/sites/shell.js';
-
-function captureLogger(): { logger: pino.Logger; lines: string[] } {
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, sink), lines };
-}
+import { captureLogger } from '../../helpers/capture-logger.js';
 
 async function rejectsCode(
   p: Promise<unknown>,

@@ -143,7 +143,9 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
  * secondary journals its writes and freezes its since-restore bitmap (S502, S501), copies
  * those blocks, or every block when the IDs or the base differ (S503-S505), and streams
  * its journal while its hosts go on writing (S406); then its hosts stop, its I/O is
- * fenced and the pair drains and is released.
+ * fenced and the pair drains and is released. The pair runs over TLS with a key the
+ * manager makes for the job; the primary volume opens for nothing else meanwhile
+ * (reserve ... unreserve, nbd-target.ts).
  */
 function remoteCopy(
   p: FailbackParams,
@@ -152,6 +154,15 @@ function remoteCopy(
   delta: boolean,
   why: Record<string, string>,
 ): Decision {
+  // Before the primary volume takes writes: from here on it opens only for the pair's TLS
+  // connection (a plain host cannot write into it mid-failback), with the manager's key.
+  if (!data.reserve)
+    return step(
+      'reserve',
+      'S404',
+      `keep ${p.primaryNode}/${p.primaryVolume} for the pair's TLS connection (a key made for this job)`,
+      { type: 'reserve-target', node: p.primaryNode, volume: p.primaryVolume, name: jobId },
+    );
   if (!data.accept)
     return step(
       'accept',
@@ -210,6 +221,13 @@ function remoteCopy(
       volume: p.secondaryVolume,
       name: jobId,
     });
+  if (!data.unreserve)
+    return step('unreserve', 'S406', `the pair is released: remove its key from ${p.primaryNode}`, {
+      type: 'release-target',
+      node: p.primaryNode,
+      volume: p.primaryVolume,
+      name: jobId,
+    });
   const r = data.release as {
     blocksCopied: number;
     bytesCopied: number;
@@ -223,6 +241,8 @@ function remoteCopy(
     bytesMoved: r.bytesCopied + r.bytesShipped,
     journalEntries: r.entriesShipped,
     changedBlocks: p.changedBlocks,
+    // The primary's account of the pair's connections: TLS, authenticated by the job's key.
+    tls: data.unreserve,
   });
 }
 

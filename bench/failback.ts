@@ -1,0 +1,376 @@
+/**
+ * `npm run bench:failback`: the failback methods side by side in one run, on the same
+ * volume: a volume full of data, failed over, 1% of it changed at the secondary by
+ * scattered 4 KiB writes, then failed back by
+ *   - remote copy (S401-S408): a pair copies the changed blocks and ships its journal;
+ *   - the object store (S801-S906): generation N+1 of the changes, applied on the primary;
+ *   - a forced full copy: a remote-copy failback onto a primary volume with another
+ *     unique ID (deleted and created again), which copies every block (S505).
+ * Each method gets its own failover (and a backup before it), so each starts from the
+ * same state: the primary at the base generation, the secondary 1% changed.
+ *
+ * Real parts: a manager (in-process, as `rebound manager run` would be), the primary node
+ * (in-process, the tests' node fixture), the secondary built by the local site provider
+ * as a `rebound node` process, a directory object store; the 4 KiB writes go through the
+ * NBD client to the secondary's export, as a host's would.
+ *
+ * Measured per method: the failback job's time (started to ended, from the job record),
+ * its copy phase alone (from its log: the first data-moving step started to the last one
+ * done), and the bytes it moved (the job's result). "Changed bytes" = the blocks in the
+ * secondary's since-failover bitmap (dr status) times the block size. Aims (the issue):
+ * bytes moved <= 1.05x the changed bytes, time <= 3% of the full copy's. Every failback is
+ * checked: the primary volume's sha256 must equal the secondary's before the failback.
+ * The machine's load average is printed: other work changes the times, not the bytes.
+ *
+ * Options: --size 8G (512M for a quick run), --out FILE (JSON results).
+ */
+import { spawnSync } from 'node:child_process';
+import { createCipheriv, createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { BlockDevice } from '../src/block/index.js';
+import type { JobView } from '../src/manager/index.js';
+import { ManagerClient, type RunningManager, sites, startManager } from '../src/manager/index.js';
+import { connectNbd } from '../src/nbd/client/index.js';
+import { type NodeFixture, startTestNode } from '../test/helpers/node-fixture.js';
+
+const { values: args } = parseArgs({
+  options: {
+    size: { type: 'string', default: '8G' },
+    out: { type: 'string' },
+  },
+});
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const sizeBytes = Number.parseFloat(args.size) * ({ G: GiB, M: MiB }[args.size.slice(-1).toUpperCase()] ?? 1);
+if (!Number.isInteger(sizeBytes) || sizeBytes < 64 * MiB || sizeBytes % (64 * KiB) !== 0)
+  throw new Error(`--size ${args.size}: give a multiple of 64 KiB, at least 64M`);
+const CHUNK = 16 * MiB;
+const PAGE = 4 * KiB;
+const VOLUME = 'vol';
+const JOB_TIMEOUT_MS = 6 * 3600_000;
+
+interface Method {
+  /** The row's name. */
+  name: string;
+  method: 'remote-copy' | 'object-store';
+  /** Give the primary volume a new unique ID first: the failback must copy everything. */
+  forceFull: boolean;
+  /** The job log steps that move data: the first one's start to the last one's end. */
+  copySteps: [string, string];
+}
+
+const FULL_COPY = 'full copy (remote copy, new ID)';
+const METHODS: Method[] = [
+  { name: 'remote copy', method: 'remote-copy', forceFull: false, copySteps: ['pair', 'release'] },
+  { name: 'object store', method: 'object-store', forceFull: false, copySteps: ['n.start', 'back.task'] },
+  // The external-volume failback, when it lands:
+  // { name: 'external volume', method: 'external', forceFull: false, copySteps: ['attach', 'detach'] },
+  { name: FULL_COPY, method: 'remote-copy', forceFull: true, copySteps: ['pair', 'release'] },
+];
+
+/** Seeded 32-bit PRNG (mulberry32) for offsets. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/** Seeded random bytes, fast: AES-128-CTR keystream. */
+function byteStream(seed: string): (n: number) => Buffer {
+  const key = createHash('sha256').update(seed).digest();
+  const cipher = createCipheriv('aes-128-ctr', key.subarray(0, 16), key.subarray(16, 32));
+  return (n) => cipher.update(Buffer.alloc(n));
+}
+
+/** Every byte of the device written with random data (so every block is allocated). */
+async function fill(dev: BlockDevice): Promise<void> {
+  const bytes = byteStream('image');
+  const inFlight: Promise<void>[] = [];
+  for (let at = 0; at < sizeBytes; at += CHUNK) {
+    inFlight.push(dev.write(at, bytes(Math.min(CHUNK, sizeBytes - at))));
+    if (inFlight.length >= 4) await inFlight.shift();
+  }
+  await Promise.all(inFlight);
+  await dev.flush();
+}
+
+/** 1% of the volume in 4 KiB writes of random bytes at random 4 KiB-aligned offsets. */
+async function scatteredChange(dev: BlockDevice, seed: number): Promise<number> {
+  const pick = prng(seed);
+  const bytes = byteStream(`scattered-${seed}`);
+  const writes = Math.floor(sizeBytes / 100 / PAGE);
+  const pages = sizeBytes / PAGE;
+  const batch: Promise<void>[] = [];
+  for (let i = 0; i < writes; i++) {
+    batch.push(dev.write(Math.floor(pick() * pages) * PAGE, bytes(PAGE)));
+    if (batch.length >= 64) await Promise.all(batch.splice(0));
+  }
+  await Promise.all(batch);
+  await dev.flush();
+  return writes;
+}
+
+/** sha256 of a whole device, read in order with a few chunks ahead. */
+async function hashDevice(dev: BlockDevice): Promise<string> {
+  const h = createHash('sha256');
+  const ahead: Promise<Buffer>[] = [];
+  let next = 0;
+  const more = () => {
+    while (ahead.length < 4 && next < dev.sizeBytes) {
+      ahead.push(dev.read(next, Math.min(CHUNK, dev.sizeBytes - next)));
+      next += CHUNK;
+    }
+  };
+  more();
+  while (ahead.length > 0) {
+    h.update(await ahead.shift()!);
+    more();
+  }
+  return h.digest('hex');
+}
+
+function seconds(t0: bigint): number {
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+function fmtBytes(n: number): string {
+  if (n >= GiB) return `${(n / GiB).toFixed(2)} GiB`;
+  if (n >= MiB) return `${(n / MiB).toFixed(1)} MiB`;
+  return `${(n / KiB).toFixed(1)} KiB`;
+}
+
+function load(): string {
+  return loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+}
+
+/** Wait for a job and fail loudly unless it succeeded. */
+async function finished(admin: ManagerClient, job: JobView): Promise<JobView> {
+  const end = await admin.waitJob(job.id, { intervalMs: 100, timeoutMs: JOB_TIMEOUT_MS });
+  if (end.state !== 'succeeded')
+    throw new Error(`${end.kind} job ${end.id} ${end.state}: ${JSON.stringify(end.error)}`);
+  return end;
+}
+
+/** Seconds between the first step's start and the last step's end, from the job log. */
+function phaseSeconds(job: JobView, [first, last]: [string, string]): number {
+  const log = job.log ?? [];
+  const start = log.find((l) => l.step === first && l.status === 'started');
+  const end = log.findLast((l) => l.step === last && l.status === 'done');
+  if (!start || !end) throw new Error(`job ${job.id} has no ${first} start or ${last} end in its log`);
+  return (Date.parse(end.at) - Date.parse(start.at)) / 1000;
+}
+
+/** Each step's seconds (started to done), from the job log: where the time went. */
+function stepSeconds(job: JobView): Record<string, number> {
+  const out: Record<string, number> = {};
+  const started = new Map<string, number>();
+  for (const l of job.log ?? []) {
+    if (l.status === 'started') started.set(l.step, Date.parse(l.at));
+    else if (l.status === 'done' && started.has(l.step))
+      out[l.step] = (Date.parse(l.at) - started.get(l.step)!) / 1000;
+  }
+  return out;
+}
+
+interface Sample {
+  method: string;
+  changedBlocks: number;
+  blockSizeBytes: number;
+  changedBytes: number;
+  bytesMoved: number;
+  delta: boolean;
+  jobSeconds: number;
+  copySeconds: number;
+  failoverSeconds: number;
+  writes: number;
+  sha256: string;
+  result: Record<string, unknown>;
+  steps: Record<string, number>;
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'rebound-bench-failback-'));
+  let primary: NodeFixture | undefined;
+  let m: RunningManager | undefined;
+  const samples: Sample[] = [];
+  const loadAtStart = load();
+  try {
+    primary = await startTestNode({ poolSizeBytes: 3 * sizeBytes + 2 * GiB });
+    m = await startManager(
+      join(dir, 'manager'),
+      { apiPort: 0, secretKey: 'bc'.repeat(32) },
+      { jobPollMs: 50 },
+    );
+    const admin = new ManagerClient(m.apiUrl, m.bootstrap!.token);
+    await admin.addSite({ name: 'dc1', role: 'primary' });
+    await admin.registerNode({
+      name: 'p1',
+      site: 'dc1',
+      url: primary.node.apiUrl,
+      token: primary.node.token,
+    });
+    await admin.addStore({ name: 'local', provider: 'directory', path: join(dir, 'store') });
+    const created = await admin.createVolume('p1', VOLUME, sizeBytes);
+    const lineage = created.uniqueId;
+    console.log(
+      `volume ${fmtBytes(sizeBytes)}; ${cpus().length} cores, load average ${loadAtStart}; ` +
+        `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}; data under ${dir} and ${primary.dataDir}`,
+    );
+
+    let t0 = process.hrtime.bigint();
+    await fill(primary.node.storage.hostDevice(VOLUME));
+    console.log(`volume filled with random data in ${seconds(t0).toFixed(1)} s`);
+
+    for (const [round, method] of METHODS.entries()) {
+      // The primary sits at its newest backup: the failover's consistency assurance moves nothing.
+      t0 = process.hrtime.bigint();
+      await finished(
+        admin,
+        await admin.backup({ volume: lineage, store: 'local', method: round === 0 ? 'full' : 'incremental' }),
+      );
+      console.log(`${method.name}: backup in ${seconds(t0).toFixed(1)} s; failover...`);
+      t0 = process.hrtime.bigint();
+      await finished(admin, await admin.failover({ site: 'dr', store: 'local', volumes: [lineage] }));
+      const failoverSeconds = seconds(t0);
+
+      const dr = (await admin.drStatus()).find((d) => d.lineage === lineage);
+      if (!dr?.secondaryNbdUri) throw new Error('dr status gives no NBD URI for the secondary volume');
+      const uri = new URL(dr.secondaryNbdUri);
+      const host = await connectNbd({ host: uri.hostname, port: Number(uri.port), exportName: VOLUME });
+      let writes: number;
+      let sha256: string;
+      try {
+        t0 = process.hrtime.bigint();
+        writes = await scatteredChange(host, round + 2);
+        console.log(
+          `${method.name}: failover in ${failoverSeconds.toFixed(1)} s; ${writes} x 4 KiB written at the secondary in ${seconds(t0).toFixed(1)} s`,
+        );
+        sha256 = await hashDevice(host);
+      } finally {
+        await host.close();
+      }
+      const after = (await admin.drStatus()).find((d) => d.lineage === lineage)!;
+      const secondary = (await admin.listVolumes({ node: after.secondaryNode ?? '' })).find(
+        (v) => v.name === VOLUME,
+      );
+      if (!secondary) throw new Error('the secondary volume is not in the registry');
+
+      if (method.forceFull) {
+        // A new volume under the old name: its unique ID differs from the lineage (S505).
+        for (const s of await primary.client.listSnapshots(VOLUME))
+          await primary.client.deleteSnapshot(VOLUME, s.name);
+        await primary.client.deleteVolume(VOLUME);
+        await primary.client.createVolume(VOLUME, sizeBytes);
+        await primary.client.fence(VOLUME);
+      }
+
+      console.log(`${method.name}: failback...`);
+      // By the secondary's unique ID: after a forced new ID the name is held by two lineages.
+      const fb = await finished(
+        admin,
+        await admin.failback({ volume: secondary.uniqueId, method: method.method }),
+      );
+      const result = fb.result as { bytesMoved: number; delta: boolean };
+      const params = fb.params as { changedBlocks: number; blockSizeBytes: number };
+      const got = await hashDevice(primary.node.storage.device(VOLUME));
+      if (got !== sha256)
+        throw new Error(`${method.name}: the primary (${got}) differs from the secondary (${sha256})`);
+      if (result.delta === method.forceFull)
+        throw new Error(`${method.name}: the failback was ${result.delta ? 'a delta' : 'a full copy'}`);
+      const sample: Sample = {
+        method: method.name,
+        changedBlocks: params.changedBlocks,
+        blockSizeBytes: params.blockSizeBytes,
+        changedBytes: params.changedBlocks * params.blockSizeBytes,
+        bytesMoved: result.bytesMoved,
+        delta: result.delta,
+        jobSeconds: (Date.parse(fb.endedAt!) - Date.parse(fb.startedAt!)) / 1000,
+        copySeconds: phaseSeconds(fb, method.copySteps),
+        failoverSeconds,
+        writes,
+        sha256,
+        result: fb.result!,
+        steps: stepSeconds(fb),
+      };
+      samples.push(sample);
+      console.log(
+        `${method.name}: failback in ${sample.jobSeconds.toFixed(1)} s (copy ${sample.copySeconds.toFixed(1)} s), ` +
+          `${fmtBytes(sample.bytesMoved)} moved for ${sample.changedBlocks} changed blocks; primary = secondary (${sha256.slice(0, 12)}); load ${load()}`,
+      );
+      console.log(
+        `  steps (s): ${Object.entries(sample.steps)
+          .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+          .join(', ')}`,
+      );
+    }
+
+    const full = samples.find((s) => s.method === FULL_COPY)!;
+    console.table(
+      samples.map((s) => {
+        const bytesRatio = s.bytesMoved / s.changedBytes;
+        const timeRatio = s.jobSeconds / full.jobSeconds;
+        const copyRatio = s.copySeconds / full.copySeconds;
+        const isFull = s === full;
+        return {
+          method: s.method,
+          'changed blocks': s.changedBlocks,
+          changed: fmtBytes(s.changedBytes),
+          'of volume': `${((s.changedBytes / sizeBytes) * 100).toFixed(1)}%`,
+          moved: fmtBytes(s.bytesMoved),
+          'moved/changed': `${bytesRatio.toFixed(3)}x`,
+          'aim <= 1.05x': isFull ? '-' : bytesRatio <= 1.05 ? 'met' : 'MISSED',
+          'job s': s.jobSeconds.toFixed(2),
+          'copy s': s.copySeconds.toFixed(2),
+          'job/full': isFull ? '-' : `${(timeRatio * 100).toFixed(1)}%`,
+          'copy/full': isFull ? '-' : `${(copyRatio * 100).toFixed(1)}%`,
+          'aim <= 3%': isFull ? '-' : timeRatio <= 0.03 ? 'met' : 'MISSED',
+        };
+      }),
+    );
+    const writes = samples[0]?.writes ?? 0;
+    console.log(
+      `1% changed = ${writes} x 4 KiB = ${fmtBytes(writes * PAGE)} written at the secondary; ` +
+        `the blocks those writes touch are the changed bytes (block ${fmtBytes(full.blockSizeBytes)}), ` +
+        `so a delta moving them at the full copy's rate takes that share ("of volume") of its time. ` +
+        `Load average at start ${loadAtStart}, at end ${load()} (${cpus().length} cores).`,
+    );
+    if (args.out)
+      await writeFile(
+        args.out,
+        JSON.stringify({ sizeBytes, cores: cpus().length, loadAtStart, loadAtEnd: load(), samples }, null, 2),
+      );
+  } finally {
+    await sites
+      .openSiteProvider({ type: 'local' }, { dataDir: join(dir, 'manager') })
+      .teardown({ name: 'dr' }, { purge: true })
+      .catch(() => undefined);
+    await m?.close();
+    await primary?.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.env.UV_THREADPOOL_SIZE === undefined) {
+  // As bench/backup.ts: the in-process primary wants 16 libuv threads, set before start.
+  const again = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, UV_THREADPOOL_SIZE: '16' },
+  });
+  process.exitCode = again.status ?? 1;
+} else {
+  main().catch((err) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exitCode = 1;
+  });
+}
