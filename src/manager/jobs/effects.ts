@@ -11,6 +11,7 @@ import type { Logger } from '../../logger.js';
 import type { TaskView } from '../../node/api-schema.js';
 import type { NodeClient } from '../../node/client.js';
 import { isoTime } from '../clock.js';
+import { compareVolumes, describeComparison } from '../compare.js';
 import type { DrVolumeRecord, JobProgress } from '../db/types.js';
 import type { Registry } from '../registry.js';
 import { openSiteProvider, parseHostHookConfig, runHostHook } from '../sites/index.js';
@@ -176,6 +177,50 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
       if (await registry.db.getNode(effect.node)) await registry.removeNode(effect.node);
       return { outcome };
     }
+    case 'attach-external': {
+      const target = await targetWithoutTls(registry, effect.targetNode, effect.targetVolume);
+      const x = await (await clientOf(registry, effect.node)).attachExternal({ name: effect.name, target });
+      return { name: x.name, sizeBytes: x.sizeBytes, uniqueId: x.uniqueId, tls: x.tls };
+    }
+    case 'detach-external': {
+      try {
+        await (await clientOf(registry, effect.node)).detachExternal(effect.name);
+        return { detached: true };
+      } catch (err) {
+        if (isReboundError(err, 'NOT_FOUND')) return { detached: false }; // a run before this one did it
+        throw err;
+      }
+    }
+    case 'compare-volumes': {
+      const r = await compareVolumes(
+        { client: await clientOf(registry, effect.node), node: effect.node, volume: effect.volume },
+        {
+          client: await clientOf(registry, effect.otherNode),
+          node: effect.otherNode,
+          volume: effect.otherVolume,
+        },
+        {
+          signal: ctx.signal,
+          onProgress: (done, total) =>
+            ctx.progress({ bytesDone: done, bytesTotal: total, rateBytesPerSec: 0, etaSeconds: null }),
+        },
+      );
+      const summary = {
+        identical: r.identical,
+        blocksCompared: r.blocksCompared,
+        hashBlockBytes: r.hashBlockBytes,
+        mismatchCount: r.mismatchCount,
+        firstMismatches: r.firstMismatches,
+        ...(r.why ? { why: r.why } : {}),
+      };
+      if (!r.identical)
+        throw new ReboundError(
+          'VOLUMES_DIFFER',
+          `${effect.node}/${effect.volume} and ${effect.otherNode}/${effect.otherVolume} are not identical: ${describeComparison(r)}`,
+          { detail: summary },
+        );
+      return summary;
+    }
     case 'record-dr': {
       for (const r of effect.records) {
         const known = await registry.db.getDrVolume(r.lineage);
@@ -235,6 +280,20 @@ async function buildSite(
   return { node: name, url: built.url, serial: built.serial, nbd: built.nbd, tls: built.tls.mode };
 }
 
+/**
+ * Where the secondary dials the primary's volume: the primary node's NBD address and the
+ * volume as export, in plaintext, as start-pair builds its target today. The TLS-PSK
+ * target builder (one function for every node-to-node connection) replaces this one.
+ */
+async function targetWithoutTls(
+  registry: Registry,
+  node: string,
+  volume: string,
+): Promise<{ host: string; port: number; export: string }> {
+  const id = await (await clientOf(registry, node)).identity();
+  return { host: id.nbd.host, port: id.nbd.port, export: volume };
+}
+
 async function clientOf(registry: Registry, node: string): Promise<NodeClient> {
   return registry.client(await registry.node(node));
 }
@@ -255,6 +314,8 @@ function startTask(
       return client.startVerify(store, body);
     case 'revert':
       return client.startRevert(body as Parameters<NodeClient['startRevert']>[0]);
+    case 'local-copy':
+      return client.startLocalCopy(body as Parameters<NodeClient['startLocalCopy']>[0]);
   }
 }
 

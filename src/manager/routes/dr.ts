@@ -5,7 +5,7 @@
  *   POST /v1/failbacks   bring one volume home by the chosen method (S401-S906), a job
  *   GET  /v1/dr          per protected volume: the active site, the secondary, changed
  *                        blocks since failover, consistency assurance, RPO (age of the
- *                        newest backup)
+ *                        newest backup), the latest failback job (any method) and its step
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -101,10 +101,17 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
             detail: { field: 'volume' },
           },
         );
+      if (req.body.readIdFrom && req.body.method !== 'external')
+        throw new ReboundError(
+          'INVALID_ARGUMENT',
+          'readIdFrom: only the external method reads the destination ID from the primary (SPEC S704)',
+          { detail: { field: 'readIdFrom' } },
+        );
       const view = await drView(d);
       const primaryNode = await registry.node(d.primaryNode);
       const params: FailbackParams = {
         method: req.body.method,
+        ...(req.body.readIdFrom ? { readIdFrom: req.body.readIdFrom } : {}),
         lineage,
         primaryNode: d.primaryNode,
         primaryVolume: d.primaryVolume,
@@ -172,6 +179,18 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
         if (!isReboundError(err)) throw err; // unreachable secondary: unknown, not an error
       }
     }
+    // The latest failback job, whatever its method: where it is and how far it got.
+    let failback: DrVolume['failback'] = null;
+    const fbJob = d.failbackJob ? await db.getJob(d.failbackJob) : undefined;
+    if (fbJob)
+      failback = {
+        job: fbJob.id,
+        method: String(fbJob.params.method),
+        state: fbJob.state,
+        step: fbJob.step,
+        bytesDone: fbJob.progress?.bytesDone ?? null,
+        bytesTotal: fbJob.progress?.bytesTotal ?? null,
+      };
     const primary = (await db.listVolumes({ node: d.primaryNode, name: d.primaryVolume }))[0];
     const lastBackupAt = primary?.lastBackupAt ?? null;
     return {
@@ -190,6 +209,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
       changedBlocks,
       changedBytes,
       pair,
+      failback,
       lastBackupAt,
       rpoSeconds: lastBackupAt ? Math.max(0, (clock.now() - Date.parse(lastBackupAt)) / 1000) : null,
       failedOverAt: d.failedOverAt,
