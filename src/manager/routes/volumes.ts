@@ -86,7 +86,9 @@ export async function volumeRoutes(scope: FastifyInstance, ctx: ManagerApiContex
   app.post(
     '/v1/volume-comparisons',
     {
-      config: { access: 'viewer' },
+      // Changes nothing, but makes both nodes read whole volumes: not for viewers, who
+      // call no POST but their own tokens' (api-roles test).
+      config: { access: 'operator' },
       schema: { tags, body: CompareVolumesBody, response: { 200: VolumeComparisonView } },
     },
     async (req) => {

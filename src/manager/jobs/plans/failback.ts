@@ -264,6 +264,8 @@ function remoteCopy(
  * volume as a virtual volume (S702) and copies into it locally, as node tasks on the
  * secondary (resumable: a lost task starts again, and copying is idempotent).
  *
+ *   accept    S702 the primary volume takes writes through its export (its hosts start
+ *             only at S707: the fence is per volume, as for remote copy's S404)
  *   attach    S702 the primary's export becomes virtual volume fb-<job> of the secondary
  *   copy.*    S704-S706 while the secondary's hosts still write: its since-restore bitmap
  *             frozen (the pairs' freeze) and those blocks copied, or every block when the
@@ -277,6 +279,13 @@ function remoteCopy(
  *   (SPEC S707 comes before S708; here the primary's hosts start once the copy is over
  *   and verified, which S708's "when the copy ends" requires anyway).
  */
+/**
+ * The frozen bitmaps of the two passes. Named for the volume, not the job: a failback run
+ * again after a failed one freezes into (merges with) the same bitmaps, so the blocks the
+ * failed run took out of since-restore are copied again.
+ */
+const FROZEN = ['failback.1', 'failback.2'] as const;
+
 function external(
   p: FailbackParams,
   data: JobData,
@@ -285,6 +294,13 @@ function external(
   why: Record<string, string>,
 ): Decision {
   const name = `fb-${jobId}`;
+  if (!data.accept)
+    return step(
+      'accept',
+      'S702',
+      `${p.primaryVolume} at ${p.primaryNode} takes the virtual volume's writes (hosts start at S707)`,
+      { type: 'fence', node: p.primaryNode, volume: p.primaryVolume, fenced: false },
+    );
   if (!data.attach)
     return step(
       'attach',
@@ -309,7 +325,7 @@ function external(
         volume: p.secondaryVolume,
         external: name,
         mode,
-        bitmap: `${name}.1`,
+        bitmap: FROZEN[0],
         freezeFrom: 'since-restore',
       },
     },
@@ -354,7 +370,7 @@ function external(
         volume: p.secondaryVolume,
         external: name,
         mode: 'delta',
-        bitmap: `${name}.2`,
+        bitmap: FROZEN[1],
         freezeFrom: 'since-restore',
       },
     },
