@@ -63,6 +63,7 @@ describe('failback plan', () => {
     });
     assert.deepEqual(r.steps, [
       'ids S704',
+      'accept S702',
       'attach S702',
       'copy.start S704-S705',
       'copy.task S705',
@@ -81,10 +82,10 @@ describe('failback plan', () => {
       volume: 'app',
       external: 'fb-j1',
       mode: 'delta',
-      bitmap: 'fb-j1.1',
+      bitmap: 'failback.1',
       freezeFrom: 'since-restore',
     });
-    assert.equal((r.bodies['final.start'] as { bitmap: string }).bitmap, 'fb-j1.2');
+    assert.equal((r.bodies['final.start'] as { bitmap: string }).bitmap, 'failback.2');
     assert.equal(r.done.blocksMoved, 10);
     assert.equal(r.done.bytesMoved, 10 * 65536);
     assert.deepEqual(r.done.verify, { identical: true, blocksCompared: 1024, hashBlockBytes: 65536 });
@@ -111,7 +112,7 @@ describe('failback plan', () => {
         ...verified,
       },
     );
-    assert.equal(r.steps[0], 'attach S702');
+    assert.deepEqual(r.steps.slice(0, 2), ['accept S702', 'attach S702']);
     assert.ok(!r.steps.some((s) => s.startsWith('ids')));
     assert.deepEqual(
       r.steps.filter((s) => s.startsWith('copy.')),
