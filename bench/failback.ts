@@ -56,7 +56,7 @@ const JOB_TIMEOUT_MS = 6 * 3600_000;
 interface Method {
   /** The row's name. */
   name: string;
-  method: 'remote-copy' | 'object-store';
+  method: 'remote-copy' | 'object-store' | 'external';
   /** Give the primary volume a new unique ID first: the failback must copy everything. */
   forceFull: boolean;
   /** The job log steps that move data: the first one's start to the last one's end. */
@@ -67,8 +67,7 @@ const FULL_COPY = 'full copy (remote copy, new ID)';
 const METHODS: Method[] = [
   { name: 'remote copy', method: 'remote-copy', forceFull: false, copySteps: ['pair', 'release'] },
   { name: 'object store', method: 'object-store', forceFull: false, copySteps: ['n.start', 'back.task'] },
-  // The external-volume failback, when it lands:
-  // { name: 'external volume', method: 'external', forceFull: false, copySteps: ['attach', 'detach'] },
+  { name: 'external volume', method: 'external', forceFull: false, copySteps: ['attach', 'detach'] },
   { name: FULL_COPY, method: 'remote-copy', forceFull: true, copySteps: ['pair', 'release'] },
 ];
 

@@ -235,6 +235,12 @@ export const ERROR_CODES = {
     retryable: false,
     doc: 'A journal segment failed its checksum, magic or sequence check beyond the torn tail a crash can leave; the message names the file and offset.',
   },
+  VOLUMES_DIFFER: {
+    http: 409,
+    nbd: 'EIO',
+    retryable: false,
+    doc: 'Failback verify found the two volumes not identical; the detail names the first differing blocks, and the secondary stays up.',
+  },
   INTERNAL: { http: 500, nbd: 'EIO', retryable: false, doc: 'A bug: the log has the stack trace.' },
 } as const satisfies Record<string, CodeInfo>;
 

@@ -1,6 +1,7 @@
 /**
  * block/: the BlockDevice interface every holder of blocks implements, the block set
- * (update bitmaps) and the copy engine (copy-engine.ts). Nothing here imports anything above it
+ * (update bitmaps), the copy engine (copy-engine.ts) and block hashes (hash.ts: prove two
+ * devices identical by exchanging only hashes). Nothing here imports anything above it
  * (DESIGN.md, "Folders"): pool, volumes, NBD and backups all build on this folder.
  */
 export { BlockSet, type Run } from './block-set.js';
@@ -12,6 +13,7 @@ export {
   isZeroBuffer,
 } from './copy-engine.js';
 export type { BlockDevice, Extent, WriteOptions, ZeroOptions } from './device.js';
+export { diffHashes, HASH_BYTES, hashBlocks } from './hash.js';
 export { MemoryDevice } from './memory-device.js';
 export { checkRange } from './range.js';
 export { ReadOnlyDevice } from './read-only-device.js';

@@ -314,10 +314,19 @@ export const FailoverBody = Type.Object(
 export const FailbackBody = Type.Object(
   {
     volume: VolumeParams.properties.volume,
-    method: Type.Union([Type.Literal('remote-copy'), Type.Literal('object-store')], {
-      description:
-        'how the changed blocks go home: remote-copy (a pair with a journal, SPEC S401-S408) or object-store (S801-S906)',
-    }),
+    method: Type.Union(
+      [Type.Literal('remote-copy'), Type.Literal('object-store'), Type.Literal('external')],
+      {
+        description:
+          'how the changed blocks go home: remote-copy (a pair with a journal, SPEC S401-S408), object-store (S801-S906) or external (the primary volume attached at the secondary as a virtual volume and copied into locally, S701-S710)',
+      },
+    ),
+    readIdFrom: Type.Optional(
+      Type.Union([Type.Literal('manager'), Type.Literal('primary')], {
+        description:
+          "external only, S704: 'manager' (default) compares the unique IDs the manager reads; 'primary' lets the secondary compare with the ID the primary itself gives for its export (SPEC Fig. 27-28)",
+      }),
+    ),
     destination: Type.Optional(
       Type.String({
         minLength: 1,
@@ -414,6 +423,19 @@ export const DrVolumeView = Type.Object({
       lagEntries: Type.Integer({ description: 'journal entries not yet applied at the primary' }),
       lagBytes: Type.Integer(),
     }),
+  ),
+  failback: Nullable(
+    Type.Object(
+      {
+        job: Type.String(),
+        method: Type.String({ description: 'remote-copy, object-store or external' }),
+        state: Type.String({ description: "the job's state" }),
+        step: Nullable(Type.String({ description: 'the step it is at' })),
+        bytesDone: Nullable(Type.Number()),
+        bytesTotal: Nullable(Type.Number()),
+      },
+      { description: 'the latest failback job of the volume, whatever its method' },
+    ),
   ),
   changedBytes: Nullable(Type.Integer()),
   lastBackupAt: Nullable(Time),
@@ -560,3 +582,28 @@ export type DrVolumeView = Static<typeof DrVolumeView>;
 export type FailbackBody = Static<typeof FailbackBody>;
 export type FailbackEstimateView = Static<typeof FailbackEstimateView>;
 export type HeatmapView = Static<typeof HeatmapView>;
+
+/** `rebound volume compare`: two volumes, each a unique ID, a name held by one node, or NODE/NAME. */
+const CompareRef = Type.String({
+  pattern: '^[A-Za-z0-9_][A-Za-z0-9._:-]{0,127}(/[A-Za-z0-9_][A-Za-z0-9._-]{0,63})?$',
+  description: 'a unique ID (SERIAL:NUMBER), a name held by one node only, or NODE/NAME',
+});
+export const CompareVolumesBody = Type.Object(
+  { a: CompareRef, b: CompareRef },
+  { additionalProperties: false },
+);
+const CompareSide = Type.Object({ node: Type.String(), volume: Type.String(), sizeBytes: Type.Integer() });
+export const VolumeComparisonView = Type.Object({
+  identical: Type.Boolean(),
+  a: CompareSide,
+  b: CompareSide,
+  hashBlockBytes: Type.Integer({ description: 'each node hashed blocks of this size (SHA-256)' }),
+  blocksCompared: Type.Integer(),
+  mismatchCount: Type.Integer(),
+  firstMismatches: Type.Array(Type.Object({ block: Type.Integer(), offset: Type.Integer() }), {
+    description: 'the first differing blocks (at most 16)',
+  }),
+  why: Nullable(Type.String({ description: 'set when the sizes differ' })),
+});
+export type CompareVolumesBody = Static<typeof CompareVolumesBody>;
+export type VolumeComparisonView = Static<typeof VolumeComparisonView>;

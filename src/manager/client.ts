@@ -35,6 +35,7 @@ import type {
   UpdateUserBody,
   UserView,
   VerifyBody,
+  VolumeComparisonView,
   VolumeView,
   WhoAmI,
 } from './api-schema.js';
@@ -121,6 +122,10 @@ export class ManagerClient {
   }
   deleteVolume(ref: string): Promise<void> {
     return this.call('DELETE', `/v1/volumes/${enc(ref)}`);
+  }
+  /** Are two volumes identical? Each node hashes its own; only hashes are compared. */
+  compareVolumes(a: string, b: string): Promise<VolumeComparisonView> {
+    return this.call('POST', '/v1/volume-comparisons', { a, b });
   }
 
   listStores(): Promise<StoreView[]> {

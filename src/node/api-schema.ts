@@ -401,3 +401,64 @@ export const PairKeyRemoved = Type.Object({ removed: Type.Union([PairKeyView, Ty
 
 export type PairKeyBody = Static<typeof PairKeyBody>;
 export type PairKeyView = Static<typeof PairKeyView>;
+
+/**
+ * Virtual volumes (SPEC "External volume virtualization", Failback method 2, S702, S708):
+ * another node's export attached to this node over NBD, and a local copy into one
+ * (S704-S706) as a task.
+ */
+export const ExternalParams = Type.Object({ external: Name });
+export const AttachExternalBody = Type.Object(
+  { name: Name, target: PairTarget },
+  { additionalProperties: false },
+);
+export const ExternalView = Type.Object({
+  name: Type.String(),
+  target: Type.Object({ host: Type.String(), port: Type.Integer(), export: Type.String() }),
+  tls: Type.Boolean(),
+  sizeBytes: Type.Integer(),
+  uniqueId: Type.Union([Type.String(), Type.Null()], {
+    description: "the unique ID the primary gives for its export (NBD description 'volume <ID>'), if any",
+  }),
+  connected: Type.Boolean(),
+  attachedAt: Type.String(),
+});
+export const LocalCopyBody = Type.Object(
+  {
+    volume: Name,
+    external: Name,
+    mode: Type.Union([Type.Literal('delta'), Type.Literal('full'), Type.Literal('by-id')], {
+      description:
+        "delta: the bitmap's blocks (S705); full: every block (S706); by-id: delta when the primary's own ID for the export equals the volume's lineage (S704, Fig. 27-28)",
+    }),
+    bitmap: Name,
+    freezeFrom: Name,
+    taskId: TaskId,
+  },
+  { additionalProperties: false },
+);
+
+/** Block hashes (failback verify, `rebound volume compare`): SHA-256 per block, only hashes leave the node. */
+export const HashesBody = Type.Object(
+  {
+    startBlock: Type.Integer({ minimum: 0 }),
+    count: Type.Integer({ minimum: 0, maximum: 16384, description: 'at most 16384 blocks per call' }),
+    hashBlockBytes: Type.Integer({ minimum: 4096, maximum: 4 * 1024 * 1024, multipleOf: 4096 }),
+  },
+  { additionalProperties: false },
+);
+export const HashesView = Type.Object({
+  sizeBytes: Type.Integer(),
+  hashBlockBytes: Type.Integer(),
+  startBlock: Type.Integer(),
+  count: Type.Integer(),
+  algorithm: Type.Literal('sha256'),
+  /** base64 of `count` 32-byte digests, in block order. */
+  hashes: Type.String(),
+});
+
+export type AttachExternalBody = Static<typeof AttachExternalBody>;
+export type ExternalView = Static<typeof ExternalView>;
+export type LocalCopyBody = Static<typeof LocalCopyBody>;
+export type HashesBody = Static<typeof HashesBody>;
+export type HashesView = Static<typeof HashesView>;

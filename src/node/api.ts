@@ -5,7 +5,8 @@
  *
  *   GET  /v1/health                       no token: liveness for monitors
  *   GET  /v1/node                         identity: serial, NBD address, pool
- *   /v1/volumes[/:volume[/snapshots|/bitmaps|/pairs|/pair-key ...]]   see routes/
+ *   /v1/volumes[/:volume[/snapshots|/bitmaps|/pairs|/pair-key|/hashes ...]]   see routes/
+ *   /v1/externals, /v1/local-copies      virtual volumes (failback method 2)
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -13,12 +14,13 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { ReboundError } from '../errors.js';
 import { installErrorHandlers } from '../http/index.js';
 import type { Logger } from '../logger.js';
-import type { PairManager } from '../replication/index.js';
+import type { ExternalVolumes, PairManager } from '../replication/index.js';
 import type { Storage } from '../volume/types.js';
 import type { MountedGeneration } from './exports.js';
 import type { PairKeys } from './pair-keys.js';
 import { backupRoutes } from './routes/backups.js';
 import { bitmapRoutes } from './routes/bitmaps.js';
+import { externalRoutes } from './routes/externals.js';
 import { nodeRoutes } from './routes/node.js';
 import { pairKeyRoutes } from './routes/pair-key.js';
 import { pairRoutes } from './routes/pairs.js';
@@ -36,6 +38,8 @@ export interface NodeApiContext {
   pairs: PairManager;
   /** TLS keys of the failback pairs that write into this node's volumes. */
   pairKeys: PairKeys;
+  /** Other nodes' exports attached as virtual volumes (replication/external.ts). */
+  externals: ExternalVolumes;
   /** Backup generations served over NBD, by export name. */
   mounts: Map<string, MountedGeneration>;
   /** Where hosts reach this node's NBD server, for the nbd:// URIs the API returns. */
@@ -75,6 +79,7 @@ export function buildNodeApi(options: NodeApiOptions): FastifyInstance {
   app.register(async (scope) => bitmapRoutes(scope, ctx));
   app.register(async (scope) => pairRoutes(scope, ctx));
   app.register(async (scope) => pairKeyRoutes(scope, ctx));
+  app.register(async (scope) => externalRoutes(scope, ctx));
   app.register(async (scope) => storeRoutes(scope, ctx));
   app.register(async (scope) => backupRoutes(scope, ctx));
   return app;

@@ -5,10 +5,15 @@
 import { enc, JsonClient } from '../http/index.js';
 import type {
   AddStoreBody,
+  AttachExternalBody,
   BackupBody,
   BitmapInfo,
+  ExternalView,
   GenerationView,
+  HashesBody,
+  HashesView,
   Health,
+  LocalCopyBody,
   MountView,
   NodeIdentity,
   PairKeyBody,
@@ -180,6 +185,26 @@ export class NodeClient {
   unmount(name: string): Promise<void> {
     return this.call('DELETE', `/v1/mounts/${enc(name)}`);
   }
+  /** S702: attach another node's export as a virtual volume (idempotent on the name). */
+  attachExternal(body: AttachExternalBody): Promise<ExternalView> {
+    return this.call('POST', '/v1/externals', body);
+  }
+  listExternals(): Promise<ExternalView[]> {
+    return this.call('GET', '/v1/externals');
+  }
+  /** S708: flush and disconnect a virtual volume. */
+  detachExternal(name: string): Promise<void> {
+    return this.call('DELETE', `/v1/externals/${enc(name)}`);
+  }
+  /** S704-S706: a volume's blocks into a virtual volume, as a task. */
+  startLocalCopy(body: LocalCopyBody): Promise<TaskView> {
+    return this.call('POST', '/v1/local-copies', body);
+  }
+  /** SHA-256 per block of a range of a volume (failback verify, volume compare). */
+  hashes(volume: string, body: HashesBody): Promise<HashesView> {
+    return this.call('POST', `/v1/volumes/${enc(volume)}/hashes`, body);
+  }
+
   getTask(id: string): Promise<TaskView> {
     return this.call('GET', `/v1/tasks/${enc(id)}`);
   }

@@ -5,7 +5,8 @@
  *
  *   hosts ──NBD──► NbdServer ──► storageExports ──► Storage (volume/ over pool/)
  *   manager, CLI ──HTTP──► buildNodeApi ─────────────┘   ▲ journal hook
- *                               └──► PairManager (replication/) ──NBD──► another node
+ *                               ├──► PairManager (replication/) ──NBD──► another node
+ *                               └──► ExternalVolumes (virtual volumes) ──NBD──► another node
  *
  * Copy pairs found on disk resume at start (after the storage opens, before hosts can
  * write) and stop at close after the NBD server and the tasks, so no write slips past
@@ -15,7 +16,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type Logger, silentLogger } from '../logger.js';
 import { NbdServer } from '../nbd/index.js';
-import { PairManager, type PairManagerOptions } from '../replication/index.js';
+import { ExternalVolumes, PairManager, type PairManagerOptions } from '../replication/index.js';
 import { SecretBox } from '../secrets.js';
 import { VERSION } from '../version.js';
 import { NodeStorage } from '../volume/index.js';
@@ -61,11 +62,13 @@ export async function startNode(
   let stores: StoreRegistry;
   let pairs: PairManager;
   let pairKeys: PairKeys;
+  let externals: ExternalVolumes;
   try {
     const secrets = await SecretBox.open(join(dataDir, SECRET_KEY_FILE));
     stores = await StoreRegistry.open(dataDir, secrets);
     pairKeys = await PairKeys.open(dataDir, secrets);
     pairs = await PairManager.open({ ...options.pairs, dataDir, storage, secrets, logger });
+    externals = await ExternalVolumes.open({ dataDir, secrets, logger });
   } catch (err) {
     await storage.close();
     throw err;
@@ -95,6 +98,7 @@ export async function startNode(
       tasks,
       pairs,
       pairKeys,
+      externals,
       mounts,
       token: config.token,
       nbd: config.nbdAdvertise ? { ...config.nbdAdvertise, tls: config.tls.mode } : nbd,
@@ -132,6 +136,7 @@ export async function startNode(
         await nbdServer.close();
         await tasks.close();
         await pairs.close();
+        await externals.close();
         for (const m of mounts.values()) await m.store.close();
         await storage.close();
         logger.info('node stopped');

@@ -11,9 +11,25 @@
  * the journal to lag 0 and lets go. Host writes never fail because of a pair: a full
  * journal falls back to marking blocks and copying them again (sink.ts).
  *
+ * Failback, method 2 (S701-S710) lives here too: the primary's export attached as a
+ * virtual volume (external.ts, S702, S708) and a local copy of the frozen bitmap's blocks,
+ * or of every block, into it (local-copy.ts, S704-S706).
+ *
  * Files: record (pair.json, the view), sink (the volume's journal hook), pair (one pair's
- * runner: states, ordering, crashes, retries), pairs (the node's set of pairs).
+ * runner: states, ordering, crashes, retries), pairs (the node's set of pairs), target
+ * (another node's export as stored and dialled), freeze (S501's freeze, shared),
+ * external (virtual volumes), local-copy.
  */
+
+export {
+  EXTERNALS_DIR,
+  type ExternalDevice,
+  type ExternalView,
+  ExternalVolumes,
+  type ExternalVolumesOptions,
+  uniqueIdOfDescription,
+} from './external.js';
+export { type LocalCopyRequest, type LocalCopyResult, localCopy } from './local-copy.js';
 export { DEFAULT_RETRY, Pair, type PairContext, type RetryPolicy, type TargetDevice } from './pair.js';
 export {
   PAIRS_DIR,

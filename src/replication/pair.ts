@@ -41,7 +41,7 @@ import { type BlockDevice, BlockSet, copyBlocks } from '../block/index.js';
 import { isReboundError, isRetryable, ReboundError, toReboundError } from '../errors.js';
 import { applyEntries, Journal, type JournalOptions } from '../journal/index.js';
 import { type Logger, silentLogger } from '../logger.js';
-import type { NbdClientOptions, NbdClientTlsOptions } from '../nbd/client/index.js';
+import type { NbdClientOptions } from '../nbd/client/index.js';
 import { writeFileAtomic } from '../pool/index.js';
 import type { Storage } from '../volume/index.js';
 import {
@@ -53,6 +53,7 @@ import {
   writeRecord,
 } from './record.js';
 import { PairSink } from './sink.js';
+import { dialOptions, type Secrets, targetLabel } from './target.js';
 
 /** A connected target: a BlockDevice that can be closed (an NbdClientDevice). */
 export type TargetDevice = BlockDevice & { close(): Promise<void> };
@@ -70,7 +71,7 @@ export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 20, initialDelayMs: 500
 export interface PairContext {
   storage: Storage;
   /** Seals and opens secrets at rest (the node's SecretBox). */
-  secrets: { seal(plain: string): string; open(sealed: string): string };
+  secrets: Secrets;
   connect(options: NbdClientOptions): Promise<TargetDevice>;
   logger: Logger;
   journal: JournalOptions;
@@ -553,37 +554,13 @@ export class Pair {
   }
 
   private targetLabel(): string {
-    const t = this.record.target;
-    return `${t.host}:${t.port}/${t.export}${t.tls ? ' (TLS)' : ''}`;
+    return targetLabel(this.record.target);
   }
 
   private async connectTarget(): Promise<TargetDevice> {
-    const t = this.record.target;
-    let tls: NbdClientTlsOptions | undefined;
-    if (t.tls && 'sealedPskKey' in t.tls) {
-      tls = { psk: { identity: t.tls.pskIdentity, key: this.ctx.secrets.open(t.tls.sealedPskKey) } };
-    } else if (t.tls) {
-      let ca: string;
-      try {
-        ca = await readFile(t.tls.caFile, 'utf8');
-      } catch (err) {
-        throw new ReboundError(
-          'INVALID_ARGUMENT',
-          `cannot read the CA file ${t.tls.caFile}: ${(err as Error).message}`,
-          {
-            detail: { field: 'target.tls.caFile' },
-          },
-        );
-      }
-      tls = { x509: { ca, ...(t.tls.serverName ? { serverName: t.tls.serverName } : {}) } };
-    }
-    const connecting = this.ctx.connect({
-      host: t.host,
-      port: t.port,
-      exportName: t.export,
-      tls,
-      connectTimeoutMs: CONNECT_TIMEOUT_MS,
-    });
+    const connecting = this.ctx.connect(
+      await dialOptions(this.record.target, this.ctx.secrets, CONNECT_TIMEOUT_MS),
+    );
     // A stop must not wait for a slow connect: leave it, and close what it brings.
     const aborted = new Promise<never>((_, reject) => {
       if (this.abort.signal.aborted) reject(new ReboundError('SHUTTING_DOWN', 'the pair is stopping'));

@@ -12,15 +12,10 @@ import type { JournalOptions } from '../journal/index.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { connectNbd } from '../nbd/client/index.js';
 import { NAME_PATTERN, type Storage } from '../volume/index.js';
+import { freezeInto } from './freeze.js';
 import { DEFAULT_RETRY, Pair, type PairContext, type RetryPolicy } from './pair.js';
-import {
-  newRecord,
-  PAIR_FILE,
-  type PairMode,
-  type PairTargetSpec,
-  type PairView,
-  type StoredTarget,
-} from './record.js';
+import { newRecord, PAIR_FILE, type PairMode, type PairTargetSpec, type PairView } from './record.js';
+import { storeTarget } from './target.js';
 
 /** What POST /v1/volumes/:volume/pairs takes. */
 export interface StartPairRequest {
@@ -143,7 +138,8 @@ export class PairManager {
       if (req.mode === 'delta') this.checkDeltaBitmaps(volume, req);
       const baseSet = async (): Promise<BlockSet | null> => {
         if (req.mode !== 'delta') return null;
-        if (req.freezeFrom) await this.freezeInto(volume, req.freezeFrom, req.bitmap!, req.name);
+        if (req.freezeFrom)
+          await freezeInto(storage, volume, req.freezeFrom, req.bitmap!, `pair.${req.name}`);
         return storage.getBitmap(volume, req.bitmap!);
       };
       const record = newRecord({
@@ -151,7 +147,7 @@ export class PairManager {
         volume: vol.name,
         mode: req.mode,
         bitmap: req.mode === 'delta' ? req.bitmap! : null,
-        target: this.storedTarget(req.target),
+        target: storeTarget(req.target, this.ctx.secrets),
         pairBitmap: pairBitmapName(req.name),
       });
       const pair = await Pair.create(this.ctx, join(this.dir, req.name), record, baseSet);
@@ -178,34 +174,6 @@ export class PairManager {
     if (b.active) {
       throw bad('bitmap', `${volume}/${req.bitmap} is active; freeze it first (or pass freezeFrom)`);
     }
-  }
-
-  /**
-   * SPEC S501 once journaling runs: move active `from`'s bits into frozen `into`. When
-   * `into` exists already (a start retried after a crash or a failed connect), the new
-   * bits are merged into it rather than replacing it, so no block of the first freeze is
-   * ever forgotten (copying a few more is harmless).
-   */
-  private async freezeInto(volume: string, from: string, into: string, pair: string): Promise<void> {
-    const { storage } = this.ctx;
-    if (!storage.listBitmaps(volume).some((x) => x.name === into)) {
-      await storage.freezeBitmap(volume, from, into);
-      return;
-    }
-    const tmp = `pair-freeze.${createHash('sha256').update(pair).digest('hex').slice(0, 16)}`;
-    await storage.freezeBitmap(volume, from, tmp);
-    await storage.mergeBitmap(volume, tmp, into);
-    await storage.deleteBitmap(volume, tmp);
-  }
-
-  private storedTarget(t: PairTargetSpec): StoredTarget {
-    let tls: StoredTarget['tls'] = null;
-    if (t.tls && 'pskIdentity' in t.tls) {
-      tls = { pskIdentity: t.tls.pskIdentity, sealedPskKey: this.ctx.secrets.seal(t.tls.pskKey) };
-    } else if (t.tls) {
-      tls = { caFile: t.tls.caFile, serverName: t.tls.serverName ?? null };
-    }
-    return { host: t.host, port: t.port, export: t.export, tls };
   }
 
   /** The pairs of a volume (NOT_FOUND when the volume does not exist and has none). */

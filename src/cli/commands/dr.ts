@@ -87,7 +87,15 @@ export function drCommands(program: Command): void {
     .description(
       'bring a failed-over volume home, moving only what changed when the IDs allow (SPEC S401-S906)',
     )
-    .option('--method <method>', 'remote-copy (a pair with a journal) or object-store', 'remote-copy')
+    .option(
+      '--method <method>',
+      'remote-copy (a pair with a journal), external (the primary volume attached at the secondary and copied into) or object-store',
+      'remote-copy',
+    )
+    .option(
+      '--read-id-from <where>',
+      "external only: 'primary' lets the secondary compare with the unique ID the primary gives for its volume (SPEC Fig. 27-28); default the manager's",
+    )
     .option(
       '--to <volume>',
       'the primary volume to fail back into (default: the one failed over); another volume gets every block',
@@ -97,7 +105,7 @@ export function drCommands(program: Command): void {
     .action(
       async (
         volume: string,
-        opts: { method: string; to?: string; wait: boolean; estimate?: boolean },
+        opts: { method: string; readIdFrom?: string; to?: string; wait: boolean; estimate?: boolean },
         cmd: Command,
       ) => {
         if (opts.estimate) {
@@ -118,16 +126,22 @@ export function drCommands(program: Command): void {
           });
           return;
         }
-        if (opts.method !== 'object-store' && opts.method !== 'remote-copy')
+        if (opts.method !== 'object-store' && opts.method !== 'remote-copy' && opts.method !== 'external')
           throw new ReboundError(
             'INVALID_ARGUMENT',
-            `--method must be remote-copy or object-store, not "${opts.method}" (external is not available yet)`,
+            `--method must be remote-copy, external or object-store, not "${opts.method}"`,
+          );
+        if (opts.readIdFrom !== undefined && opts.readIdFrom !== 'primary' && opts.readIdFrom !== 'manager')
+          throw new ReboundError(
+            'INVALID_ARGUMENT',
+            `--read-id-from must be primary or manager, not "${opts.readIdFrom}"`,
           );
         const client = await managerClient(cmd);
         const job = await client.failback({
           volume,
           method: opts.method,
           ...(opts.to ? { destination: opts.to } : {}),
+          ...(opts.readIdFrom ? { readIdFrom: opts.readIdFrom as 'primary' | 'manager' } : {}),
         });
         const g = globals(cmd);
         const end = opts.wait ? await watchJob(client, job, g.json ?? false) : job;
@@ -141,7 +155,9 @@ export function drCommands(program: Command): void {
 
   const dr = program.command('dr').description('disaster recovery state');
   dr.command('status')
-    .description('per volume: active site, secondary, changes since failover, consistency, RPO')
+    .description(
+      'per volume: active site, secondary, changes since failover, consistency, the failback (any method), RPO',
+    )
     .action(async (_o, cmd: Command) => {
       const list = await (await managerClient(cmd)).drStatus();
       emit(globals(cmd), list, () =>
@@ -159,13 +175,27 @@ export function drCommands(program: Command): void {
                 ? '-'
                 : `${d.changedBlocks} blocks, ${formatBytes(d.changedBytes ?? 0)}`,
             consistency: d.consistency ?? '-',
+            failback: d.failback
+              ? `${d.failback.method} ${d.failback.state}${d.failback.state === 'running' || d.failback.state === 'paused' ? ` at ${d.failback.step}${d.failback.bytesTotal ? ` ${Math.round((100 * (d.failback.bytesDone ?? 0)) / d.failback.bytesTotal)}%` : ''}` : ''}`
+              : '-',
             pair: d.pair
               ? `${d.pair.state} ${d.pair.blocksCopied}/${d.pair.blocksToCopy}, lag ${d.pair.lagEntries}`
               : '-',
             rpo: age(d.rpoSeconds),
             nbd: d.secondaryNbdUri ?? '-',
           })),
-          ['volume', 'lineage', 'active', 'state', 'changed', 'consistency', 'pair', 'rpo', 'nbd'],
+          [
+            'volume',
+            'lineage',
+            'active',
+            'state',
+            'changed',
+            'consistency',
+            'failback',
+            'pair',
+            'rpo',
+            'nbd',
+          ],
         ),
       );
     });

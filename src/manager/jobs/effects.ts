@@ -11,6 +11,7 @@ import type { Logger } from '../../logger.js';
 import type { TaskView } from '../../node/api-schema.js';
 import type { NodeClient } from '../../node/client.js';
 import { isoTime } from '../clock.js';
+import { compareVolumes, describeComparison } from '../compare.js';
 import type { DrVolumeRecord, JobProgress } from '../db/types.js';
 import type { Registry } from '../registry.js';
 import { openSiteProvider, parseHostHookConfig, runHostHook } from '../sites/index.js';
@@ -204,6 +205,55 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
       if (await registry.db.getNode(effect.node)) await registry.removeNode(effect.node);
       return { outcome };
     }
+    case 'attach-external': {
+      // The virtual volume dials the primary over TLS with the job's key, as a pair does.
+      const target = await nbdTarget(registry, {
+        node: effect.targetNode,
+        volume: effect.targetVolume,
+        name: effect.keyName,
+      });
+      const x = await (await clientOf(registry, effect.node)).attachExternal({ name: effect.name, target });
+      return { name: x.name, sizeBytes: x.sizeBytes, uniqueId: x.uniqueId, tls: x.tls };
+    }
+    case 'detach-external': {
+      try {
+        await (await clientOf(registry, effect.node)).detachExternal(effect.name);
+        return { detached: true };
+      } catch (err) {
+        if (isReboundError(err, 'NOT_FOUND')) return { detached: false }; // a run before this one did it
+        throw err;
+      }
+    }
+    case 'compare-volumes': {
+      const r = await compareVolumes(
+        { client: await clientOf(registry, effect.node), node: effect.node, volume: effect.volume },
+        {
+          client: await clientOf(registry, effect.otherNode),
+          node: effect.otherNode,
+          volume: effect.otherVolume,
+        },
+        {
+          signal: ctx.signal,
+          onProgress: (done, total) =>
+            ctx.progress({ bytesDone: done, bytesTotal: total, rateBytesPerSec: 0, etaSeconds: null }),
+        },
+      );
+      const summary = {
+        identical: r.identical,
+        blocksCompared: r.blocksCompared,
+        hashBlockBytes: r.hashBlockBytes,
+        mismatchCount: r.mismatchCount,
+        firstMismatches: r.firstMismatches,
+        ...(r.why ? { why: r.why } : {}),
+      };
+      if (!r.identical)
+        throw new ReboundError(
+          'VOLUMES_DIFFER',
+          `${effect.node}/${effect.volume} and ${effect.otherNode}/${effect.otherVolume} are not identical: ${describeComparison(r)}`,
+          { detail: summary },
+        );
+      return summary;
+    }
     case 'record-dr': {
       for (const r of effect.records) {
         const known = await registry.db.getDrVolume(r.lineage);
@@ -283,6 +333,8 @@ function startTask(
       return client.startVerify(store, body);
     case 'revert':
       return client.startRevert(body as Parameters<NodeClient['startRevert']>[0]);
+    case 'local-copy':
+      return client.startLocalCopy(body as Parameters<NodeClient['startLocalCopy']>[0]);
   }
 }
 

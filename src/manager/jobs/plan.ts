@@ -12,7 +12,7 @@ import type { PruneBody } from '../../node/api-schema.js';
 export type JobData = Record<string, unknown>;
 
 /** Node tasks a job can start (effects.ts maps each to its node API call). */
-export type TaskOp = 'backup' | 'restore' | 'verify' | 'revert';
+export type TaskOp = 'backup' | 'restore' | 'verify' | 'revert' | 'local-copy';
 
 /** What a step does, as data; effects.ts runs each type. */
 export type Effect =
@@ -89,6 +89,26 @@ export type Effect =
   | { type: 'wait-pair'; node: string; volume: string; name: string }
   /** S406 to the end: the pair drains its journal (the volume is fenced) and is released. */
   | { type: 'release-pair'; node: string; volume: string; name: string }
+  /**
+   * S702: attach the primary's export (`targetNode`/`targetVolume`) as virtual volume
+   * `name` of `node` over NBD (idempotent on the name).
+   */
+  | {
+      type: 'attach-external';
+      node: string;
+      name: string;
+      targetNode: string;
+      targetVolume: string;
+      /** Names the TLS key (nbd-target.ts): the job, as for a pair. */
+      keyName: string;
+    }
+  /** S708: flush and disconnect the virtual volume (done when it is gone already). */
+  | { type: 'detach-external'; node: string; name: string }
+  /**
+   * Verify: each node hashes its volume and the manager compares the hashes; not
+   * identical fails the step with VOLUMES_DIFFER (the first differing blocks in detail).
+   */
+  | { type: 'compare-volumes'; node: string; volume: string; otherNode: string; otherVolume: string }
   /** Record where each volume is active now (the DR state). */
   | { type: 'record-dr'; records: DrChange[] };
 
@@ -145,8 +165,9 @@ export function storeStep(data: JobData, node: string, store: string, name = 'st
 /**
  * Run one node task: start it under an ID derived from the job and the step (attempt n),
  * then follow it. When the node forgot the task (it restarted), the attempt number goes
- * up and the task starts again: backup, restore, verify and revert are safe to repeat (an
- * unfinished backup has no catalog and is invisible; a restore rewrites the same blocks).
+ * up and the task starts again: backup, restore, verify, revert and local copy are safe
+ * to repeat (an unfinished backup has no catalog and is invisible; a restore or a local
+ * copy rewrites the same blocks).
  * Steps are named `<prefix>start` and `<prefix>task`; the outcome lands in
  * `data[<prefix>task]`.
  */

@@ -8,7 +8,7 @@
  *                        differ, S503-S505), before starting one
  *   GET  /v1/dr          per protected volume: the active site, the secondary, changed
  *                        blocks since failover, consistency assurance, RPO (age of the
- *                        newest backup)
+ *                        newest backup), the latest failback job (any method) and its step
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -99,6 +99,12 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
     { config: { access: 'operator' }, schema: { tags, body: FailbackBody, response: { 202: JobView } } },
     async (req, reply) => {
       const { d, lineage } = await failedOver(req.body.volume);
+      if (req.body.readIdFrom && req.body.method !== 'external')
+        throw new ReboundError(
+          'INVALID_ARGUMENT',
+          'readIdFrom: only the external method reads the destination ID from the primary (SPEC S704)',
+          { detail: { field: 'readIdFrom' } },
+        );
       const view = await drView(d);
       const dest = req.body.destination
         ? await destinationOf(req.body.destination, d)
@@ -106,6 +112,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
       const primaryNode = await registry.node(dest.node);
       const params: FailbackParams = {
         method: req.body.method,
+        ...(req.body.readIdFrom ? { readIdFrom: req.body.readIdFrom } : {}),
         lineage,
         primaryNode: dest.node,
         primaryVolume: dest.name,
@@ -302,6 +309,18 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
         if (!isReboundError(err)) throw err; // unreachable secondary: unknown, not an error
       }
     }
+    // The latest failback job, whatever its method: where it is and how far it got.
+    let failback: DrVolume['failback'] = null;
+    const fbJob = d.failbackJob ? await db.getJob(d.failbackJob) : undefined;
+    if (fbJob)
+      failback = {
+        job: fbJob.id,
+        method: String(fbJob.params.method),
+        state: fbJob.state,
+        step: fbJob.step,
+        bytesDone: fbJob.progress?.bytesDone ?? null,
+        bytesTotal: fbJob.progress?.bytesTotal ?? null,
+      };
     const primary = (await db.listVolumes({ node: d.primaryNode, name: d.primaryVolume }))[0];
     const lastBackupAt = primary?.lastBackupAt ?? null;
     return {
@@ -320,6 +339,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
       changedBlocks,
       changedBytes,
       pair,
+      failback,
       lastBackupAt,
       rpoSeconds: lastBackupAt ? Math.max(0, (clock.now() - Date.parse(lastBackupAt)) / 1000) : null,
       failedOverAt: d.failedOverAt,

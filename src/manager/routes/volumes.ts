@@ -2,12 +2,24 @@
  * /v1/volumes: SPEC Fig. 7's volume management information from the registry; create
  * and delete pass through to the node's API and the registry is synced from the node's
  * answer, so what is listed is what the node has.
+ *
+ *   POST /v1/volume-comparisons   are two volumes identical? each node hashes its own
+ *                                 volume, the manager compares the hashes (compare.ts)
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { ReboundError } from '../../errors.js';
 import type { ManagerApiContext } from '../api.js';
-import { CreateVolumeBody, VolumeParams, VolumeQuery, VolumeView } from '../api-schema.js';
+import {
+  CompareVolumesBody,
+  CreateVolumeBody,
+  VolumeComparisonView,
+  VolumeParams,
+  VolumeQuery,
+  VolumeView,
+} from '../api-schema.js';
+import { compareVolumes } from '../compare.js';
 import type { VolumeRecord } from '../db/types.js';
 import { volumeView } from './views.js';
 
@@ -54,6 +66,39 @@ export async function volumeRoutes(scope: FastifyInstance, ctx: ManagerApiContex
     async (req, reply) => {
       await registry.deleteVolume(await registry.volume(req.params.volume));
       reply.status(204);
+    },
+  );
+
+  /** NODE/NAME, or what registry.volume takes (a unique ID, a name held by one node). */
+  async function resolve(ref: string, field: string): Promise<VolumeRecord> {
+    const slash = ref.indexOf('/');
+    if (slash < 0) return registry.volume(ref);
+    const [node, name] = [ref.slice(0, slash), ref.slice(slash + 1)];
+    await registry.node(node);
+    const v = (await db.listVolumes({ node, name }))[0];
+    if (!v)
+      throw new ReboundError('NOT_FOUND', `${field}: node ${node} has no volume ${name} in the registry`, {
+        detail: { field },
+      });
+    return v;
+  }
+
+  app.post(
+    '/v1/volume-comparisons',
+    {
+      // Changes nothing, but makes both nodes read whole volumes: not for viewers, who
+      // call no POST but their own tokens' (api-roles test).
+      config: { access: 'operator' },
+      schema: { tags, body: CompareVolumesBody, response: { 200: VolumeComparisonView } },
+    },
+    async (req) => {
+      const [a, b] = [await resolve(req.body.a, 'a'), await resolve(req.body.b, 'b')];
+      const side = async (v: VolumeRecord) => ({
+        client: registry.client(await registry.node(v.node)),
+        node: v.node,
+        volume: v.name,
+      });
+      return compareVolumes(await side(a), await side(b));
     },
   );
 }

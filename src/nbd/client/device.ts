@@ -73,6 +73,8 @@ export interface NbdExportInfo {
   preferredBlockBytes: number;
   maxPayloadBytes: number;
   blockSizeAdvertised: boolean;
+  /** The server's NBD_INFO_DESCRIPTION of the export, if it sent one. */
+  description: string | null;
   structuredReplies: boolean;
   tls: boolean;
 }
@@ -138,6 +140,7 @@ export class NbdClientDevice implements BlockDevice {
       preferredBlockBytes: n.preferredBlockBytes,
       maxPayloadBytes: n.maxPayloadBytes,
       blockSizeAdvertised: n.blockSizeAdvertised,
+      description: n.description,
       structuredReplies: n.structuredReplies,
       tls: n.tls,
     };

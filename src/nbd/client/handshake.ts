@@ -5,7 +5,7 @@
  *   [STARTTLS -> TLS handshake]            when credentials are given
  *   STRUCTURED_REPLY                       refused: simple replies, no block status
  *   SET_META_CONTEXT export [contexts]     only with structured replies
- *   GO export [INFO_BLOCK_SIZE]            ERR_UNSUP: EXPORT_NAME (old servers)
+ *   GO export [INFO_BLOCK_SIZE, _DESCRIPTION] ERR_UNSUP: EXPORT_NAME (old servers)
  *
  * Failures become ReboundErrors a caller can branch on: NOT_FOUND (unknown export),
  * NBD_TLS_REQUIRED (the server wants TLS we were not given), NBD_TLS_FAILED,
@@ -23,6 +23,7 @@ import {
   NBD_FLAG_HAS_FLAGS,
   NBD_FLAG_NO_ZEROES,
   NBD_INFO_BLOCK_SIZE,
+  NBD_INFO_DESCRIPTION,
   NBD_OPT_EXPORT_NAME,
   NBD_OPT_GO,
   NBD_OPT_SET_META_CONTEXT,
@@ -67,6 +68,8 @@ export interface NegotiatedExport {
   maxPayloadBytes: number;
   /** False when the server sent no NBD_INFO_BLOCK_SIZE (the sizes are the spec's defaults). */
   blockSizeAdvertised: boolean;
+  /** NBD_INFO_DESCRIPTION, when the server sent one (a Rebound node: `volume <unique ID>`). */
+  description: string | null;
   structuredReplies: boolean;
   /** Selected metadata contexts: name -> the server's id for it. */
   metaContexts: Map<string, number>;
@@ -173,7 +176,7 @@ export async function negotiate(socket: net.Socket, options: HandshakeOptions): 
 
     const go = await ask(
       NBD_OPT_GO,
-      encodeExportRequest({ name: options.exportName, infos: [NBD_INFO_BLOCK_SIZE] }),
+      encodeExportRequest({ name: options.exportName, infos: [NBD_INFO_BLOCK_SIZE, NBD_INFO_DESCRIPTION] }),
     );
     let negotiated: NegotiatedExport;
     if (go.final === NBD_REP_ERR_UNSUP) {
@@ -214,10 +217,12 @@ function fromInfos(name: string, replies: OptionReply[]): NegotiatedExport {
   let preferredBlockBytes = PREFERRED_BLOCK_BYTES;
   let maxPayloadBytes = DEFAULT_MAX_PAYLOAD;
   let blockSizeAdvertised = false;
+  let description: string | null = null;
   for (const r of replies) {
     if (r.type !== NBD_REP_INFO) throw unexpected(r);
     const info = parseInfoReply(r.data);
     if (info.info === 'export') exportInfo = info;
+    else if (info.info === 'description') description = info.description;
     else if (info.info === 'block-size') {
       const { minimumBytes, preferredBytes, maxPayloadBytes: max } = info;
       if (
@@ -245,6 +250,7 @@ function fromInfos(name: string, replies: OptionReply[]): NegotiatedExport {
     preferredBlockBytes,
     maxPayloadBytes,
     blockSizeAdvertised,
+    description,
     structuredReplies: false,
     metaContexts: new Map(),
     tls: false,
@@ -280,6 +286,7 @@ async function exportName(
     preferredBlockBytes: PREFERRED_BLOCK_BYTES,
     maxPayloadBytes: DEFAULT_MAX_PAYLOAD,
     blockSizeAdvertised: false,
+    description: null,
     structuredReplies: false,
     metaContexts: new Map(),
     tls: false,

@@ -1,11 +1,24 @@
-/** /v1/volumes: create, list, show, grow, delete, fence, inherit a unique ID. */
+/**
+ * /v1/volumes: create, list, show, grow, delete, fence, inherit a unique ID; block
+ * hashes of a range (failback verify and `rebound volume compare` compare two volumes on
+ * two nodes through these, so only hashes cross the network).
+ */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { hashBlocks } from '../../block/index.js';
 import { ReboundError } from '../../errors.js';
 import type { VolumeInfo as StoredVolume } from '../../volume/types.js';
 import { type NodeApiContext, nbdUri } from '../api.js';
-import { CreateVolumeBody, GrowVolumeBody, InheritIdBody, VolumeInfo, VolumeParams } from '../api-schema.js';
+import {
+  CreateVolumeBody,
+  GrowVolumeBody,
+  HashesBody,
+  HashesView,
+  InheritIdBody,
+  VolumeInfo,
+  VolumeParams,
+} from '../api-schema.js';
 
 export function volumeView(ctx: NodeApiContext, v: StoredVolume): VolumeInfo {
   return { ...v, nbdUri: nbdUri(ctx, v.name) };
@@ -40,6 +53,25 @@ export async function volumeRoutes(scope: FastifyInstance, ctx: NodeApiContext):
 
   app.put('/v1/volumes/:volume/inherited-id', { schema: { ...one, body: InheritIdBody } }, async (req) =>
     volumeView(ctx, await storage.setInheritedUniqueId(req.params.volume, req.body.inheritedUniqueId)),
+  );
+
+  // Read through the engine's view: a fenced volume (the secondary after its last write) hashes too.
+  app.post(
+    '/v1/volumes/:volume/hashes',
+    { schema: { params: VolumeParams, body: HashesBody, response: { 200: HashesView } } },
+    async (req) => {
+      const { startBlock, count, hashBlockBytes } = req.body;
+      const device = storage.device(req.params.volume);
+      const hashes = await hashBlocks(device, startBlock, count, hashBlockBytes);
+      return {
+        sizeBytes: device.sizeBytes,
+        hashBlockBytes,
+        startBlock,
+        count,
+        algorithm: 'sha256' as const,
+        hashes: hashes.toString('base64'),
+      };
+    },
   );
 
   app.post('/v1/volumes/:volume/fence', { schema: one }, async (req) => {

@@ -30,6 +30,7 @@ const EXPECTED: Record<string, string> = {
   'POST /v1/volumes': 'operator',
   'GET /v1/volumes/:volume': 'viewer',
   'DELETE /v1/volumes/:volume': 'operator',
+  'POST /v1/volume-comparisons': 'operator',
   'GET /v1/stores': 'viewer',
   'POST /v1/stores': 'admin',
   'GET /v1/stores/:store': 'viewer',

@@ -117,6 +117,7 @@ describe('job plans', () => {
       ids: [{ equal: true }],
       release: [{ blocksCopied: 3, bytesCopied: 196608, entriesShipped: 0, bytesShipped: 0 }],
       unreserve: [{ identity: 'rebound-j-1', tlsSessions: 1 }],
+      verify: [{ identical: true, blocksCompared: 1024, hashBlockBytes: 65536 }],
     });
     assert.deepEqual(r.steps, [
       'ids:compare-ids',
@@ -128,6 +129,7 @@ describe('job plans', () => {
       'fence:fence',
       'release:release-pair',
       'unreserve:release-target',
+      'verify:compare-volumes',
       'hosts:host-hook',
       'unfence:fence',
       'teardown:teardown-site',

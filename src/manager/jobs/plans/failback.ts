@@ -5,11 +5,18 @@
  *   ids       S503 / S704: the destination's unique ID against the lineage the secondary
  *             inherited. Equal, and the primary sits at the base generation: only the
  *             blocks the secondary changed move; different (S401: the user picked another
- *             volume): everything moves
+ *             volume): everything moves (external method
+ *             with `readIdFrom: 'primary'`: the secondary compares, below)
  *   ca        consistency assurance (S301-S303) if it was owed at failover and the IDs are
  *             equal: the primary must answer now (the job pauses until it does). After
  *             the IDs, because on another volume it would revert a volume that is not the
  *             lineage's to the lineage's backup, for nothing: every block moves anyway
+ *
+ * and, after the method's last write, before anything starts on the primary:
+ *
+ *   verify    each node hashes its volume, the manager compares the hashes (only they
+ *             cross the network): not identical fails the job (VOLUMES_DIFFER) with the
+ *             primary's hosts not started and the secondary left up
  *
  * Through the object store (S801-S806, S901-S906):
  *   stop      S801 the secondary's hosts stop (hook) and its host I/O is fenced
@@ -19,11 +26,13 @@
  *             whole chain
  *   start     S904 the primary's hosts start (hook); S905 the primary accepts I/O (unfence)
  *   teardown  S906 the secondary's machines stop; the DR state says active at the primary
+ *
+ * By external volume virtualization (S701-S710), see `external` below.
  */
 import type { DrChange, JobData, JobPlan, Step } from '../plan.js';
 import { applyNodeTask, type Decision, storeStep, taskSteps } from '../plan.js';
 
-export type FailbackMethod = 'object-store' | 'remote-copy';
+export type FailbackMethod = 'object-store' | 'remote-copy' | 'external';
 
 export interface FailbackParams {
   method: FailbackMethod;
@@ -35,6 +44,12 @@ export interface FailbackParams {
   secondaryNode: string;
   secondaryVolume: string;
   store: string;
+  /**
+   * External method, S704: 'manager' (the default) compares the IDs in the common `ids`
+   * step; 'primary' is the variant of SPEC Fig. 27-28: the secondary compares its
+   * lineage with the ID the primary itself gives for the attached export.
+   */
+  readIdFrom?: 'manager' | 'primary';
   baseGeneration: string;
   consistencyOwed: boolean;
   /** Blocks the secondary changed since failover, when the job was made (for the report). */
@@ -47,13 +62,22 @@ function step(name: string, spec: string | null, title: string, effect: Step['ef
 }
 
 function common(p: FailbackParams, data: JobData, jobId: string): Decision | null {
+  // External method, Fig. 27-28: the secondary compares the IDs itself (below), so the
+  // manager neither compares nor, without knowing them equal, assures consistency: when
+  // it is owed, that method copies everything.
+  if (p.method === 'external' && p.readIdFrom === 'primary') return null;
   if (!data.ids)
-    return step('ids', 'S503', `compare the unique IDs of ${p.primaryVolume} and ${p.secondaryVolume}`, {
-      type: 'compare-ids',
-      node: p.primaryNode,
-      volume: p.primaryVolume,
-      lineage: p.lineage,
-    });
+    return step(
+      'ids',
+      p.method === 'external' ? 'S704' : 'S503',
+      `compare the unique IDs of ${p.primaryVolume} and ${p.secondaryVolume}`,
+      {
+        type: 'compare-ids',
+        node: p.primaryNode,
+        volume: p.primaryVolume,
+        lineage: p.lineage,
+      },
+    );
   if (p.consistencyOwed && (data.ids as { equal: boolean }).equal && !data.ca)
     return step(
       'ca',
@@ -76,10 +100,24 @@ function common(p: FailbackParams, data: JobData, jobId: string): Decision | nul
 const END_SPEC = {
   'object-store': { hosts: 'S904', unfence: 'S905', teardown: 'S906' },
   'remote-copy': { hosts: 'S405', unfence: 'S407', teardown: 'S408' },
+  external: { hosts: 'S707', unfence: 'S709', teardown: 'S710' },
 } as const;
 
 function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<string, unknown>): Decision {
   const spec = END_SPEC[p.method];
+  if (!data.verify)
+    return step(
+      'verify',
+      null,
+      `verify: ${p.primaryNode}/${p.primaryVolume} and ${p.secondaryNode}/${p.secondaryVolume} hold the same blocks (hashes compared)`,
+      {
+        type: 'compare-volumes',
+        node: p.primaryNode,
+        volume: p.primaryVolume,
+        otherNode: p.secondaryNode,
+        otherVolume: p.secondaryVolume,
+      },
+    );
   if (!data.hosts)
     return step('hosts', spec.hosts, `start the hosts of ${p.primaryVolume} at the primary`, {
       type: 'host-hook',
@@ -131,8 +169,14 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
       records,
     });
   }
+  const v = data.verify as { identical: boolean; blocksCompared: number; hashBlockBytes: number };
   return {
-    done: { method: p.method, volume: p.primaryVolume, ...moved },
+    done: {
+      method: p.method,
+      volume: p.primaryVolume,
+      ...moved,
+      verify: { identical: v.identical, blocksCompared: v.blocksCompared, hashBlockBytes: v.hashBlockBytes },
+    },
     message: `${p.primaryVolume} is back at ${p.primaryNode}: ${moved.blocksMoved} blocks (${moved.bytesMoved} bytes) moved for ${p.changedBlocks ?? '?'} changed`,
   };
 }
@@ -246,16 +290,192 @@ function remoteCopy(
   });
 }
 
+/**
+ * By external volume virtualization (S701-S710): the secondary attaches the primary's
+ * volume as a virtual volume (S702) and copies into it locally, as node tasks on the
+ * secondary (resumable: a lost task starts again, and copying is idempotent).
+ *
+ *   accept    S702 the primary volume takes writes through its export (its hosts start
+ *             only at S707: the fence is per volume, as for remote copy's S404)
+ *   attach    S702 the primary's export becomes virtual volume fb-<job> of the secondary
+ *   copy.*    S704-S706 while the secondary's hosts still write: its since-restore bitmap
+ *             frozen (the pairs' freeze) and those blocks copied, or every block when the
+ *             IDs or the base differ; with readIdFrom 'primary' the secondary decides by
+ *             the ID the primary gives for the export (Fig. 27-28)
+ *   stop      the secondary's hosts stop (hook) and its host I/O is fenced, so the last
+ *   fence     pass copies everything written during the first: nothing acknowledged is lost
+ *   final.*   S705 the blocks written since the first freeze (a second freeze)
+ *   detach    S708 the copy has ended: flush and disconnect the virtual volume
+ *   then the common end: verify, S707 the primary's hosts, S709 unfence, S710 teardown
+ *   (SPEC S707 comes before S708; here the primary's hosts start once the copy is over
+ *   and verified, which S708's "when the copy ends" requires anyway).
+ */
+/**
+ * The frozen bitmaps of the two passes. Named for the volume, not the job: a failback run
+ * again after a failed one freezes into (merges with) the same bitmaps, so the blocks the
+ * failed run took out of since-restore are copied again.
+ */
+const FROZEN = ['failback.1', 'failback.2'] as const;
+
+function external(
+  p: FailbackParams,
+  data: JobData,
+  jobId: string,
+  mode: 'delta' | 'full' | 'by-id',
+  why: Record<string, string>,
+): Decision {
+  const name = `fb-${jobId}`;
+  // As remote copy's S404: from here the primary volume opens only for the virtual
+  // volume's TLS connection, with a key made for this job.
+  if (!data.reserve)
+    return step(
+      'reserve',
+      'S702',
+      `keep ${p.primaryNode}/${p.primaryVolume} for the virtual volume's TLS connection (a key made for this job)`,
+      { type: 'reserve-target', node: p.primaryNode, volume: p.primaryVolume, name: jobId },
+    );
+  if (!data.accept)
+    return step(
+      'accept',
+      'S702',
+      `${p.primaryVolume} at ${p.primaryNode} takes the virtual volume's writes (hosts start at S707)`,
+      { type: 'fence', node: p.primaryNode, volume: p.primaryVolume, fenced: false },
+    );
+  if (!data.attach)
+    return step(
+      'attach',
+      'S702',
+      `attach ${p.primaryNode}/${p.primaryVolume} to ${p.secondaryNode} as virtual volume ${name}`,
+      {
+        type: 'attach-external',
+        node: p.secondaryNode,
+        name,
+        targetNode: p.primaryNode,
+        targetVolume: p.primaryVolume,
+        keyName: jobId,
+      },
+    );
+  const first = taskSteps(
+    jobId,
+    data,
+    'copy.',
+    {
+      node: p.secondaryNode,
+      op: 'local-copy',
+      body: {
+        volume: p.secondaryVolume,
+        external: name,
+        mode,
+        bitmap: FROZEN[0],
+        freezeFrom: 'since-restore',
+      },
+    },
+    {
+      start: mode === 'by-id' ? 'S704' : mode === 'delta' ? 'S704-S705' : 'S704, S706',
+      wait: mode === 'by-id' ? 'S705-S706' : mode === 'delta' ? 'S705' : 'S706',
+      what:
+        mode === 'by-id'
+          ? 'local copy into the virtual volume, delta or full by the ID the primary gives'
+          : `local copy of ${mode === 'delta' ? 'the changed blocks' : 'every block'} into the virtual volume`,
+    },
+  );
+  if (first) return { step: first };
+  if (!data.stop)
+    return step(
+      'stop',
+      'S705',
+      `stop the hosts of ${p.secondaryVolume} at site ${p.secondarySite} for the last pass`,
+      {
+        type: 'host-hook',
+        site: p.secondarySite,
+        event: 'stop-hosts',
+        node: p.secondaryNode,
+        volume: p.secondaryVolume,
+      },
+    );
+  if (!data.fence)
+    return step('fence', 'S705', `stop host I/O on ${p.secondaryVolume} at ${p.secondaryNode}`, {
+      type: 'fence',
+      node: p.secondaryNode,
+      volume: p.secondaryVolume,
+      fenced: true,
+    });
+  const last = taskSteps(
+    jobId,
+    data,
+    'final.',
+    {
+      node: p.secondaryNode,
+      op: 'local-copy',
+      body: {
+        volume: p.secondaryVolume,
+        external: name,
+        mode: 'delta',
+        bitmap: FROZEN[1],
+        freezeFrom: 'since-restore',
+      },
+    },
+    { start: 'S705', wait: 'S705', what: 'local copy of the blocks written during the first pass' },
+  );
+  if (last) return { step: last };
+  if (!data.detach)
+    return step('detach', 'S708', `the copy has ended: disconnect virtual volume ${name}`, {
+      type: 'detach-external',
+      node: p.secondaryNode,
+      name,
+    });
+  if (!data.unreserve)
+    return step('unreserve', 'S708', `disconnected: remove the job's key from ${p.primaryNode}`, {
+      type: 'release-target',
+      node: p.primaryNode,
+      volume: p.primaryVolume,
+      name: jobId,
+    });
+  const c1 = data['copy.task'] as LocalCopyOutcome;
+  const c2 = data['final.task'] as LocalCopyOutcome;
+  const delta = c1.mode === 'delta';
+  return finish(p, data, jobId, {
+    delta,
+    ...why,
+    ...(mode === 'by-id'
+      ? { idsFrom: 'primary', destinationId: c1.destinationId, ...(c1.why ? { why: c1.why } : {}) }
+      : {}),
+    blocksMoved: c1.blocksCopied + c2.blocksCopied,
+    bytesMoved: c1.bytesCopied + c1.bytesZeroed + c2.bytesCopied + c2.bytesZeroed,
+    passes: [
+      { blocks: c1.blocksCopied, mode: c1.mode },
+      { blocks: c2.blocksCopied, mode: c2.mode },
+    ],
+    changedBlocks: p.changedBlocks,
+    tls: data.unreserve,
+  });
+}
+
+/** What a local-copy task reports (replication/local-copy.ts). */
+interface LocalCopyOutcome {
+  mode: 'delta' | 'full';
+  why: string | null;
+  destinationId: string | null;
+  blocksCopied: number;
+  bytesCopied: number;
+  bytesZeroed: number;
+}
+
 export const failbackPlan: JobPlan<FailbackParams> = {
   kind: 'failback',
-  title: (p) => `failback of ${p.primaryVolume} from site ${p.secondarySite} by ${p.method}`,
+  title: (p) =>
+    `failback of ${p.primaryVolume} from site ${p.secondarySite} by ${p.method === 'external' ? 'external volume' : p.method}`,
   lockKey: (p) => `dr:${p.primaryNode}`,
 
   next(p, data, jobId): Decision {
     const c = common(p, data, jobId);
     if (c) return c;
-    const ids = data.ids as { equal: boolean; destination: string; lineage: string; blockSizeBytes?: number };
     const atBase = !p.consistencyOwed || !!data.ca;
+    if (p.method === 'external' && p.readIdFrom === 'primary')
+      return atBase
+        ? external(p, data, jobId, 'by-id', {})
+        : external(p, data, jobId, 'full', { why: 'the primary is not known to sit at the base generation' });
+    const ids = data.ids as { equal: boolean; destination: string; lineage: string; blockSizeBytes?: number };
     const delta = ids.equal && atBase;
     const why: Record<string, string> = delta
       ? {}
@@ -265,6 +485,7 @@ export const failbackPlan: JobPlan<FailbackParams> = {
             : `the unique IDs differ: ${p.primaryVolume} is ${ids.destination}, the lineage ${ids.lineage}`,
         };
     if (p.method === 'remote-copy') return remoteCopy(p, data, jobId, delta, why);
+    if (p.method === 'external') return external(p, data, jobId, delta ? 'delta' : 'full', why);
     // S801: stop the secondary's hosts and their I/O, so the bitmap and the volume hold still.
     if (!data.stop)
       return step('stop', 'S801', `stop the hosts of ${p.secondaryVolume} at site ${p.secondarySite}`, {

@@ -1,0 +1,55 @@
+/**
+ * Another node's export as this node stores and dials it: the PSK key sealed at rest
+ * with the node's SecretBox (never returned in a view), a CA file read when dialling.
+ * Copy pairs (pair.ts) and virtual volumes (external.ts) both dial their targets here.
+ */
+import { readFile } from 'node:fs/promises';
+import { ReboundError } from '../errors.js';
+import type { NbdClientOptions, NbdClientTlsOptions } from '../nbd/client/index.js';
+import type { PairTargetSpec, StoredTarget } from './record.js';
+
+export interface Secrets {
+  seal(plain: string): string;
+  open(sealed: string): string;
+}
+
+/** Seal what the API was given. */
+export function storeTarget(t: PairTargetSpec, secrets: Secrets): StoredTarget {
+  let tls: StoredTarget['tls'] = null;
+  if (t.tls && 'pskIdentity' in t.tls) {
+    tls = { pskIdentity: t.tls.pskIdentity, sealedPskKey: secrets.seal(t.tls.pskKey) };
+  } else if (t.tls) {
+    tls = { caFile: t.tls.caFile, serverName: t.tls.serverName ?? null };
+  }
+  return { host: t.host, port: t.port, export: t.export, tls };
+}
+
+/** host:port/export (TLS), for logs and messages. */
+export function targetLabel(t: StoredTarget): string {
+  return `${t.host}:${t.port}/${t.export}${t.tls ? ' (TLS)' : ''}`;
+}
+
+/** The NBD client options that dial a stored target (INVALID_ARGUMENT when its CA file is unreadable). */
+export async function dialOptions(
+  t: StoredTarget,
+  secrets: Secrets,
+  connectTimeoutMs: number,
+): Promise<NbdClientOptions> {
+  let tls: NbdClientTlsOptions | undefined;
+  if (t.tls && 'sealedPskKey' in t.tls) {
+    tls = { psk: { identity: t.tls.pskIdentity, key: secrets.open(t.tls.sealedPskKey) } };
+  } else if (t.tls) {
+    let ca: string;
+    try {
+      ca = await readFile(t.tls.caFile, 'utf8');
+    } catch (err) {
+      throw new ReboundError(
+        'INVALID_ARGUMENT',
+        `cannot read the CA file ${t.tls.caFile}: ${(err as Error).message}`,
+        { detail: { field: 'target.tls.caFile' } },
+      );
+    }
+    tls = { x509: { ca, ...(t.tls.serverName ? { serverName: t.tls.serverName } : {}) } };
+  }
+  return { host: t.host, port: t.port, exportName: t.export, tls, connectTimeoutMs };
+}

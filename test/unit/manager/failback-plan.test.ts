@@ -1,0 +1,149 @@
+// The failback plan is pure: walking it gives the SPEC's steps in order. External volume
+// (S701-S710): the primary kept for the job's TLS key, attach, a first local-copy pass while the secondary's hosts write, stop and
+// fence, a last pass, detach, then verify before anything starts at the primary; IDs
+// that differ copy everything; the Fig. 27-28 variant leaves the comparison to the
+// secondary; a lost local-copy task starts again. Every method verifies before its hosts.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type FailbackParams, failbackPlan } from '../../../src/manager/jobs/index.js';
+import type { JobData } from '../../../src/manager/jobs/plan.js';
+
+const base: FailbackParams = {
+  method: 'external',
+  lineage: 'P:1',
+  primaryNode: 'p1',
+  primaryVolume: 'app',
+  primarySite: 'dc1',
+  secondarySite: 'dr',
+  secondaryNode: 'dr-node',
+  secondaryVolume: 'app',
+  store: 'local',
+  baseGeneration: 'volumes/P:1/catalog/1',
+  consistencyOwed: false,
+  changedBlocks: 10,
+  blockSizeBytes: 65536,
+};
+
+const copied = (mode: string, blocks: number) => ({
+  lost: false,
+  result: {
+    mode,
+    why: null,
+    destinationId: 'P:1',
+    blocksCopied: blocks,
+    bytesCopied: blocks * 65536,
+    bytesZeroed: 0,
+  },
+});
+
+function walk(p: FailbackParams, results: Record<string, unknown[]>) {
+  let data: JobData = {};
+  const steps: string[] = [];
+  const bodies: Record<string, unknown> = {};
+  for (let i = 0; i < 40; i++) {
+    const d = failbackPlan.next(p, data, 'j1');
+    if ('done' in d) return { steps, done: d.done as Record<string, unknown>, bodies };
+    steps.push(`${d.step.name}${d.step.spec ? ` ${d.step.spec}` : ''}`);
+    if (d.step.effect.type === 'start-task') bodies[d.step.name] = d.step.effect.body;
+    const r = results[d.step.name]?.shift() ?? { ok: true };
+    data = failbackPlan.apply(data, d.step, r);
+  }
+  throw new Error('plan did not end');
+}
+
+const verified = { verify: [{ identical: true, blocksCompared: 1024, hashBlockBytes: 65536 }] };
+
+describe('failback plan', () => {
+  it('external, IDs equal: the changed blocks in two passes, detach, verify, then the primary', () => {
+    const r = walk(base, {
+      ids: [{ equal: true }],
+      'copy.task': [copied('delta', 8)],
+      'final.task': [copied('delta', 2)],
+      ...verified,
+    });
+    assert.deepEqual(r.steps, [
+      'ids S704',
+      'reserve S702',
+      'accept S702',
+      'attach S702',
+      'copy.start S704-S705',
+      'copy.task S705',
+      'stop S705',
+      'fence S705',
+      'final.start S705',
+      'final.task S705',
+      'detach S708',
+      'unreserve S708',
+      'verify',
+      'hosts S707',
+      'unfence S709',
+      'teardown S710',
+      'record',
+    ]);
+    assert.deepEqual(r.bodies['copy.start'], {
+      volume: 'app',
+      external: 'fb-j1',
+      mode: 'delta',
+      bitmap: 'failback.1',
+      freezeFrom: 'since-restore',
+    });
+    assert.equal((r.bodies['final.start'] as { bitmap: string }).bitmap, 'failback.2');
+    assert.equal(r.done.blocksMoved, 10);
+    assert.equal(r.done.bytesMoved, 10 * 65536);
+    assert.deepEqual(r.done.verify, { identical: true, blocksCompared: 1024, hashBlockBytes: 65536 });
+  });
+
+  it('external, IDs differ: every block first (S706), and says why', () => {
+    const r = walk(base, {
+      ids: [{ equal: false, destination: 'Q:7', lineage: 'P:1' }],
+      'copy.task': [copied('full', 1024)],
+      'final.task': [copied('delta', 0)],
+      ...verified,
+    });
+    assert.ok(r.steps.includes('copy.start S704, S706'));
+    assert.equal((r.bodies['copy.start'] as { mode: string }).mode, 'full');
+    assert.deepEqual([r.done.delta, r.done.why, r.done.blocksMoved], [false, 'the unique IDs differ: app is Q:7, the lineage P:1', 1024]);
+  });
+
+  it('external, Fig. 27-28: no manager comparison, the secondary decides by the ID the primary gives', () => {
+    const r = walk(
+      { ...base, readIdFrom: 'primary' },
+      {
+        'copy.task': [{ lost: true }, copied('full', 1024)],
+        'final.task': [copied('delta', 1)],
+        ...verified,
+      },
+    );
+    assert.deepEqual(r.steps.slice(0, 3), ['reserve S702', 'accept S702', 'attach S702']);
+    assert.ok(!r.steps.some((s) => s.startsWith('ids')));
+    assert.deepEqual(
+      r.steps.filter((s) => s.startsWith('copy.')),
+      ['copy.start S704', 'copy.task S705-S706', 'copy.start S704', 'copy.task S705-S706'],
+      'a lost task starts again',
+    );
+    assert.equal((r.bodies['copy.start'] as { mode: string }).mode, 'by-id');
+    assert.deepEqual([r.done.idsFrom, r.done.delta], ['primary', false]);
+  });
+
+  it('every method verifies after its last write and before the primary starts', () => {
+    for (const method of ['remote-copy', 'object-store', 'external'] as const) {
+      const r = walk(
+        { ...base, method },
+        {
+          ids: [{ equal: true }],
+          release: [{ blocksCopied: 1, bytesCopied: 65536, entriesShipped: 0, bytesShipped: 0 }],
+          'n.task': [{ lost: false, result: { generationKey: 'g2', blocks: 1, bytesStored: 10 } }],
+          'back.task': [{ lost: false, result: { bytesCopied: 65536, bytesZeroed: 0 } }],
+          'copy.task': [copied('delta', 1)],
+          'final.task': [copied('delta', 0)],
+          ...verified,
+        },
+      );
+      const names = r.steps.map((s) => s.split(' ')[0]);
+      const at = names.indexOf('verify');
+      assert.ok(at > 0, `${method} verifies`);
+      assert.equal(names[at + 1], 'hosts', `${method}: the primary's hosts start after verify`);
+      assert.ok(names.indexOf('teardown') > at);
+    }
+  });
+});
