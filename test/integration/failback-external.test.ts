@@ -9,17 +9,19 @@
 //    write a host made while it was being stopped. The job verifies by block hashes;
 //    qemu-img compare with a reference image says identical.
 // 2. The different-ID case, with the ID read from the primary itself (Fig. 27-28): the
-//    primary's volume was made anew, so everything is copied. A stray host writes to the
+//    primary's volume was made anew, so everything is copied. A stray local write hits the
 //    primary during the first attempt: verify fails it naming that block (VOLUMES_DIFFER)
 //    and leaves the secondary up; the attempt after it ends identical.
 // 3. `rebound volume compare` (API and CLI): identical volumes, then one flipped block,
 //    named by number.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { ManagerClient, type RunningManager, sites, startManager } from '../../src/manager/index.js';
 import { type NodeFixture, startTestNode } from '../helpers/node-fixture.js';
@@ -105,7 +107,7 @@ describe('failback by external volume', () => {
     // host writes to the primary: see the second test).
     const hook = [
       `if [ -e ${flag('last-write')} ]; then qemu-io -f raw -c 'write -P 0x77 40M 64k' "$REBOUND_NBD_URI" && rm ${flag('last-write')}; fi`,
-      `if [ -e ${flag('stray')} ]; then qemu-io -f raw -c 'write -P 0x66 62M 64k' ${primaryUri('app')} && rm ${flag('stray')}; fi`,
+      `if [ -e ${flag('stray')} ]; then touch ${flag('stray-ready')}; while [ ! -e ${flag('stray-done')} ]; do sleep 0.05; done; rm -f ${flag('stray')} ${flag('stray-done')}; fi`,
     ].join('\n');
     const fo = await wait(
       (
@@ -141,8 +143,12 @@ describe('failback by external volume', () => {
       bytesMoved: number;
       passes: { blocks: number; mode: string }[];
       verify: { identical: boolean; blocksCompared: number };
+      tls: { identity: string; tlsSessions: number };
     };
     assert.equal(r.delta, true, 'consistency assurance done, IDs equal: only the changes move');
+    // The virtual volume reached the primary over TLS with the job's key (nbd-target.ts).
+    assert.equal(r.tls.identity, `rebound-${fb.id}`);
+    assert.ok(r.tls.tlsSessions >= 1, JSON.stringify(r.tls));
     assert.equal(r.changedBlocks, 10);
     assert.deepEqual(r.passes, [
       { blocks: 10, mode: 'delta' },
@@ -184,12 +190,22 @@ describe('failback by external volume', () => {
     assert.notEqual(fresh.uniqueId, dr.lineage);
     await admin.checkNode('p1');
 
-    // First attempt: a stray host writes to the primary between the passes.
+    // First attempt: a stray write lands on the primary between the passes. Not over NBD:
+    // the export opens only for the job's TLS key meanwhile. On the node itself, as a
+    // local process or a bug would, while the secondary's stop-hosts hook waits.
     await writeFile(flag('last-write'), '');
     await writeFile(flag('stray'), '');
-    const bad = await wait(
-      (await admin.failback({ volume: secondary.uniqueId, method: 'external', readIdFrom: 'primary' })).id,
-    );
+    const started = await admin.failback({
+      volume: secondary.uniqueId,
+      method: 'external',
+      readIdFrom: 'primary',
+    });
+    while (!existsSync(flag('stray-ready'))) await sleep(50);
+    const device = primary.node.storage.device('app');
+    await device.write(62 * MiB, Buffer.alloc(64 * 1024, 0x66));
+    await device.flush();
+    await writeFile(flag('stray-done'), '');
+    const bad = await wait(started.id);
     assert.equal(bad.state, 'failed');
     assert.equal(bad.error?.code, 'VOLUMES_DIFFER');
     assert.match(bad.error?.message ?? '', /1 of 1024 blocks of 64 KiB differ, first at block 992\b/);

@@ -102,7 +102,10 @@ describe('failback plan', () => {
     });
     assert.ok(r.steps.includes('copy.start S704, S706'));
     assert.equal((r.bodies['copy.start'] as { mode: string }).mode, 'full');
-    assert.deepEqual([r.done.delta, r.done.why, r.done.blocksMoved], [false, 'the unique IDs differ: app is Q:7, the lineage P:1', 1024]);
+    assert.deepEqual(
+      [r.done.delta, r.done.why, r.done.blocksMoved],
+      [false, 'the unique IDs differ: app is Q:7, the lineage P:1', 1024],
+    );
   });
 
   it('external, Fig. 27-28: no manager comparison, the secondary decides by the ID the primary gives', () => {
