@@ -16,6 +16,7 @@ import { ReboundError } from '../errors.js';
 import type { Storage } from '../volume/index.js';
 import type { ExternalVolumes } from './external.js';
 import { freezeInto } from './freeze.js';
+import { COPY_CONCURRENCY } from './pair.js';
 
 export interface LocalCopyRequest {
   volume: string;
@@ -95,7 +96,7 @@ export async function localCopy(
     dest,
     blocks,
     zeroes: 'write',
-    concurrency: options.concurrency ?? 4,
+    concurrency: options.concurrency ?? COPY_CONCURRENCY,
     signal: options.signal,
     progressIntervalMs: 200,
     onProgress: (p) => options.onProgress?.(p.bytesDone, p.bytesTotal, p.rateBytesPerSec),

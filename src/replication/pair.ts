@@ -65,6 +65,14 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
+/**
+ * Copy engine chunks in flight when a failback copies into another node's volume (a pair
+ * or a local copy into a virtual volume). A delta is scattered blocks, one request each,
+ * so the copy is bound by each request's round trip (the target marks its bitmaps
+ * durably before writing): many in flight let those commits group. (bench:failback)
+ */
+export const COPY_CONCURRENCY = 16;
+
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 20, initialDelayMs: 500, maxDelayMs: 30_000 };
 
 /** What a pair needs from the node. */
@@ -76,7 +84,10 @@ export interface PairContext {
   logger: Logger;
   journal: JournalOptions;
   retry: RetryPolicy;
-  /** Copy engine chunks in flight (default 4). */
+  /**
+   * Copy engine chunks in flight (default COPY_CONCURRENCY). A delta is scattered blocks,
+   * one request each: latency-bound, so it needs many in flight.
+   */
   copyConcurrency: number;
 }
 

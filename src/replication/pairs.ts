@@ -13,7 +13,7 @@ import { type Logger, silentLogger } from '../logger.js';
 import { connectNbd } from '../nbd/client/index.js';
 import { NAME_PATTERN, type Storage } from '../volume/index.js';
 import { freezeInto } from './freeze.js';
-import { DEFAULT_RETRY, Pair, type PairContext, type RetryPolicy } from './pair.js';
+import { COPY_CONCURRENCY, DEFAULT_RETRY, Pair, type PairContext, type RetryPolicy } from './pair.js';
 import { newRecord, PAIR_FILE, type PairMode, type PairTargetSpec, type PairView } from './record.js';
 import { storeTarget } from './target.js';
 
@@ -80,7 +80,7 @@ export class PairManager {
       logger: (options.logger ?? silentLogger).child({ part: 'pairs' }),
       journal: options.journal ?? {},
       retry: { ...DEFAULT_RETRY, ...options.retry },
-      copyConcurrency: options.copyConcurrency ?? 4,
+      copyConcurrency: options.copyConcurrency ?? COPY_CONCURRENCY,
     };
     const dir = join(options.dataDir, PAIRS_DIR);
     const m = new PairManager(dir, ctx, options.releaseTimeoutMs ?? DEFAULT_RELEASE_TIMEOUT_MS);

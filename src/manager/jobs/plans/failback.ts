@@ -182,6 +182,14 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
 }
 
 /**
+ * The frozen bitmaps (S501) of a failback's copy: a pair's one, external's two passes.
+ * Named for the volume, not the job: a failback run again after a failed one, by any
+ * method, freezes into (merges with) the same bitmap, so the blocks the failed run took
+ * out of since-restore are copied again.
+ */
+const FROZEN = ['failback.1', 'failback.2'] as const;
+
+/**
  * By remote copy with a journal (S401-S408, S501-S507): the primary volume takes the
  * pair's writes (S404; its hosts start only at S405, after the pair is released), the
  * secondary journals its writes and freezes its since-restore bitmap (S502, S501), copies
@@ -232,7 +240,7 @@ function remoteCopy(
         targetNode: p.primaryNode,
         targetVolume: p.primaryVolume,
         mode: delta ? 'delta' : 'full',
-        bitmap: `fb-${jobId}`,
+        bitmap: FROZEN[0],
         freezeFrom: 'since-restore',
       },
     );
@@ -310,12 +318,6 @@ function remoteCopy(
  *   (SPEC S707 comes before S708; here the primary's hosts start once the copy is over
  *   and verified, which S708's "when the copy ends" requires anyway).
  */
-/**
- * The frozen bitmaps of the two passes. Named for the volume, not the job: a failback run
- * again after a failed one freezes into (merges with) the same bitmaps, so the blocks the
- * failed run took out of since-restore are copied again.
- */
-const FROZEN = ['failback.1', 'failback.2'] as const;
 
 function external(
   p: FailbackParams,
