@@ -215,6 +215,19 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
       const x = await (await clientOf(registry, effect.node)).attachExternal({ name: effect.name, target });
       return { name: x.name, sizeBytes: x.sizeBytes, uniqueId: x.uniqueId, tls: x.tls };
     }
+    case 'forget-bitmaps': {
+      const client = await clientOf(registry, effect.node);
+      const deleted: string[] = [];
+      for (const name of effect.names) {
+        try {
+          await client.deleteBitmap(effect.volume, name);
+          deleted.push(name);
+        } catch (err) {
+          if (!isReboundError(err, 'NOT_FOUND')) throw err;
+        }
+      }
+      return { deleted };
+    }
     case 'detach-external': {
       try {
         await (await clientOf(registry, effect.node)).detachExternal(effect.name);

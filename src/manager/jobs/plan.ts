@@ -56,6 +56,8 @@ export type Effect =
     }
   /** Stop (fence) or start (unfence) host I/O on a volume (S301, S407, S801, S905). */
   | { type: 'fence'; node: string; volume: string; fenced: boolean }
+  /** Delete these bitmaps of a volume (a name already gone is fine). */
+  | { type: 'forget-bitmaps'; node: string; volume: string; names: string[] }
   /** S503 / S704: the destination's unique ID against the lineage the secondary inherited. */
   | { type: 'compare-ids'; node: string; volume: string; lineage: string }
   /** S408 / S710 / S906: stop the secondary's machines and forget its node. */

@@ -42,7 +42,7 @@ function walk(p: FailbackParams, results: Record<string, unknown[]>) {
   const bodies: Record<string, unknown> = {};
   for (let i = 0; i < 40; i++) {
     const d = failbackPlan.next(p, data, 'j1');
-    if ('done' in d) return { steps, done: d.done as Record<string, unknown>, bodies };
+    if ('done' in d) return { steps, done: d.done as Record<string, unknown>, bodies, data };
     steps.push(`${d.step.name}${d.step.spec ? ` ${d.step.spec}` : ''}`);
     if (d.step.effect.type === 'start-task') bodies[d.step.name] = d.step.effect.body;
     const r = results[d.step.name]?.shift() ?? { ok: true };
@@ -75,6 +75,7 @@ describe('failback plan', () => {
       'detach S708',
       'unreserve S708',
       'verify',
+      'forget',
       'hosts S707',
       'unfence S709',
       'teardown S710',
@@ -145,7 +146,14 @@ describe('failback plan', () => {
       const names = r.steps.map((s) => s.split(' ')[0]);
       const at = names.indexOf('verify');
       assert.ok(at > 0, `${method} verifies`);
-      assert.equal(names[at + 1], 'hosts', `${method}: the primary's hosts start after verify`);
+      assert.deepEqual(
+        names.slice(at + 1, at + 3),
+        ['forget', 'hosts'],
+        `${method}: the frozen bitmaps go, then the primary's hosts start, after verify`,
+      );
+      const forget = failbackPlan.next({ ...base, method }, { ...r.data, forget: undefined }, 'j1');
+      assert.ok('step' in forget && forget.step.effect.type === 'forget-bitmaps');
+      assert.deepEqual((forget.step.effect as { names: string[] }).names, ['failback.1', 'failback.2']);
       assert.ok(names.indexOf('teardown') > at);
     }
   });

@@ -130,6 +130,7 @@ describe('job plans', () => {
       'release:release-pair',
       'unreserve:release-target',
       'verify:compare-volumes',
+      'forget:forget-bitmaps',
       'hosts:host-hook',
       'unfence:fence',
       'teardown:teardown-site',

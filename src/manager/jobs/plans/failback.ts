@@ -96,6 +96,14 @@ function common(p: FailbackParams, data: JobData, jobId: string): Decision | nul
   return null;
 }
 
+/**
+ * The frozen bitmaps (S501) of a failback's copy: a pair's one, external's two passes.
+ * Named for the volume, not the job: a failback run again after a failed one, by any
+ * method, freezes into (merges with) the same bitmap, so the blocks the failed run took
+ * out of since-restore are copied again.
+ */
+const FROZEN = ['failback.1', 'failback.2'] as const;
+
 /** The SPEC step numbers of the common end, per method. */
 const END_SPEC = {
   'object-store': { hosts: 'S904', unfence: 'S905', teardown: 'S906' },
@@ -118,6 +126,15 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
         otherVolume: p.secondaryVolume,
       },
     );
+  // Verified: the frozen bitmaps have done their work. Left behind, a later failback from
+  // the same secondary volume would merge into them and copy these blocks again.
+  if (!data.forget)
+    return step('forget', null, `drop the frozen bitmaps of ${p.secondaryVolume} at ${p.secondaryNode}`, {
+      type: 'forget-bitmaps',
+      node: p.secondaryNode,
+      volume: p.secondaryVolume,
+      names: [...FROZEN],
+    });
   if (!data.hosts)
     return step('hosts', spec.hosts, `start the hosts of ${p.primaryVolume} at the primary`, {
       type: 'host-hook',
@@ -180,14 +197,6 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
     message: `${p.primaryVolume} is back at ${p.primaryNode}: ${moved.blocksMoved} blocks (${moved.bytesMoved} bytes) moved for ${p.changedBlocks ?? '?'} changed`,
   };
 }
-
-/**
- * The frozen bitmaps (S501) of a failback's copy: a pair's one, external's two passes.
- * Named for the volume, not the job: a failback run again after a failed one, by any
- * method, freezes into (merges with) the same bitmap, so the blocks the failed run took
- * out of since-restore are copied again.
- */
-const FROZEN = ['failback.1', 'failback.2'] as const;
 
 /**
  * By remote copy with a journal (S401-S408, S501-S507): the primary volume takes the
