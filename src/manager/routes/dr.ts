@@ -187,6 +187,9 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
         'object-store': delta
           ? 'generation N+1 of the changed blocks through the store, applied alone (S802-S806, S901-S903)'
           : 'generation N+1 through the store, then the whole chain restored (S903)',
+        external: delta
+          ? 'the primary volume attached at the secondary over NBD, the changed blocks copied into it locally (S702-S705)'
+          : 'the primary volume attached at the secondary over NBD, every block copied into it (S702, S706)',
       };
       return {
         volume: d.primaryVolume,
