@@ -22,7 +22,8 @@
  * checked: the primary volume's sha256 must equal the secondary's before the failback.
  * The machine's load average is printed: other work changes the times, not the bytes.
  *
- * Options: --size 8G (512M for a quick run), --out FILE (JSON results).
+ * Options: --size 8G (512M for a quick run), --block-size 64K (both pools'; 4K tracks changes at
+ * the grain of the writes), --out FILE (JSON results).
  */
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -31,6 +32,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { BlockDevice } from '../src/block/index.js';
+import { parseSize } from '../src/cli/units.js';
 import type { JobView } from '../src/manager/index.js';
 import { ManagerClient, type RunningManager, sites, startManager } from '../src/manager/index.js';
 import { connectNbd } from '../src/nbd/client/index.js';
@@ -39,6 +41,7 @@ import { type NodeFixture, startTestNode } from '../test/helpers/node-fixture.js
 const { values: args } = parseArgs({
   options: {
     size: { type: 'string', default: '8G' },
+    'block-size': { type: 'string', default: '64K' },
     out: { type: 'string' },
   },
 });
@@ -205,7 +208,10 @@ async function main(): Promise<void> {
   const samples: Sample[] = [];
   const loadAtStart = load();
   try {
-    primary = await startTestNode({ poolSizeBytes: 3 * sizeBytes + 2 * GiB });
+    primary = await startTestNode({
+      poolSizeBytes: 3 * sizeBytes + 2 * GiB,
+      init: { blockSize: args['block-size'] },
+    });
     m = await startManager(
       join(dir, 'manager'),
       { apiPort: 0, secretKey: 'bc'.repeat(32) },
@@ -240,7 +246,16 @@ async function main(): Promise<void> {
       );
       console.log(`${method.name}: backup in ${seconds(t0).toFixed(1)} s; failover...`);
       t0 = process.hrtime.bigint();
-      await finished(admin, await admin.failover({ site: 'dr', store: 'local', volumes: [lineage] }));
+      await finished(
+        admin,
+        await admin.failover({
+          site: 'dr',
+          store: 'local',
+          volumes: [lineage],
+          // The secondary's pool has the primary's block size (the grain of its bitmaps).
+          provider: { type: 'local', blockSizeBytes: parseSize(args['block-size'], '--block-size') },
+        }),
+      );
       const failoverSeconds = seconds(t0);
 
       const dr = (await admin.drStatus()).find((d) => d.lineage === lineage);

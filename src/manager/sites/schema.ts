@@ -59,6 +59,14 @@ export const LocalSiteConfig = Type.Object(
     poolSizeBytes: Type.Optional(
       Type.Integer({ minimum: 2 ** 20, description: 'sparse drive size (default: 64 GiB)' }),
     ),
+    blockSizeBytes: Type.Optional(
+      Type.Integer({
+        minimum: 4096,
+        maximum: 2 ** 20,
+        description:
+          'pool block size, a power of two (default 64 KiB): the grain of allocation, update bitmaps and so of what a failback moves',
+      }),
+    ),
     tls: Type.Optional(LocalTlsConfig),
     startTimeoutSeconds: Type.Optional(Seconds('how long the node may take to answer (default 60)', 3600)),
     stopTimeoutSeconds: Type.Optional(Seconds('SIGTERM grace before SIGKILL (default 20)', 3600)),
