@@ -158,6 +158,13 @@ describe('local site provider', () => {
     assert.equal(await tlsProvider.teardown({ name: 'tls' }, { purge: true }), 'stopped');
   });
 
+  it("builds the node's pool with the block size asked for (the grain of its bitmaps)", async () => {
+    const small = openSiteProvider({ ...config, blockSizeBytes: 4096 }, { dataDir });
+    const built = await small.build({ name: 'small' });
+    assert.equal((await new NodeClient(built.url, built.token).identity()).pool.blockSizeBytes, 4096);
+    assert.equal(await small.teardown({ name: 'small' }, { purge: true }), 'stopped');
+  });
+
   it('a node that exits at start fails the build with the tail of its log', async () => {
     const broken = openSiteProvider(
       { ...config, tls: { mode: 'require', pskFile: join(dataDir, 'missing.psk') } },
