@@ -231,7 +231,8 @@ function incompatible(
 ): string | undefined {
   if (parent.sizeBytes !== sizeBytes)
     return `the volume size changed from ${parent.sizeBytes} to ${sizeBytes} bytes`;
-  if (parent.blockSizeBytes !== blockSizeBytes) return `the block size changed from ${parent.blockSizeBytes}`;
+  if (parent.blockSizeBytes !== blockSizeBytes)
+    return `the block size changed from ${parent.blockSizeBytes} to ${blockSizeBytes} bytes (the pool's)`;
   const was = parent.encryption?.keyId ?? null;
   const now = keys?.keyId ?? null;
   if (was !== now) return `the encryption key changed (${was ?? 'none'} -> ${now ?? 'none'})`;

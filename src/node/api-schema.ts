@@ -252,6 +252,8 @@ export const GenerationView = Type.Object({
   sizeBytes: Type.Integer(),
   usedBytes: Type.Integer(),
   blockCount: Type.Integer(),
+  /** The grain of the generation's blocks: every generation of a chain has its parent's. */
+  blockSizeBytes: Type.Integer(),
   storedBytes: Type.Integer(),
   encrypted: Type.Boolean(),
   merged: Type.Boolean(),

@@ -105,6 +105,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
           'readIdFrom: only the external method reads the destination ID from the primary (SPEC S704)',
           { detail: { field: 'readIdFrom' } },
         );
+      if (req.body.method === 'object-store') await sameBlockSize(d, lineage);
       const view = await drView(d);
       const dest = req.body.destination
         ? await destinationOf(req.body.destination, d)
@@ -278,6 +279,36 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
       secondarySite: d.secondarySite,
     };
     return { d: { ...d, ...secondary }, lineage };
+  }
+
+  /**
+   * S802: the object-store failback writes generation N+1 on top of the failover's base,
+   * and a generation has its chain's block size. A secondary pool built with another block
+   * size (the local provider's blockSizeBytes) cannot write it: refuse here, before the job
+   * stops the secondary's hosts, naming the methods that work (they copy bytes, not
+   * generations). When the secondary or the store does not answer, the job's own steps
+   * report it.
+   */
+  async function sameBlockSize(d: DrVolumeRecord & { secondaryNode: string }, lineage: string) {
+    let pool: number;
+    let base: number | undefined;
+    try {
+      const client = registry.client(await registry.node(d.secondaryNode));
+      const [id, gens] = await Promise.all([
+        client.identity(),
+        client.listGenerations(d.store!, { uniqueId: lineage }),
+      ]);
+      pool = id.pool.blockSizeBytes;
+      base = gens.find((g) => g.key === d.baseGeneration)?.blockSizeBytes;
+    } catch {
+      return;
+    }
+    if (base === undefined || base === pool) return;
+    throw new ReboundError(
+      'INVALID_ARGUMENT',
+      `method: the secondary ${d.secondaryNode} has ${pool}-byte pool blocks and the backups of ${lineage} ${base}-byte ones; generation N+1 cannot change the block size. Fail back by remote-copy or external (they copy the changed bytes whatever the block sizes)`,
+      { detail: { field: 'method', poolBlockSizeBytes: pool, backupBlockSizeBytes: base } },
+    );
   }
 
   async function drView(d: DrVolumeRecord) {

@@ -65,6 +65,7 @@ function generationView(g: Generation): GenerationView {
     sizeBytes: c.sizeBytes,
     usedBytes: c.usedBytes,
     blockCount: c.blockCount,
+    blockSizeBytes: c.blockSizeBytes,
     storedBytes: c.storedBytes,
     encrypted: c.encryption !== null,
     merged: c.merged,
