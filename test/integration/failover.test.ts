@@ -10,7 +10,9 @@
 // with a reference image), the secondary torn down. Then again by remote copy: the pair
 // runs over TLS with a key the manager made for the job (the primary's NBD server is
 // configured with TLS off), a plain host writing to the primary volume mid-failback is
-// refused, and the key shows in no API answer and no log.
+// refused, and the key shows in no API answer and no log. Last, a secondary built with
+// 4 KiB blocks (the backups have 64 KiB): the failover restores it byte for byte, the
+// object-store failback is refused before anything stops, remote copy moves the 4 KiB.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -53,7 +55,7 @@ describe('failover to a secondary site built by the local provider', () => {
     await admin.createVolume('p1', 'app', 64 * MiB);
   });
   after(async () => {
-    await teardownLocalSites(join(dir, 'manager'), 'dr');
+    await teardownLocalSites(join(dir, 'manager'), 'dr', 'dr4k');
     await m?.close();
     await primary?.close();
     await rm(dir, { recursive: true, force: true });
@@ -227,5 +229,54 @@ describe('failover to a secondary site built by the local provider', () => {
     ];
     assert.ok(seen[6].length > 0 && seen[7].includes('pair'), 'the logs were captured');
     for (const [i, text] of seen.entries()) assert.ok(!text.includes(key), `the key shows in source ${i}`);
+  });
+
+  it('fails over into a secondary with 4 KiB blocks: remote copy brings the 4 KiB home, the object store is refused up front', async () => {
+    // The backups have the primary's 64 KiB blocks; the secondary's pool is built with 4 KiB.
+    const id = (await admin.listVolumes({ node: 'p1' }))[0].uniqueId;
+    await backUp(admin, id, 'incremental');
+    const fo = await admin.waitJob(
+      (
+        await admin.failover({
+          site: 'dr4k',
+          store: 'local',
+          volumes: [id],
+          provider: { type: 'local', blockSizeBytes: 4096 },
+        })
+      ).id,
+      { intervalMs: 100, timeoutMs: 180_000 },
+    );
+    assert.equal(fo.state, 'succeeded', JSON.stringify(fo.error));
+    const [dr] = await admin.drStatus();
+    const node = await m.registry.node(dr.secondaryNode!);
+    assert.equal((await m.registry.client(node).identity()).pool.blockSizeBytes, 4096);
+    const uri = dr.secondaryNbdUri!;
+    // The restore copied bytes, not blocks: the secondary reads as the primary did.
+    await assertIdentical(uri, join(dir, 'reference2.raw'));
+    assert.equal((await qemuIo(uri, ['write -P 0x77 1M 4k'])).code, 0);
+    assert.deepEqual(
+      [(await admin.drStatus())[0].changedBlocks, (await admin.drStatus())[0].changedBytes],
+      [1, 4096],
+    );
+
+    // Generation N+1 would need the chain's 64 KiB blocks: refused before anything stops.
+    await assert.rejects(admin.failback({ volume: id, method: 'object-store' }), (err: Error) => {
+      assert.match(err.message, /4096-byte pool blocks and the backups of \S+ 65536-byte ones/);
+      assert.match(err.message, /remote-copy or external/);
+      return true;
+    });
+    assert.equal((await admin.drStatus())[0].state, 'failed-over', 'no job was started');
+    assert.equal((await qemuIo(uri, ['write -P 0x78 2M 4k'])).code, 0, 'the secondary still takes writes');
+
+    const ref = join(dir, 'reference3.raw');
+    await runOk('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', uri, ref]);
+    const fb = await admin.waitJob((await admin.failback({ volume: id, method: 'remote-copy' })).id, {
+      intervalMs: 100,
+      timeoutMs: 180_000,
+    });
+    assert.equal(fb.state, 'succeeded', JSON.stringify(fb.error));
+    const r = fb.result as { delta: boolean; blocksMoved: number; bytesMoved: number };
+    assert.deepEqual([r.delta, r.blocksMoved, r.bytesMoved], [true, 2, 2 * 4096], JSON.stringify(r));
+    await assertIdentical(primary.uri('app'), ref);
   });
 });
