@@ -22,8 +22,11 @@
  * checked: the primary volume's sha256 must equal the secondary's before the failback.
  * The machine's load average is printed: other work changes the times, not the bytes.
  *
+ * Each failback verifies as a user's would by default: a delta compares its changed blocks,
+ * the full copy every block; `--verify full` makes every method compare every block.
+ *
  * Options: --size 8G (512M for a quick run), --block-size 64K (both pools'; 4K tracks changes at
- * the grain of the writes), --out FILE (JSON results).
+ * the grain of the writes), --verify changed|full, --out FILE (JSON results).
  */
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -42,6 +45,7 @@ const { values: args } = parseArgs({
   options: {
     size: { type: 'string', default: '8G' },
     'block-size': { type: 'string', default: '64K' },
+    verify: { type: 'string', default: 'changed' },
     out: { type: 'string' },
   },
 });
@@ -51,6 +55,9 @@ const GiB = 1024 * MiB;
 const sizeBytes = Number.parseFloat(args.size) * ({ G: GiB, M: MiB }[args.size.slice(-1).toUpperCase()] ?? 1);
 if (!Number.isInteger(sizeBytes) || sizeBytes < 64 * MiB || sizeBytes % (64 * KiB) !== 0)
   throw new Error(`--size ${args.size}: give a multiple of 64 KiB, at least 64M`);
+if (args.verify !== 'changed' && args.verify !== 'full')
+  throw new Error(`--verify ${args.verify}: changed or full`);
+const verify = args.verify;
 const CHUNK = 16 * MiB;
 const PAGE = 4 * KiB;
 const VOLUME = 'vol';
@@ -293,7 +300,7 @@ async function main(): Promise<void> {
       // By the secondary's unique ID: after a forced new ID the name is held by two lineages.
       const fb = await finished(
         admin,
-        await admin.failback({ volume: secondary.uniqueId, method: method.method }),
+        await admin.failback({ volume: secondary.uniqueId, method: method.method, verify }),
       );
       const result = fb.result as { bytesMoved: number; delta: boolean };
       const params = fb.params as { changedBlocks: number; blockSizeBytes: number };
@@ -346,6 +353,7 @@ async function main(): Promise<void> {
           'aim <= 1.05x': isFull ? '-' : bytesRatio <= 1.05 ? 'met' : 'MISSED',
           'job s': s.jobSeconds.toFixed(2),
           'copy s': s.copySeconds.toFixed(2),
+          'verify s': (s.steps.verify ?? 0).toFixed(2),
           'job/full': isFull ? '-' : `${(timeRatio * 100).toFixed(1)}%`,
           'copy/full': isFull ? '-' : `${(copyRatio * 100).toFixed(1)}%`,
           'aim <= 3%': isFull ? '-' : timeRatio <= 0.03 ? 'met' : 'MISSED',

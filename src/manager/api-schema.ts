@@ -327,6 +327,12 @@ export const FailbackBody = Type.Object(
           "external only, S704: 'manager' (default) compares the unique IDs the manager reads; 'primary' lets the secondary compare with the ID the primary itself gives for its export (SPEC Fig. 27-28)",
       }),
     ),
+    verify: Type.Optional(
+      Type.Union([Type.Literal('changed'), Type.Literal('full')], {
+        description:
+          "what the verify step compares before the primary's hosts start: 'changed' (default) the blocks changed at the secondary since failover, the rest being equal by the unique ID and the base generation; 'full' every block (both volumes read whole). A full copy always compares every block",
+      }),
+    ),
     destination: Type.Optional(
       Type.String({
         minLength: 1,

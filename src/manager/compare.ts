@@ -5,9 +5,14 @@
  *
  *   for each range of RANGE_BLOCKS blocks:  node A hashes ─┐
  *                                           node B hashes ─┴─► diff ─► first mismatches
+ *
+ * With `only` (a failback's verify of the changed blocks), the unit is the set's block
+ * and each node hashes only the blocks of the set: a range spans up to HASHES_MAX_SPAN
+ * blocks and holds up to HASHES_MAX_BLOCKS of the set, and the set travels with it.
  */
-import { diffHashes, HASH_BYTES } from '../block/index.js';
+import { BlockSet, diffHashes, HASH_BYTES } from '../block/index.js';
 import { ReboundError } from '../errors.js';
+import { HASHES_MAX_BLOCKS, HASHES_MAX_SPAN } from '../node/api-schema.js';
 import type { NodeClient } from '../node/client.js';
 
 /** The unit compared; independent of either pool's block size. */
@@ -30,6 +35,8 @@ export interface ComparisonReport {
   identical: boolean;
   a: { node: string; volume: string; sizeBytes: number };
   b: { node: string; volume: string; sizeBytes: number };
+  /** 'full': every block of the volumes; 'changed': only the blocks of the set given. */
+  scope: 'full' | 'changed';
   hashBlockBytes: number;
   blocksCompared: number;
   mismatchCount: number;
@@ -42,7 +49,12 @@ export interface ComparisonReport {
 export async function compareVolumes(
   a: VolumeSide,
   b: VolumeSide,
-  options: { signal?: AbortSignal; onProgress?: (bytesDone: number, bytesTotal: number) => void } = {},
+  options: {
+    signal?: AbortSignal;
+    onProgress?: (bytesDone: number, bytesTotal: number) => void;
+    /** Compare only these blocks, of `blockBytes` each (the set must cover the volume). */
+    only?: { set: BlockSet; blockBytes: number };
+  } = {},
 ): Promise<ComparisonReport> {
   const [va, vb] = await Promise.all([a.client.getVolume(a.volume), b.client.getVolume(b.volume)]);
   const sides = {
@@ -52,7 +64,8 @@ export async function compareVolumes(
   const report: ComparisonReport = {
     identical: true,
     ...sides,
-    hashBlockBytes: COMPARE_BLOCK_BYTES,
+    scope: options.only ? 'changed' : 'full',
+    hashBlockBytes: options.only?.blockBytes ?? COMPARE_BLOCK_BYTES,
     blocksCompared: 0,
     mismatchCount: 0,
     firstMismatches: [],
@@ -64,39 +77,116 @@ export async function compareVolumes(
       identical: false,
       why: `the sizes differ: ${va.sizeBytes} and ${vb.sizeBytes} bytes`,
     };
-  const total = Math.ceil(va.sizeBytes / COMPARE_BLOCK_BYTES);
-  for (let start = 0; start < total; start += RANGE_BLOCKS) {
+  const unit = report.hashBlockBytes;
+  const total = Math.ceil(va.sizeBytes / unit);
+  // A bitmap made before the volume grew is shorter: the blocks past it are unset.
+  const set = options.only?.set.clone();
+  set?.resize(total);
+  for (const range of set ? setRanges(set) : fullRanges(total)) {
     if (options.signal?.aborted)
       throw new ReboundError(
         options.signal.reason === 'cancel' ? 'CANCELLED' : 'SHUTTING_DOWN',
         'the comparison was stopped',
       );
     const body = {
-      startBlock: start,
-      count: Math.min(RANGE_BLOCKS, total - start),
-      hashBlockBytes: COMPARE_BLOCK_BYTES,
+      startBlock: range.start,
+      count: range.count,
+      hashBlockBytes: unit,
+      ...(range.only ? { only: range.only.encode().toString('base64') } : {}),
     };
+    // The block numbers the hashes stand for, in order.
+    const blocks = range.only
+      ? [...range.only.runs()].flatMap((r) =>
+          Array.from({ length: r.count }, (_, k) => range.start + r.start + k),
+        )
+      : null;
+    const n = blocks ? blocks.length : range.count;
     const [ha, hb] = await Promise.all([a.client.hashes(a.volume, body), b.client.hashes(b.volume, body)]);
     const ba = Buffer.from(ha.hashes, 'base64');
     const bb = Buffer.from(hb.hashes, 'base64');
-    if (ba.length !== body.count * HASH_BYTES || bb.length !== body.count * HASH_BYTES)
+    if (ba.length !== n * HASH_BYTES || bb.length !== n * HASH_BYTES)
       throw new ReboundError(
         'INTERNAL',
-        `a node returned ${ba.length} and ${bb.length} bytes of hashes for ${body.count} blocks`,
+        `a node returned ${ba.length} and ${bb.length} bytes of hashes for ${n} blocks`,
       );
-    const d = diffHashes(ba, bb, start, FIRST_MISMATCHES - report.firstMismatches.length);
+    const d = diffHashes(ba, bb, 0, FIRST_MISMATCHES - report.firstMismatches.length);
     report.mismatchCount += d.count;
-    for (const block of d.first) report.firstMismatches.push({ block, offset: block * COMPARE_BLOCK_BYTES });
-    report.blocksCompared += body.count;
-    options.onProgress?.(Math.min(va.sizeBytes, (start + body.count) * COMPARE_BLOCK_BYTES), va.sizeBytes);
+    for (const k of d.first) {
+      const block = blocks ? blocks[k] : range.start + k;
+      report.firstMismatches.push({ block, offset: block * unit });
+    }
+    report.blocksCompared += n;
+    options.onProgress?.(Math.min(va.sizeBytes, (range.start + range.count) * unit), va.sizeBytes);
   }
   report.identical = report.mismatchCount === 0;
   return report;
 }
 
+interface HashRange {
+  start: number;
+  count: number;
+  /** The blocks of the range to hash (bit k: block start + k); null: all of them. */
+  only: BlockSet | null;
+}
+
+function* fullRanges(total: number): Generator<HashRange> {
+  for (let start = 0; start < total; start += RANGE_BLOCKS)
+    yield { start, count: Math.min(RANGE_BLOCKS, total - start), only: null };
+}
+
+/** The set cut into ranges a node takes in one call; ranges with none of the set are skipped. */
+function* setRanges(set: BlockSet): Generator<HashRange> {
+  let start = 0;
+  while (start < set.sizeBlocks) {
+    let end = Math.min(set.sizeBlocks, start + HASHES_MAX_SPAN);
+    let marked = 0;
+    for (const r of set.runs(start, end - start)) {
+      if (marked + r.count >= HASHES_MAX_BLOCKS) {
+        end = r.start + (HASHES_MAX_BLOCKS - marked);
+        marked = HASHES_MAX_BLOCKS;
+        break;
+      }
+      marked += r.count;
+    }
+    if (marked > 0) {
+      const only = new BlockSet(end - start);
+      for (const r of set.runs(start, end - start)) only.addRange(r.start - start, r.count);
+      yield { start, count: end - start, only };
+    }
+    start = end;
+  }
+}
+
+/**
+ * The blocks set in any of `names` of a volume (those it has), at the bitmaps' grain: a
+ * failback's changed blocks are the secondary's since-restore bitmap and whatever froze
+ * out of it into the copy's bitmaps. Undefined when the volume has none of them (the
+ * caller compares everything then).
+ */
+export async function changedSet(
+  client: NodeClient,
+  volume: string,
+  names: string[],
+): Promise<{ set: BlockSet; blockBytes: number } | undefined> {
+  const present = (await client.listBitmaps(volume)).filter((b) => names.includes(b.name));
+  if (present.length === 0) return undefined;
+  const blockBytes = present[0].blockSizeBytes;
+  const sets = await Promise.all(
+    present.map(async (b) => BlockSet.decode(await client.bitmapBits(volume, b.name))),
+  );
+  const set = new BlockSet(Math.max(...sets.map((x) => x.sizeBlocks)));
+  for (const x of sets) {
+    x.resize(set.sizeBlocks);
+    set.union(x);
+  }
+  return { set, blockBytes };
+}
+
 /** One line for logs and errors: "identical (1024 blocks)" or "3 of 1024 blocks differ, first 5, 9, 12". */
 export function describeComparison(r: ComparisonReport): string {
   if (r.why) return r.why;
-  if (r.identical) return `identical (${r.blocksCompared} blocks of ${r.hashBlockBytes / 1024} KiB compared)`;
-  return `${r.mismatchCount} of ${r.blocksCompared} blocks of ${r.hashBlockBytes / 1024} KiB differ, first at block ${r.firstMismatches.map((m) => m.block).join(', ')}`;
+  const what = r.scope === 'changed' ? 'changed blocks' : 'blocks';
+  if (r.identical)
+    return `identical (${r.blocksCompared} ${what} of ${r.hashBlockBytes / 1024} KiB compared)`;
+  return `${r.mismatchCount} of ${r.blocksCompared} ${what} of ${r.hashBlockBytes / 1024} KiB differ, first at block ${r.firstMismatches.map((m) => m.block).join(', ')}`;
 }

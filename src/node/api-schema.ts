@@ -441,11 +441,25 @@ export const LocalCopyBody = Type.Object(
 );
 
 /** Block hashes (failback verify, `rebound volume compare`): SHA-256 per block, only hashes leave the node. */
+/** Blocks hashed per call: with `only`, the marked ones; a range of `only` spans at most MAX_SPAN. */
+export const HASHES_MAX_BLOCKS = 16384;
+export const HASHES_MAX_SPAN = 1024 * 1024;
 export const HashesBody = Type.Object(
   {
     startBlock: Type.Integer({ minimum: 0 }),
-    count: Type.Integer({ minimum: 0, maximum: 16384, description: 'at most 16384 blocks per call' }),
+    count: Type.Integer({
+      minimum: 0,
+      maximum: HASHES_MAX_SPAN,
+      description: `at most ${HASHES_MAX_BLOCKS} blocks per call; with only, a range of at most ${HASHES_MAX_SPAN} holding at most ${HASHES_MAX_BLOCKS} marked`,
+    }),
     hashBlockBytes: Type.Integer({ minimum: 4096, maximum: 4 * 1024 * 1024, multipleOf: 4096 }),
+    only: Type.Optional(
+      Type.String({
+        maxLength: 200_000,
+        description:
+          'base64 of an encoded block set of `count` bits (bit k: block startBlock + k): hash only those blocks (a verify of the changed blocks)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -454,8 +468,10 @@ export const HashesView = Type.Object({
   hashBlockBytes: Type.Integer(),
   startBlock: Type.Integer(),
   count: Type.Integer(),
+  /** Blocks hashed: `count`, or the blocks marked in `only`. */
+  hashed: Type.Integer(),
   algorithm: Type.Literal('sha256'),
-  /** base64 of `count` 32-byte digests, in block order. */
+  /** base64 of `hashed` 32-byte digests, in block order. */
   hashes: Type.String(),
 });
 

@@ -6,7 +6,8 @@
 // fails the volume over (S101-S108); a host writes at the secondary, the DR dashboard
 // and the heat map show that one block changed; the failback wizard shows, before
 // starting, that remote copy moves that block against a full copy's 1,024, and the
-// failback by remote copy (S401-S408) runs to its end on the job page, live. The primary
+// failback by remote copy (S401-S408), verifying every block, runs to its end on the job
+// page, live. The primary
 // then reads what the secondary wrote. Screenshots: test-artifacts/console/dr-*.png.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -208,6 +209,7 @@ describe('web console: backup, failover and failback by clicks', () => {
     );
     assert.match(text, /remote-copy\s+1\s+64\.0 KiB/);
     await rc.getByRole('radio').check();
+    await page.getByLabel('Verify').selectOption('full');
     await screenshot(page, 'dr-09-failback-wizard');
     await page.getByRole('button', { name: 'Start failback' }).click();
     assert.equal(await jobEnds(page, 120_000), 'succeeded');
@@ -218,6 +220,12 @@ describe('web console: backup, failover and failback by clicks', () => {
     assert.equal(result.method, 'remote-copy');
     assert.equal(result.delta, true, 'only the changed blocks moved');
     assert.equal(result.blocksMoved, 1);
+    assert.deepEqual(result.verify, {
+      identical: true,
+      scope: 'full',
+      blocksCompared: 1024,
+      hashBlockBytes: 65536,
+    });
     await screenshot(page, 'dr-10-failback-job');
 
     // Home again: the primary holds what the secondary wrote, and what was there before.

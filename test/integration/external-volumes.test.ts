@@ -6,6 +6,7 @@
 // with a virtual volume attached dials it again; block hashes refuse a range past the end.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { BlockSet } from '../../src/block/index.js';
 import { isReboundError } from '../../src/errors.js';
 import type { TaskView } from '../../src/node/api-schema.js';
 import type { NodeClient } from '../../src/node/client.js';
@@ -84,6 +85,43 @@ describe('virtual volumes and local copy', () => {
     await assert.rejects(
       secondary.client.hashes('src', { startBlock: 0, count: 20000, hashBlockBytes: 65536 }),
       code('INVALID_ARGUMENT'),
+    );
+    // A set of the wrong length, or not a set at all, is refused by name.
+    const set = new BlockSet(8);
+    set.add(3);
+    await assert.rejects(
+      secondary.client.hashes('src', {
+        startBlock: 0,
+        count: 16,
+        hashBlockBytes: 65536,
+        only: set.encode().toString('base64'),
+      }),
+      (e: unknown) =>
+        code('INVALID_ARGUMENT')(e) && /only: a set of 8 blocks for a range of 16/.test((e as Error).message),
+    );
+    await assert.rejects(
+      secondary.client.hashes('src', {
+        startBlock: 0,
+        count: 8,
+        hashBlockBytes: 65536,
+        only: 'bm90IGEgc2V0',
+      }),
+      (e: unknown) =>
+        code('INVALID_ARGUMENT')(e) && /only: not an encoded block set/.test((e as Error).message),
+    );
+    // Only the marked blocks are hashed: their hashes are those of the whole range.
+    assert.equal((await qemuIo(secondary.uri('src'), ['write -P 0x3c 192k 64k'])).code, 0);
+    const whole = await secondary.client.hashes('src', { startBlock: 0, count: 8, hashBlockBytes: 65536 });
+    const one = await secondary.client.hashes('src', {
+      startBlock: 0,
+      count: 8,
+      hashBlockBytes: 65536,
+      only: set.encode().toString('base64'),
+    });
+    assert.equal(one.hashed, 1);
+    assert.deepEqual(
+      Buffer.from(one.hashes, 'base64'),
+      Buffer.from(whole.hashes, 'base64').subarray(3 * 32, 4 * 32),
     );
   });
 

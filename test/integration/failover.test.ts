@@ -141,11 +141,19 @@ describe('failover to a secondary site built by the local provider', () => {
       blocksMoved: number;
       changedBlocks: number;
       bytesMoved: number;
+      verify: unknown;
     };
     assert.equal(moved.delta, true, 'IDs equal and the primary at the base: only the changes move');
     assert.equal(moved.changedBlocks, 4, '1 + 3 blocks written at the secondary');
     assert.equal(moved.blocksMoved, 4);
     assert.equal(moved.bytesMoved, 4 * 64 * 1024);
+    // The default verify compares the changed blocks alone, at the bitmaps' grain.
+    assert.deepEqual(moved.verify, {
+      identical: true,
+      scope: 'changed',
+      blocksCompared: 4,
+      hashBlockBytes: 65536,
+    });
     const backSpecs = doneSpecs(back);
     for (const s of ['S503', 'S801', 'S803-S806', 'S903', 'S904', 'S905', 'S906'])
       assert.ok(backSpecs.includes(s), `step ${s} is in the failback log`);
@@ -181,13 +189,26 @@ describe('failover to a secondary site built by the local provider', () => {
     const ref = join(dir, 'reference2.raw');
     await runOk('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', uri, ref]);
 
-    const fb = await admin.waitJob((await admin.failback({ volume: 'app', method: 'remote-copy' })).id, {
-      intervalMs: 100,
-      timeoutMs: 180_000,
-    });
+    const fb = await admin.waitJob(
+      (await admin.failback({ volume: 'app', method: 'remote-copy', verify: 'full' })).id,
+      { intervalMs: 100, timeoutMs: 180_000 },
+    );
     assert.equal(fb.state, 'succeeded', JSON.stringify(fb.error));
-    const r = fb.result as { delta: boolean; blocksMoved: number; bytesMoved: number; changedBlocks: number };
+    const r = fb.result as {
+      delta: boolean;
+      blocksMoved: number;
+      bytesMoved: number;
+      changedBlocks: number;
+      verify: unknown;
+    };
     assert.deepEqual([r.delta, r.changedBlocks, r.blocksMoved], [true, 3, 3], JSON.stringify(r));
+    // verify 'full': every 64 KiB block of the 64 MiB volumes, though only 3 moved.
+    assert.deepEqual(r.verify, {
+      identical: true,
+      scope: 'full',
+      blocksCompared: 1024,
+      hashBlockBytes: 65536,
+    });
     assert.equal(r.bytesMoved, 3 * 64 * 1024);
     const specs = doneSpecs(fb);
     for (const s of ['S503', 'S404', 'S403, S501-S504', 'S506-S507', 'S406', 'S405', 'S407', 'S408'])

@@ -100,12 +100,23 @@ export function drCommands(program: Command): void {
       '--to <volume>',
       'the primary volume to fail back into (default: the one failed over); another volume gets every block',
     )
+    .option(
+      '--verify <scope>',
+      "before the primary's hosts start, compare 'changed' blocks (default) or 'full' volumes (every block, slower)",
+    )
     .option('--no-wait', 'start the job and print its ID')
     .option('--estimate', 'show what each method would move, and start nothing')
     .action(
       async (
         volume: string,
-        opts: { method: string; readIdFrom?: string; to?: string; wait: boolean; estimate?: boolean },
+        opts: {
+          method: string;
+          readIdFrom?: string;
+          to?: string;
+          verify?: string;
+          wait: boolean;
+          estimate?: boolean;
+        },
         cmd: Command,
       ) => {
         if (opts.estimate) {
@@ -136,11 +147,17 @@ export function drCommands(program: Command): void {
             'INVALID_ARGUMENT',
             `--read-id-from must be primary or manager, not "${opts.readIdFrom}"`,
           );
+        if (opts.verify !== undefined && opts.verify !== 'changed' && opts.verify !== 'full')
+          throw new ReboundError(
+            'INVALID_ARGUMENT',
+            `--verify must be changed or full, not "${opts.verify}"`,
+          );
         const client = await managerClient(cmd);
         const job = await client.failback({
           volume,
           method: opts.method,
           ...(opts.to ? { destination: opts.to } : {}),
+          ...(opts.verify ? { verify: opts.verify as 'changed' | 'full' } : {}),
           ...(opts.readIdFrom ? { readIdFrom: opts.readIdFrom as 'primary' | 'manager' } : {}),
         });
         const g = globals(cmd);

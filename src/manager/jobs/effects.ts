@@ -11,7 +11,7 @@ import type { Logger } from '../../logger.js';
 import type { TaskView } from '../../node/api-schema.js';
 import type { NodeClient } from '../../node/client.js';
 import { isoTime } from '../clock.js';
-import { compareVolumes, describeComparison } from '../compare.js';
+import { changedSet, compareVolumes, describeComparison } from '../compare.js';
 import type { DrVolumeRecord, JobProgress } from '../db/types.js';
 import type { Registry } from '../registry.js';
 import { openSiteProvider, parseHostHookConfig, runHostHook } from '../sites/index.js';
@@ -238,21 +238,23 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
       }
     }
     case 'compare-volumes': {
+      const other = await clientOf(registry, effect.otherNode);
+      const only = effect.changedIn
+        ? await changedSet(other, effect.otherVolume, effect.changedIn)
+        : undefined;
       const r = await compareVolumes(
         { client: await clientOf(registry, effect.node), node: effect.node, volume: effect.volume },
-        {
-          client: await clientOf(registry, effect.otherNode),
-          node: effect.otherNode,
-          volume: effect.otherVolume,
-        },
+        { client: other, node: effect.otherNode, volume: effect.otherVolume },
         {
           signal: ctx.signal,
           onProgress: (done, total) =>
             ctx.progress({ bytesDone: done, bytesTotal: total, rateBytesPerSec: 0, etaSeconds: null }),
+          only,
         },
       );
       const summary = {
         identical: r.identical,
+        scope: r.scope,
         blocksCompared: r.blocksCompared,
         hashBlockBytes: r.hashBlockBytes,
         mismatchCount: r.mismatchCount,

@@ -109,8 +109,17 @@ export type Effect =
   /**
    * Verify: each node hashes its volume and the manager compares the hashes; not
    * identical fails the step with VOLUMES_DIFFER (the first differing blocks in detail).
+   * With `changedIn`, only the blocks set in those bitmaps of the other volume (the ones
+   * that exist) are compared; none of them there: every block is.
    */
-  | { type: 'compare-volumes'; node: string; volume: string; otherNode: string; otherVolume: string }
+  | {
+      type: 'compare-volumes';
+      node: string;
+      volume: string;
+      otherNode: string;
+      otherVolume: string;
+      changedIn?: string[];
+    }
   /** Record where each volume is active now (the DR state). */
   | { type: 'record-dr'; records: DrChange[] };
 

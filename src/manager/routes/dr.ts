@@ -114,6 +114,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
       const params: FailbackParams = {
         method: req.body.method,
         ...(req.body.readIdFrom ? { readIdFrom: req.body.readIdFrom } : {}),
+        ...(req.body.verify ? { verify: req.body.verify } : {}),
         lineage,
         primaryNode: dest.node,
         primaryVolume: dest.name,

@@ -6,13 +6,14 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { hashBlocks } from '../../block/index.js';
+import { BlockSet, hashBlocks, hashMarkedBlocks } from '../../block/index.js';
 import { ReboundError } from '../../errors.js';
 import type { VolumeInfo as StoredVolume } from '../../volume/types.js';
 import { type NodeApiContext, nbdUri } from '../api.js';
 import {
   CreateVolumeBody,
   GrowVolumeBody,
+  HASHES_MAX_BLOCKS,
   HashesBody,
   HashesView,
   InheritIdBody,
@@ -22,6 +23,27 @@ import {
 
 export function volumeView(ctx: NodeApiContext, v: StoredVolume): VolumeInfo {
   return { ...v, nbdUri: nbdUri(ctx, v.name) };
+}
+
+/** `only` of a hashes request: an encoded block set of exactly `count` bits. */
+function decodeOnly(base64: string, count: number): BlockSet {
+  let set: BlockSet;
+  try {
+    set = BlockSet.decode(Buffer.from(base64, 'base64'));
+  } catch (err) {
+    throw new ReboundError('INVALID_ARGUMENT', `only: ${(err as Error).message}`, {
+      detail: { field: 'only' },
+    });
+  }
+  if (set.sizeBlocks !== count)
+    throw new ReboundError(
+      'INVALID_ARGUMENT',
+      `only: a set of ${set.sizeBlocks} blocks for a range of ${count}`,
+      {
+        detail: { field: 'only' },
+      },
+    );
+  return set;
 }
 
 export async function volumeRoutes(scope: FastifyInstance, ctx: NodeApiContext): Promise<void> {
@@ -61,13 +83,24 @@ export async function volumeRoutes(scope: FastifyInstance, ctx: NodeApiContext):
     { schema: { params: VolumeParams, body: HashesBody, response: { 200: HashesView } } },
     async (req) => {
       const { startBlock, count, hashBlockBytes } = req.body;
+      const only = req.body.only === undefined ? null : decodeOnly(req.body.only, count);
+      const hashed = only ? only.count() : count;
+      if (hashed > HASHES_MAX_BLOCKS)
+        throw new ReboundError(
+          'INVALID_ARGUMENT',
+          `${hashed} blocks in one call: at most ${HASHES_MAX_BLOCKS} (ask for smaller ranges)`,
+          { detail: { field: only ? 'only' : 'count' } },
+        );
       const device = storage.device(req.params.volume);
-      const hashes = await hashBlocks(device, startBlock, count, hashBlockBytes);
+      const hashes = only
+        ? await hashMarkedBlocks(device, startBlock, only, hashBlockBytes)
+        : await hashBlocks(device, startBlock, count, hashBlockBytes);
       return {
         sizeBytes: device.sizeBytes,
         hashBlockBytes,
         startBlock,
         count,
+        hashed,
         algorithm: 'sha256' as const,
         hashes: hashes.toString('base64'),
       };

@@ -51,7 +51,16 @@ function walk(p: FailbackParams, results: Record<string, unknown[]>) {
   throw new Error('plan did not end');
 }
 
-const verified = { verify: [{ identical: true, blocksCompared: 1024, hashBlockBytes: 65536 }] };
+const verified = {
+  verify: [{ identical: true, scope: 'changed', blocksCompared: 10, hashBlockBytes: 65536 }],
+};
+
+/** The verify step's effect once the walk is over (the data as it was before verify ran). */
+function verifyEffect(p: FailbackParams, data: JobData) {
+  const d = failbackPlan.next(p, { ...data, verify: undefined }, 'j1');
+  assert.ok('step' in d && d.step.effect.type === 'compare-volumes');
+  return d.step.effect as { changedIn?: string[] };
+}
 
 describe('failback plan', () => {
   it('external, IDs equal: the changed blocks in two passes, detach, verify, then the primary', () => {
@@ -91,7 +100,34 @@ describe('failback plan', () => {
     assert.equal((r.bodies['final.start'] as { bitmap: string }).bitmap, 'failback.2');
     assert.equal(r.done.blocksMoved, 10);
     assert.equal(r.done.bytesMoved, 10 * 65536);
-    assert.deepEqual(r.done.verify, { identical: true, blocksCompared: 1024, hashBlockBytes: 65536 });
+    assert.deepEqual(r.done.verify, {
+      identical: true,
+      scope: 'changed',
+      blocksCompared: 10,
+      hashBlockBytes: 65536,
+    });
+    assert.deepEqual(verifyEffect(base, r.data).changedIn, ['since-restore', 'failback.1', 'failback.2']);
+  });
+
+  it("verify compares every block after a full copy, and with verify 'full'", () => {
+    const ids = {
+      ids: [{ equal: true }],
+      'copy.task': [copied('delta', 8)],
+      'final.task': [copied('delta', 2)],
+    };
+    const full = walk({ ...base, verify: 'full' }, { ...ids, ...verified });
+    assert.equal(verifyEffect({ ...base, verify: 'full' }, full.data).changedIn, undefined);
+    const differ = walk(base, {
+      ids: [{ equal: false, destination: 'Q:7', lineage: 'P:1' }],
+      'copy.task': [copied('full', 1024)],
+      'final.task': [copied('delta', 0)],
+      ...verified,
+    });
+    assert.equal(
+      verifyEffect(base, differ.data).changedIn,
+      undefined,
+      'everything moved: everything compared',
+    );
   });
 
   it('external, IDs differ: every block first (S706), and says why', () => {

@@ -2,7 +2,8 @@
  * The failback wizard (SPEC Fig. 21-33): for one failed-over volume, every method the
  * API offers with what it would move, from the secondary's since-restore bitmap and the
  * unique-ID comparison (GET /v1/failbacks/estimate), drawn against a full copy; pick
- * one and start. The job page follows it.
+ * one, and what verify compares before the primary's hosts start, and start. The job
+ * page follows it.
  */
 import { useState } from 'preact/hooks';
 import type { FailbackBody } from '../../../src/manager/api-schema.js';
@@ -27,6 +28,7 @@ export function FailbackPage() {
   const est = useLoad((a) => (chosen ? a.failbackEstimate(chosen) : Promise.resolve(null)), [chosen]);
   const e = est.data;
   const [method, setMethod] = useState('');
+  const [verify, setVerify] = useState<NonNullable<FailbackBody['verify']>>('changed');
   const chosenMethod = method || e?.methods[0]?.method || '';
 
   return (
@@ -45,7 +47,7 @@ export function FailbackPage() {
           submitLabel="Start failback"
           validate={() => (!e ? 'The estimate has not loaded: see the error above.' : null)}
           onSubmit={async () => {
-            const job = await api.failback({ volume: chosen, method: chosenMethod as Method });
+            const job = await api.failback({ volume: chosen, method: chosenMethod as Method, verify });
             navigate(jobHref(job.id));
           }}
         >
@@ -56,6 +58,16 @@ export function FailbackPage() {
                   {d.volume} ({d.lineage}) at {d.secondarySite}
                 </option>
               ))}
+            </select>
+          </Field>
+          <Field label="Verify" name="verify">
+            <select
+              name="verify"
+              value={verify}
+              onChange={(ev) => setVerify(ev.currentTarget.value as typeof verify)}
+            >
+              <option value="changed">the changed blocks (hashes of both sides)</option>
+              <option value="full">every block (reads both volumes whole)</option>
             </select>
           </Field>
           <div class="field wide">

@@ -16,7 +16,11 @@
  *
  *   verify    each node hashes its volume, the manager compares the hashes (only they
  *             cross the network): not identical fails the job (VOLUMES_DIFFER) with the
- *             primary's hosts not started and the secondary left up
+ *             primary's hosts not started and the secondary left up. A delta compares
+ *             the changed blocks (verify 'changed', the default: the secondary's
+ *             since-restore bitmap and what froze out of it), every other block being
+ *             equal by the unique ID and the base generation; verify 'full', and every
+ *             full copy, compare every block
  *
  * Through the object store (S801-S806, S901-S906):
  *   stop      S801 the secondary's hosts stop (hook) and its host I/O is fenced
@@ -50,6 +54,8 @@ export interface FailbackParams {
    * lineage with the ID the primary itself gives for the attached export.
    */
   readIdFrom?: 'manager' | 'primary';
+  /** What the verify step compares after a delta (default 'changed'); a full copy: 'full'. */
+  verify?: 'changed' | 'full';
   baseGeneration: string;
   consistencyOwed: boolean;
   /** Blocks the secondary changed since failover, when the job was made (for the report). */
@@ -103,6 +109,8 @@ function common(p: FailbackParams, data: JobData, jobId: string): Decision | nul
  * out of since-restore are copied again.
  */
 const FROZEN = ['failback.1', 'failback.2'] as const;
+/** The secondary's update bitmap since the restore of the failover (S211). */
+const SINCE_RESTORE = 'since-restore';
 
 /** The SPEC step numbers of the common end, per method. */
 const END_SPEC = {
@@ -113,19 +121,22 @@ const END_SPEC = {
 
 function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<string, unknown>): Decision {
   const spec = END_SPEC[p.method];
-  if (!data.verify)
+  if (!data.verify) {
+    const changed = moved.delta === true && p.verify !== 'full';
     return step(
       'verify',
       null,
-      `verify: ${p.primaryNode}/${p.primaryVolume} and ${p.secondaryNode}/${p.secondaryVolume} hold the same blocks (hashes compared)`,
+      `verify: ${p.primaryNode}/${p.primaryVolume} and ${p.secondaryNode}/${p.secondaryVolume} hold the same ${changed ? 'changed blocks' : 'blocks'} (hashes compared)`,
       {
         type: 'compare-volumes',
         node: p.primaryNode,
         volume: p.primaryVolume,
         otherNode: p.secondaryNode,
         otherVolume: p.secondaryVolume,
+        ...(changed ? { changedIn: [SINCE_RESTORE, ...FROZEN] } : {}),
       },
     );
+  }
   // Verified: the frozen bitmaps have done their work. Left behind, a later failback from
   // the same secondary volume would merge into them and copy these blocks again.
   if (!data.forget)
@@ -186,13 +197,23 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
       records,
     });
   }
-  const v = data.verify as { identical: boolean; blocksCompared: number; hashBlockBytes: number };
+  const v = data.verify as {
+    identical: boolean;
+    scope?: string;
+    blocksCompared: number;
+    hashBlockBytes: number;
+  };
   return {
     done: {
       method: p.method,
       volume: p.primaryVolume,
       ...moved,
-      verify: { identical: v.identical, blocksCompared: v.blocksCompared, hashBlockBytes: v.hashBlockBytes },
+      verify: {
+        identical: v.identical,
+        scope: v.scope ?? 'full', // jobs from before the changed-blocks verify compared everything
+        blocksCompared: v.blocksCompared,
+        hashBlockBytes: v.hashBlockBytes,
+      },
     },
     message: `${p.primaryVolume} is back at ${p.primaryNode}: ${moved.blocksMoved} blocks (${moved.bytesMoved} bytes) moved for ${p.changedBlocks ?? '?'} changed`,
   };
