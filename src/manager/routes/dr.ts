@@ -266,7 +266,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
     const v = lineages.size === 1 ? named[0] : await registry.volume(ref);
     const lineage = v.inheritedUniqueId ?? v.uniqueId;
     const d = await db.getDrVolume(lineage);
-    if (!d || d.active !== 'secondary' || !d.secondaryNode || !d.secondaryVolume || !d.secondarySite)
+    if (d?.active !== 'secondary' || !d.secondaryNode || !d.secondaryVolume || !d.secondarySite)
       throw new ReboundError(
         'CONFLICT',
         `volume ${v.name} (${lineage}) is not failed over: nothing to fail back`,
