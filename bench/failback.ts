@@ -75,9 +75,9 @@ interface Method {
 
 const FULL_COPY = 'full copy (remote copy, new ID)';
 const METHODS: Method[] = [
-  { name: 'remote copy', method: 'remote-copy', forceFull: false, copySteps: ['pair', 'release'] },
+  { name: 'remote copy', method: 'remote-copy', forceFull: false, copySteps: ['premark', 'release'] },
   { name: 'object store', method: 'object-store', forceFull: false, copySteps: ['n.start', 'back.task'] },
-  { name: 'external volume', method: 'external', forceFull: false, copySteps: ['attach', 'detach'] },
+  { name: 'external volume', method: 'external', forceFull: false, copySteps: ['premark', 'detach'] },
   { name: FULL_COPY, method: 'remote-copy', forceFull: true, copySteps: ['pair', 'release'] },
 ];
 

@@ -98,6 +98,32 @@ export const InheritIdBody = Type.Object(
 );
 export const CreateNamedBody = Type.Object({ name: Name }, { additionalProperties: false });
 export const FreezeBitmapBody = Type.Object({ into: Name }, { additionalProperties: false });
+/** Blocks of a premark range (256 KiB of set). */
+export const PREMARK_MAX_BLOCKS = 2 * 1024 * 1024;
+export const PremarkBody = Type.Object(
+  {
+    blockSizeBytes: Type.Integer({
+      minimum: 4096,
+      maximum: 4 * 1024 * 1024,
+      multipleOf: 4096,
+      description: "the set's grain, any: the node marks its own blocks under those bytes",
+    }),
+    startBlock: Type.Integer({ minimum: 0 }),
+    count: Type.Integer({ minimum: 0, maximum: PREMARK_MAX_BLOCKS }),
+    set: Type.String({
+      maxLength: 360_000,
+      description: 'base64 of an encoded block set of `count` bits (bit k: block startBlock + k)',
+    }),
+  },
+  { additionalProperties: false },
+);
+export const PremarkView = Type.Object({
+  /** Blocks of the volume newly marked (at the volume's grain), now durable. */
+  marked: Type.Integer(),
+  blockSizeBytes: Type.Integer(),
+});
+export type PremarkBody = Static<typeof PremarkBody>;
+export type PremarkView = Static<typeof PremarkView>;
 export const MergeBitmapBody = Type.Object({ from: Name }, { additionalProperties: false });
 
 export type PoolInfo = Static<typeof PoolInfo>;

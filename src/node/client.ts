@@ -19,6 +19,8 @@ import type {
   PairKeyBody,
   PairKeyView,
   PairView,
+  PremarkBody,
+  PremarkView,
   PruneBody,
   RestoreBody,
   RevertBody,
@@ -92,6 +94,10 @@ export class NodeClient {
   /** The bits themselves, in the block-set encoding (docs/formats/bitmap.md): BlockSet.decode reads them. */
   bitmapBits(volume: string, name: string): Promise<Buffer> {
     return this.http.bytes('GET', `/v1/volumes/${enc(volume)}/bitmaps/${enc(name)}/encoded`);
+  }
+  /** Mark ranges of a volume in its active bitmaps ahead of writes (durable on return). */
+  premark(volume: string, body: PremarkBody): Promise<PremarkView> {
+    return this.call('POST', `/v1/volumes/${enc(volume)}/premark`, body);
   }
   createBitmap(volume: string, name: string): Promise<BitmapInfo> {
     return this.call('POST', `/v1/volumes/${enc(volume)}/bitmaps`, { name });

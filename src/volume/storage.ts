@@ -409,6 +409,21 @@ export class NodeStorage implements Storage {
     await this.control(rec.bitmapDelete(this.bm(volume, name).id));
   }
 
+  /**
+   * Mark byte ranges in every active bitmap of the volume, durably, before writes to them
+   * arrive (VolumeIo.premark). Returns the blocks newly marked.
+   */
+  async premarkBitmaps(volume: string, ranges: { offset: number; length: number }[]): Promise<number> {
+    const v = this.vol(volume);
+    for (const r of ranges)
+      if (r.offset < 0 || r.length < 0 || r.offset + r.length > v.sizeBytes)
+        throw new ReboundError(
+          'OUT_OF_RANGE',
+          `bytes ${r.offset}+${r.length} run past the end of ${volume} (${v.sizeBytes} bytes)`,
+        );
+    return this.io.premark(v, ranges);
+  }
+
   getBitmap(volume: string, name: string): BlockSet {
     return this.bm(volume, name).set.clone();
   }

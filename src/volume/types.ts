@@ -149,6 +149,11 @@ export interface Storage {
   deleteBitmap(volume: string, name: string): Promise<void>;
   /** A copy of the bits; one bit per `blockSizeBytes` of the volume. */
   getBitmap(volume: string, name: string): BlockSet;
+  /**
+   * Mark byte ranges in every active bitmap of the volume, durable on return, ahead of
+   * writes known to be coming; returns the blocks newly marked.
+   */
+  premarkBitmaps(volume: string, ranges: { offset: number; length: number }[]): Promise<number>;
 
   /** Persist everything and close the drives. */
   close(): Promise<void>;

@@ -119,6 +119,28 @@ describe('virtual volumes and local copy', () => {
       only: set.encode().toString('base64'),
     });
     assert.equal(one.hashed, 1);
+    // Premark: the set's blocks land in the active bitmaps, at the volume's grain.
+    await assert.rejects(
+      secondary.client.premark('src', {
+        blockSizeBytes: 65536,
+        startBlock: 0,
+        count: 16,
+        set: set.encode().toString('base64'),
+      }),
+      (e: unknown) =>
+        code('INVALID_ARGUMENT')(e) && /set: 8 blocks for a range of 16/.test((e as Error).message),
+    );
+    const far = new BlockSet(4);
+    far.add(2); // block 202 of 64 KiB
+    const pm = await secondary.client.premark('src', {
+      blockSizeBytes: 65536,
+      startBlock: 200,
+      count: 4,
+      set: far.encode().toString('base64'),
+    });
+    assert.deepEqual(pm, { marked: 1, blockSizeBytes: 65536 });
+    const bits = BlockSet.decode(await secondary.client.bitmapBits('src', 'since-restore'));
+    assert.ok(bits.has(202));
     assert.deepEqual(
       Buffer.from(one.hashes, 'base64'),
       Buffer.from(whole.hashes, 'base64').subarray(3 * 32, 4 * 32),

@@ -6,9 +6,10 @@
  * task), following a task is a read, recording a backup or syncing sets the same state.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { BlockSet } from '../../block/index.js';
 import { isReboundError, ReboundError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import type { TaskView } from '../../node/api-schema.js';
+import { PREMARK_MAX_BLOCKS, type TaskView } from '../../node/api-schema.js';
 import type { NodeClient } from '../../node/client.js';
 import { isoTime } from '../clock.js';
 import { changedSet, compareVolumes, describeComparison } from '../compare.js';
@@ -227,6 +228,31 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
         }
       }
       return { deleted };
+    }
+    case 'premark': {
+      const changed = await changedSet(
+        await clientOf(registry, effect.fromNode),
+        effect.fromVolume,
+        effect.changedIn,
+      );
+      if (!changed) return { marked: 0 };
+      const target = await clientOf(registry, effect.node);
+      let marked = 0;
+      const { set, blockBytes } = changed;
+      for (let start = 0; start < set.sizeBlocks; start += PREMARK_MAX_BLOCKS) {
+        const count = Math.min(PREMARK_MAX_BLOCKS, set.sizeBlocks - start);
+        if (!set.hasAny(start, count)) continue;
+        const part = new BlockSet(count);
+        for (const r of set.runs(start, count)) part.addRange(r.start - start, r.count);
+        const r = await target.premark(effect.volume, {
+          blockSizeBytes: blockBytes,
+          startBlock: start,
+          count,
+          set: part.encode().toString('base64'),
+        });
+        marked += r.marked;
+      }
+      return { marked, changedBlocks: set.count(), blockSizeBytes: blockBytes };
     }
     case 'detach-external': {
       try {

@@ -58,6 +58,19 @@ export type Effect =
   | { type: 'fence'; node: string; volume: string; fenced: boolean }
   /** Delete these bitmaps of a volume (a name already gone is fine). */
   | { type: 'forget-bitmaps'; node: string; volume: string; names: string[] }
+  /**
+   * Mark, in the active bitmaps of `volume` at `node`, the blocks set in `changedIn` of
+   * `fromVolume` at `fromNode` (those it has), before a copy writes them: one durable
+   * commit instead of one per write.
+   */
+  | {
+      type: 'premark';
+      node: string;
+      volume: string;
+      fromNode: string;
+      fromVolume: string;
+      changedIn: string[];
+    }
   /** S503 / S704: the destination's unique ID against the lineage the secondary inherited. */
   | { type: 'compare-ids'; node: string; volume: string; lineage: string }
   /** S408 / S710 / S906: stop the secondary's machines and forget its node. */

@@ -1,11 +1,15 @@
 /**
  * /v1/volumes/:volume/bitmaps: named update bitmaps (SPEC "update difference
  * management"). Freeze is SPEC's "fix the bitmap": the active bitmap's bits move into a
- * frozen one and it restarts empty, atomically.
+ * frozen one and it restarts empty, atomically. Premark marks ranges in every active
+ * bitmap ahead of writes known to be coming (a failback's copy into this volume), durably
+ * in one commit, so those writes do not each wait for a bitmap commit.
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { BlockSet } from '../../block/index.js';
+import { ReboundError } from '../../errors.js';
 import type { NodeApiContext } from '../api.js';
 import {
   BitmapInfo,
@@ -13,6 +17,8 @@ import {
   CreateNamedBody,
   FreezeBitmapBody,
   MergeBitmapBody,
+  PremarkBody,
+  PremarkView,
   VolumeParams,
 } from '../api-schema.js';
 
@@ -34,6 +40,35 @@ export async function bitmapRoutes(scope: FastifyInstance, ctx: NodeApiContext):
       const b = await storage.createBitmap(req.params.volume, req.body.name);
       reply.status(201);
       return b;
+    },
+  );
+
+  app.post(
+    '/v1/volumes/:volume/premark',
+    { schema: { params: VolumeParams, body: PremarkBody, response: { 200: PremarkView } } },
+    async (req) => {
+      const { blockSizeBytes: grain, startBlock, count } = req.body;
+      let set: BlockSet;
+      try {
+        set = BlockSet.decode(Buffer.from(req.body.set, 'base64'));
+      } catch (err) {
+        throw new ReboundError('INVALID_ARGUMENT', `set: ${(err as Error).message}`, {
+          detail: { field: 'set' },
+        });
+      }
+      if (set.sizeBlocks !== count)
+        throw new ReboundError('INVALID_ARGUMENT', `set: ${set.sizeBlocks} blocks for a range of ${count}`, {
+          detail: { field: 'set' },
+        });
+      const ranges = [...set.runs()].map((r) => ({
+        offset: (startBlock + r.start) * grain,
+        length: r.count * grain,
+      }));
+      // The set's last block may run past a volume that is not a multiple of its grain.
+      const size = storage.getVolume(req.params.volume).sizeBytes;
+      for (const r of ranges) r.length = Math.max(0, Math.min(r.length, size - r.offset));
+      const marked = await storage.premarkBitmaps(req.params.volume, ranges);
+      return { marked, blockSizeBytes: storage.pool().blockSizeBytes };
     },
   );
 

@@ -74,6 +74,7 @@ describe('failback plan', () => {
       'ids S704',
       'reserve S702',
       'accept S702',
+      'premark S702',
       'attach S702',
       'copy.start S704-S705',
       'copy.task S705',
@@ -154,7 +155,7 @@ describe('failback plan', () => {
         ...verified,
       },
     );
-    assert.deepEqual(r.steps.slice(0, 3), ['reserve S702', 'accept S702', 'attach S702']);
+    assert.deepEqual(r.steps.slice(0, 4), ['reserve S702', 'accept S702', 'premark S702', 'attach S702']);
     assert.ok(!r.steps.some((s) => s.startsWith('ids')));
     assert.deepEqual(
       r.steps.filter((s) => s.startsWith('copy.')),

@@ -123,6 +123,7 @@ describe('job plans', () => {
       'ids:compare-ids',
       'reserve:reserve-target',
       'accept:fence',
+      'premark:premark',
       'pair:start-pair',
       'copy:wait-pair',
       'stop:host-hook',

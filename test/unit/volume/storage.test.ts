@@ -421,6 +421,48 @@ describe('update bitmaps', () => {
   });
 });
 
+describe('premark', () => {
+  it('marks byte ranges in every active bitmap ahead of writes, rounded out, durably; frozen ones stay', async () => {
+    const t = await tempStorage();
+    try {
+      const s = t.storage;
+      await s.createVolume('v', 64 * BS);
+      await s.createBitmap('v', 'a');
+      await s.device('v').write(1 * BS, Buffer.alloc(1));
+      await s.freezeBitmap('v', 'a', 'f');
+      await s.createBitmap('v', 'c');
+      await s.device('v').write(9 * BS, Buffer.alloc(1)); // a and c have block 9
+      const marked = await s.premarkBitmaps('v', [
+        { offset: 3 * BS + 4096, length: 4096 }, // inside block 3
+        { offset: 8 * BS, length: 3 * BS }, // 8, 9 (marked already), 10
+      ]);
+      assert.equal(marked, 3, 'blocks 3, 8 and 10: 9 was marked');
+      assert.equal(await s.premarkBitmaps('v', [{ offset: 8 * BS, length: 3 * BS }]), 0, 'nothing new');
+      await assert.rejects(
+        s.premarkBitmaps('v', [{ offset: 63 * BS, length: 2 * BS }]),
+        code('OUT_OF_RANGE'),
+      );
+      const s2 = await t.reopen();
+      for (const name of ['a', 'c'])
+        assert.deepEqual(
+          [...s2.getBitmap('v', name).runs()],
+          [
+            { start: 3, count: 1 },
+            { start: 8, count: 3 },
+          ],
+          name,
+        );
+      assert.deepEqual(
+        [...s2.getBitmap('v', 'f').runs()],
+        [{ start: 1, count: 1 }],
+        'a frozen bitmap is history',
+      );
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
+
 describe('fence', () => {
   it('waits for in-flight host requests, then refuses host I/O; the engine device ignores it', async () => {
     const t = await tempStorage();

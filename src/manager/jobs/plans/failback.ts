@@ -111,6 +111,30 @@ function common(p: FailbackParams, data: JobData, jobId: string): Decision | nul
 const FROZEN = ['failback.1', 'failback.2'] as const;
 /** The secondary's update bitmap since the restore of the failover (S211). */
 const SINCE_RESTORE = 'since-restore';
+/** Every block the secondary changed since failover: what a delta moves and verify compares. */
+const CHANGED = [SINCE_RESTORE, ...FROZEN];
+
+/**
+ * Before a delta writes into the primary volume: its active bitmaps (its backups' record
+ * of what changes) get the blocks about to come in one durable commit, so no write of
+ * the copy waits for a bitmap commit of its own (S404 / S702 / S902: the primary takes
+ * the writes). Blocks written at the secondary after this are marked as they come.
+ */
+function premark(p: FailbackParams, spec: string): Decision {
+  return step(
+    'premark',
+    spec,
+    `mark the changed blocks in the update bitmaps of ${p.primaryNode}/${p.primaryVolume} before they arrive`,
+    {
+      type: 'premark',
+      node: p.primaryNode,
+      volume: p.primaryVolume,
+      fromNode: p.secondaryNode,
+      fromVolume: p.secondaryVolume,
+      changedIn: CHANGED,
+    },
+  );
+}
 
 /** The SPEC step numbers of the common end, per method. */
 const END_SPEC = {
@@ -133,7 +157,7 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
         volume: p.primaryVolume,
         otherNode: p.secondaryNode,
         otherVolume: p.secondaryVolume,
-        ...(changed ? { changedIn: [SINCE_RESTORE, ...FROZEN] } : {}),
+        ...(changed ? { changedIn: CHANGED } : {}),
       },
     );
   }
@@ -257,6 +281,7 @@ function remoteCopy(
         fenced: false,
       },
     );
+  if (delta && !data.premark) return premark(p, 'S404');
   if (!data.pair)
     return step(
       'pair',
@@ -373,6 +398,8 @@ function external(
       `${p.primaryVolume} at ${p.primaryNode} takes the virtual volume's writes (hosts start at S707)`,
       { type: 'fence', node: p.primaryNode, volume: p.primaryVolume, fenced: false },
     );
+  // 'by-id' may turn out a full copy: marks ahead of it are only marks of blocks it writes.
+  if (mode !== 'full' && !data.premark) return premark(p, 'S702');
   if (!data.attach)
     return step(
       'attach',
@@ -560,6 +587,7 @@ export const failbackPlan: JobPlan<FailbackParams> = {
     const gen = data['n.task'] as { generationKey: string; blocks: number; bytesStored: number };
     const pstore = storeStep(data, p.primaryNode, p.store, 'pstore');
     if (pstore) return { step: pstore };
+    if (delta && !data.premark) return premark(p, 'S902');
     const back = taskSteps(
       jobId,
       data,
