@@ -151,6 +151,7 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
     }
     case 'wait-pair': {
       const client = await clientOf(registry, effect.node);
+      const pause = poller(ctx.pollMs);
       for (;;) {
         const p = await client.getPair(effect.volume, effect.name);
         const bs = p.blocksCopied > 0 ? p.bytesCopied / p.blocksCopied : 0;
@@ -169,7 +170,7 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
           return { state: p.state, blocksCopied: p.blocksCopied, bytesCopied: p.bytesCopied };
         if (ctx.signal.aborted)
           throw new ReboundError(ctx.signal.reason === 'cancel' ? 'CANCELLED' : 'SHUTTING_DOWN', 'stopped');
-        await sleep(ctx.pollMs).catch(() => undefined);
+        await pause();
       }
     }
     case 'release-pair': {
@@ -386,6 +387,7 @@ function startTask(
  */
 async function waitTask(client: NodeClient, taskId: string, ctx: EffectContext): Promise<TaskOutcome> {
   let cancelSent = false;
+  const pause = poller(ctx.pollMs);
   for (;;) {
     let task: TaskView;
     try {
@@ -410,6 +412,22 @@ async function waitTask(client: NodeClient, taskId: string, ctx: EffectContext):
         cancelSent = true;
       }
     }
-    await sleep(ctx.pollMs).catch(() => undefined);
+    await pause();
   }
+}
+
+/** The first wait between two polls of a node (then doubling up to the runner's pollMs). */
+const FIRST_POLL_MS = 20;
+
+/**
+ * Waits between the polls of one node task or pair: short at first, so a step that ends
+ * within a fraction of a second (a delta's copy, a small task) is seen ending then, not
+ * a whole poll interval later; doubling up to `maxMs` for the long ones.
+ */
+function poller(maxMs: number): () => Promise<void> {
+  let ms = Math.min(FIRST_POLL_MS, maxMs);
+  return async () => {
+    await sleep(ms).catch(() => undefined);
+    ms = Math.min(maxMs, ms * 2);
+  };
 }
