@@ -82,18 +82,32 @@ export async function compareVolumes(
   // A bitmap made before the volume grew is shorter: the blocks past it are unset.
   const set = options.only?.set.clone();
   set?.resize(total);
-  for (const range of set ? setRanges(set) : fullRanges(total)) {
-    if (options.signal?.aborted)
-      throw new ReboundError(
-        options.signal.reason === 'cancel' ? 'CANCELLED' : 'SHUTTING_DOWN',
-        'the comparison was stopped',
-      );
+  // The next range is asked for while this one is compared: each node then always has
+  // a request to work on (the hashing, not the round trip, sets the pace).
+  const ask = (range: HashRange) => {
     const body = {
       startBlock: range.start,
       count: range.count,
       hashBlockBytes: unit,
       ...(range.only ? { only: range.only.encode().toString('base64') } : {}),
     };
+    const both = Promise.all([a.client.hashes(a.volume, body), b.client.hashes(b.volume, body)]);
+    both.catch(() => undefined); // awaited below, or dropped once an earlier range failed
+    return both;
+  };
+  const ranges = set ? setRanges(set) : fullRanges(total);
+  let next = ranges.next();
+  let pending = next.done ? null : ask(next.value);
+  while (!next.done && pending) {
+    const range = next.value;
+    const answer = pending;
+    next = ranges.next();
+    pending = next.done ? null : ask(next.value);
+    if (options.signal?.aborted)
+      throw new ReboundError(
+        options.signal.reason === 'cancel' ? 'CANCELLED' : 'SHUTTING_DOWN',
+        'the comparison was stopped',
+      );
     // The block numbers the hashes stand for, in order.
     const blocks = range.only
       ? [...range.only.runs()].flatMap((r) =>
@@ -101,7 +115,7 @@ export async function compareVolumes(
         )
       : null;
     const n = blocks ? blocks.length : range.count;
-    const [ha, hb] = await Promise.all([a.client.hashes(a.volume, body), b.client.hashes(b.volume, body)]);
+    const [ha, hb] = await answer;
     const ba = Buffer.from(ha.hashes, 'base64');
     const bb = Buffer.from(hb.hashes, 'base64');
     if (ba.length !== n * HASH_BYTES || bb.length !== n * HASH_BYTES)
