@@ -52,7 +52,7 @@ export class Registry {
 
   private readonly backListeners: ((node: string) => void)[] = [];
 
-  /** Call `fn` with the node's name each time a node that was unreachable answers again. */
+  /** Call `fn` with the node's name each time a node answers a health check. */
   onNodeBack(fn: (node: string) => void): void {
     this.backListeners.push(fn);
   }
@@ -218,8 +218,11 @@ export class Registry {
       changedAt: changed ? now : current.healthChangedAt,
       lastSeenAt: health === 'ok' ? now : null,
     });
-    if (!changed) return;
+    // Every answer counts, not only a change of health: a node that went away and came
+    // back between two polls never looked unreachable here, yet a job may have paused
+    // on it meanwhile and waits for it to answer.
     if (health === 'ok') for (const fn of this.backListeners) fn(node.name);
+    if (!changed) return;
     if (health === 'unreachable') {
       await this.events.record(
         'warning',

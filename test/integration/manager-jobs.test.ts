@@ -3,8 +3,9 @@
 // becomes a full and says why, the next is incremental), its generations are listed,
 // a run missed while the manager was down runs once at start-up and is marked late, a
 // job whose node goes away pauses with the reason and resumes when the node answers
-// again, a due run is skipped (never run twice at once) while the previous job is still
-// active, and a restore job brings the bytes back.
+// again (also when it came back before the manager saw it gone), a due run is skipped
+// (never run twice at once) while the previous job is still active, and a restore job
+// brings the bytes back.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -213,6 +214,32 @@ describe('manager scheduler and jobs with a real node', () => {
 
     await startNodeAgain();
     await admin.checkNode('n1'); // answers again: the paused job resumes
+    const done: JobView = await admin.waitJob(job.id, { intervalMs: 20, timeoutMs: 60_000 });
+    assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
+    await admin.removeBackupSetting(s.id);
+  });
+
+  it('resumes a job paused on a node that came back before the manager saw it gone', async () => {
+    const s = await admin.addBackupSetting({
+      name: 'blip',
+      volume: 'db',
+      store: 'local',
+      method: 'full',
+      schedule: {
+        kind: 'daily',
+        start: new Date(clock.now() + HOUR).toISOString(),
+        interval: 1,
+        maxRuns: null,
+      },
+    });
+    await fx.stop(); // no health check while it is away: to the manager it never looked down
+    clock.advance(HOUR);
+    const job = await until('a paused job', async () => {
+      const [j] = await jobsOf(s.id);
+      return j?.state === 'paused' ? j : undefined;
+    });
+    await startNodeAgain();
+    await admin.checkNode('n1'); // health unchanged ('ok'), but it answers: the job goes on
     const done: JobView = await admin.waitJob(job.id, { intervalMs: 20, timeoutMs: 60_000 });
     assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
     await admin.removeBackupSetting(s.id);

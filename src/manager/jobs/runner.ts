@@ -163,7 +163,7 @@ export class JobRunner {
     return this.get(id);
   }
 
-  /** A node answers again: resume the jobs paused waiting for it. */
+  /** A node answers (every health check it passes): resume the jobs paused waiting for it. */
   async nodeBack(node: string): Promise<void> {
     for (const job of await this.o.db.listJobs({ state: ['paused'], limit: 10_000 }))
       if (job.waitingNode === node) await this.resume(job.id, null).catch(() => undefined);
