@@ -217,6 +217,18 @@ const TaskIdString = Type.String({
 const TaskId = Type.Optional(TaskIdString);
 export const TaskParams = Type.Object({ task: TaskIdString });
 
+/** The longest a GET of a task or pair may be held open waiting for a change. */
+export const MAX_WAIT_MS = 30_000;
+/**
+ * `?waitMs=N` on a GET of a task or a pair: answer as soon as the task ends or the
+ * pair's state changes, or after N ms with the view as it is then (a long poll).
+ */
+const WaitMs = Type.String({
+  pattern: '^[0-9]{1,5}$',
+  description: `milliseconds, 0 to ${MAX_WAIT_MS} (query strings are not coerced: digits)`,
+});
+export const WaitQuery = Type.Object({ waitMs: Type.Optional(WaitMs) }, { additionalProperties: false });
+
 export const BackupBody = Type.Object(
   {
     volume: Name,
@@ -371,17 +383,26 @@ export const StartPairBody = Type.Object(
   },
   { additionalProperties: false },
 );
+const PairState = Type.Union([
+  Type.Literal('initial-copy'),
+  Type.Literal('streaming'),
+  Type.Literal('releasing'),
+  Type.Literal('released'),
+  Type.Literal('failed'),
+]);
+/** `?waitMs=N[&whileState=S]`: answer once the pair's state is not S (default: its state when asked). */
+export const PairWaitQuery = Type.Object(
+  {
+    waitMs: Type.Optional(WaitMs),
+    whileState: Type.Optional(PairState),
+  },
+  { additionalProperties: false },
+);
 export const PairView = Type.Object({
   name: Type.String(),
   volume: Type.String(),
   mode: PairMode,
-  state: Type.Union([
-    Type.Literal('initial-copy'),
-    Type.Literal('streaming'),
-    Type.Literal('releasing'),
-    Type.Literal('released'),
-    Type.Literal('failed'),
-  ]),
+  state: PairState,
   target: Type.Object({ host: Type.String(), port: Type.Integer(), export: Type.String() }),
   blocksToCopy: Type.Integer(),
   blocksCopied: Type.Integer(),

@@ -122,8 +122,15 @@ export class NodeClient {
   listPairs(volume: string): Promise<PairView[]> {
     return this.call('GET', `/v1/volumes/${enc(volume)}/pairs`);
   }
-  getPair(volume: string, name: string): Promise<PairView> {
-    return this.call('GET', `/v1/volumes/${enc(volume)}/pairs/${enc(name)}`);
+  /** With `wait`, the node answers once the state is not `whileState`, or after `waitMs` (a long poll). */
+  getPair(
+    volume: string,
+    name: string,
+    wait?: { waitMs: number; whileState?: PairView['state'] },
+  ): Promise<PairView> {
+    let q = wait ? `?waitMs=${wait.waitMs}` : '';
+    if (wait?.whileState) q += `&whileState=${wait.whileState}`;
+    return this.call('GET', `/v1/volumes/${enc(volume)}/pairs/${enc(name)}${q}`);
   }
   /** Drain and release (the volume must be fenced); BUSY when not drained within the node's wait: call again. */
   releasePair(volume: string, name: string): Promise<PairView> {
@@ -211,8 +218,9 @@ export class NodeClient {
     return this.call('POST', `/v1/volumes/${enc(volume)}/hashes`, body);
   }
 
-  getTask(id: string): Promise<TaskView> {
-    return this.call('GET', `/v1/tasks/${enc(id)}`);
+  /** With `waitMs`, the node answers when the task ends or after that long (a long poll). */
+  getTask(id: string, waitMs = 0): Promise<TaskView> {
+    return this.call('GET', `/v1/tasks/${enc(id)}${waitMs > 0 ? `?waitMs=${waitMs}` : ''}`);
   }
   cancelTask(id: string): Promise<TaskView> {
     return this.call('POST', `/v1/tasks/${enc(id)}/cancel`);

@@ -103,6 +103,19 @@ export class TaskRunner {
     return this.tasks.get(id)?.view;
   }
 
+  /**
+   * The task's view once it has ended, or after `waitMs` if it still runs: a long poll,
+   * so a watcher sees the end the moment it comes instead of a poll interval later.
+   */
+  async settled(id: string, waitMs: number): Promise<TaskView | undefined> {
+    const t = this.tasks.get(id);
+    if (t === undefined || t.view.state !== 'running' || waitMs <= 0) return t?.view;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([t.done, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
+    return t.view;
+  }
+
   list(): TaskView[] {
     return [...this.tasks.values()].map((t) => t.view);
   }

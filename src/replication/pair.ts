@@ -48,6 +48,7 @@ import {
   BLOCKS_FILE,
   JOURNAL_DIR,
   type PairRecord,
+  type PairState,
   type PairView,
   readRecord,
   writeRecord,
@@ -121,6 +122,8 @@ export class Pair {
   private saveChain: Promise<void> = Promise.resolve();
   private saveTimer: NodeJS.Timeout | null = null;
   private releaseWaiters: Waiter[] = [];
+  /** Callers of changed() waiting for the next state change. */
+  private stateWaiters: (() => void)[] = [];
   private failures = 0;
   private readonly logger: Logger;
 
@@ -251,7 +254,7 @@ export class Pair {
     const done = new Promise<void>((resolve, reject) => this.releaseWaiters.push({ resolve, reject }));
     if (!this.releasing) {
       this.releasing = true;
-      this.record.state = 'releasing';
+      this.setState('releasing');
       await this.save();
       this.logger.info('pair releasing');
     }
@@ -384,7 +387,7 @@ export class Pair {
     await this.copy(set); // flushes the target: S506, S507
     this.record.copiedAt ??= new Date().toISOString();
     this.record.resync = false;
-    if (this.record.state === 'initial-copy') this.record.state = 'streaming';
+    if (this.record.state === 'initial-copy') this.setState('streaming');
     await this.save();
     this.logger.info({ blocks: this.record.blocksCopied, bytes: this.record.bytesCopied }, 'copy done');
   }
@@ -470,7 +473,7 @@ export class Pair {
       // was detached already, writes may have missed it: journal again and copy the
       // blocks written since the start again (the pair bitmap has them).
       this.releasing = false;
-      this.record.state = 'streaming';
+      this.setState('streaming');
       if (this.detached) {
         this.ctx.storage.attachJournal(this.volume, this.sink!);
         this.detached = false;
@@ -495,7 +498,7 @@ export class Pair {
     this.journal = null;
     await rm(join(this.dir, BLOCKS_FILE), { force: true });
     await this.deletePairBitmap();
-    this.record.state = 'released';
+    this.setState('released');
     this.record.releasedAt = new Date().toISOString();
     await this.save();
     this.logger.info(
@@ -610,7 +613,7 @@ export class Pair {
   /** Mark the pair failed (once); the runner, or the caller when none runs, tears down. */
   private fail(err: ReboundError): void {
     if (!this.live) return;
-    this.record.state = 'failed';
+    this.setState('failed');
     this.record.error = { code: err.code, message: err.message };
     this.logger.error({ code: err.code, err: err.message }, 'pair failed');
     this.stopping = true;
@@ -674,6 +677,31 @@ export class Pair {
         this.wakeUp = done;
       }
     });
+  }
+
+  private setState(state: PairState): void {
+    this.record.state = state;
+    const waiters = this.stateWaiters;
+    this.stateWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * Resolves once the pair's state is not `from` (at once if it is not now), or after
+   * `waitMs`: the long poll of `GET .../pairs/:pair?waitMs=&whileState=`, so the manager
+   * sees an initial copy end when it ends.
+   */
+  async changed(waitMs: number, from: PairState = this.record.state): Promise<void> {
+    if (waitMs <= 0 || this.record.state !== from) return;
+    let timer: NodeJS.Timeout | undefined;
+    let waiter: (() => void) | undefined;
+    await new Promise<void>((resolve) => {
+      waiter = resolve;
+      this.stateWaiters.push(resolve);
+      timer = setTimeout(resolve, waitMs);
+    });
+    clearTimeout(timer);
+    this.stateWaiters = this.stateWaiters.filter((w) => w !== waiter);
   }
 
   private save(): Promise<void> {

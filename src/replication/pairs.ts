@@ -14,7 +14,14 @@ import { connectNbd } from '../nbd/client/index.js';
 import { NAME_PATTERN, type Storage } from '../volume/index.js';
 import { freezeInto } from './freeze.js';
 import { COPY_CONCURRENCY, DEFAULT_RETRY, Pair, type PairContext, type RetryPolicy } from './pair.js';
-import { newRecord, PAIR_FILE, type PairMode, type PairTargetSpec, type PairView } from './record.js';
+import {
+  newRecord,
+  PAIR_FILE,
+  type PairMode,
+  type PairState,
+  type PairTargetSpec,
+  type PairView,
+} from './record.js';
 import { storeTarget } from './target.js';
 
 /** What POST /v1/volumes/:volume/pairs takes. */
@@ -185,6 +192,16 @@ export class PairManager {
 
   get(volume: string, name: string): PairView {
     return this.find(volume, name).view();
+  }
+
+  /**
+   * The pair's view once its state is not `whileState` (default: its state now), or
+   * after `waitMs` (a long poll).
+   */
+  async watch(volume: string, name: string, waitMs: number, whileState?: PairState): Promise<PairView> {
+    const pair = this.find(volume, name);
+    await pair.changed(waitMs, whileState);
+    return pair.view();
   }
 
   /** Names of the volume's pairs, any state (deleting the volume is BUSY while there is one). */

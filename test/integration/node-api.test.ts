@@ -1,6 +1,10 @@
 // The node control API on loopback with a real pool: what an operator or the manager
 // does through it, and how it answers bad requests.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isReboundError } from '../../src/errors.js';
 import { type NodeFixture, startTestNode } from '../helpers/node-fixture.js';
@@ -72,6 +76,40 @@ describe('node control API', () => {
     await fx.client.deleteSnapshot('v2', 's1');
     await fx.client.deleteBitmap('v2', 'backup-1');
     await fx.client.deleteVolume('v2');
+  });
+
+  it('a GET of a task with waitMs answers when the task ends, not a poll interval later', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rebound-wait-'));
+    try {
+      await fx.client.addStore({ name: 'waits', provider: 'directory', path: dir });
+      await fx.client.createVolume('waited', 64 * 2 ** 20);
+      await fx.node.storage.hostDevice('waited').write(0, randomBytes(32 * 2 ** 20));
+      const task = await fx.client.startBackup({ volume: 'waited', store: 'waits', method: 'full' });
+      const asked = Date.now();
+      const ended = await fx.client.getTask(task.id, 30_000);
+      const waited = Date.now() - asked;
+      assert.equal(ended.state, 'succeeded', JSON.stringify(ended.error));
+      assert.ok(waited < 20_000, `answered at the end (${waited} ms), not at the 30 s limit`);
+      // An ended task answers at once, whatever the wait.
+      const again = Date.now();
+      assert.equal((await fx.client.getTask(task.id, 30_000)).state, 'succeeded');
+      assert.ok(Date.now() - again < 5_000);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses waits out of range, by name', async () => {
+    for (const q of ['waitMs=-1', 'waitMs=30001', 'waitMs=soon']) {
+      const r = await raw('GET', `/v1/tasks/some-task?${q}`);
+      assert.equal(r.status, 400, q);
+      assert.equal(r.body.error.code, 'INVALID_ARGUMENT');
+      assert.match(r.body.error.message, /waitMs/);
+    }
+    const asked = Date.now();
+    const missing = await raw('GET', '/v1/tasks/some-task?waitMs=10000');
+    assert.equal(missing.status, 404, 'an unknown task is not waited for');
+    assert.ok(Date.now() - asked < 5_000);
   });
 
   it('answers bad requests with 4xx and a message naming the field', async () => {

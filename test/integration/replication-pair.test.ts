@@ -170,7 +170,15 @@ describe('copy pairs between two nodes', () => {
       'one pair per volume',
     );
 
-    await waitFor('streaming', async () => (await src.client.getPair('v1', 'fb1')).state === 'streaming');
+    // A long poll answers as the initial copy ends (or at once if it has ended).
+    const copied = await src.client.getPair('v1', 'fb1', { waitMs: 30_000, whileState: 'initial-copy' });
+    assert.equal(copied.state, 'streaming');
+    assert.equal(copied.blocksCopied, copied.blocksToCopy);
+    // Held while the state stays what it is, then answered as it is.
+    const asked = Date.now();
+    const held = await src.client.getPair('v1', 'fb1', { waitMs: 300 });
+    assert.equal(held.state, 'streaming');
+    assert.ok(Date.now() - asked >= 250, `held until the wait ran out (${Date.now() - asked} ms)`);
     await new Promise((r) => setTimeout(r, 300)); // more writes while streaming
     const requests = await writer.stop();
     assert.ok(requests > 20, `the host wrote ${requests} requests`);

@@ -5,7 +5,6 @@
  * has is skipped, a node task is started under the job's ID (the node returns the same
  * task), following a task is a read, recording a backup or syncing sets the same state.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { BlockSet } from '../../block/index.js';
 import { isReboundError, ReboundError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -151,9 +150,13 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
     }
     case 'wait-pair': {
       const client = await clientOf(registry, effect.node);
-      const pause = poller(ctx.pollMs);
-      for (;;) {
-        const p = await client.getPair(effect.volume, effect.name);
+      // A long poll: the node answers when the copy ends, or every pollMs with progress.
+      for (let first = true; ; first = false) {
+        const p = await client.getPair(
+          effect.volume,
+          effect.name,
+          first ? undefined : { waitMs: ctx.pollMs, whileState: 'initial-copy' },
+        );
         const bs = p.blocksCopied > 0 ? p.bytesCopied / p.blocksCopied : 0;
         ctx.progress({
           bytesDone: p.bytesCopied,
@@ -170,7 +173,6 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
           return { state: p.state, blocksCopied: p.blocksCopied, bytesCopied: p.bytesCopied };
         if (ctx.signal.aborted)
           throw new ReboundError(ctx.signal.reason === 'cancel' ? 'CANCELLED' : 'SHUTTING_DOWN', 'stopped');
-        await pause();
       }
     }
     case 'release-pair': {
@@ -387,11 +389,11 @@ function startTask(
  */
 async function waitTask(client: NodeClient, taskId: string, ctx: EffectContext): Promise<TaskOutcome> {
   let cancelSent = false;
-  const pause = poller(ctx.pollMs);
   for (;;) {
     let task: TaskView;
     try {
-      task = await client.getTask(taskId);
+      // A long poll: the node answers when the task ends, or after pollMs with progress.
+      task = await client.getTask(taskId, ctx.pollMs);
     } catch (err) {
       if (isReboundError(err, 'NOT_FOUND')) return { lost: true };
       throw err;
@@ -412,22 +414,5 @@ async function waitTask(client: NodeClient, taskId: string, ctx: EffectContext):
         cancelSent = true;
       }
     }
-    await pause();
   }
-}
-
-/** The first wait between two polls of a node (then doubling up to the runner's pollMs). */
-const FIRST_POLL_MS = 20;
-
-/**
- * Waits between the polls of one node task or pair: short at first, so a step that ends
- * within a fraction of a second (a delta's copy, a small task) is seen ending then, not
- * a whole poll interval later; doubling up to `maxMs` for the long ones.
- */
-function poller(maxMs: number): () => Promise<void> {
-  let ms = Math.min(FIRST_POLL_MS, maxMs);
-  return async () => {
-    await sleep(ms).catch(() => undefined);
-    ms = Math.min(maxMs, ms * 2);
-  };
 }

@@ -47,7 +47,9 @@ import {
   TaskParams,
   TaskView,
   VerifyBody,
+  WaitQuery,
 } from '../api-schema.js';
+import { waitMsOf } from './wait.js';
 
 /** Generations mounted over NBD are exported under this prefix. */
 export const MOUNT_PREFIX = 'backup-';
@@ -274,15 +276,19 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
 
   app.get('/v1/tasks', { schema: { response: { 200: Type.Array(TaskView) } } }, async () => tasks.list());
 
-  app.get('/v1/tasks/:task', { schema: { params: TaskParams, response: { 200: TaskView } } }, async (req) => {
-    const t = tasks.get(req.params.task);
-    if (!t)
-      throw new ReboundError(
-        'NOT_FOUND',
-        `no task ${req.params.task} (tasks are forgotten when the node restarts)`,
-      );
-    return t;
-  });
+  app.get(
+    '/v1/tasks/:task',
+    { schema: { params: TaskParams, querystring: WaitQuery, response: { 200: TaskView } } },
+    async (req) => {
+      const t = await tasks.settled(req.params.task, waitMsOf(req.query.waitMs));
+      if (!t)
+        throw new ReboundError(
+          'NOT_FOUND',
+          `no task ${req.params.task} (tasks are forgotten when the node restarts)`,
+        );
+      return t;
+    },
+  );
 
   app.post(
     '/v1/tasks/:task/cancel',

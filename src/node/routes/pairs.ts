@@ -7,7 +7,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { NodeApiContext } from '../api.js';
-import { PairParams, PairView, StartPairBody, VolumeParams } from '../api-schema.js';
+import { PairParams, PairView, PairWaitQuery, StartPairBody, VolumeParams } from '../api-schema.js';
+import { waitMsOf } from './wait.js';
 
 export async function pairRoutes(scope: FastifyInstance, ctx: NodeApiContext): Promise<void> {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
@@ -31,8 +32,11 @@ export async function pairRoutes(scope: FastifyInstance, ctx: NodeApiContext): P
     },
   );
 
-  app.get('/v1/volumes/:volume/pairs/:pair', { schema: one }, async (req) =>
-    pairs.get(req.params.volume, req.params.pair),
+  app.get(
+    '/v1/volumes/:volume/pairs/:pair',
+    { schema: { ...one, querystring: PairWaitQuery } },
+    async (req) =>
+      pairs.watch(req.params.volume, req.params.pair, waitMsOf(req.query.waitMs), req.query.whileState),
   );
 
   app.post('/v1/volumes/:volume/pairs/:pair/release', { schema: one }, async (req) =>
