@@ -33,7 +33,7 @@ export const RECORD_HEADER_BYTES = 12;
 export const LOG_MAGIC = 0x52424c47; // "RBLG"
 export const CHECKPOINT_MAGIC = 0x5242434b; // "RBCK"
 export const META_VERSION = 1;
-const FILE_HEADER_BYTES = 32;
+export const FILE_HEADER_BYTES = 32;
 /** A record payload is never larger than this (a full bitmap of a 64 TiB volume at 4 KiB fits). */
 const MAX_RECORD_BYTES = 2 ** 31 - 1;
 

@@ -20,6 +20,7 @@ export const RecordType = {
   BitmapClear: 13,
   BitmapData: 14,
   Counters: 15,
+  MapRuns: 16,
 } as const;
 
 export const rec = {
@@ -65,6 +66,12 @@ export const rec = {
     const w = new ByteWriter(8 + pairs.length * 4).u32(objId).u32(pairs.length / 2);
     for (let i = 0; i < pairs.length; i++) w.u32(pairs[i]);
     return frameRecord(RecordType.MapList, w.finish());
+  },
+  /** Runs of consecutive blocks mapped to consecutive pbns: [lba, pbn, length] triples (checkpoint). */
+  mapRuns(objId: number, triples: Uint32Array): Buffer {
+    const w = new ByteWriter(8 + triples.length * 4).u32(objId).u32(triples.length / 3);
+    for (let i = 0; i < triples.length; i++) w.u32(triples[i]);
+    return frameRecord(RecordType.MapRuns, w.finish());
   },
   bitmapCreate(volume: number, id: number, active: boolean, name: string, createdAt: string): Buffer {
     const w = new ByteWriter()

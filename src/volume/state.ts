@@ -214,6 +214,17 @@ export class State {
         }
         return;
       }
+      case RecordType.MapRuns: {
+        const t = this.table(r.u32());
+        const n = r.u32();
+        for (let i = 0; i < n; i++) {
+          const lba = r.u32();
+          const pbn = r.u32();
+          const length = r.u32();
+          for (let k = 0; k < length; k++) t.set(lba + k, pbn + k);
+        }
+        return;
+      }
       case RecordType.BitmapCreate: {
         const v = this.volume(r.u32());
         const id = r.u32();
@@ -300,20 +311,52 @@ export class State {
   /** The whole state as records: the body of a checkpoint. */
   snapshotRecords(): Buffer[] {
     const out: Buffer[] = [rec.counters(this.nextVolume, this.nextObject, this.nextBitmap)];
+    // A table's mappings: runs (consecutive blocks on consecutive pbns, as a restore or a
+    // sequential write leaves them) as MapRuns, lone blocks as MapList. A restored 8 GiB
+    // volume of 4 KiB blocks is then a few records instead of 16 MiB of pairs, which is
+    // what a clean stop (and the next open) spends its time on.
     const mapList = (objId: number, t: MappingTable) => {
-      const MAX_PAIRS = 16384;
-      let pairs = new Uint32Array(MAX_PAIRS * 2);
-      let n = 0;
-      t.each((lba, pbn) => {
-        pairs[n * 2] = lba;
-        pairs[n * 2 + 1] = pbn;
-        if (++n === MAX_PAIRS) {
-          out.push(rec.mapList(objId, pairs));
-          pairs = new Uint32Array(MAX_PAIRS * 2);
-          n = 0;
+      const MAX = 16384;
+      let pairs = new Uint32Array(MAX * 2);
+      let np = 0;
+      let runs = new Uint32Array(MAX * 3);
+      let nr = 0;
+      const flush = (lba: number, pbn: number, length: number) => {
+        if (length === 1) {
+          pairs[np * 2] = lba;
+          pairs[np * 2 + 1] = pbn;
+          if (++np === MAX) {
+            out.push(rec.mapList(objId, pairs));
+            pairs = new Uint32Array(MAX * 2);
+            np = 0;
+          }
+          return;
         }
+        runs[nr * 3] = lba;
+        runs[nr * 3 + 1] = pbn;
+        runs[nr * 3 + 2] = length;
+        if (++nr === MAX) {
+          out.push(rec.mapRuns(objId, runs));
+          runs = new Uint32Array(MAX * 3);
+          nr = 0;
+        }
+      };
+      let runLba = -1;
+      let runPbn = 0;
+      let runLength = 0;
+      t.each((lba, pbn) => {
+        if (runLength > 0 && lba === runLba + runLength && pbn === runPbn + runLength) {
+          runLength++;
+          return;
+        }
+        if (runLength > 0) flush(runLba, runPbn, runLength);
+        runLba = lba;
+        runPbn = pbn;
+        runLength = 1;
       });
-      if (n > 0) out.push(rec.mapList(objId, pairs.subarray(0, n * 2)));
+      if (runLength > 0) flush(runLba, runPbn, runLength);
+      if (np > 0) out.push(rec.mapList(objId, pairs.subarray(0, np * 2)));
+      if (nr > 0) out.push(rec.mapRuns(objId, runs.subarray(0, nr * 3)));
     };
     for (const v of this.volumes.values()) {
       out.push(rec.volumeCreate(v.objId, v.number, v.sizeBytes, v.name, v.createdAt));

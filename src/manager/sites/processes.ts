@@ -14,7 +14,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ReboundError } from '../../errors.js';
 
-const POLL_MS = 50;
+/** How often a stopping process is looked for: a teardown ends within this of the exit. */
+const POLL_MS = 10;
 
 /** Alive and not a zombie (an exited child whose parent has not reaped it yet counts as gone). */
 export function isAlive(pid: number): boolean {
