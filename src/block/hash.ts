@@ -7,10 +7,12 @@
  * The last block of a device whose size is not a multiple is hashed over the bytes that
  * exist. Ranges the device reports as zero are not read: their hash is the hash of zeros,
  * which is exactly what reading them would give (the BlockDevice contract).
+ *
+ * This is the form for any BlockDevice. A node hashes its pool volumes off the main
+ * thread instead (src/volume/hasher.ts), to the same bytes; the tests hold the two equal.
  */
 import { createHash } from 'node:crypto';
 import { ReboundError } from '../errors.js';
-import type { BlockSet } from './block-set.js';
 import type { BlockDevice } from './device.js';
 
 export const HASH_BYTES = 32;
@@ -70,56 +72,6 @@ export async function hashBlocks(
     }
   }
   return out;
-}
-
-/** Runs of a set hashed at once: a scattered set is many small reads, latency-bound alone. */
-const SET_CONCURRENCY = 16;
-
-/**
- * SHA-256 of the blocks of `marked` only (a set of `count` blocks from `startBlock` on:
- * bit k is block startBlock + k), concatenated in block order: what a verify of the
- * changed blocks compares, without reading the rest of the volume.
- */
-export async function hashMarkedBlocks(
-  device: BlockDevice,
-  startBlock: number,
-  marked: BlockSet,
-  hashBlockBytes: number,
-  signal?: AbortSignal,
-): Promise<Buffer> {
-  const totalBlocks = Math.ceil(device.sizeBytes / hashBlockBytes);
-  if (startBlock < 0 || startBlock + marked.sizeBlocks > totalBlocks)
-    throw new ReboundError(
-      'OUT_OF_RANGE',
-      `blocks ${startBlock}+${marked.sizeBlocks} run past the end (${totalBlocks} blocks of ${hashBlockBytes} bytes)`,
-    );
-  const runs = [...marked.runs()];
-  const parts: Buffer[] = new Array(runs.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < runs.length) {
-      const i = next++;
-      const first = startBlock + runs[i].start;
-      parts[i] =
-        runs[i].count === 1
-          ? await hashOne(device, first, hashBlockBytes, signal)
-          : await hashBlocks(device, first, runs[i].count, hashBlockBytes, signal);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(SET_CONCURRENCY, runs.length) }, worker));
-  return Buffer.concat(parts);
-}
-
-/**
- * One block, read without asking the device which of it is zero first: a changed block
- * is almost always written, and a read of a hole gives zeros anyway (the contract), so
- * the hash is the same and a round trip is saved per scattered block.
- */
-async function hashOne(device: BlockDevice, block: number, hashBlockBytes: number, signal?: AbortSignal) {
-  signal?.throwIfAborted();
-  const offset = block * hashBlockBytes;
-  const data = await device.read(offset, Math.min(hashBlockBytes, device.sizeBytes - offset));
-  return createHash('sha256').update(data).digest();
 }
 
 /** Which hash blocks of [offset, offset + length) the device says read as zeros. */

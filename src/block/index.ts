@@ -13,7 +13,7 @@ export {
   isZeroBuffer,
 } from './copy-engine.js';
 export type { BlockDevice, Extent, WriteOptions, ZeroOptions } from './device.js';
-export { diffHashes, HASH_BYTES, hashBlocks, hashMarkedBlocks } from './hash.js';
+export { diffHashes, HASH_BYTES, hashBlocks } from './hash.js';
 export { MemoryDevice } from './memory-device.js';
 export { checkRange } from './range.js';
 export { ReadOnlyDevice } from './read-only-device.js';

@@ -60,6 +60,11 @@ export class Drives {
     return this.list.map((d) => ({ path: d.path, sizeBytes: d.sizeBytes }));
   }
 
+  /** Each drive's file descriptor, by drive index (for readers in worker threads). */
+  get fds(): number[] {
+    return this.list.map((d) => d.fh.fd);
+  }
+
   /** The drive and byte position of pool block `pbn` (1-based). */
   locate(pbn: number): { fh: FileHandle; position: number; driveIndex: number } {
     for (let i = 0; i < this.list.length; i++) {

@@ -11,6 +11,8 @@ import type { BlockDevice } from '../block/device.js';
 import { ReboundError } from '../errors.js';
 import { Pool, type PoolInitOptions, type PoolOpenOptions } from '../pool/index.js';
 import { SnapshotDevice, VolumeDevice } from './device.js';
+import { planHashes } from './hash-plan.js';
+import { VolumeHasher } from './hasher.js';
 import { VolumeIo } from './io.js';
 import { rec } from './records.js';
 import { type Bitmap, type Snapshot, State, type Volume } from './state.js';
@@ -43,6 +45,7 @@ function checkName(what: string, name: string): void {
 
 export class NodeStorage implements Storage {
   private readonly io: VolumeIo;
+  private readonly hasher = new VolumeHasher();
   private closed = false;
 
   private constructor(
@@ -424,6 +427,29 @@ export class NodeStorage implements Storage {
     return this.io.premark(v, ranges);
   }
 
+  /**
+   * SHA-256 of hash blocks `blocks` (numbers, in units of `hashBlockBytes`) of a volume,
+   * 32 bytes each in the order given, read and hashed in a worker thread (hasher.ts).
+   */
+  async hashVolumeBlocks(volume: string, blocks: ArrayLike<number>, hashBlockBytes: number): Promise<Buffer> {
+    const v = this.vol(volume);
+    const total = Math.ceil(v.sizeBytes / hashBlockBytes);
+    for (let i = 0; i < blocks.length; i++)
+      if (!(blocks[i] >= 0 && blocks[i] < total))
+        throw new ReboundError(
+          'OUT_OF_RANGE',
+          `hash block ${blocks[i]} is past the end of ${volume} (${total} blocks of ${hashBlockBytes} bytes)`,
+        );
+    if (blocks.length === 0) return Buffer.alloc(0);
+    const alloc = this.poolRef.allocator;
+    const epoch = alloc.beginIo(); // no block planned here is reused before the worker has read it
+    try {
+      return await this.hasher.hash(planHashes(this.poolRef, v.table, v.sizeBytes, blocks, hashBlockBytes));
+    } finally {
+      alloc.endIo(epoch);
+    }
+  }
+
   getBitmap(volume: string, name: string): BlockSet {
     return this.bm(volume, name).set.clone();
   }
@@ -439,6 +465,7 @@ export class NodeStorage implements Storage {
       await new Promise((r) => setTimeout(r, 5));
     }
     try {
+      await this.hasher.close();
       await this.poolRef.log.checkpoint();
     } finally {
       await this.poolRef.close();

@@ -155,6 +155,9 @@ export interface Storage {
    */
   premarkBitmaps(volume: string, ranges: { offset: number; length: number }[]): Promise<number>;
 
+  /** SHA-256 of the given hash blocks of a volume, 32 bytes each, hashed off the main thread. */
+  hashVolumeBlocks(volume: string, blocks: ArrayLike<number>, hashBlockBytes: number): Promise<Buffer>;
+
   /** Persist everything and close the drives. */
   close(): Promise<void>;
 }

@@ -6,7 +6,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { BlockSet, hashBlocks, hashMarkedBlocks } from '../../block/index.js';
+import { BlockSet } from '../../block/index.js';
 import { ReboundError } from '../../errors.js';
 import type { VolumeInfo as StoredVolume } from '../../volume/types.js';
 import { type NodeApiContext, nbdUri } from '../api.js';
@@ -77,7 +77,7 @@ export async function volumeRoutes(scope: FastifyInstance, ctx: NodeApiContext):
     volumeView(ctx, await storage.setInheritedUniqueId(req.params.volume, req.body.inheritedUniqueId)),
   );
 
-  // Read through the engine's view: a fenced volume (the secondary after its last write) hashes too.
+  // Read off the pool in a worker thread: a fenced volume (the secondary after its last write) hashes too.
   app.post(
     '/v1/volumes/:volume/hashes',
     { schema: { params: VolumeParams, body: HashesBody, response: { 200: HashesView } } },
@@ -91,12 +91,21 @@ export async function volumeRoutes(scope: FastifyInstance, ctx: NodeApiContext):
           `${hashed} blocks in one call: at most ${HASHES_MAX_BLOCKS} (ask for smaller ranges)`,
           { detail: { field: only ? 'only' : 'count' } },
         );
-      const device = storage.device(req.params.volume);
-      const hashes = only
-        ? await hashMarkedBlocks(device, startBlock, only, hashBlockBytes)
-        : await hashBlocks(device, startBlock, count, hashBlockBytes);
+      const { sizeBytes } = storage.getVolume(req.params.volume);
+      const total = Math.ceil(sizeBytes / hashBlockBytes);
+      if (startBlock + count > total)
+        throw new ReboundError(
+          'OUT_OF_RANGE',
+          `blocks ${startBlock}+${count} run past the end (${total} blocks of ${hashBlockBytes} bytes)`,
+        );
+      const blocks = new Float64Array(hashed);
+      if (only) {
+        let k = 0;
+        for (const r of only.runs()) for (let b = 0; b < r.count; b++) blocks[k++] = startBlock + r.start + b;
+      } else for (let k = 0; k < count; k++) blocks[k] = startBlock + k;
+      const hashes = await storage.hashVolumeBlocks(req.params.volume, blocks, hashBlockBytes);
       return {
-        sizeBytes: device.sizeBytes,
+        sizeBytes,
         hashBlockBytes,
         startBlock,
         count,

@@ -4,14 +4,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import {
-  BlockSet,
-  diffHashes,
-  HASH_BYTES,
-  hashBlocks,
-  hashMarkedBlocks,
-  MemoryDevice,
-} from '../../../src/block/index.js';
+import { diffHashes, HASH_BYTES, hashBlocks, MemoryDevice } from '../../../src/block/index.js';
 
 const KiB = 1024;
 
@@ -33,21 +26,6 @@ describe('hashBlocks', () => {
 
   it('refuses a range past the end', async () => {
     await assert.rejects(hashBlocks(new MemoryDevice(128 * KiB), 1, 2, 64 * KiB), /past the end/);
-  });
-
-  it('hashes only the marked blocks of a range, in block order', async () => {
-    const dev = new MemoryDevice(256 * KiB); // 64 blocks of 4 KiB
-    for (let b = 0; b < 64; b++) await dev.write(b * 4 * KiB, Buffer.alloc(4 * KiB, b + 1));
-    const all = await hashBlocks(dev, 0, 64, 4 * KiB);
-    const marked = new BlockSet(40); // blocks 10..49
-    marked.add(0);
-    marked.addRange(5, 3);
-    marked.add(39);
-    const h = await hashMarkedBlocks(dev, 10, marked, 4 * KiB);
-    const want = [10, 15, 16, 17, 49].map((b) => all.subarray(b * HASH_BYTES, (b + 1) * HASH_BYTES));
-    assert.deepEqual(h, Buffer.concat(want));
-    assert.equal((await hashMarkedBlocks(dev, 0, new BlockSet(64), 4 * KiB)).length, 0);
-    await assert.rejects(hashMarkedBlocks(dev, 30, marked, 4 * KiB), /past the end/);
   });
 
   it('names the blocks that differ', async () => {

@@ -1,0 +1,82 @@
+// Hashes of pool volumes read and hashed in the worker thread (src/volume/hasher.ts) must
+// be the hashes of the bytes a read gives, at any hash grain against any pool block size,
+// over holes, a short last block, copy-on-write blocks and a snapshot's shared ones.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { isReboundError } from '../../../src/errors.js';
+import { MiB, pattern, tempStorage } from './helpers.js';
+
+const KiB = 1024;
+
+function sha(data: Buffer): Buffer {
+  return createHash('sha256').update(data).digest();
+}
+
+describe('volume hashes (worker thread)', () => {
+  for (const poolBlock of [4 * KiB, 64 * KiB])
+    for (const unit of [4 * KiB, 64 * KiB])
+      it(`pool blocks of ${poolBlock / KiB} KiB, hash blocks of ${unit / KiB} KiB: the hashes of what a read gives`, async () => {
+        const t = await tempStorage({ drives: [{ sizeBytes: 32 * MiB }], blockSizeBytes: poolBlock });
+        try {
+          const s = t.storage;
+          const size = 4 * MiB + 4 * KiB; // a short last hash block when the unit is 64 KiB
+          await s.createVolume('v', size);
+          const d = s.device('v');
+          await d.write(0, pattern(1 * MiB, 1)); // a run
+          await d.write(2 * MiB + 100, pattern(3000, 2)); // part of a block; holes around
+          await d.write(size - 4 * KiB, pattern(4 * KiB, 3)); // the last bytes
+          await s.createSnapshot('v', 'snap');
+          await d.write(64 * KiB + 512, pattern(8 * KiB, 4)); // copy on write
+          const total = Math.ceil(size / unit);
+          const all = Array.from({ length: total }, (_, b) => b);
+          const image = await d.read(0, size);
+          const want = Buffer.concat(
+            all.map((b) => sha(image.subarray(b * unit, Math.min((b + 1) * unit, size)))),
+          );
+          assert.deepEqual(await s.hashVolumeBlocks('v', all, unit), want);
+          // A scattered choice, in the order asked.
+          const some = [total - 1, 0, 1, Math.floor(total / 2), 3];
+          assert.deepEqual(
+            await s.hashVolumeBlocks('v', some, unit),
+            Buffer.concat(some.map((b) => want.subarray(b * 32, (b + 1) * 32))),
+          );
+          await assert.rejects(
+            s.hashVolumeBlocks('v', [total], unit),
+            (e: unknown) => isReboundError(e, 'OUT_OF_RANGE') && /past the end/.test((e as Error).message),
+          );
+          assert.equal((await s.hashVolumeBlocks('v', [], unit)).length, 0);
+        } finally {
+          await t.cleanup();
+        }
+      });
+
+  it('hashes while host writes go on, and a reopened node hashes the same', async () => {
+    const t = await tempStorage();
+    try {
+      const s = t.storage;
+      await s.createVolume('v', 8 * MiB);
+      const d = s.device('v');
+      await d.write(0, pattern(8 * MiB, 5));
+      const blocks = Array.from({ length: 128 }, (_, b) => b);
+      const before = await s.hashVolumeBlocks('v', blocks, 64 * KiB);
+      // Writes to other blocks during hashing change nothing of the blocks hashed.
+      const writes = Promise.all(
+        Array.from({ length: 32 }, (_, i) => d.write(4 * MiB + i * 64 * KiB, pattern(64 * KiB, 100 + i))),
+      );
+      const during = await s.hashVolumeBlocks('v', blocks.slice(0, 64), 64 * KiB);
+      await writes;
+      assert.deepEqual(during, before.subarray(0, 64 * 32));
+      await d.flush();
+      const image = await d.read(0, 8 * MiB);
+      await t.reopen();
+      const after = await t.storage.hashVolumeBlocks('v', blocks, 64 * KiB);
+      assert.deepEqual(
+        after,
+        Buffer.concat(blocks.map((b) => sha(image.subarray(b * 64 * KiB, (b + 1) * 64 * KiB)))),
+      );
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
