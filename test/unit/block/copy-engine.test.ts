@@ -76,6 +76,23 @@ describe('copyBlocks', () => {
     assert.ok(progress.every((v, i) => i === 0 || v >= progress[i - 1]));
   });
 
+  it('data that reads as zeros is zeroed, not written; one non-zero byte anywhere is copied', async () => {
+    const src = new MemoryDevice(64 * BS);
+    // Written zeros (data to block status), 256 KiB runs: past the 64 KiB compared at once.
+    await src.write(0, Buffer.alloc(32 * BS));
+    const last = Buffer.alloc(32 * BS);
+    last[last.length - 1] = 1; // the very last byte of a run
+    await src.write(32 * BS, last);
+    const dst = new MemoryDevice(64 * BS);
+    await dst.write(0, fill(9, 64 * BS));
+    const all = new BlockSet(64);
+    all.addRange(0, 64);
+    const r = await copyBlocks({ source: src, dest: dst, blocks: all, blockSizeBytes: BS, maxIoBytes: 32 * BS });
+    assert.equal(r.bytesZeroed, 32 * BS);
+    assert.equal(r.bytesCopied, 32 * BS);
+    assert.deepEqual(await dst.read(0, 64 * BS), Buffer.concat([Buffer.alloc(32 * BS), last]));
+  });
+
   it('never reads holes; zeroes them in the destination, or skips them', async () => {
     const src = new MemoryDevice(16 * BS, { blockSizeBytes: BS });
     await src.write(3 * BS, fill(3));
