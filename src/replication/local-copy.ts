@@ -16,7 +16,7 @@ import { ReboundError } from '../errors.js';
 import type { Storage } from '../volume/index.js';
 import type { ExternalVolumes } from './external.js';
 import { freezeInto } from './freeze.js';
-import { COPY_CONCURRENCY } from './pair.js';
+import { COPY_CONCURRENCY } from './target.js';
 
 export interface LocalCopyRequest {
   volume: string;

@@ -66,14 +66,6 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-/**
- * Copy engine chunks in flight when a failback copies into another node's volume (a pair
- * or a local copy into a virtual volume). A delta is scattered blocks, one request each,
- * so the copy is bound by each request's round trip (the target marks its bitmaps
- * durably before writing): many in flight let those commits group. (bench:failback)
- */
-export const COPY_CONCURRENCY = 16;
-
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 20, initialDelayMs: 500, maxDelayMs: 30_000 };
 
 /** What a pair needs from the node. */

@@ -13,7 +13,7 @@ import { type Logger, silentLogger } from '../logger.js';
 import { connectNbd } from '../nbd/client/index.js';
 import { NAME_PATTERN, type Storage } from '../volume/index.js';
 import { freezeInto } from './freeze.js';
-import { COPY_CONCURRENCY, DEFAULT_RETRY, Pair, type PairContext, type RetryPolicy } from './pair.js';
+import { DEFAULT_RETRY, Pair, type PairContext, type RetryPolicy } from './pair.js';
 import {
   newRecord,
   PAIR_FILE,
@@ -22,7 +22,7 @@ import {
   type PairTargetSpec,
   type PairView,
 } from './record.js';
-import { storeTarget } from './target.js';
+import { COPY_CONCURRENCY, storeTarget } from './target.js';
 
 /** What POST /v1/volumes/:volume/pairs takes. */
 export interface StartPairRequest {

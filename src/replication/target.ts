@@ -29,6 +29,15 @@ export function targetLabel(t: StoredTarget): string {
   return `${t.host}:${t.port}/${t.export}${t.tls ? ' (TLS)' : ''}`;
 }
 
+/**
+ * Copy engine chunks in flight when a failback copies into another node's volume (a pair
+ * or a local copy into a virtual volume), and the NBD client's requests in flight to
+ * match. A delta is scattered blocks, one request each: bound by each request's round
+ * trip, so many in flight keep both nodes busy (bench:failback, 4 KiB blocks: 64 copies
+ * about 13% faster than 16).
+ */
+export const COPY_CONCURRENCY = 64;
+
 /** The NBD client options that dial a stored target (INVALID_ARGUMENT when its CA file is unreadable). */
 export async function dialOptions(
   t: StoredTarget,
@@ -51,5 +60,12 @@ export async function dialOptions(
     }
     tls = { x509: { ca, ...(t.tls.serverName ? { serverName: t.tls.serverName } : {}) } };
   }
-  return { host: t.host, port: t.port, exportName: t.export, tls, connectTimeoutMs };
+  return {
+    host: t.host,
+    port: t.port,
+    exportName: t.export,
+    tls,
+    connectTimeoutMs,
+    maxInFlight: COPY_CONCURRENCY,
+  };
 }

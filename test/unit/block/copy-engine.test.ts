@@ -76,6 +76,43 @@ describe('copyBlocks', () => {
     assert.ok(progress.every((v, i) => i === 0 || v >= progress[i - 1]));
   });
 
+  it('keeps the bytes in flight under maxInFlightBytes, whatever the concurrency', async () => {
+    const src = new MemoryDevice(64 * BS, { blockSizeBytes: BS });
+    await src.write(0, fill(3, 64 * BS));
+    const { dev, calls } = counting(src);
+    const dst = new MemoryDevice(64 * BS, { blockSizeBytes: BS });
+    const all = new BlockSet(64);
+    all.addRange(0, 64);
+    // Chunks of 8 blocks, budget of 16: two chunks at once though 32 may run.
+    await copyBlocks({
+      source: dev,
+      dest: dst,
+      blocks: all,
+      maxIoBytes: 8 * BS,
+      concurrency: 32,
+      maxInFlightBytes: 16 * BS,
+    });
+    assert.equal(calls.maxInFlight, 2);
+    // A chunk bigger than the budget still runs, alone.
+    const one = counting(src);
+    await copyBlocks({
+      source: one.dev,
+      dest: dst,
+      blocks: all,
+      maxIoBytes: 32 * BS,
+      concurrency: 8,
+      maxInFlightBytes: 4 * BS,
+    });
+    assert.equal(one.calls.maxInFlight, 1);
+    assert.deepEqual(await dst.read(0, 64 * BS), fill(3, 64 * BS));
+    // Scattered single blocks: all 32 at once fit the default budget.
+    const scattered = new BlockSet(64);
+    for (let b = 0; b < 64; b += 2) scattered.add(b);
+    const many = counting(src);
+    await copyBlocks({ source: many.dev, dest: dst, blocks: scattered, concurrency: 32 });
+    assert.equal(many.calls.maxInFlight, 32);
+  });
+
   it('data that reads as zeros is zeroed, not written; one non-zero byte anywhere is copied', async () => {
     const src = new MemoryDevice(64 * BS);
     // Written zeros (data to block status), 256 KiB runs: past the 64 KiB compared at once.
@@ -87,7 +124,13 @@ describe('copyBlocks', () => {
     await dst.write(0, fill(9, 64 * BS));
     const all = new BlockSet(64);
     all.addRange(0, 64);
-    const r = await copyBlocks({ source: src, dest: dst, blocks: all, blockSizeBytes: BS, maxIoBytes: 32 * BS });
+    const r = await copyBlocks({
+      source: src,
+      dest: dst,
+      blocks: all,
+      blockSizeBytes: BS,
+      maxIoBytes: 32 * BS,
+    });
     assert.equal(r.bytesZeroed, 32 * BS);
     assert.equal(r.bytesCopied, 32 * BS);
     assert.deepEqual(await dst.read(0, 64 * BS), Buffer.concat([Buffer.alloc(32 * BS), last]));
