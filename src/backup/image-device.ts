@@ -23,6 +23,7 @@
  * buffers the caller gives back (`recycle`, which restore wires to the copy engine) are
  * handed out again, their non-data parts zeroed.
  */
+import { alignedBuffer } from '../block/aligned-memory.js';
 import type { Extent } from '../block/device.js';
 import { checkRange } from '../block/range.js';
 import { ReadOnlyDevice } from '../block/read-only-device.js';
@@ -81,8 +82,13 @@ export class BackupImageDevice extends ReadOnlyDevice {
   /** Window memory: the largest span a window can have (a payload may start at its last byte). */
   private readonly windowMemoryBytes: number;
   private readonly windowMemory: BufferPool;
-  /** Read outputs given back by `recycle`. */
-  private readonly outputs = new BufferPool(sharedBuffer, 10);
+  /**
+   * Read outputs given back by `recycle`. Aligned shared memory: the codec pool's workers
+   * decode into it in place, and a volume can write it with direct I/O (restore).
+   */
+  private readonly outputs = new BufferPool(alignedBuffer, 10);
+  /** Outputs `read` handed out, the only buffers `recycle` takes back. */
+  private readonly handedOut = new WeakSet<Buffer>();
 
   private constructor(
     private readonly store: ObjectStore,
@@ -128,12 +134,8 @@ export class BackupImageDevice extends ReadOnlyDevice {
    * few buffers instead of faulting in fresh memory for every chunk.
    */
   recycle(buf: Buffer): void {
-    if (
-      buf.buffer instanceof SharedArrayBuffer &&
-      buf.byteOffset === 0 &&
-      buf.length === buf.buffer.byteLength
-    )
-      this.outputs.give(buf);
+    if (!this.handedOut.delete(buf)) return;
+    this.outputs.give(buf);
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -178,6 +180,7 @@ export class BackupImageDevice extends ReadOnlyDevice {
     // back (recycle) holds old bytes: zero what no block is decoded into. (A fresh one
     // is no cheaper: calloc zeroes all of it, or its pages fault in zeroed.)
     const out = this.outputs.take(length);
+    this.handedOut.add(out);
     for (let i = 0; i < zeros.length; i += 2) {
       const a = Math.max(0, zeros[i] * bs - offset);
       const z = Math.min(length, zeros[i + 1] * bs - offset);

@@ -164,6 +164,9 @@ export async function restoreGeneration(
       progressIntervalMs: options.progressIntervalMs,
       onDone,
       recycle: (data) => image.recycle(data),
+      // Nobody reads a restore's blocks back soon: they go to the drives once, not through
+      // the page cache (copied in, written back later, the node's cache flooded).
+      direct: true,
       signal: options.signal,
     });
   } finally {

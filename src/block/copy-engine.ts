@@ -68,6 +68,11 @@ export interface CopyOptions {
    * data extent).
    */
   mergeHoleBytes?: number;
+  /**
+   * Write with the `direct` hint (WriteOptions): bulk data nobody reads back soon, so the
+   * destination may bypass its page cache. Default false.
+   */
+  direct?: boolean;
   /** Flush the destination before resolving. Default true. */
   flush?: boolean;
   onProgress?: (progress: CopyProgress) => void;
@@ -180,12 +185,13 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
   };
 
   const recycle = options.recycle ?? (() => {});
+  const writeOptions = options.direct ? { direct: true } : undefined;
 
   const copyRange = async (offset: number, length: number) => {
     const data = await source.read(offset, length);
     if (isZero(data)) await zero(offset, length);
     else {
-      await dest.write(offset, data);
+      await dest.write(offset, data, writeOptions);
       p.bytesCopied += length;
     }
     recycle(data);
@@ -226,7 +232,7 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
         const part = data.subarray(e.offset - start, e.offset - start + e.length);
         if (isZero(part)) await zero(e.offset, e.length);
         else {
-          await dest.write(e.offset, part);
+          await dest.write(e.offset, part, writeOptions);
           p.bytesCopied += e.length;
         }
       }

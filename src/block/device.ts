@@ -32,6 +32,12 @@
 export interface WriteOptions {
   /** Force unit access: resolve only once this write is durable. */
   fua?: boolean;
+  /**
+   * A hint for bulk writes nobody reads back soon (a restore): bypass the page cache where
+   * the device can (a volume's pool drives, from memory of block/aligned-memory.ts).
+   * Durability is unchanged: still after a flush (or fua). Devices may ignore it.
+   */
+  direct?: boolean;
 }
 
 export interface ZeroOptions extends WriteOptions {
