@@ -38,6 +38,8 @@ const DIRECT_ALIGNMENT = 512;
 
 export class Drives {
   readonly totalBlocks: number;
+  /** Bytes written with direct I/O (tests, diagnostics). */
+  readonly stats = { directBytes: 0 };
 
   private constructor(
     private readonly list: Drive[],
@@ -132,12 +134,17 @@ export class Drives {
     }
     return this.directHandle(d).then((fh) => {
       if (!fh) return buffered();
-      return writeAll(fh.fd, data, position, (err) => err).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'EINVAL') throw toReboundError(err);
-        // A disk with larger sectors than DIRECT_ALIGNMENT: this drive writes buffered from now on.
-        d.directRefused = true;
-        return buffered();
-      });
+      return writeAll(fh.fd, data, position, (err) => err).then(
+        () => {
+          this.stats.directBytes += data.length;
+        },
+        (err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EINVAL') throw toReboundError(err);
+          // A disk with larger sectors than DIRECT_ALIGNMENT: this drive writes buffered from now on.
+          d.directRefused = true;
+          return buffered();
+        },
+      );
     });
   }
 
