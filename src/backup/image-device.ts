@@ -138,7 +138,16 @@ export class BackupImageDevice extends ReadOnlyDevice {
     this.outputs.give(buf);
   }
 
-  async read(offset: number, length: number): Promise<Buffer> {
+  read(offset: number, length: number): Promise<Buffer> {
+    return this.readBlocks(offset, length, true);
+  }
+
+  /** read, with the bytes of holes and zero blocks left as the reused buffer had them (BlockDevice.readData). */
+  readData(offset: number, length: number): Promise<Buffer> {
+    return this.readBlocks(offset, length, false);
+  }
+
+  private async readBlocks(offset: number, length: number, zeroHoles: boolean): Promise<Buffer> {
     checkRange(this, offset, length);
     if (length === 0) return sharedBuffer(0);
     const bs = this.blockSizeBytes;
@@ -177,11 +186,12 @@ export class BackupImageDevice extends ReadOnlyDevice {
     }
 
     // Shared memory: the codec pool's workers decode straight into it. A buffer given
-    // back (recycle) holds old bytes: zero what no block is decoded into. (A fresh one
-    // is no cheaper: calloc zeroes all of it, or its pages fault in zeroed.)
+    // back (recycle) holds old bytes: zero what no block is decoded into, unless the
+    // caller never looks there (readData). (A fresh one is no cheaper: calloc zeroes all
+    // of it, or its pages fault in zeroed.)
     const out = this.outputs.take(length);
     this.handedOut.add(out);
-    for (let i = 0; i < zeros.length; i += 2) {
+    for (let i = 0; zeroHoles && i < zeros.length; i += 2) {
       const a = Math.max(0, zeros[i] * bs - offset);
       const z = Math.min(length, zeros[i + 1] * bs - offset);
       if (z > a) out.fill(0, a, z);

@@ -222,7 +222,10 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
       }
       const start = extents[i].offset;
       const stop = extents[j - 1].offset + extents[j - 1].length;
-      const data = await source.read(start, stop - start);
+      // Only the data extents' bytes are used: the holes' may be left unzeroed (readData).
+      const data = source.readData
+        ? await source.readData(start, stop - start)
+        : await source.read(start, stop - start);
       for (let k = i; k < j; k++) {
         const e = extents[k];
         if (e.zero) {

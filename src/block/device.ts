@@ -70,6 +70,13 @@ export interface BlockDevice {
    * read.
    */
   readInto?(offset: number, out: Uint8Array): Promise<void>;
+  /**
+   * Optional: like read, except that the bytes of ranges blockStatus reports as zero are
+   * left as they happen to be. For copiers that take those ranges from blockStatus and
+   * never look at their bytes (the copy engine's reads across holes, mergeHoleBytes): a
+   * backup image then skips zeroing them in its reused buffers.
+   */
+  readData?(offset: number, length: number): Promise<Buffer>;
   write(offset: number, data: Buffer, options?: WriteOptions): Promise<void>;
   writeZeroes(offset: number, length: number, options?: ZeroOptions): Promise<void>;
   trim(offset: number, length: number, options?: WriteOptions): Promise<void>;
