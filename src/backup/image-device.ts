@@ -48,6 +48,12 @@ export interface ImageOptions {
   cacheWindows?: number;
   /** Default: the process's codec pool (codec-pool.ts). */
   codecPool?: CodecPool;
+  /**
+   * Read buffers in aligned memory (block/aligned-memory.ts), which a volume can write
+   * with direct I/O (restore). For readers that give their buffers back (`recycle`): each
+   * is a memory mapping of its own, dearer to make than a SharedArrayBuffer. Default false.
+   */
+  alignedReads?: boolean;
 }
 
 interface Group {
@@ -83,10 +89,10 @@ export class BackupImageDevice extends ReadOnlyDevice {
   private readonly windowMemoryBytes: number;
   private readonly windowMemory: BufferPool;
   /**
-   * Read outputs given back by `recycle`. Aligned shared memory: the codec pool's workers
-   * decode into it in place, and a volume can write it with direct I/O (restore).
+   * Read outputs given back by `recycle`. Shared memory: the codec pool's workers decode
+   * into it in place (aligned with `alignedReads`).
    */
-  private readonly outputs = new BufferPool(alignedBuffer, 10);
+  private readonly outputs: BufferPool;
   /** Outputs `read` handed out, the only buffers `recycle` takes back. */
   private readonly handedOut = new WeakSet<Buffer>();
 
@@ -103,6 +109,7 @@ export class BackupImageDevice extends ReadOnlyDevice {
     this.pool = options.codecPool ?? codecPool();
     this.windowMemoryBytes = this.windowBytes + maxStoredBytes(plan.blockSizeBytes, true);
     this.windowMemory = new BufferPool(sharedBuffer, this.cacheWindows + 8);
+    this.outputs = new BufferPool(options.alignedReads ? alignedBuffer : sharedBuffer, 10);
   }
 
   /** Open generation `key` (a generation or catalog key): reads its chain's catalogs and metadata. */
