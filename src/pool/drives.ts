@@ -29,12 +29,15 @@ interface Drive {
    * use); null once the file system refused it (tmpfs), so those writes go buffered.
    */
   direct: Promise<FileHandle | null> | undefined;
-  /** A direct write failed EINVAL (sectors larger than DIRECT_ALIGNMENT): buffered from then on. */
+  /** A direct write failed EINVAL (a file system wanting more than DIRECT_ALIGNMENT): buffered from then on. */
   directRefused: boolean;
 }
 
-/** Direct I/O wants offsets, lengths and memory aligned to the logical block: 512 covers every disk. */
-const DIRECT_ALIGNMENT = 512;
+/**
+ * Direct I/O wants offsets, lengths and memory aligned to the disk's logical block (512
+ * or 4096): 4096 covers both, and whole pool blocks (4 KiB at least) always are.
+ */
+const DIRECT_ALIGNMENT = 4096;
 
 export class Drives {
   readonly totalBlocks: number;
@@ -140,7 +143,7 @@ export class Drives {
         },
         (err: NodeJS.ErrnoException) => {
           if (err.code !== 'EINVAL') throw toReboundError(err);
-          // A disk with larger sectors than DIRECT_ALIGNMENT: this drive writes buffered from now on.
+          // A file system wanting more than DIRECT_ALIGNMENT: this drive writes buffered from now on.
           d.directRefused = true;
           return buffered();
         },

@@ -85,7 +85,7 @@ describe('direct writes to a volume', () => {
     }
   });
 
-  it('from ordinary memory, or not 512-aligned, go buffered with the same result', async () => {
+  it('from ordinary memory, or not aligned, go buffered with the same result', async () => {
     await withStorage(async (s) => {
       await s.createVolume('v', 16 * BS);
       const dev = s.device('v');
