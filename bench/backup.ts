@@ -25,6 +25,10 @@
  * the variable is unset).
  * Caveats: the page cache is not dropped between steps (both sides read warm data; the
  * pool's drive and the image file fit in memory); both stores fsync what they write.
+ * Rebound's restore writes the volume with direct I/O (past the page cache), restic's
+ * restore writes through the cache: in a VM, cache growing into memory the guest has not
+ * touched yet (or has given back) costs several times the CPU of reused memory, so
+ * restic's restore time moves with the machine's memory state from run to run.
  *
  * Options: --size 4G (512M for a quick run), --out FILE (JSON results), --dir .bench,
  * --compression CODEC (Rebound's codec: zstd, brotli, deflate, none; default: the writer's),

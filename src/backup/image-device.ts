@@ -23,6 +23,7 @@
  * buffers the caller gives back (`recycle`, which restore wires to the copy engine) are
  * handed out again, their non-data parts zeroed.
  */
+import { alignedBuffer } from '../block/aligned-memory.js';
 import type { Extent } from '../block/device.js';
 import { checkRange } from '../block/range.js';
 import { ReadOnlyDevice } from '../block/read-only-device.js';
@@ -47,6 +48,12 @@ export interface ImageOptions {
   cacheWindows?: number;
   /** Default: the process's codec pool (codec-pool.ts). */
   codecPool?: CodecPool;
+  /**
+   * Read buffers in aligned memory (block/aligned-memory.ts), which a volume can write
+   * with direct I/O (restore). For readers that give their buffers back (`recycle`): each
+   * is a memory mapping of its own, dearer to make than a SharedArrayBuffer. Default false.
+   */
+  alignedReads?: boolean;
 }
 
 interface Group {
@@ -81,8 +88,13 @@ export class BackupImageDevice extends ReadOnlyDevice {
   /** Window memory: the largest span a window can have (a payload may start at its last byte). */
   private readonly windowMemoryBytes: number;
   private readonly windowMemory: BufferPool;
-  /** Read outputs given back by `recycle`. */
-  private readonly outputs = new BufferPool(sharedBuffer, 10);
+  /**
+   * Read outputs given back by `recycle`. Shared memory: the codec pool's workers decode
+   * into it in place (aligned with `alignedReads`).
+   */
+  private readonly outputs: BufferPool;
+  /** Outputs `read` handed out, the only buffers `recycle` takes back. */
+  private readonly handedOut = new WeakSet<Buffer>();
 
   private constructor(
     private readonly store: ObjectStore,
@@ -97,6 +109,7 @@ export class BackupImageDevice extends ReadOnlyDevice {
     this.pool = options.codecPool ?? codecPool();
     this.windowMemoryBytes = this.windowBytes + maxStoredBytes(plan.blockSizeBytes, true);
     this.windowMemory = new BufferPool(sharedBuffer, this.cacheWindows + 8);
+    this.outputs = new BufferPool(options.alignedReads ? alignedBuffer : sharedBuffer, 10);
   }
 
   /** Open generation `key` (a generation or catalog key): reads its chain's catalogs and metadata. */
@@ -128,15 +141,20 @@ export class BackupImageDevice extends ReadOnlyDevice {
    * few buffers instead of faulting in fresh memory for every chunk.
    */
   recycle(buf: Buffer): void {
-    if (
-      buf.buffer instanceof SharedArrayBuffer &&
-      buf.byteOffset === 0 &&
-      buf.length === buf.buffer.byteLength
-    )
-      this.outputs.give(buf);
+    if (!this.handedOut.delete(buf)) return;
+    this.outputs.give(buf);
   }
 
-  async read(offset: number, length: number): Promise<Buffer> {
+  read(offset: number, length: number): Promise<Buffer> {
+    return this.readBlocks(offset, length, true);
+  }
+
+  /** read, with the bytes of holes and zero blocks left as the reused buffer had them (BlockDevice.readData). */
+  readData(offset: number, length: number): Promise<Buffer> {
+    return this.readBlocks(offset, length, false);
+  }
+
+  private async readBlocks(offset: number, length: number, zeroHoles: boolean): Promise<Buffer> {
     checkRange(this, offset, length);
     if (length === 0) return sharedBuffer(0);
     const bs = this.blockSizeBytes;
@@ -175,10 +193,12 @@ export class BackupImageDevice extends ReadOnlyDevice {
     }
 
     // Shared memory: the codec pool's workers decode straight into it. A buffer given
-    // back (recycle) holds old bytes: zero what no block is decoded into. (A fresh one
-    // is no cheaper: calloc zeroes all of it, or its pages fault in zeroed.)
+    // back (recycle) holds old bytes: zero what no block is decoded into, unless the
+    // caller never looks there (readData). (A fresh one is no cheaper: calloc zeroes all
+    // of it, or its pages fault in zeroed.)
     const out = this.outputs.take(length);
-    for (let i = 0; i < zeros.length; i += 2) {
+    this.handedOut.add(out);
+    for (let i = 0; zeroHoles && i < zeros.length; i += 2) {
       const a = Math.max(0, zeros[i] * bs - offset);
       const z = Math.min(length, zeros[i + 1] * bs - offset);
       if (z > a) out.fill(0, a, z);

@@ -57,6 +57,12 @@ export interface CopyOptions {
    * turns out to be long runs of 4 MiB chunks.
    */
   maxInFlightBytes?: number;
+  /**
+   * Pace the copy to at most this many bytes per second (chunks start no sooner than
+   * their share of the budget allows): a restore onto a node serving hosts leaves them
+   * I/O. Default: no limit.
+   */
+  maxBytesPerSec?: number;
   /** Adjacent blocks are merged into I/Os of at most this many bytes. Default 4 MiB. */
   maxIoBytes?: number;
   /**
@@ -74,6 +80,11 @@ export interface CopyOptions {
    * data extent).
    */
   mergeHoleBytes?: number;
+  /**
+   * Write with the `direct` hint (WriteOptions): bulk data nobody reads back soon, so the
+   * destination may bypass its page cache. Default false.
+   */
+  direct?: boolean;
   /** Flush the destination before resolving. Default true. */
   flush?: boolean;
   onProgress?: (progress: CopyProgress) => void;
@@ -184,12 +195,13 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
   };
 
   const recycle = options.recycle ?? (() => {});
+  const writeOptions = options.direct ? { direct: true } : undefined;
 
   const copyRange = async (offset: number, length: number) => {
     const data = await source.read(offset, length);
     if (isZero(data)) await zero(offset, length);
     else {
-      await dest.write(offset, data);
+      await dest.write(offset, data, writeOptions);
       p.bytesCopied += length;
     }
     recycle(data);
@@ -220,7 +232,10 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
       }
       const start = extents[i].offset;
       const stop = extents[j - 1].offset + extents[j - 1].length;
-      const data = await source.read(start, stop - start);
+      // Only the data extents' bytes are used: the holes' may be left unzeroed (readData).
+      const data = source.readData
+        ? await source.readData(start, stop - start)
+        : await source.read(start, stop - start);
       for (let k = i; k < j; k++) {
         const e = extents[k];
         if (e.zero) {
@@ -230,7 +245,7 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
         const part = data.subarray(e.offset - start, e.offset - start + e.length);
         if (isZero(part)) await zero(e.offset, e.length);
         else {
-          await dest.write(e.offset, part);
+          await dest.write(e.offset, part, writeOptions);
           p.bytesCopied += e.length;
         }
       }
@@ -286,6 +301,17 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     for (const w of waiting.splice(0)) w();
   };
 
+  // Pacing: the chunk that brings the bytes started to N starts at N / rate seconds.
+  const rate = options.maxBytesPerSec;
+  let bytesStarted = 0;
+  const pace = async (bytes: number) => {
+    if (rate === undefined || rate <= 0) return;
+    const due = started + (bytesStarted / rate) * 1000;
+    bytesStarted += bytes;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  };
+
   const iter = chunks(blocks, startBlock, maxBlocks);
   let failure: unknown;
   const worker = async () => {
@@ -298,6 +324,7 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
       const next = iter.next();
       if (next.done) return;
       const bytes = next.value.count * blockSize;
+      await pace(bytes);
       await acquire(bytes);
       try {
         await copyChunk(next.value);

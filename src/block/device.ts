@@ -32,6 +32,12 @@
 export interface WriteOptions {
   /** Force unit access: resolve only once this write is durable. */
   fua?: boolean;
+  /**
+   * A hint for bulk writes nobody reads back soon (a restore): bypass the page cache where
+   * the device can (a volume's pool drives, from memory of block/aligned-memory.ts).
+   * Durability is unchanged: still after a flush (or fua). Devices may ignore it.
+   */
+  direct?: boolean;
 }
 
 export interface ZeroOptions extends WriteOptions {
@@ -64,6 +70,13 @@ export interface BlockDevice {
    * read.
    */
   readInto?(offset: number, out: Uint8Array): Promise<void>;
+  /**
+   * Optional: like read, except that the bytes of ranges blockStatus reports as zero are
+   * left as they happen to be. For copiers that take those ranges from blockStatus and
+   * never look at their bytes (the copy engine's reads across holes, mergeHoleBytes): a
+   * backup image then skips zeroing them in its reused buffers.
+   */
+  readData?(offset: number, length: number): Promise<Buffer>;
   write(offset: number, data: Buffer, options?: WriteOptions): Promise<void>;
   writeZeroes(offset: number, length: number, options?: ZeroOptions): Promise<void>;
   trim(offset: number, length: number, options?: WriteOptions): Promise<void>;

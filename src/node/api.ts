@@ -47,6 +47,8 @@ export interface NodeApiContext {
   version: string;
   startedAt: number;
   nbdConnections(): number;
+  /** NodeConfig.restoreBytesPerSec: the pace of restores into this node's pool. */
+  restoreBytesPerSec?: number;
 }
 
 export interface NodeApiOptions extends NodeApiContext {

@@ -35,6 +35,12 @@ export interface NodeConfig {
    * copy pairs (failback by remote copy) and host hooks at it. Unset: the listen address.
    */
   nbdAdvertise?: { host: string; port: number };
+  /**
+   * Restores (and a failback's apply through the object store) write at most this many
+   * bytes per second into this node's pool, so hosts of other volumes keep their I/O.
+   * Unset: as fast as the drives take it.
+   */
+  restoreBytesPerSec?: number;
   /** Bearer token for the control API. */
   token: string;
   tls: NodeTlsConfig;

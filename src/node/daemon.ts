@@ -105,6 +105,7 @@ export async function startNode(
       version: VERSION,
       startedAt: Date.now(),
       nbdConnections: () => nbdServer.connectionCount,
+      restoreBytesPerSec: config.restoreBytesPerSec,
       // Per-request lines only at debug: an operator's log should show changes and errors.
       logger: logger.child(
         { part: 'api' },

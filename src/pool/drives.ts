@@ -6,10 +6,11 @@
  *   pool block:  1 .. n0        n0+1 .. n0+n1     ...
  *   drive:       drive0.img     drive1.img
  */
-import { read as readCb, write as writeCb, writev as writevCb } from 'node:fs';
+import { constants, read as readCb, write as writeCb, writev as writevCb } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
+import { isAligned } from '../block/aligned-memory.js';
 import { toReboundError } from '../errors.js';
 import type { DriveSpec } from './superblock.js';
 
@@ -72,16 +73,34 @@ function writeRun(fd: number, run: GatheredWrite[]): void {
 }
 
 interface Drive {
+  /** As the superblock names it (relative to the pool directory, or absolute). */
+  specPath: string;
+  /** Where it is opened. */
   path: string;
   sizeBytes: number;
   fh: FileHandle;
   /** First pool block on this drive. */
   firstBlock: number;
   blocks: number;
+  /**
+   * The same file opened O_DIRECT for writes that bypass the page cache (opened on first
+   * use); null once the file system refused it (tmpfs), so those writes go buffered.
+   */
+  direct: Promise<FileHandle | null> | undefined;
+  /** A direct write failed EINVAL (a file system wanting more than DIRECT_ALIGNMENT): buffered from then on. */
+  directRefused: boolean;
 }
+
+/**
+ * Direct I/O wants offsets, lengths and memory aligned to the disk's logical block (512
+ * or 4096): 4096 covers both, and whole pool blocks (4 KiB at least) always are.
+ */
+const DIRECT_ALIGNMENT = 4096;
 
 export class Drives {
   readonly totalBlocks: number;
+  /** Bytes written with direct I/O (tests, diagnostics). */
+  readonly stats = { directBytes: 0 };
 
   private constructor(
     private readonly list: Drive[],
@@ -104,7 +123,16 @@ export class Drives {
         const fh = await open(path, create ? 'w+' : 'r+');
         if (create) await fh.truncate(spec.sizeBytes);
         const blocks = Math.floor(spec.sizeBytes / blockSizeBytes);
-        list.push({ path: spec.path, sizeBytes: spec.sizeBytes, fh, firstBlock: first, blocks });
+        list.push({
+          specPath: spec.path,
+          path,
+          sizeBytes: spec.sizeBytes,
+          fh,
+          firstBlock: first,
+          blocks,
+          direct: undefined,
+          directRefused: false,
+        });
         first += blocks;
       }
     } catch (err) {
@@ -115,7 +143,7 @@ export class Drives {
   }
 
   get specs(): DriveSpec[] {
-    return this.list.map((d) => ({ path: d.path, sizeBytes: d.sizeBytes }));
+    return this.list.map((d) => ({ path: d.specPath, sizeBytes: d.sizeBytes }));
   }
 
   /** Each drive's file descriptor, by drive index (for readers in worker threads). */
@@ -125,11 +153,14 @@ export class Drives {
 
   /** The drive and byte position of pool block `pbn` (1-based). */
   locate(pbn: number): { fh: FileHandle; position: number; driveIndex: number } {
+    const i = this.driveOf(pbn);
+    const d = this.list[i];
+    return { fh: d.fh, position: (pbn - d.firstBlock) * this.blockSizeBytes, driveIndex: i };
+  }
+
+  private driveOf(pbn: number): number {
     for (let i = 0; i < this.list.length; i++) {
-      const d = this.list[i];
-      if (pbn < d.firstBlock + d.blocks) {
-        return { fh: d.fh, position: (pbn - d.firstBlock) * this.blockSizeBytes, driveIndex: i };
-      }
+      if (pbn < this.list[i].firstBlock + this.list[i].blocks) return i;
     }
     throw new RangeError(`pool block ${pbn} beyond ${this.totalBlocks}`);
   }
@@ -151,10 +182,55 @@ export class Drives {
   // round trip instead of one each. Each write still resolves only once its bytes are
   // written. Writes in flight never overlap (the volume layer locks their blocks).
 
-  write(pbn: number, inBlock: number, data: Uint8Array): Promise<void> {
-    const { driveIndex, position } = this.locate(pbn);
+  /**
+   * Write `data` at byte `inBlock` of pool block `pbn` (and on, for adjacent blocks).
+   * `direct`: bypass the page cache (O_DIRECT) when the memory, position and length allow
+   * it (memory from alignedBuffer), else write buffered. For bulk writes nobody reads
+   * back soon (a restore): the bytes go to the disk once instead of being copied into the
+   * page cache and written back later, and the cache of the node is not flooded. Either
+   * way the write is durable only after datasync (fdatasync of the file covers both
+   * descriptors: it is per file, and it flushes the disk's cache).
+   */
+  write(pbn: number, inBlock: number, data: Uint8Array, direct = false): Promise<void> {
+    const drive = this.driveOf(pbn);
+    const d = this.list[drive];
+    const position = (pbn - d.firstBlock) * this.blockSizeBytes + inBlock;
+    const buffered = () => this.gather(drive, position, data);
+    if (
+      !direct ||
+      d.directRefused ||
+      position % DIRECT_ALIGNMENT !== 0 ||
+      data.length % DIRECT_ALIGNMENT !== 0 ||
+      !isAligned(data, DIRECT_ALIGNMENT)
+    ) {
+      return buffered();
+    }
+    return this.directHandle(d).then((fh) => {
+      if (!fh) return buffered();
+      return writeAll(fh.fd, data, position, (err) => err).then(
+        () => {
+          this.stats.directBytes += data.length;
+        },
+        (err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EINVAL') throw toReboundError(err);
+          // A file system wanting more than DIRECT_ALIGNMENT: this drive writes buffered from now on.
+          d.directRefused = true;
+          return buffered();
+        },
+      );
+    });
+  }
+
+  /** The drive's O_DIRECT handle, or null when its file system has no direct I/O. */
+  private directHandle(d: Drive): Promise<FileHandle | null> {
+    d.direct ??= open(d.path, constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
+    return d.direct;
+  }
+
+  /** A buffered write, gathered with the others of this event-loop turn. */
+  private gather(drive: number, position: number, data: Uint8Array): Promise<void> {
     return new Promise((done, fail) => {
-      this.gathered.push({ drive: driveIndex, position: position + inBlock, data, done, fail });
+      this.gathered.push({ drive, position, data, done, fail });
       if (!this.writeScheduled) {
         this.writeScheduled = true;
         setImmediate(this.writeGathered);
@@ -214,6 +290,30 @@ export class Drives {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.list.map((d) => d.fh.close()));
+    await Promise.all(
+      this.list.map(async (d) => {
+        const direct = await d.direct;
+        d.direct = undefined;
+        await Promise.all([d.fh.close(), direct?.close()]);
+      }),
+    );
   }
+}
+
+/** Positional write of all of `data` on descriptor `fd`, looping over short writes; rejects with `wrap(error)`. */
+function writeAll(
+  fd: number,
+  data: Uint8Array,
+  position: number,
+  wrap: (err: NodeJS.ErrnoException) => unknown,
+): Promise<void> {
+  return new Promise((done, fail) => {
+    const step = (at: number) =>
+      writeCb(fd, data, at, data.length - at, position + at, (err, n) => {
+        if (err) fail(wrap(err));
+        else if (at + n < data.length) step(at + n);
+        else done();
+      });
+    step(0);
+  });
 }

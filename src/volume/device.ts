@@ -59,7 +59,7 @@ export class VolumeDevice implements BlockDevice {
     return this.run(async () => {
       checkRange(this, offset, data.length, true);
       if (data.length === 0) return;
-      await this.io.write(this.vol, offset, data, options?.fua === true);
+      await this.io.write(this.vol, offset, data, options?.fua === true, options?.direct === true);
     });
   }
 

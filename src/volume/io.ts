@@ -128,7 +128,8 @@ export class VolumeIo {
     v.rt.notify();
   }
 
-  async write(v: Volume, offset: number, data: Buffer, fua: boolean): Promise<void> {
+  /** `direct`: the drives may write bypassing the page cache (WriteOptions.direct). */
+  async write(v: Volume, offset: number, data: Buffer, fua: boolean, direct = false): Promise<void> {
     const epoch = await this.enter(v);
     try {
       const bs = this.blockSizeBytes;
@@ -138,7 +139,7 @@ export class VolumeIo {
       const release = await v.rt.locks.acquire(first, count);
       try {
         await this.markDirty(v, first, count);
-        await this.writeLocked(v, this.pieces(offset, data));
+        await this.writeLocked(v, this.pieces(offset, data), direct);
         // Still under the locks: the journal's order is the order writes were applied.
         journaled = v.rt.journal?.write(offset, data, fua);
       } finally {
@@ -166,7 +167,7 @@ export class VolumeIo {
   }
 
   /** The core write, with the blocks locked and marked. */
-  private async writeLocked(v: Volume, pieces: Piece[]): Promise<void> {
+  private async writeLocked(v: Volume, pieces: Piece[], direct = false): Promise<void> {
     const bs = this.blockSizeBytes;
     const alloc = this.pool.allocator;
     const drives = this.pool.drives;
@@ -226,8 +227,8 @@ export class VolumeIo {
       }
       if (copies.length > 0) await Promise.all(copies);
       for (const { pbn, buf } of full) add(pbn, 0, buf);
-      if (segs.length === 1) await drives.write(segs[0].pbn, segs[0].inBlock, segs[0].buf);
-      else await Promise.all(segs.map((s) => drives.write(s.pbn, s.inBlock, s.buf)));
+      if (segs.length === 1) await drives.write(segs[0].pbn, segs[0].inBlock, segs[0].buf, direct);
+      else await Promise.all(segs.map((s) => drives.write(s.pbn, s.inBlock, s.buf, direct)));
     } catch (err) {
       for (const f of fresh) alloc.unreserve(f.pbn);
       throw err;

@@ -28,6 +28,7 @@ import { ReboundError } from '../../src/errors.js';
 import { DirectoryStore } from '../../src/objectstore/index.js';
 import type { ObjectStore } from '../../src/objectstore/types.js';
 import { NodeStorage } from '../../src/volume/index.js';
+import { directIo } from '../helpers/direct-io.js';
 
 const MiB = 1024 * 1024;
 const BS = 65536;
@@ -140,8 +141,13 @@ describe('backup and restore round trip', () => {
   it('restores every generation into a fresh volume, byte for byte, each block read once', async () => {
     for (const [i, img] of images.entries()) {
       const name = `r${i}`;
+      const direct = storage.rawPool.drives.stats.directBytes;
       const r = await restoreGeneration(storage, store, img.key, { volume: name });
       assert.deepEqual(await image(storage, name), img.bytes, `generation ${i + 1} (${img.method})`);
+      // The blocks went to the drives with direct I/O (past the page cache), where the
+      // file system has it (tmpfs has not).
+      if (await directIo(dir))
+        assert.equal(storage.rawPool.drives.stats.directBytes - direct, r.bytesCopied, 'direct writes');
       const info = storage.getVolume(name);
       assert.equal(info.inheritedUniqueId, storage.getVolume('db').uniqueId, 'S209-S210');
       assert.ok(info.bitmaps.includes('since-restore'), 'S211');

@@ -121,6 +121,9 @@ describe('failback under faults', () => {
         apiListen: `127.0.0.1:${api}`,
         nbdListen: `127.0.0.1:${nbd}`,
         nbdAdvertise: `127.0.0.1:${proxy.port}`,
+        // The apply of a generation at the primary then lasts long enough (12 MiB: 1.5 s)
+        // for a test to kill the manager in the middle of it.
+        restoreRate: '8M',
       },
     });
     proxy.target = { host: '127.0.0.1', port: nbd };

@@ -36,6 +36,7 @@ export interface InitOptions {
   apiListen?: string;
   nbdListen?: string;
   nbdAdvertise?: string;
+  restoreRate?: string;
   tls?: NodeTlsConfig['mode'];
   tlsPskFile?: string;
   tlsCert?: string;
@@ -66,6 +67,7 @@ export async function initNode(dataDir: string, opts: InitOptions): Promise<Node
     ...(api && { apiHost: api.host, apiPort: api.port }),
     ...(nbd && { nbdHost: nbd.host, nbdPort: nbd.port }),
     ...(opts.nbdAdvertise && { nbdAdvertise: parseListen(opts.nbdAdvertise, '--nbd-advertise') }),
+    ...(opts.restoreRate && { restoreBytesPerSec: parseSize(opts.restoreRate, '--restore-rate') }),
     token: newToken(),
     tls: {
       mode: opts.tls ?? 'off',
@@ -118,6 +120,10 @@ export function nodeCommands(program: Command): Command {
     .option(
       '--nbd-advertise <host:port>',
       'where other nodes and hosts reach the NBD server, if not at --nbd-listen (NAT, port forward, proxy)',
+    )
+    .option(
+      '--restore-rate <size>',
+      'write restores into this pool at most this fast, per second (e.g. 200M), to leave hosts I/O',
     )
     .option('--tls <mode>', 'NBD TLS: off, optional or require', 'off')
     .option('--tls-psk-file <file>', 'TLS pre-shared keys, username:hexkey per line (psktool format)')

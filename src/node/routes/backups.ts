@@ -141,6 +141,7 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
               existing: overwrite || onlyNewest ? 'overwrite' : 'fail',
               onlyNewest,
               encryptionKey,
+              maxBytesPerSec: ctx.restoreBytesPerSec,
               signal: t.signal,
               onProgress: (p) => t.progress(p.bytesDone, p.bytesTotal, p.rateBytesPerSec),
             }),

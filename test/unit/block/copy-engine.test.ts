@@ -113,6 +113,27 @@ describe('copyBlocks', () => {
     assert.equal(many.calls.maxInFlight, 32);
   });
 
+  it('paces the copy to maxBytesPerSec', async () => {
+    const src = new MemoryDevice(64 * BS, { blockSizeBytes: BS });
+    await src.write(0, fill(5, 64 * BS));
+    const dst = new MemoryDevice(64 * BS, { blockSizeBytes: BS });
+    const all = new BlockSet(64);
+    all.addRange(0, 64);
+    const started = Date.now();
+    // 256 KiB at 512 KiB/s, in chunks of 8 blocks: the last chunk starts after 7/8 of 0.5 s.
+    await copyBlocks({
+      source: src,
+      dest: dst,
+      blocks: all,
+      blockSizeBytes: BS,
+      maxIoBytes: 8 * BS,
+      maxBytesPerSec: 128 * BS,
+    });
+    const took = Date.now() - started;
+    assert.ok(took >= 400, `paced: ${took} ms`);
+    assert.deepEqual(await dst.read(0, 64 * BS), fill(5, 64 * BS));
+  });
+
   it('data that reads as zeros is zeroed, not written; one non-zero byte anywhere is copied', async () => {
     const src = new MemoryDevice(64 * BS);
     // Written zeros (data to block status), 256 KiB runs: past the 64 KiB compared at once.
