@@ -20,7 +20,9 @@
  * volume's blocks back soon, and copying them into the cache (most dearly into memory a
  * VM had not touched yet) and spinning on the drive file's inode lock while writers
  * queued for it took more CPU than decoding and hashing them (bench/backup.ts, 4 GiB:
- * 21.7 CPU seconds, 7.9 with direct writes).
+ * 21.7 CPU seconds, 7.9 with direct writes). Only runs of DIRECT_MIN_BYTES and more: a
+ * scattered apply (a failback through the object store) stays buffered, where a direct
+ * write per 4 KiB block would wait on the disk each time.
  *
  * A block failing its checksum fails the read it belongs to: the copy engine writes
  * nothing of that read, and the restore rejects with BACKUP_OBJECT_CORRUPT naming the

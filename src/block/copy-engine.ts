@@ -25,6 +25,9 @@ import { ReboundError } from '../errors.js';
 import type { BlockSet } from './block-set.js';
 import type { BlockDevice, Extent } from './device.js';
 
+/** The shortest write that gets the `direct` hint (CopyOptions.direct). */
+export const DIRECT_MIN_BYTES = 256 * 1024;
+
 export interface CopyProgress {
   /** Bytes of the set handled so far (copied or zeroed). */
   bytesDone: number;
@@ -82,7 +85,10 @@ export interface CopyOptions {
   mergeHoleBytes?: number;
   /**
    * Write with the `direct` hint (WriteOptions): bulk data nobody reads back soon, so the
-   * destination may bypass its page cache. Default false.
+   * destination may bypass its page cache. Only writes of DIRECT_MIN_BYTES or more get
+   * it: a direct write waits for the disk, which a long run amortises and a scattered
+   * block does not (an apply of 20,000 scattered 4 KiB blocks took 3.1 s direct, 1.7 s
+   * buffered). Default false.
    */
   direct?: boolean;
   /** Flush the destination before resolving. Default true. */
@@ -195,13 +201,15 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
   };
 
   const recycle = options.recycle ?? (() => {});
-  const writeOptions = options.direct ? { direct: true } : undefined;
+  const direct = { direct: true };
+  const writeOptions = (data: Buffer) =>
+    options.direct && data.length >= DIRECT_MIN_BYTES ? direct : undefined;
 
   const copyRange = async (offset: number, length: number) => {
     const data = await source.read(offset, length);
     if (isZero(data)) await zero(offset, length);
     else {
-      await dest.write(offset, data, writeOptions);
+      await dest.write(offset, data, writeOptions(data));
       p.bytesCopied += length;
     }
     recycle(data);
@@ -245,7 +253,7 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
         const part = data.subarray(e.offset - start, e.offset - start + e.length);
         if (isZero(part)) await zero(e.offset, e.length);
         else {
-          await dest.write(e.offset, part, writeOptions);
+          await dest.write(e.offset, part, writeOptions(part));
           p.bytesCopied += e.length;
         }
       }
