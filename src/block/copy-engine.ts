@@ -317,7 +317,17 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     const due = started + (bytesStarted / rate) * 1000;
     bytesStarted += bytes;
     const wait = due - Date.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (wait <= 0 || signal?.aborted) return;
+    // An abort ends the wait at once (the worker then sees it and stops).
+    await new Promise<void>((r) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        r();
+      };
+      const timer = setTimeout(done, wait);
+      signal?.addEventListener('abort', done, { once: true });
+    });
   };
 
   const iter = chunks(blocks, startBlock, maxBlocks);
@@ -333,6 +343,10 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
       if (next.done) return;
       const bytes = next.value.count * blockSize;
       await pace(bytes);
+      if (signal?.aborted) {
+        failure ??= signal.reason ?? new DOMException('copy aborted', 'AbortError');
+        return;
+      }
       await acquire(bytes);
       try {
         await copyChunk(next.value);

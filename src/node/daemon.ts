@@ -133,6 +133,9 @@ export async function startNode(
     token: config.token,
     close() {
       closing ??= (async () => {
+        // Held long polls answer now: the API waits for every request in flight to end.
+        tasks.endWaits();
+        pairs.endWaits();
         await app.close();
         await nbdServer.close();
         await tasks.close();

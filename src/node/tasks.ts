@@ -41,7 +41,20 @@ const KEEP_FINISHED = 200;
 export class TaskRunner {
   private readonly tasks = new Map<string, { view: TaskView; abort: AbortController; done: Promise<void> }>();
 
-  constructor(private readonly logger: Logger) {}
+  /** Resolved when the node stops: held long polls answer at once, so the API can close. */
+  private readonly waitsEnded: Promise<void>;
+  private endWaitsNow!: () => void;
+
+  constructor(private readonly logger: Logger) {
+    this.waitsEnded = new Promise((r) => {
+      this.endWaitsNow = r;
+    });
+  }
+
+  /** Answer every held long poll now, and every later one at once (the node is stopping). */
+  endWaits(): void {
+    this.endWaitsNow();
+  }
 
   /**
    * Start a task. With `id`, starting is idempotent: a task with that ID that this node
@@ -111,7 +124,7 @@ export class TaskRunner {
     const t = this.tasks.get(id);
     if (t === undefined || t.view.state !== 'running' || waitMs <= 0) return t?.view;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([t.done, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+    await Promise.race([t.done, this.waitsEnded, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
     clearTimeout(timer);
     return t.view;
   }

@@ -691,6 +691,7 @@ export class Pair {
       waiter = resolve;
       this.stateWaiters.push(resolve);
       timer = setTimeout(resolve, waitMs);
+      timer.unref();
     });
     clearTimeout(timer);
     this.stateWaiters = this.stateWaiters.filter((w) => w !== waiter);

@@ -72,11 +72,24 @@ export class PairManager {
   private readonly busy = new Map<string, Promise<unknown>>();
   private closed = false;
 
+  /** Resolved when the node stops: held long polls answer at once, so the API can close. */
+  private readonly waitsEnded: Promise<void>;
+  private endWaitsNow!: () => void;
+
   private constructor(
     private readonly dir: string,
     private readonly ctx: PairContext,
     private readonly releaseTimeoutMs: number,
-  ) {}
+  ) {
+    this.waitsEnded = new Promise((r) => {
+      this.endWaitsNow = r;
+    });
+  }
+
+  /** Answer every held long poll now, and every later one at once (the node is stopping). */
+  endWaits(): void {
+    this.endWaitsNow();
+  }
 
   /** Load the pairs on disk and resume those still running. */
   static async open(options: PairManagerOptions): Promise<PairManager> {
@@ -200,7 +213,7 @@ export class PairManager {
    */
   async watch(volume: string, name: string, waitMs: number, whileState?: PairState): Promise<PairView> {
     const pair = this.find(volume, name);
-    await pair.changed(waitMs, whileState);
+    await Promise.race([pair.changed(waitMs, whileState), this.waitsEnded]);
     return pair.view();
   }
 

@@ -134,3 +134,35 @@ describe('node control API', () => {
     assert.equal((await fx.client.health()).status, 'ok', 'the node goes on');
   });
 });
+
+describe('a node stopping with long polls held', () => {
+  it('answers them and stops at once; a paced restore is cancelled mid-wait', async () => {
+    const fx = await startTestNode({ init: { restoreRate: '1M' } });
+    const dir = await mkdtemp(join(tmpdir(), 'rebound-wait-'));
+    try {
+      await fx.client.addStore({ name: 'waits', provider: 'directory', path: dir });
+      await fx.client.createVolume('src', 32 * 2 ** 20);
+      await fx.node.storage.hostDevice('src').write(0, randomBytes(32 * 2 ** 20));
+      const backup = await fx.client.startBackup({ volume: 'src', store: 'waits', method: 'full' });
+      const done = await fx.client.getTask(backup.id, 30_000);
+      assert.equal(done.state, 'succeeded');
+      const generation = (done.result as { generationKey: string }).generationKey;
+      // 32 MiB at 1 MiB/s, in chunks of 8 MiB: the second starts 8 s in, unless it is stopped.
+      const restore = await fx.client.startRestore({ store: 'waits', generation, volume: 'copy' });
+      const asked = Date.now();
+      const held = fx.client.getTask(restore.id, 30_000).then(
+        (t) => t.state,
+        (e: Error) => `refused: ${e.message}`,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await fx.client.getTask(restore.id)).state, 'running', 'paced, so still running');
+      await fx.close();
+      const stoppedIn = Date.now() - asked;
+      assert.ok(stoppedIn < 10_000, `the node stopped in ${stoppedIn} ms with a 30 s poll held`);
+      assert.ok(['running', 'cancelled'].includes(await held) || /refused/.test(await held), await held);
+    } finally {
+      await fx.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
