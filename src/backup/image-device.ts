@@ -23,11 +23,12 @@
  * buffers the caller gives back (`recycle`, which restore wires to the copy engine) are
  * handed out again, their non-data parts zeroed.
  */
-import { alignedBuffer } from '../block/aligned-memory.js';
+
 import type { Extent } from '../block/device.js';
 import { checkRange } from '../block/range.js';
 import { ReadOnlyDevice } from '../block/read-only-device.js';
 import type { ObjectStore } from '../objectstore/types.js';
+import { alignedBuffer } from '../volume/index.js';
 import { BufferPool } from './buffers.js';
 import { loadPlan, type Plan } from './chain.js';
 import { type CodecPool, codecPool, sharedBuffer } from './codec-pool.js';
@@ -49,7 +50,7 @@ export interface ImageOptions {
   /** Default: the process's codec pool (codec-pool.ts). */
   codecPool?: CodecPool;
   /**
-   * Read buffers in aligned memory (block/aligned-memory.ts), which a volume can write
+   * Read buffers in aligned memory (pool/aligned-memory.ts), which a volume can write
    * with direct I/O (restore). For readers that give their buffers back (`recycle`): each
    * is a memory mapping of its own, dearer to make than a SharedArrayBuffer. Default false.
    */

@@ -332,21 +332,19 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
 
   const iter = chunks(blocks, startBlock, maxBlocks);
   let failure: unknown;
+  /** True (with the failure recorded) once the copy must stop. */
+  const stopped = () => {
+    if (signal?.aborted) failure ??= signal.reason ?? new DOMException('copy aborted', 'AbortError');
+    return failure !== undefined;
+  };
   const worker = async () => {
     for (;;) {
-      if (failure !== undefined) return;
-      if (signal?.aborted) {
-        failure ??= signal.reason ?? new DOMException('copy aborted', 'AbortError');
-        return;
-      }
+      if (stopped()) return;
       const next = iter.next();
       if (next.done) return;
       const bytes = next.value.count * blockSize;
       await pace(bytes);
-      if (signal?.aborted) {
-        failure ??= signal.reason ?? new DOMException('copy aborted', 'AbortError');
-        return;
-      }
+      if (stopped()) return;
       await acquire(bytes);
       try {
         await copyChunk(next.value);

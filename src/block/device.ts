@@ -34,7 +34,7 @@ export interface WriteOptions {
   fua?: boolean;
   /**
    * A hint for bulk writes nobody reads back soon (a restore): bypass the page cache where
-   * the device can (a volume's pool drives, from memory of block/aligned-memory.ts).
+   * the device can (a volume's pool drives, from memory of pool/aligned-memory.ts).
    * Durability is unchanged: still after a flush (or fua). Devices may ignore it.
    */
   direct?: boolean;

@@ -88,6 +88,7 @@ export async function startNode(
   pairKeys.attach(nbdServer);
   let api: FastifyInstance | undefined;
   let apiUrl: string;
+  const stopping = new AbortController();
   let nbd: RunningNode['nbd'];
   try {
     const nbdAddress = await nbdServer.listen(config.nbdPort, config.nbdHost);
@@ -106,6 +107,7 @@ export async function startNode(
       startedAt: Date.now(),
       nbdConnections: () => nbdServer.connectionCount,
       restoreBytesPerSec: config.restoreBytesPerSec,
+      stopping: stopping.signal,
       // Per-request lines only at debug: an operator's log should show changes and errors.
       logger: logger.child(
         { part: 'api' },
@@ -133,9 +135,7 @@ export async function startNode(
     token: config.token,
     close() {
       closing ??= (async () => {
-        // Held long polls answer now: the API waits for every request in flight to end.
-        tasks.endWaits();
-        pairs.endWaits();
+        stopping.abort(); // held long polls answer now: the API waits for requests in flight
         await app.close();
         await nbdServer.close();
         await tasks.close();

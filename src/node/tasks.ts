@@ -41,20 +41,7 @@ const KEEP_FINISHED = 200;
 export class TaskRunner {
   private readonly tasks = new Map<string, { view: TaskView; abort: AbortController; done: Promise<void> }>();
 
-  /** Resolved when the node stops: held long polls answer at once, so the API can close. */
-  private readonly waitsEnded: Promise<void>;
-  private endWaitsNow!: () => void;
-
-  constructor(private readonly logger: Logger) {
-    this.waitsEnded = new Promise((r) => {
-      this.endWaitsNow = r;
-    });
-  }
-
-  /** Answer every held long poll now, and every later one at once (the node is stopping). */
-  endWaits(): void {
-    this.endWaitsNow();
-  }
+  constructor(private readonly logger: Logger) {}
 
   /**
    * Start a task. With `id`, starting is idempotent: a task with that ID that this node
@@ -117,16 +104,15 @@ export class TaskRunner {
   }
 
   /**
-   * The task's view once it has ended, or after `waitMs` if it still runs: a long poll,
-   * so a watcher sees the end the moment it comes instead of a poll interval later.
+   * Resolves once the task has ended, or after `waitMs` if it still runs: a long poll, so
+   * a watcher sees the end the moment it comes instead of a poll interval later.
    */
-  async settled(id: string, waitMs: number): Promise<TaskView | undefined> {
+  async settled(id: string, waitMs: number): Promise<void> {
     const t = this.tasks.get(id);
-    if (t === undefined || t.view.state !== 'running' || waitMs <= 0) return t?.view;
+    if (t === undefined || t.view.state !== 'running' || waitMs <= 0) return;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([t.done, this.waitsEnded, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+    await Promise.race([t.done, new Promise<void>((r) => (timer = setTimeout(r, waitMs).unref()))]);
     clearTimeout(timer);
-    return t.view;
   }
 
   list(): TaskView[] {

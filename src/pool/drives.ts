@@ -10,8 +10,8 @@ import { constants, read as readCb, write as writeCb, writev as writevCb } from 
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { isAligned } from '../block/aligned-memory.js';
 import { toReboundError } from '../errors.js';
+import { isAligned } from './aligned-memory.js';
 import type { DriveSpec } from './superblock.js';
 
 /** A write waiting for the end of the event-loop turn (Drives.write). */
@@ -26,7 +26,7 @@ interface GatheredWrite {
 /** Buffers in one pwritev (Linux takes up to IOV_MAX = 1024). */
 const MAX_GATHER = 256;
 
-/** Adjacent writes as one pwritev (a short write goes on from where it stopped). */
+/** Adjacent writes (one or more) as one pwritev (a short write goes on from where it stopped). */
 function writeRun(fd: number, run: GatheredWrite[]): void {
   const settle = (err: unknown) => {
     for (const w of run) {
@@ -42,19 +42,6 @@ function writeRun(fd: number, run: GatheredWrite[]): void {
       settle(err);
     }
   };
-  if (run.length === 1) {
-    const w = run[0];
-    const step = (at: number) =>
-      guard(() =>
-        writeCb(fd, w.data, at, w.data.length - at, w.position + at, (err, n) => {
-          if (err) settle(err);
-          else if (at + n < w.data.length) step(at + n);
-          else settle(null);
-        }),
-      );
-    step(0);
-    return;
-  }
   let buffers = run.map((w) => w.data);
   let position = run[0].position;
   const step = (): void =>

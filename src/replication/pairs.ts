@@ -72,24 +72,11 @@ export class PairManager {
   private readonly busy = new Map<string, Promise<unknown>>();
   private closed = false;
 
-  /** Resolved when the node stops: held long polls answer at once, so the API can close. */
-  private readonly waitsEnded: Promise<void>;
-  private endWaitsNow!: () => void;
-
   private constructor(
     private readonly dir: string,
     private readonly ctx: PairContext,
     private readonly releaseTimeoutMs: number,
-  ) {
-    this.waitsEnded = new Promise((r) => {
-      this.endWaitsNow = r;
-    });
-  }
-
-  /** Answer every held long poll now, and every later one at once (the node is stopping). */
-  endWaits(): void {
-    this.endWaitsNow();
-  }
+  ) {}
 
   /** Load the pairs on disk and resume those still running. */
   static async open(options: PairManagerOptions): Promise<PairManager> {
@@ -207,14 +194,9 @@ export class PairManager {
     return this.find(volume, name).view();
   }
 
-  /**
-   * The pair's view once its state is not `whileState` (default: its state now), or
-   * after `waitMs` (a long poll).
-   */
-  async watch(volume: string, name: string, waitMs: number, whileState?: PairState): Promise<PairView> {
-    const pair = this.find(volume, name);
-    await Promise.race([pair.changed(waitMs, whileState), this.waitsEnded]);
-    return pair.view();
+  /** Resolves once the pair's state is not `whileState` (default: its state now), or after `waitMs` (a long poll). */
+  changed(volume: string, name: string, waitMs: number, whileState?: PairState): Promise<void> {
+    return this.find(volume, name).changed(waitMs, whileState);
   }
 
   /** Names of the volume's pairs, any state (deleting the volume is BUSY while there is one). */

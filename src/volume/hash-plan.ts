@@ -31,7 +31,7 @@ export function planHashes(
   const n = blocks.length;
   const lengths = new Uint32Array(n);
   const segStart = new Uint32Array(n + 1);
-  let segs = new Float64Array(Math.max(3, n * 3 * Math.max(1, Math.ceil(hashBlockBytes / bs))));
+  let segs = new Float64Array(Math.max(3, n * 3)); // one segment per block, grown when pieces do not merge
   let m = 0;
   let cur = 0; // the hash block being planned: segments never merge across two
   const push = (drive: number, position: number, length: number) => {

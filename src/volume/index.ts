@@ -9,6 +9,8 @@
  * implements the `Storage` contract in types.ts that the node daemon and NBD exports
  * use: `NodeStorage.init(dir, options)` creates a pool, `NodeStorage.open(dir)` opens it.
  */
+// Memory a volume's writes can take past the page cache (WriteOptions.direct).
+export { alignedBuffer } from '../pool/aligned-memory.js';
 export { SnapshotDevice, VolumeDevice } from './device.js';
 export { NodeStorage, type StorageInitOptions, type StorageOpenOptions } from './storage.js';
 export {

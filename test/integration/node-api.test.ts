@@ -9,6 +9,14 @@ import { after, before, describe, it } from 'node:test';
 import { isReboundError } from '../../src/errors.js';
 import { type NodeFixture, startTestNode } from '../helpers/node-fixture.js';
 
+/** A directory store `waits` in `dir`, a volume of random bytes, and its full backup started. */
+async function startFullBackup(fx: NodeFixture, dir: string, volume: string, bytes: number) {
+  await fx.client.addStore({ name: 'waits', provider: 'directory', path: dir });
+  await fx.client.createVolume(volume, bytes);
+  await fx.node.storage.hostDevice(volume).write(0, randomBytes(bytes));
+  return fx.client.startBackup({ volume, store: 'waits', method: 'full' });
+}
+
 describe('node control API', () => {
   let fx: NodeFixture;
   before(async () => {
@@ -81,10 +89,7 @@ describe('node control API', () => {
   it('a GET of a task with waitMs answers when the task ends, not a poll interval later', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'rebound-wait-'));
     try {
-      await fx.client.addStore({ name: 'waits', provider: 'directory', path: dir });
-      await fx.client.createVolume('waited', 64 * 2 ** 20);
-      await fx.node.storage.hostDevice('waited').write(0, randomBytes(32 * 2 ** 20));
-      const task = await fx.client.startBackup({ volume: 'waited', store: 'waits', method: 'full' });
+      const task = await startFullBackup(fx, dir, 'waited', 32 * 2 ** 20);
       const asked = Date.now();
       const ended = await fx.client.getTask(task.id, 30_000);
       const waited = Date.now() - asked;
@@ -140,10 +145,7 @@ describe('a node stopping with long polls held', () => {
     const fx = await startTestNode({ init: { restoreRate: '1M' } });
     const dir = await mkdtemp(join(tmpdir(), 'rebound-wait-'));
     try {
-      await fx.client.addStore({ name: 'waits', provider: 'directory', path: dir });
-      await fx.client.createVolume('src', 32 * 2 ** 20);
-      await fx.node.storage.hostDevice('src').write(0, randomBytes(32 * 2 ** 20));
-      const backup = await fx.client.startBackup({ volume: 'src', store: 'waits', method: 'full' });
+      const backup = await startFullBackup(fx, dir, 'src', 32 * 2 ** 20);
       const done = await fx.client.getTask(backup.id, 30_000);
       assert.equal(done.state, 'succeeded');
       const generation = (done.result as { generationKey: string }).generationKey;

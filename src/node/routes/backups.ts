@@ -49,7 +49,7 @@ import {
   VerifyBody,
   WaitQuery,
 } from '../api-schema.js';
-import { waitMsOf } from './wait.js';
+import { heldUntil, waitMsOf } from './wait.js';
 
 /** Generations mounted over NBD are exported under this prefix. */
 export const MOUNT_PREFIX = 'backup-';
@@ -281,7 +281,8 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
     '/v1/tasks/:task',
     { schema: { params: TaskParams, querystring: WaitQuery, response: { 200: TaskView } } },
     async (req) => {
-      const t = await tasks.settled(req.params.task, waitMsOf(req.query.waitMs));
+      await heldUntil(tasks.settled(req.params.task, waitMsOf(req.query.waitMs)), ctx.stopping);
+      const t = tasks.get(req.params.task);
       if (!t)
         throw new ReboundError(
           'NOT_FOUND',

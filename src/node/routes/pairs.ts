@@ -8,7 +8,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { NodeApiContext } from '../api.js';
 import { PairParams, PairView, PairWaitQuery, StartPairBody, VolumeParams } from '../api-schema.js';
-import { waitMsOf } from './wait.js';
+import { heldUntil, waitMsOf } from './wait.js';
 
 export async function pairRoutes(scope: FastifyInstance, ctx: NodeApiContext): Promise<void> {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
@@ -35,8 +35,14 @@ export async function pairRoutes(scope: FastifyInstance, ctx: NodeApiContext): P
   app.get(
     '/v1/volumes/:volume/pairs/:pair',
     { schema: { ...one, querystring: PairWaitQuery } },
-    async (req) =>
-      pairs.watch(req.params.volume, req.params.pair, waitMsOf(req.query.waitMs), req.query.whileState),
+    async (req) => {
+      const { volume, pair } = req.params;
+      await heldUntil(
+        pairs.changed(volume, pair, waitMsOf(req.query.waitMs), req.query.whileState),
+        ctx.stopping,
+      );
+      return pairs.get(volume, pair);
+    },
   );
 
   app.post('/v1/volumes/:volume/pairs/:pair/release', { schema: one }, async (req) =>

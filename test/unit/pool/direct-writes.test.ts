@@ -1,5 +1,5 @@
 /**
- * Direct writes (WriteOptions.direct, block/aligned-memory.ts, pool/drives.ts): a write
+ * Direct writes (WriteOptions.direct, pool/aligned-memory.ts, pool/drives.ts): a write
  * hinted direct from aligned memory bypasses the page cache; anything else is written
  * buffered. Either way the bytes read back, survive a reopen after a flush, and mix with
  * buffered writes, snapshots and partial blocks.
@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { alignedBuffer, isAligned, MEMORY_ALIGNMENT } from '../../../src/block/aligned-memory.js';
+import { alignedBuffer, isAligned, MEMORY_ALIGNMENT } from '../../../src/pool/aligned-memory.js';
 import { NodeStorage } from '../../../src/volume/index.js';
 import { directIo } from '../../helpers/direct-io.js';
 
