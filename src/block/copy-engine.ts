@@ -7,7 +7,7 @@
  *        |  `concurrency` chunks (and maxInFlightBytes) in flight, taken in address order
  *        v
  *   source.blockStatus(chunk)  zero extents  -> dest.writeZeroes (or nothing: zeroes 'skip')
- *                              data extents  -> source.read -> dest.write
+ *   (not for a one-block chunk) data extents  -> source.read -> dest.write
  *                              (mergeHoleBytes: data extents across small holes share one read)
  *                                               (an all-zero buffer -> dest.writeZeroes)
  *        v
@@ -201,9 +201,13 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
   };
 
   const recycle = options.recycle ?? (() => {});
-  const direct = { direct: true };
+  // Without `recycle` nobody touches a read's buffer after its writes: the destination may
+  // keep it instead of a copy (the NBD client holds writes for replay until a flush).
+  const handOff = options.recycle === undefined;
+  const direct = { direct: true, handOff };
+  const buffered = { handOff };
   const writeOptions = (data: Buffer) =>
-    options.direct && data.length >= DIRECT_MIN_BYTES ? direct : undefined;
+    options.direct && data.length >= DIRECT_MIN_BYTES ? direct : buffered;
 
   const copyRange = async (offset: number, length: number) => {
     const data = await source.read(offset, length);
@@ -267,7 +271,9 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     const end = Math.min(offset + c.count * blockSize, limitBytes);
     let at = offset;
     while (at < end) {
-      if (!useStatus) {
+      // A chunk of one block cannot split: reading it and looking costs less than asking
+      // for its status first (a failback's scattered blocks are all such chunks).
+      if (!useStatus || end - offset <= blockSize) {
         await copyRange(at, end - at);
         break;
       }

@@ -38,6 +38,12 @@ export interface WriteOptions {
    * Durability is unchanged: still after a flush (or fua). Devices may ignore it.
    */
   direct?: boolean;
+  /**
+   * The caller hands `data` over: it neither changes nor reuses it after the call. A
+   * device that keeps written data (the NBD client holds writes until a flush, to re-send
+   * them after a reconnect) then keeps it as it is instead of a copy. Devices may ignore it.
+   */
+  handOff?: boolean;
 }
 
 export interface ZeroOptions extends WriteOptions {
@@ -62,6 +68,7 @@ export interface BlockDevice {
   readonly blockSizeBytes: number;
   readonly readOnly: boolean;
 
+  /** The caller owns the buffer: the device never changes it afterwards (a reused one comes back only through a recycle the caller opts into). */
   read(offset: number, length: number): Promise<Buffer>;
   /**
    * Optional: read `out.length` bytes at `offset` into the caller's buffer (which may be

@@ -126,6 +126,34 @@ describe('NBD client reconnects', () => {
     }
   });
 
+  it('a write handed over is re-sent as it is; a copied one survives the caller reusing its buffer', async () => {
+    const device = new VolatileDevice(4 * MiB);
+    let server = await serve(device);
+    const port = server.port;
+    const dev = await connectNbd({ port, exportName: 'vol', reconnect: fast });
+    const reused = pattern(1, 64 * KiB);
+    await dev.write(0, reused);
+    reused.fill(0xee); // the caller's buffer is its own again once the write resolved
+    await dev.write(64 * KiB, pattern(2, 64 * KiB), { handOff: true });
+    assert.ok(dev.unflushedBytes >= 2 * 64 * KiB, 'both count in full against the bound');
+
+    await server.stop();
+    await device.crash();
+    server = await serve(device, port);
+    try {
+      await dev.flush(); // after the reconnect's replay
+      assert.deepEqual(await device.readDurable(0, 64 * KiB), pattern(1, 64 * KiB), 'the copy was re-sent');
+      assert.deepEqual(
+        await device.readDurable(64 * KiB, 64 * KiB),
+        pattern(2, 64 * KiB),
+        'the handed-over buffer',
+      );
+      await dev.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('a lost write that cannot be re-sent makes every later flush reject', async () => {
     const device = new VolatileDevice(4 * MiB);
     let server = await serve(device);

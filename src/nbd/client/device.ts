@@ -49,7 +49,7 @@ import {
 } from '../constants.js';
 import { type NbdClientOptions, resolveClientOptions } from './options.js';
 import { RangeLock } from './range-lock.js';
-import { ClientSession } from './session.js';
+import { ClientSession, type KeepData } from './session.js';
 import { loadTlsClientOptions } from './tls.js';
 import { openTransport } from './transport.js';
 
@@ -175,7 +175,8 @@ export class NbdClientDevice implements BlockDevice {
     checkRange(this, offset, data.length, true);
     if (data.length === 0) return;
     const flags = this.fuaFlag(options);
-    await this.locked(offset, data.length, () => this.writeUnlocked(offset, data, flags));
+    const keep: KeepData = options.handOff ? 'take' : 'copy';
+    await this.locked(offset, data.length, () => this.writeUnlocked(offset, data, flags, keep));
     await this.fuaByFlush(options);
   }
 
@@ -319,7 +320,7 @@ export class NbdClientDevice implements BlockDevice {
   }
 
   /** Write with read-modify-write of unaligned edges (minimum block > 1); the caller holds the lock. */
-  private async writeUnlocked(offset: number, data: Buffer, flags: number, owned = false): Promise<void> {
+  private async writeUnlocked(offset: number, data: Buffer, flags: number, keep: KeepData): Promise<void> {
     const start = this.alignDown(offset);
     const end = this.alignUp(offset + data.length);
     let at = offset;
@@ -342,10 +343,10 @@ export class NbdClientDevice implements BlockDevice {
       data.copy(buf, offset - start);
       payload = buf;
       at = start;
-      owned = false;
+      keep = 'take'; // our own buffer, never changed after this
     }
     await pieces(at, at + payload.length, this.maxIoBytes, (p, n) =>
-      this.session.write(p, payload.subarray(p - at, p - at + n), flags, owned),
+      this.session.write(p, payload.subarray(p - at, p - at + n), flags, keep),
     );
   }
 
@@ -354,7 +355,7 @@ export class NbdClientDevice implements BlockDevice {
     this.zeroBuffer ??= Buffer.alloc(this.maxIoBytes);
     const zeros = this.zeroBuffer;
     return pieces(start, end, this.maxIoBytes, (at, n) =>
-      this.writeUnlocked(at, zeros.subarray(0, n), flags, true),
+      this.writeUnlocked(at, zeros.subarray(0, n), flags, 'shared'),
     );
   }
 

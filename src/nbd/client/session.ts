@@ -58,6 +58,13 @@ interface Job {
 
 type Phase = 'open' | 'reconnecting' | 'failed' | 'closed';
 
+/**
+ * What a write's data is to the replay store: 'copy' (the caller may change it: kept as a
+ * copy), 'take' (handed over: nobody changes it any more, kept as it is), 'shared' (never
+ * changes and is shared, like a zero buffer: kept as it is and not counted as memory held).
+ */
+export type KeepData = 'copy' | 'take' | 'shared';
+
 export class ClientSession {
   private conn: ClientConnection | undefined;
   private current: NegotiatedExport;
@@ -109,14 +116,14 @@ export class ClientSession {
     return this.submit(new ClientRequest(NBD_CMD_READ, 0, offset, target.length, undefined, target));
   }
 
-  /** `owned`: the data never changes (a shared zero buffer), so it is kept without a copy. */
-  async write(offset: number, data: Buffer, flags: number, owned = false): Promise<void> {
+  /** How a write's data is kept for replay (`KeepData`): copied unless nobody changes it. */
+  async write(offset: number, data: Buffer, flags: number, keep: KeepData = 'copy'): Promise<void> {
     let entry: UnflushedEntry | undefined;
     let payload = data;
     if (this.retains && !(flags & NBD_CMD_FLAG_FUA)) {
       await this.admit(data.length);
-      if (!owned) payload = Buffer.from(data);
-      entry = this.unflushed.add(offset, data.length, payload, 0, !owned);
+      if (keep === 'copy') payload = Buffer.from(data);
+      entry = this.unflushed.add(offset, data.length, payload, 0, keep !== 'shared');
     }
     return this.submit(new ClientRequest(NBD_CMD_WRITE, flags, offset, data.length, payload), entry);
   }
