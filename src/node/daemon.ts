@@ -59,6 +59,9 @@ export async function startNode(
   options: StartNodeOptions = {},
 ): Promise<RunningNode> {
   const storage = await NodeStorage.open(poolDir(dataDir));
+  // A failback's verify hashes on both nodes right after the copy: a worker started then
+  // would add its start-up (20-40 ms) to the job.
+  storage.startHasher();
   let stores: StoreRegistry;
   let pairs: PairManager;
   let pairKeys: PairKeys;

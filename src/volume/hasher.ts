@@ -43,7 +43,8 @@ export class VolumeHasher {
     await w?.terminate();
   }
 
-  private start(): Worker {
+  /** The worker, started if it is not running (unreferenced while idle). */
+  start(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(this.url);
     worker.unref();

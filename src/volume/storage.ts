@@ -427,6 +427,11 @@ export class NodeStorage implements Storage {
     return this.io.premark(v, ranges);
   }
 
+  /** Start the hash worker now instead of at the first hashVolumeBlocks (it does not keep the process alive). */
+  startHasher(): void {
+    this.hasher.start();
+  }
+
   /**
    * SHA-256 of hash blocks `blocks` (numbers, in units of `hashBlockBytes`) of a volume,
    * 32 bytes each in the order given, read and hashed in a worker thread (hasher.ts).
