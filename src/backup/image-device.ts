@@ -56,6 +56,12 @@ export interface ImageOptions {
    * is a memory mapping of its own, dearer to make than a SharedArrayBuffer. Default false.
    */
   alignedReads?: boolean;
+  /**
+   * Show only the blocks of the generation opened; the blocks its ancestors hold read as
+   * holes, and their metadata is never loaded (chain.ts loadPlan). For applying that
+   * generation as a delta onto a volume at its parent (restore's onlyNewest). Default false.
+   */
+  newestOnly?: boolean;
 }
 
 interface Group {
@@ -122,7 +128,8 @@ export class BackupImageDevice extends ReadOnlyDevice {
 
   /** Open generation `key` (a generation or catalog key): reads its chain's catalogs and metadata. */
   static async open(store: ObjectStore, key: string, options: ImageOptions = {}): Promise<BackupImageDevice> {
-    return new BackupImageDevice(store, await loadPlan(store, key, options.encryptionKey), options);
+    const plan = await loadPlan(store, key, options.encryptionKey, { newestOnly: options.newestOnly });
+    return new BackupImageDevice(store, plan, options);
   }
 
   /** The catalog of the generation this image shows. */

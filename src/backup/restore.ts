@@ -98,6 +98,8 @@ export async function restoreGeneration(
   const image = await BackupImageDevice.open(store, key, {
     encryptionKey: options.encryptionKey,
     alignedReads: true,
+    // A delta: its ancestors' metadata (a full's is 37 bytes a block) is not needed.
+    newestOnly: options.onlyNewest,
   });
   const catalog = image.catalog;
   const name = options.volume ?? catalog.volumeName;
@@ -208,7 +210,7 @@ export async function restoreGeneration(
     volume: info,
     generationKey: image.generationKey,
     generation: catalog.generation,
-    chain: image.plan.chain.map((g) => g.gen.key),
+    chain: image.plan.chainKeys,
     bitmap: bitmapName,
     bytesCopied: result.bytesCopied,
     bytesZeroed: result.bytesZeroed,
