@@ -12,7 +12,9 @@
  * blocks a newer generation holds never split a fetch, and the number of gets does not
  * depend on how a reader cuts its reads. Fetches of one read run in parallel (the store
  * bounds its own concurrency). The blocks a read needs from a window are decoded and
- * checked as one job of the codec pool (worker threads). A block failing its checksum
+ * checked as one job of the codec pool (worker threads); readDataRanges does the same for
+ * many ranges at once (the copy engine's batches of scattered chunks), so a failback's
+ * 20,000 single blocks cost a hundred jobs, not 20,000. A block failing its checksum
  * fails the whole read with BACKUP_OBJECT_CORRUPT naming the object: no byte of that
  * read is returned. Blocks no generation holds, and zero blocks, read as zeros without
  * any fetch; blockStatus reports them as holes.
