@@ -26,7 +26,9 @@
  * the full copy every block; `--verify full` makes every method compare every block.
  *
  * Options: --size 8G (512M for a quick run), --block-size 64K (both pools'; 4K tracks changes at
- * the grain of the writes), --verify changed|full, --out FILE (JSON results).
+ * the grain of the writes), --verify changed|full, --out FILE (JSON results), --methods
+ * remote-copy,object-store,external,full (a subset, to measure one method; the time ratios
+ * need `full`).
  */
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -47,6 +49,7 @@ const { values: args } = parseArgs({
     'block-size': { type: 'string', default: '64K' },
     verify: { type: 'string', default: 'changed' },
     out: { type: 'string' },
+    methods: { type: 'string', default: 'remote-copy,object-store,external,full' },
   },
 });
 const KiB = 1024;
@@ -58,6 +61,11 @@ if (!Number.isInteger(sizeBytes) || sizeBytes < 64 * MiB || sizeBytes % (64 * Ki
 if (args.verify !== 'changed' && args.verify !== 'full')
   throw new Error(`--verify ${args.verify}: changed or full`);
 const verify = args.verify;
+const chosen = args.methods.split(',');
+for (const k of chosen) {
+  if (!['remote-copy', 'object-store', 'external', 'full'].includes(k))
+    throw new Error(`--methods: ${k} is not one of remote-copy, object-store, external, full`);
+}
 const CHUNK = 16 * MiB;
 const PAGE = 4 * KiB;
 const VOLUME = 'vol';
@@ -66,6 +74,8 @@ const JOB_TIMEOUT_MS = 6 * 3600_000;
 interface Method {
   /** The row's name. */
   name: string;
+  /** Its name in --methods. */
+  key: string;
   method: 'remote-copy' | 'object-store' | 'external';
   /** Give the primary volume a new unique ID first: the failback must copy everything. */
   forceFull: boolean;
@@ -75,10 +85,28 @@ interface Method {
 
 const FULL_COPY = 'full copy (remote copy, new ID)';
 const METHODS: Method[] = [
-  { name: 'remote copy', method: 'remote-copy', forceFull: false, copySteps: ['premark', 'release'] },
-  { name: 'object store', method: 'object-store', forceFull: false, copySteps: ['n.start', 'back.task'] },
-  { name: 'external volume', method: 'external', forceFull: false, copySteps: ['premark', 'detach'] },
-  { name: FULL_COPY, method: 'remote-copy', forceFull: true, copySteps: ['pair', 'release'] },
+  {
+    name: 'remote copy',
+    key: 'remote-copy',
+    method: 'remote-copy',
+    forceFull: false,
+    copySteps: ['premark', 'release'],
+  },
+  {
+    name: 'object store',
+    key: 'object-store',
+    method: 'object-store',
+    forceFull: false,
+    copySteps: ['n.start', 'back.task'],
+  },
+  {
+    name: 'external volume',
+    key: 'external',
+    method: 'external',
+    forceFull: false,
+    copySteps: ['premark', 'detach'],
+  },
+  { name: FULL_COPY, key: 'full', method: 'remote-copy', forceFull: true, copySteps: ['pair', 'release'] },
 ];
 
 /** Seeded 32-bit PRNG (mulberry32) for offsets. */
@@ -244,12 +272,18 @@ async function main(): Promise<void> {
     await fill(primary.node.storage.hostDevice(VOLUME));
     console.log(`volume filled with random data in ${seconds(t0).toFixed(1)} s`);
 
+    let rounds = 0;
     for (const [round, method] of METHODS.entries()) {
+      if (!chosen.includes(method.key)) continue;
       // The primary sits at its newest backup: the failover's consistency assurance moves nothing.
       t0 = process.hrtime.bigint();
       await finished(
         admin,
-        await admin.backup({ volume: lineage, store: 'local', method: round === 0 ? 'full' : 'incremental' }),
+        await admin.backup({
+          volume: lineage,
+          store: 'local',
+          method: rounds++ === 0 ? 'full' : 'incremental',
+        }),
       );
       console.log(`${method.name}: backup in ${seconds(t0).toFixed(1)} s; failover...`);
       t0 = process.hrtime.bigint();
@@ -336,13 +370,13 @@ async function main(): Promise<void> {
       );
     }
 
-    const full = samples.find((s) => s.method === FULL_COPY)!;
+    const full = samples.find((s) => s.method === FULL_COPY);
     console.table(
       samples.map((s) => {
         const bytesRatio = s.bytesMoved / s.changedBytes;
-        const timeRatio = s.jobSeconds / full.jobSeconds;
-        const copyRatio = s.copySeconds / full.copySeconds;
-        const isFull = s === full;
+        const timeRatio = full ? s.jobSeconds / full.jobSeconds : Number.NaN;
+        const copyRatio = full ? s.copySeconds / full.copySeconds : Number.NaN;
+        const isFull = !full || s === full;
         return {
           method: s.method,
           'changed blocks': s.changedBlocks,
@@ -363,7 +397,7 @@ async function main(): Promise<void> {
     const writes = samples[0]?.writes ?? 0;
     console.log(
       `1% changed = ${writes} x 4 KiB = ${fmtBytes(writes * PAGE)} written at the secondary; ` +
-        `the blocks those writes touch are the changed bytes (block ${fmtBytes(full.blockSizeBytes)}), ` +
+        `the blocks those writes touch are the changed bytes (block ${fmtBytes(samples[0]?.blockSizeBytes ?? 0)}), ` +
         `so a delta moving them at the full copy's rate takes that share ("of volume") of its time. ` +
         `Load average at start ${loadAtStart}, at end ${load()} (${cpus().length} cores).`,
     );

@@ -24,8 +24,11 @@
  * scattered apply (a failback through the object store) stays buffered, where a direct
  * write per 4 KiB block would wait on the disk each time.
  *
- * A block failing its checksum fails the read it belongs to: the copy engine writes
- * nothing of that read, and the restore rejects with BACKUP_OBJECT_CORRUPT naming the
+ * Scattered blocks (a delta: onlyNewest) go in the copy engine's batches: many chunks
+ * read with one readDataRanges, decoded in one codec job per fetch window.
+ *
+ * A block failing its checksum fails the read (or batch) it belongs to: the copy engine
+ * writes nothing of it, and the restore rejects with BACKUP_OBJECT_CORRUPT naming the
  * object. The destination then holds a partial restore; it gets no inherited ID and no
  * bitmap, so nothing mistakes it for a finished one.
  */
@@ -98,6 +101,8 @@ export async function restoreGeneration(
   const image = await BackupImageDevice.open(store, key, {
     encryptionKey: options.encryptionKey,
     alignedReads: true,
+    // A delta: its ancestors' metadata (a full's is 37 bytes a block) is not needed.
+    newestOnly: options.onlyNewest,
   });
   const catalog = image.catalog;
   const name = options.volume ?? catalog.volumeName;
@@ -208,7 +213,7 @@ export async function restoreGeneration(
     volume: info,
     generationKey: image.generationKey,
     generation: catalog.generation,
-    chain: image.plan.chain.map((g) => g.gen.key),
+    chain: image.plan.chainKeys,
     bitmap: bitmapName,
     bytesCopied: result.bytesCopied,
     bytesZeroed: result.bytesZeroed,

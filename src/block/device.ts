@@ -62,6 +62,11 @@ export interface Extent {
   zero: boolean;
 }
 
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
 export interface BlockDevice {
   readonly sizeBytes: number;
   /** The device's allocation granularity: status and update bitmaps work in these units. */
@@ -84,6 +89,16 @@ export interface BlockDevice {
    * backup image then skips zeroing them in its reused buffers.
    */
   readData?(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Optional: readData of several ranges in one call, their bytes back to back in the
+   * returned buffer (range i at the sum of the lengths before it). The ranges are in
+   * ascending order and do not overlap; each follows the rules of `read` (OUT_OF_RANGE,
+   * zero lengths). All or nothing: when any range fails, the call rejects and returns no
+   * byte. For sources where a read has a fixed cost that many small ranges can share (a
+   * backup image decodes the blocks of all of them in one codec job per fetch window):
+   * the copy engine then reads a batch of scattered chunks with one call.
+   */
+  readDataRanges?(ranges: readonly ByteRange[]): Promise<Buffer>;
   write(offset: number, data: Buffer, options?: WriteOptions): Promise<void>;
   writeZeroes(offset: number, length: number, options?: ZeroOptions): Promise<void>;
   trim(offset: number, length: number, options?: WriteOptions): Promise<void>;

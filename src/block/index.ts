@@ -12,7 +12,7 @@ export {
   copyBlocks,
   isZeroBuffer,
 } from './copy-engine.js';
-export type { BlockDevice, Extent, WriteOptions, ZeroOptions } from './device.js';
+export type { BlockDevice, ByteRange, Extent, WriteOptions, ZeroOptions } from './device.js';
 export { diffHashes, HASH_BYTES, hashBlocks } from './hash.js';
 export { MemoryDevice } from './memory-device.js';
 export { checkRange } from './range.js';

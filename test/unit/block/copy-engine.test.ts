@@ -42,6 +42,40 @@ function counting(inner: BlockDevice, failAtBlock = -1) {
   return { dev, calls };
 }
 
+/**
+ * A source with readDataRanges over `inner` (each range read whole, back to back), which
+ * records every call's ranges (and the blocks of plain reads: a batch of one chunk takes the
+ * one-chunk path) and fails a call whose ranges cover block `failAtBlock`.
+ */
+function ranged(inner: BlockDevice, failAtBlock = -1) {
+  const calls: { offset: number; length: number }[][] = [];
+  const reads: number[] = [];
+  const dev: BlockDevice = {
+    sizeBytes: inner.sizeBytes,
+    blockSizeBytes: inner.blockSizeBytes,
+    readOnly: inner.readOnly,
+    read: (o, l) => {
+      reads.push(o / BS);
+      return inner.read(o, l);
+    },
+    async readDataRanges(ranges) {
+      calls.push(ranges.map((r) => ({ ...r })));
+      await new Promise((r) => setTimeout(r, 1));
+      const at = failAtBlock * BS;
+      if (ranges.some((r) => r.offset <= at && at < r.offset + r.length)) {
+        throw new ReboundError('BACKUP_OBJECT_CORRUPT', `block ${failAtBlock} fails its checksum`);
+      }
+      return Buffer.concat(await Promise.all(ranges.map((r) => inner.read(r.offset, r.length))));
+    },
+    write: (o, d) => inner.write(o, d),
+    writeZeroes: (o, l, opt) => inner.writeZeroes(o, l, opt),
+    trim: (o, l) => inner.trim(o, l),
+    flush: () => inner.flush(),
+    blockStatus: (o, l) => inner.blockStatus(o, l),
+  };
+  return { dev, calls, reads };
+}
+
 describe('copyBlocks', () => {
   it('copies exactly the blocks of the set, merging adjacent ones into larger I/Os', async () => {
     const src = new MemoryDevice(64 * BS, { blockSizeBytes: BS });
@@ -207,6 +241,115 @@ describe('copyBlocks', () => {
     set.add(0);
     await copyBlocks({ source: src, dest: dst, blocks: set });
     assert.equal(dst.allocatedBlocks, 0);
+  });
+
+  it('copies scattered chunks in batches of readDataRanges, each block right and each chunk reported once', async () => {
+    const src = new MemoryDevice(256 * BS, { blockSizeBytes: BS });
+    const dst = new MemoryDevice(256 * BS, { blockSizeBytes: BS });
+    await dst.write(0, Buffer.alloc(256 * BS, 0xee)); // old data everywhere
+    const set = new BlockSet(256);
+    for (let b = 1; b < 200; b += 5) set.add(b); // 40 scattered blocks
+    set.addRange(220, 3);
+    for (const b of set.runs()) {
+      for (let k = b.start; k < b.start + b.count; k++) if (k % 3 !== 0) await src.write(k * BS, fill(k));
+    }
+    // Blocks of the set with k % 3 === 0 are holes in the source: zeroed, never read as data.
+    const { dev, calls, reads } = ranged(src);
+    const done: number[] = [];
+    const r = await copyBlocks({
+      source: dev,
+      dest: dst,
+      blocks: set,
+      maxIoBytes: 8 * BS,
+      batchBytes: 8 * BS,
+      concurrency: 3,
+      onDone: (start, count) => {
+        for (let b = start; b < start + count; b++) done.push(b);
+      },
+    });
+    assert.equal(r.blocksDone, 43);
+    for (let b = 0; b < 256; b++) {
+      const want = !set.has(b) ? Buffer.alloc(BS, 0xee) : b % 3 === 0 ? Buffer.alloc(BS) : fill(b);
+      assert.deepEqual(await dst.read(b * BS, BS), want, `block ${b}`);
+    }
+    assert.deepEqual(
+      done.sort((a, b) => a - b),
+      [...set.runs()].flatMap((run) => Array.from({ length: run.count }, (_, i) => run.start + i)),
+    );
+    // 40 single blocks in batches of 8 (each range a data extent of the set), then the run
+    // of 3 alone, by the one-chunk path (one read of 220-221; 222 is a hole).
+    assert.equal(calls.length, 5);
+    assert.deepEqual(reads, [220]);
+    for (const ranges of calls) {
+      assert.ok(ranges.length > 1 && ranges.reduce((n, x) => n + x.length, 0) <= 8 * BS);
+      for (const x of ranges) {
+        for (let o = x.offset; o < x.offset + x.length; o += BS) {
+          assert.ok(set.has(o / BS) && (o / BS) % 3 !== 0, `read ${o / BS}`);
+        }
+      }
+    }
+    assert.equal(r.bytesCopied, [...done].filter((b) => b % 3 !== 0).length * BS);
+  });
+
+  it('writes nothing of a batch whose read fails, not even its zeroes', async () => {
+    const src = new MemoryDevice(64 * BS, { blockSizeBytes: BS });
+    const dst = new MemoryDevice(64 * BS, { blockSizeBytes: BS });
+    await dst.write(0, Buffer.alloc(64 * BS, 0xee));
+    const set = new BlockSet(64);
+    for (let b = 0; b < 48; b += 4) set.add(b); // 12 blocks: batches 0-12, 16-28, 32-44
+    for (const b of [0, 4, 8, 12, 16, 24, 28, 32]) await src.write(b * BS, fill(b));
+    // Block 20 is a hole in the source (zeroed if its batch were written); 24 fails.
+    const { dev } = ranged(src, 24);
+    const done: number[] = [];
+    await assert.rejects(
+      copyBlocks({
+        source: dev,
+        dest: dst,
+        blocks: set,
+        batchBytes: 4 * BS,
+        concurrency: 1,
+        onDone: (start) => done.push(start),
+      }),
+      { code: 'BACKUP_OBJECT_CORRUPT' },
+    );
+    for (const b of [0, 4, 8, 12]) assert.deepEqual(await dst.read(b * BS, BS), fill(b), `block ${b}`);
+    for (const b of [16, 20, 24, 28, 32, 36, 40, 44]) {
+      assert.deepEqual(await dst.read(b * BS, BS), Buffer.alloc(BS, 0xee), `block ${b} untouched`);
+    }
+    assert.deepEqual(done, [0, 4, 8, 12]);
+  });
+
+  it('paces batches and stops them on abort', async () => {
+    const src = new MemoryDevice(64 * BS, { blockSizeBytes: BS });
+    await src.write(0, fill(9, 64 * BS));
+    const dst = new MemoryDevice(64 * BS, { blockSizeBytes: BS });
+    const set = new BlockSet(64);
+    for (let b = 0; b < 64; b += 2) set.add(b);
+    const { dev, calls } = ranged(src);
+    const started = Date.now();
+    // 32 blocks at 64 blocks/s in batches of 8: the last batch starts after 24/64 s.
+    await copyBlocks({ source: dev, dest: dst, blocks: set, batchBytes: 8 * BS, maxBytesPerSec: 64 * BS });
+    assert.ok(Date.now() - started >= 330, `paced: ${Date.now() - started} ms`);
+    assert.equal(calls.length, 4);
+    for (const b of set.runs())
+      assert.deepEqual(
+        await dst.read(b.start * BS, BS),
+        fill(9, 64 * BS).subarray(b.start * BS, (b.start + 1) * BS),
+      );
+    const ac = new AbortController();
+    const slow = ranged(src);
+    const copying = copyBlocks({
+      source: slow.dev,
+      dest: new MemoryDevice(64 * BS, { blockSizeBytes: BS }),
+      blocks: set,
+      batchBytes: 8 * BS,
+      concurrency: 1,
+      maxBytesPerSec: 16 * BS,
+      signal: ac.signal,
+    });
+    setTimeout(() => ac.abort(), 50);
+    await assert.rejects(copying, { name: 'AbortError' });
+    assert.ok(slow.calls.length < 4, `${slow.calls.length} batches read`);
   });
 
   it('stops at the first failed read, writes nothing of it, and resumes from onDone', async () => {
