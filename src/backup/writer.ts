@@ -36,6 +36,7 @@
 import { createHash } from 'node:crypto';
 import { BlockSet } from '../block/block-set.js';
 import type { BlockDevice } from '../block/device.js';
+import { pacer } from '../block/pacer.js';
 import { ReboundError } from '../errors.js';
 import type { ObjectStore } from '../objectstore/types.js';
 import type { Storage } from '../volume/types.js';
@@ -95,6 +96,11 @@ export interface BackupOptions {
   objectSizeBytes?: number;
   /** Adjacent blocks are read from the snapshot in I/Os of at most this. Default 1 MiB. */
   readIoBytes?: number;
+  /**
+   * Read the snapshot at most this many bytes per second (the node's backup rate), so
+   * hosts keep their share of the pool's drives while a backup runs. Default: no limit.
+   */
+  maxBytesPerSec?: number;
   /** Names this store in bitmap names (8 of [A-Za-z0-9]). Default: from a hash of store.description. */
   storeTag?: string;
   /**
@@ -665,7 +671,9 @@ async function writeBlocks(
   };
   let batch: { start: number; count: number }[] = [];
   let batchBlocks = 0;
+  const pace = pacer(options.maxBytesPerSec, options.signal);
   const issue = async () => {
+    await pace(batchBlocks * bs);
     if (options.signal?.aborted)
       throw options.signal.reason ?? new DOMException('backup aborted', 'AbortError');
     if (uploadError !== undefined) throw uploadError;

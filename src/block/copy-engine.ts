@@ -36,6 +36,7 @@
 import { ReboundError } from '../errors.js';
 import type { BlockSet } from './block-set.js';
 import type { BlockDevice, ByteRange, Extent } from './device.js';
+import { pacer } from './pacer.js';
 
 /** The shortest write that gets the `direct` hint (CopyOptions.direct). */
 export const DIRECT_MIN_BYTES = 256 * 1024;
@@ -401,26 +402,8 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     for (const w of waiting.splice(0)) w();
   };
 
-  // Pacing: the chunk that brings the bytes started to N starts at N / rate seconds.
-  const rate = options.maxBytesPerSec;
-  let bytesStarted = 0;
-  const pace = async (bytes: number) => {
-    if (rate === undefined || rate <= 0) return;
-    const due = started + (bytesStarted / rate) * 1000;
-    bytesStarted += bytes;
-    const wait = due - Date.now();
-    if (wait <= 0 || signal?.aborted) return;
-    // An abort ends the wait at once (the worker then sees it and stops).
-    await new Promise<void>((r) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        r();
-      };
-      const timer = setTimeout(done, wait);
-      signal?.addEventListener('abort', done, { once: true });
-    });
-  };
+  // Pacing (maxBytesPerSec): the chunk that brings the bytes started to N starts at N / rate seconds.
+  const pace = pacer(options.maxBytesPerSec, signal);
 
   const iter = chunks(blocks, startBlock, maxBlocks);
   // The next batch: one chunk, or (batching) consecutive chunks up to batchBytes; a chunk

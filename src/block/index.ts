@@ -15,5 +15,6 @@ export {
 export type { BlockDevice, ByteRange, Extent, WriteOptions, ZeroOptions } from './device.js';
 export { diffHashes, HASH_BYTES, hashBlocks } from './hash.js';
 export { MemoryDevice } from './memory-device.js';
+export { pacer } from './pacer.js';
 export { checkRange } from './range.js';
 export { ReadOnlyDevice } from './read-only-device.js';

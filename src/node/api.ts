@@ -49,6 +49,8 @@ export interface NodeApiContext {
   nbdConnections(): number;
   /** NodeConfig.restoreBytesPerSec: the pace of restores into this node's pool. */
   restoreBytesPerSec?: number;
+  /** NodeConfig.backupBytesPerSec: the pace of backups reading this node's volumes. */
+  backupBytesPerSec?: number;
   /** Aborted when the node starts to stop: held long polls answer at once (routes/wait.ts). */
   stopping: AbortSignal;
 }

@@ -41,6 +41,11 @@ export interface NodeConfig {
    * Unset: as fast as the drives take it.
    */
   restoreBytesPerSec?: number;
+  /**
+   * Backups read this node's volumes at most this many bytes per second (a failback's
+   * generation N+1 too), so hosts keep their share of the drives. Unset: no limit.
+   */
+  backupBytesPerSec?: number;
   /** Bearer token for the control API. */
   token: string;
   tls: NodeTlsConfig;

@@ -110,6 +110,7 @@ export async function startNode(
       startedAt: Date.now(),
       nbdConnections: () => nbdServer.connectionCount,
       restoreBytesPerSec: config.restoreBytesPerSec,
+      backupBytesPerSec: config.backupBytesPerSec,
       stopping: stopping.signal,
       // Per-request lines only at debug: an operator's log should show changes and errors.
       logger: logger.child(

@@ -73,13 +73,14 @@ export async function backUp(admin: ManagerClient, volume: string, method: 'full
 export async function failOver(
   admin: ManagerClient,
   volumes: string[],
-  options: { site?: string; hooks?: Record<string, unknown> } = {},
+  options: { site?: string; hooks?: Record<string, unknown>; provider?: Record<string, unknown> } = {},
 ): Promise<{ job: JobView; secondaryUri: string }> {
   const started = await admin.failover({
     site: options.site ?? 'dr',
     store: 'local',
     volumes,
     ...(options.hooks ? { hooks: options.hooks } : {}),
+    ...(options.provider ? { provider: options.provider } : {}),
   } as Parameters<ManagerClient['failover']>[0]);
   const job = await admin.waitJob(started.id, { intervalMs: 50, timeoutMs: 120_000 });
   assert.equal(job.state, 'succeeded', JSON.stringify(job.error));

@@ -108,7 +108,10 @@ describe('failback under faults', () => {
   /** A fresh backup, a failover of `app` to site dr, host writes there; the reference of what it holds. */
   async function failedOver(...commands: string[]): Promise<{ uri: string; ref: string }> {
     await backUp(admin, app, 'incremental');
-    const { secondaryUri } = await failOver(admin, [app], { hooks });
+    // Generation N+1 of 12 MiB then takes 1.5 s at the secondary, long enough for a test to
+    // kill the manager in the middle of it (unpaced it is over in some 30 ms).
+    const provider = { type: 'local', backupBytesPerSec: 8 * MiB };
+    const { secondaryUri } = await failOver(admin, [app], { hooks, provider });
     await hostWrites(secondaryUri, ...commands);
     return { uri: secondaryUri, ref: await imageOf(secondaryUri, join(dir, `ref${++refs}.raw`)) };
   }

@@ -168,3 +168,24 @@ describe('a node stopping with long polls held', () => {
     }
   });
 });
+
+describe("a node's backup rate", () => {
+  it('paces the reads of a backup; the backup is whole', async () => {
+    const fx = await startTestNode({ init: { backupRate: '4M' } });
+    const dir = await mkdtemp(join(tmpdir(), 'rebound-rate-'));
+    try {
+      const started = Date.now();
+      const backup = await startFullBackup(fx, dir, 'paced', 8 * 2 ** 20);
+      const done = await fx.client.getTask(backup.id, 30_000);
+      const took = Date.now() - started;
+      assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
+      // 8 MiB read in 1 MiB batches at 4 MiB/s: the last batch may start 1.75 s in.
+      assert.ok(took >= 1700, `the backup took ${took} ms`);
+      const result = done.result as { blocks: number };
+      assert.equal(result.blocks, (8 * 2 ** 20) / (64 * 1024), 'every block of the volume is in it');
+    } finally {
+      await fx.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -37,6 +37,7 @@ export interface InitOptions {
   nbdListen?: string;
   nbdAdvertise?: string;
   restoreRate?: string;
+  backupRate?: string;
   tls?: NodeTlsConfig['mode'];
   tlsPskFile?: string;
   tlsCert?: string;
@@ -68,6 +69,7 @@ export async function initNode(dataDir: string, opts: InitOptions): Promise<Node
     ...(nbd && { nbdHost: nbd.host, nbdPort: nbd.port }),
     ...(opts.nbdAdvertise && { nbdAdvertise: parseListen(opts.nbdAdvertise, '--nbd-advertise') }),
     ...(opts.restoreRate && { restoreBytesPerSec: parseSize(opts.restoreRate, '--restore-rate') }),
+    ...(opts.backupRate && { backupBytesPerSec: parseSize(opts.backupRate, '--backup-rate') }),
     token: newToken(),
     tls: {
       mode: opts.tls ?? 'off',
@@ -124,6 +126,10 @@ export function nodeCommands(program: Command): Command {
     .option(
       '--restore-rate <size>',
       'write restores into this pool at most this fast, per second (e.g. 200M), to leave hosts I/O',
+    )
+    .option(
+      '--backup-rate <size>',
+      'read volumes for backups at most this fast, per second (e.g. 200M), to leave hosts I/O',
     )
     .option('--tls <mode>', 'NBD TLS: off, optional or require', 'off')
     .option('--tls-psk-file <file>', 'TLS pre-shared keys, username:hexkey per line (psktool format)')

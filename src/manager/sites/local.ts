@@ -16,7 +16,7 @@
  * again on the same data. It listens on 127.0.0.1, port 0 at first; a restart asks for
  * the ports it had before (hosts keep their address) and takes new ones only when those
  * are taken. Teardown: SIGTERM, SIGKILL after stopTimeoutSeconds; `purge` deletes the
- * site directory. `poolSizeBytes`, `blockSizeBytes` and `tls` are used at the first build only (they go
+ * site directory. `poolSizeBytes`, `blockSizeBytes`, the two rates and `tls` are used at the first build only (they go
  * into the node's pool and node.json); changing them takes a teardown with purge.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -202,6 +202,8 @@ export class LocalSiteProvider implements SiteProvider {
         ? ['--drive', `${join(p.nodeDir, 'drive0.img')}:${this.config.poolSizeBytes}`]
         : []),
       ...(this.config.blockSizeBytes ? ['--block-size', String(this.config.blockSizeBytes)] : []),
+      ...(this.config.restoreBytesPerSec ? ['--restore-rate', String(this.config.restoreBytesPerSec)] : []),
+      ...(this.config.backupBytesPerSec ? ['--backup-rate', String(this.config.backupBytesPerSec)] : []),
       ...tlsArgs(this.config.tls),
     ];
     const [exe, ...pre] = this.reboundArgv();

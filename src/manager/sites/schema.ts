@@ -67,6 +67,18 @@ export const LocalSiteConfig = Type.Object(
           'pool block size, a power of two (default 64 KiB): the grain of allocation, update bitmaps and so of what a failback moves',
       }),
     ),
+    restoreBytesPerSec: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: "the secondary's restore rate (rebound node init --restore-rate; default: no limit)",
+      }),
+    ),
+    backupBytesPerSec: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: "the secondary's backup rate (rebound node init --backup-rate; default: no limit)",
+      }),
+    ),
     tls: Type.Optional(LocalTlsConfig),
     startTimeoutSeconds: Type.Optional(Seconds('how long the node may take to answer (default 60)', 3600)),
     stopTimeoutSeconds: Type.Optional(Seconds('SIGTERM grace before SIGKILL (default 20)', 3600)),

@@ -115,6 +115,7 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
               method,
               ...(from ? { from } : {}),
               encryptionKey,
+              maxBytesPerSec: ctx.backupBytesPerSec,
               signal: t.signal,
               onProgress: (p) => t.progress(p.bytesRead, p.bytesTotal, p.rateBytesPerSec),
             }),
