@@ -37,7 +37,10 @@ export function targetLabel(t: StoredTarget): string {
  * secondary reads and sends them, the secondary while the primary writes them. Enough in
  * flight keeps both nodes busy at once (bench:failback, 8 GiB, 4 KiB blocks: the copy of
  * 20,859 blocks took 1.43 s with 64, 1.18 s with 256; 64 was already 13% faster than 16).
- * A full copy's 4 MiB chunks stay at 16 in flight: the copy engine's byte budget.
+ * A full copy's 4 MiB chunks stay at 16 in flight: the copy engine's byte budget. The
+ * cost: during a failback's initial copy a host's read on the secondary may wait behind
+ * up to 256 copy reads in the thread pool (from the page cache, a fraction of a
+ * millisecond; from a cold disk, a few).
  */
 export const COPY_CONCURRENCY = 256;
 
