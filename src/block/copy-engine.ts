@@ -286,37 +286,44 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     }
   };
 
+  /** The source's extents from `at` (a short answer is allowed, an empty one is not). */
+  const statusAt = async (at: number, length: number): Promise<Extent[]> => {
+    const extents = await source.blockStatus(at, length);
+    if (extents.length === 0) {
+      throw new ReboundError('INTERNAL', `copy: source blockStatus(${at}, ${length}) returned no extents`);
+    }
+    return extents;
+  };
+
+  /** Count a finished chunk and tell the caller. */
+  const chunkDone = (c: Chunk) => {
+    p.blocksDone += c.count;
+    p.bytesDone += Math.min(c.count * blockSize, limitBytes - c.start * blockSize);
+    options.onDone?.(c.start, c.count);
+  };
+
   const copyChunk = async (c: Chunk) => {
     const offset = c.start * blockSize;
     const end = Math.min(offset + c.count * blockSize, limitBytes);
-    let at = offset;
-    while (at < end) {
-      // A chunk of one block cannot split: reading it and looking costs less than asking
-      // for its status first (a failback's scattered blocks are all such chunks).
-      if (!useStatus || end - offset <= blockSize) {
-        await copyRange(at, end - at);
-        break;
-      }
-      const extents = await source.blockStatus(at, end - at);
-      if (extents.length === 0) {
-        throw new ReboundError(
-          'INTERNAL',
-          `copy: source blockStatus(${at}, ${end - at}) returned no extents`,
-        );
-      }
-      if (mergeHoleBytes > 0) await copyExtentsMerged(extents);
-      else {
-        for (const e of extents) {
-          if (e.zero) await zero(e.offset, e.length);
-          else await copyRange(e.offset, e.length);
+    // A chunk of one block cannot split: reading it (read() zeroes holes) and looking costs
+    // less than asking for its status first (a failback's scattered blocks are all such
+    // chunks).
+    if (!useStatus || end - offset <= blockSize) await copyRange(offset, end - offset);
+    else {
+      for (let at = offset; at < end; ) {
+        const extents = await statusAt(at, end - at);
+        if (mergeHoleBytes > 0) await copyExtentsMerged(extents);
+        else {
+          for (const e of extents) {
+            if (e.zero) await zero(e.offset, e.length);
+            else await copyRange(e.offset, e.length);
+          }
         }
+        const last = extents[extents.length - 1];
+        at = last.offset + last.length;
       }
-      const last = extents[extents.length - 1];
-      at = last.offset + last.length;
     }
-    p.blocksDone += c.count;
-    p.bytesDone += end - offset;
-    options.onDone?.(c.start, c.count);
+    chunkDone(c);
     report(false);
   };
 
@@ -333,14 +340,9 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
       const offset = c.start * blockSize;
       const end = Math.min(offset + c.count * blockSize, limitBytes);
       let open: ByteRange | undefined; // the chunk's range a data extent may extend
+      // Status even for one block: readDataRanges leaves holes' bytes as they were.
       for (let at = offset; at < end; ) {
-        const extents = await source.blockStatus(at, end - at);
-        if (extents.length === 0) {
-          throw new ReboundError(
-            'INTERNAL',
-            `copy: source blockStatus(${at}, ${end - at}) returned no extents`,
-          );
-        }
+        const extents = await statusAt(at, end - at);
         for (const e of extents) {
           if (e.zero) {
             zeroExtents.push(e);
@@ -379,11 +381,7 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     // Every write settles before the buffer may be reused (recycle) or the batch fails.
     for (const s of await Promise.allSettled(writes)) if (s.status === 'rejected') throw s.reason;
     if (data) recycle(data);
-    for (const c of batch) {
-      p.blocksDone += c.count;
-      p.bytesDone += Math.min(c.count * blockSize, limitBytes - c.start * blockSize);
-      options.onDone?.(c.start, c.count);
-    }
+    for (const c of batch) chunkDone(c);
     report(false);
   };
 
