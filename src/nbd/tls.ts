@@ -11,6 +11,23 @@ import tls from 'node:tls';
 import { ReboundError } from '../errors.js';
 import type { TlsMode } from './negotiator.js';
 
+/**
+ * The cipher list of both ends: Node's defaults with the TLS 1.3 AES-GCM suites first,
+ * plus the PSK suites Node omits. A TLS 1.3 PSK from pskCallback is tied to SHA-256, so
+ * TLS_AES_256_GCM_SHA384 is out and Node's default order then picks ChaCha20-Poly1305;
+ * with AES-NI, AES-128-GCM costs about a third less CPU per 4 KiB record (the main
+ * thread of both nodes encrypts every block a failback moves).
+ */
+export const NBD_TLS_CIPHERS = [
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  ...tls.DEFAULT_CIPHERS.split(':').filter((c) => !c.startsWith('TLS_')),
+  'ECDHE-PSK',
+  'DHE-PSK',
+  'PSK',
+].join(':');
+
 export interface NbdTlsOptions {
   /** off: no STARTTLS. optional: STARTTLS offered, plaintext allowed. require: FORCEDTLS. */
   mode: TlsMode;
@@ -62,8 +79,9 @@ export interface TlsServerSetup {
 export async function loadTlsServerOptions(options: NbdTlsOptions): Promise<TlsServerSetup> {
   const out: tls.TlsOptions = {
     minVersion: 'TLSv1.2',
-    // The defaults (ECDHE with certificates, TLS 1.3 suites) plus the PSK suites, which Node omits.
-    ciphers: `${tls.DEFAULT_CIPHERS}:ECDHE-PSK:DHE-PSK:PSK`,
+    ciphers: NBD_TLS_CIPHERS,
+    // Our order, not the client's: a client listing ChaCha20 first still gets AES-GCM.
+    honorCipherOrder: true,
   };
   const pskKeys = new Map<string, Buffer>();
   if (options.mode === 'off') return { options: out, pskKeys };

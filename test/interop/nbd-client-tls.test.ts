@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { BlockDevice } from '../../src/block/device.js';
 import { isReboundError } from '../../src/errors.js';
 import { connectNbd, type NbdClientOptions } from '../../src/nbd/client/index.js';
+import { captureLogger } from '../helpers/capture-logger.js';
 import { MiB, type RunningServer, startServer, suiteTempDir } from '../helpers/nbd-fixture.js';
 import { freePort, type PeerProcess, startNbdkit, startQemuNbd } from '../helpers/nbd-peers.js';
 import { makePki, type Pki, writePskFile } from '../helpers/nbd-tls.js';
@@ -89,6 +90,29 @@ describe('NBD client TLS', () => {
 
   it('x509 against our server, presenting a client certificate and checking the server IP', async () => {
     await roundTrip({ port: x509Server.port, exportName: 'vol0', tls: { x509: await clientCert() } });
+  });
+
+  it('PSK and x509 links encrypt with AES-GCM, as the server logs the cipher (not ChaCha20)', async () => {
+    const { logger, lines } = captureLogger('debug');
+    const psk1 = await startServer({ tls: { mode: 'require', psk: { pskFile } }, logger });
+    const x509 = await startServer({
+      tls: { mode: 'require', x509: { cert: pki.serverCert, key: pki.serverKey } },
+      logger,
+    });
+    try {
+      await roundTrip({ port: psk1.port, exportName: 'vol0', tls: { psk } });
+      await roundTrip({ port: x509.port, exportName: 'vol0', tls: { x509: { ca: pki.ca } } });
+    } finally {
+      await Promise.all([psk1.close(), x509.close()]);
+    }
+    const ciphers = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'TLS up');
+    assert.deepEqual(
+      ciphers.map((l) => [l.protocol, l.cipher]),
+      [
+        ['TLSv1.3', 'TLS_AES_128_GCM_SHA256'], // a TLS 1.3 PSK is tied to SHA-256
+        ['TLSv1.3', 'TLS_AES_256_GCM_SHA384'],
+      ],
+    );
   });
 
   it('a wrong PSK, an untrusted CA, a wrong server name, a missing client certificate: NBD_TLS_FAILED', async () => {

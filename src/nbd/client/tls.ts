@@ -11,10 +11,8 @@ import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import tls from 'node:tls';
 import { ReboundError } from '../../errors.js';
-import { parsePskFile } from '../tls.js';
+import { NBD_TLS_CIPHERS, parsePskFile } from '../tls.js';
 import type { NbdClientTlsOptions } from './options.js';
-
-const PSK_CIPHERS = `${tls.DEFAULT_CIPHERS}:ECDHE-PSK:DHE-PSK:PSK`;
 
 /** tls.connect options (without the socket) for these credentials; `host` is what we dialled. */
 export async function loadTlsClientOptions(
@@ -40,7 +38,7 @@ export async function loadTlsClientOptions(
     }
     return {
       minVersion: 'TLSv1.2',
-      ciphers: PSK_CIPHERS,
+      ciphers: NBD_TLS_CIPHERS,
       pskCallback: () => ({ identity, psk }),
       // A PSK handshake has no certificate to check: the key is the authentication.
       checkServerIdentity: () => undefined,
@@ -55,6 +53,7 @@ export async function loadTlsClientOptions(
   const name = serverName ?? host ?? 'localhost';
   const out: tls.ConnectionOptions = {
     minVersion: 'TLSv1.2',
+    ciphers: NBD_TLS_CIPHERS,
     ca,
     rejectUnauthorized: true,
     checkServerIdentity: (_host, peer) => tls.checkServerIdentity(name, peer),
