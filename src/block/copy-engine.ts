@@ -25,7 +25,8 @@
  *
  * Batches. Scattered changes (a failback's 20,000 blocks of 4 KiB) make chunks of one
  * block, and a backup image pays per read a codec-pool round trip that dwarfs 4 KiB of
- * work (about 90 us a block). When the source has readDataRanges, a worker takes
+ * work (about 90 us a block), a pool volume a thread-pool read (about 9 us of the main
+ * thread's time). When the source has readDataRanges, a worker takes
  * consecutive chunks while they fit in `batchBytes` and reads the data of all of them
  * with one call (the image decodes them in one job per fetch window), then writes them
  * all at once (the volume's drives gather the writes of one event-loop turn). A batch is
@@ -110,6 +111,14 @@ export interface CopyOptions {
    * 1 MiB; 0 turns batching off.
    */
   batchBytes?: number;
+  /**
+   * Batches (of more than one chunk) in flight at once. Default: `concurrency`. A
+   * destination that takes one request per chunk (an NBD client) wants about
+   * `concurrency` chunks in flight, not `concurrency` batches of them: 20,000 writes
+   * queued at once outlive the young generation and cost the source node a major
+   * collection (a failback's pair keeps 4).
+   */
+  maxBatchesInFlight?: number;
   /** Flush the destination before resolving. Default true. */
   flush?: boolean;
   onProgress?: (progress: CopyProgress) => void;
@@ -171,9 +180,13 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     !Number.isSafeInteger(blockSize) ||
     blockSize <= 0 ||
     !Number.isSafeInteger(concurrency) ||
-    concurrency < 1
+    concurrency < 1 ||
+    !(
+      options.maxBatchesInFlight === undefined ||
+      (Number.isSafeInteger(options.maxBatchesInFlight) && options.maxBatchesInFlight >= 1)
+    )
   ) {
-    throw new ReboundError('INVALID_ARGUMENT', 'copy: bad block size or concurrency');
+    throw new ReboundError('INVALID_ARGUMENT', 'copy: bad block size, concurrency or maxBatchesInFlight');
   }
   if (dest.readOnly) throw new ReboundError('READ_ONLY', 'copy: the destination is read-only');
   const limitBytes = Math.min(source.sizeBytes, dest.sizeBytes);
@@ -400,6 +413,18 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     for (const w of waiting.splice(0)) w();
   };
 
+  // Batches in flight (maxBatchesInFlight): a batch waits for a slot after it is taken.
+  let batchSlots = options.maxBatchesInFlight ?? concurrency;
+  const batchWaiting: (() => void)[] = [];
+  const enterBatch = async () => {
+    while (batchSlots === 0) await new Promise<void>((r) => batchWaiting.push(r));
+    batchSlots--;
+  };
+  const leaveBatch = () => {
+    batchSlots++;
+    batchWaiting.shift()?.();
+  };
+
   // Pacing (maxBytesPerSec): the chunk that brings the bytes started to N starts at N / rate seconds.
   const pace = pacer(options.maxBytesPerSec, signal);
 
@@ -442,17 +467,23 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
       const batch = take();
       if (batch.length === 0) return;
       const bytes = batch.reduce((n, c) => n + c.count * blockSize, 0);
-      await pace(bytes);
-      if (stopped()) return;
-      await acquire(bytes);
+      const many = batch.length > 1;
+      if (many) await enterBatch();
       try {
-        if (batch.length === 1) await copyChunk(batch[0]);
-        else await copyBatch(batch);
-      } catch (err) {
-        failure ??= err;
-        return;
+        await pace(bytes);
+        if (stopped()) return;
+        await acquire(bytes);
+        try {
+          if (many) await copyBatch(batch);
+          else await copyChunk(batch[0]);
+        } catch (err) {
+          failure ??= err;
+          return;
+        } finally {
+          release(bytes);
+        }
       } finally {
-        release(bytes);
+        if (many) leaveBatch();
       }
     }
   };

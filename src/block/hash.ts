@@ -1,7 +1,7 @@
 /**
  * Block hashes as two nodes exchange them to prove two volumes identical (failback verify,
  * `rebound volume compare`): one SHA-256 (HASH_BYTES) per fixed-size block, concatenated.
- * A node computes them off its main thread (src/volume/hasher.ts); the manager compares
+ * A node computes them off its main thread (src/volume/read-workers.ts); the manager compares
  * two lists here (src/manager/compare.ts).
  */
 

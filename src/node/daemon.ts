@@ -61,7 +61,7 @@ export async function startNode(
   const storage = await NodeStorage.open(poolDir(dataDir));
   // A failback's verify hashes on both nodes right after the copy: a worker started then
   // would add its start-up (20-40 ms) to the job.
-  storage.startHasher();
+  storage.startReadWorkers();
   let stores: StoreRegistry;
   let pairs: PairManager;
   let pairKeys: PairKeys;

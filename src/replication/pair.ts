@@ -54,7 +54,7 @@ import {
   writeRecord,
 } from './record.js';
 import { PairSink } from './sink.js';
-import { dialOptions, type Secrets, targetLabel } from './target.js';
+import { COPY_BATCHES, dialOptions, type Secrets, targetLabel } from './target.js';
 
 /** A connected target: a BlockDevice that can be closed (an NbdClientDevice). */
 export type TargetDevice = BlockDevice & { close(): Promise<void> };
@@ -444,6 +444,7 @@ export class Pair {
       blocks: set,
       zeroes: 'write',
       concurrency: this.ctx.copyConcurrency,
+      maxBatchesInFlight: COPY_BATCHES,
       signal: this.abort.signal,
       progressIntervalMs: 200,
       onProgress: (p) => {

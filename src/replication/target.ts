@@ -44,6 +44,14 @@ export function targetLabel(t: StoredTarget): string {
  */
 export const COPY_CONCURRENCY = 256;
 
+/**
+ * Batches in flight when the source volume reads scattered chunks in batches (a read
+ * worker reads up to 1 MiB of them per message, CopyOptions.maxBatchesInFlight): enough
+ * that one is being read while the others' writes fill the NBD window, few enough that
+ * the writes waiting for the window stay short-lived.
+ */
+export const COPY_BATCHES = 4;
+
 /** The NBD client options that dial a stored target (INVALID_ARGUMENT when its CA file is unreadable). */
 export async function dialOptions(
   t: StoredTarget,

@@ -7,7 +7,7 @@
  * - snapshot: read only.
  * All three go through the same data path (VolumeIo), which marks update bitmaps.
  */
-import type { BlockDevice, Extent, WriteOptions, ZeroOptions } from '../block/device.js';
+import type { BlockDevice, ByteRange, Extent, WriteOptions, ZeroOptions } from '../block/device.js';
 import { checkRange } from '../block/range.js';
 import { ReadOnlyDevice } from '../block/read-only-device.js';
 import { ReboundError } from '../errors.js';
@@ -52,6 +52,17 @@ export class VolumeDevice implements BlockDevice {
     return this.run(async () => {
       checkRange(this, offset, length);
       return this.io.read(this.vol.table, offset, length);
+    });
+  }
+
+  /**
+   * BlockDevice.readDataRanges: the copy engine's batch of scattered chunks (a failback's
+   * 4 KiB blocks) read by a read worker in one message. Holes read as zeros.
+   */
+  readDataRanges(ranges: readonly ByteRange[]): Promise<Buffer> {
+    return this.run(async () => {
+      for (const r of ranges) checkRange(this, r.offset, r.length);
+      return this.io.readRanges(this.vol.table, ranges);
     });
   }
 

@@ -24,10 +24,12 @@
  * Every request counts as in flight in the allocator's I/O epochs, so a block freed
  * while an older read still uses it is not handed out again before that read ends.
  */
-import type { Extent, ZeroOptions } from '../block/device.js';
+import type { ByteRange, Extent, ZeroOptions } from '../block/device.js';
 import { ReboundError } from '../errors.js';
 import type { Pool } from '../pool/index.js';
 import type { MappingTable } from './mapping.js';
+import { planReads } from './read-plan.js';
+import type { ReadWorkers } from './read-workers.js';
 import { rec } from './records.js';
 import type { Volume } from './state.js';
 
@@ -51,7 +53,10 @@ export class VolumeIo {
   readonly blockSizeBytes: number;
   private readonly zeroBlock: Buffer;
 
-  constructor(private readonly pool: Pool) {
+  constructor(
+    private readonly pool: Pool,
+    private readonly readers: ReadWorkers,
+  ) {
     this.blockSizeBytes = pool.blockSizeBytes;
     this.zeroBlock = Buffer.alloc(this.blockSizeBytes);
   }
@@ -109,6 +114,27 @@ export class VolumeIo {
       if (runLen > 0) ios.push(drives.read(runPbn, runIn, out, runAt, runLen));
       if (ios.length === 1) await ios[0];
       else await Promise.all(ios);
+    } finally {
+      alloc.endIo(epoch);
+    }
+  }
+
+  /**
+   * The bytes of several ranges (checked by the caller), back to back, read by a read
+   * worker (read-workers.ts): one message for a batch of scattered blocks instead of a
+   * thread-pool read each. Unmapped blocks read as zeros.
+   */
+  async readRanges(table: MappingTable, ranges: readonly ByteRange[]): Promise<Buffer> {
+    const offsets = new Float64Array(ranges.length);
+    const lengths = new Uint32Array(ranges.length);
+    for (let i = 0; i < ranges.length; i++) {
+      offsets[i] = ranges[i].offset;
+      lengths[i] = ranges[i].length;
+    }
+    const alloc = this.pool.allocator;
+    const epoch = alloc.beginIo(); // no block planned here is reused before the worker has read it
+    try {
+      return await this.readers.read(planReads(this.pool, table, offsets, lengths));
     } finally {
       alloc.endIo(epoch);
     }

@@ -11,9 +11,9 @@ import type { BlockDevice } from '../block/device.js';
 import { ReboundError } from '../errors.js';
 import { Pool, type PoolInitOptions, type PoolOpenOptions } from '../pool/index.js';
 import { SnapshotDevice, VolumeDevice } from './device.js';
-import { planHashes } from './hash-plan.js';
-import { VolumeHasher } from './hasher.js';
 import { VolumeIo } from './io.js';
+import { planHashes } from './read-plan.js';
+import { ReadWorkers } from './read-workers.js';
 import { rec } from './records.js';
 import { type Bitmap, type Snapshot, State, type Volume } from './state.js';
 import {
@@ -45,14 +45,14 @@ function checkName(what: string, name: string): void {
 
 export class NodeStorage implements Storage {
   private readonly io: VolumeIo;
-  private readonly hasher = new VolumeHasher();
+  private readonly readers = new ReadWorkers();
   private closed = false;
 
   private constructor(
     private readonly poolRef: Pool,
     private readonly state: State,
   ) {
-    this.io = new VolumeIo(poolRef);
+    this.io = new VolumeIo(poolRef, this.readers);
   }
 
   /** Create a new pool and storage in `dir` (throws ALREADY_EXISTS when there is one). */
@@ -427,14 +427,14 @@ export class NodeStorage implements Storage {
     return this.io.premark(v, ranges);
   }
 
-  /** Start the hash worker now instead of at the first hashVolumeBlocks (it does not keep the process alive). */
-  startHasher(): void {
-    this.hasher.start();
+  /** Start the read workers now instead of at the first hash or batch read (they do not keep the process alive). */
+  startReadWorkers(): void {
+    this.readers.start();
   }
 
   /**
    * SHA-256 of hash blocks `blocks` (numbers, in units of `hashBlockBytes`) of a volume,
-   * 32 bytes each in the order given, read and hashed in a worker thread (hasher.ts).
+   * 32 bytes each in the order given, read and hashed in a worker thread (read-workers.ts).
    */
   async hashVolumeBlocks(volume: string, blocks: ArrayLike<number>, hashBlockBytes: number): Promise<Buffer> {
     const v = this.vol(volume);
@@ -449,7 +449,7 @@ export class NodeStorage implements Storage {
     const alloc = this.poolRef.allocator;
     const epoch = alloc.beginIo(); // no block planned here is reused before the worker has read it
     try {
-      return await this.hasher.hash(planHashes(this.poolRef, v.table, v.sizeBytes, blocks, hashBlockBytes));
+      return await this.readers.hash(planHashes(this.poolRef, v.table, v.sizeBytes, blocks, hashBlockBytes));
     } finally {
       alloc.endIo(epoch);
     }
@@ -470,7 +470,7 @@ export class NodeStorage implements Storage {
       await new Promise((r) => setTimeout(r, 5));
     }
     try {
-      await this.hasher.close();
+      await this.readers.close();
       await this.poolRef.log.checkpoint();
     } finally {
       await this.poolRef.close();

@@ -4,7 +4,7 @@ import { BlockSet } from '../../../src/block/block-set.js';
 import { copyBlocks } from '../../../src/block/copy-engine.js';
 import type { BlockDevice } from '../../../src/block/device.js';
 import { MemoryDevice } from '../../../src/block/memory-device.js';
-import { ReboundError } from '../../../src/errors.js';
+import { isReboundError, ReboundError } from '../../../src/errors.js';
 
 const BS = 4096;
 
@@ -289,6 +289,65 @@ describe('copyBlocks', () => {
       }
     }
     assert.equal(r.bytesCopied, [...done].filter((b) => b % 3 !== 0).length * BS);
+  });
+
+  it('keeps at most maxBatchesInFlight batches in flight', async () => {
+    const src = new MemoryDevice(512 * BS, { blockSizeBytes: BS });
+    const dst = new MemoryDevice(512 * BS, { blockSizeBytes: BS });
+    const set = new BlockSet(512);
+    for (let b = 0; b < 400; b += 2) set.add(b); // 200 scattered blocks: 50 batches of 4
+    for (const b of set.runs()) await src.write(b.start * BS, fill(b.start));
+    const { dev, calls } = ranged(src);
+    let reading = 0;
+    let most = 0;
+    const counted: BlockDevice = {
+      ...dev,
+      async readDataRanges(ranges) {
+        most = Math.max(most, ++reading);
+        try {
+          return await dev.readDataRanges!(ranges);
+        } finally {
+          reading--;
+        }
+      },
+    };
+    // Slow writes: with 64 workers and no limit, every batch would be read at once.
+    let writing = 0;
+    let mostWrites = 0;
+    const slow: BlockDevice = {
+      sizeBytes: dst.sizeBytes,
+      blockSizeBytes: dst.blockSizeBytes,
+      readOnly: false,
+      async write(o, d) {
+        mostWrites = Math.max(mostWrites, ++writing);
+        await new Promise((r) => setTimeout(r, 2));
+        writing--;
+        return dst.write(o, d);
+      },
+      writeZeroes: (o, l, opt) => dst.writeZeroes(o, l, opt),
+      trim: (o, l) => dst.trim(o, l),
+      flush: () => dst.flush(),
+      read: (o, l) => dst.read(o, l),
+      blockStatus: (o, l) => dst.blockStatus(o, l),
+    };
+    const r = await copyBlocks({
+      source: counted,
+      dest: slow,
+      blocks: set,
+      batchBytes: 4 * BS,
+      concurrency: 64,
+      maxBatchesInFlight: 2,
+    });
+    assert.equal(r.blocksDone, 200);
+    assert.equal(calls.length, 50);
+    assert.ok(most <= 2, `${most} batches read at once`);
+    // Each batch writes its chunks at once: two batches in flight, at most 8 writes.
+    assert.ok(mostWrites <= 8 && mostWrites > 4, `${mostWrites} writes at once`);
+    for (const b of set.runs()) assert.deepEqual(await dst.read(b.start * BS, BS), fill(b.start));
+    await assert.rejects(
+      copyBlocks({ source: counted, dest: slow, blocks: set, maxBatchesInFlight: 0 }),
+      (e: unknown) => isReboundError(e, 'INVALID_ARGUMENT'),
+    );
   });
 
   it('writes nothing of a batch whose read fails, not even its zeroes', async () => {

@@ -1,6 +1,7 @@
-// Hashes of pool volumes read and hashed in the worker thread (src/volume/hasher.ts) must
+// Reads of pool volumes in the read workers (src/volume/read-workers.ts): the hashes must
 // be the hashes of the bytes a read gives, at any hash grain against any pool block size,
-// over holes, a short last block, copy-on-write blocks and a snapshot's shared ones.
+// over holes, a short last block, copy-on-write blocks and a snapshot's shared ones; and a
+// volume's readDataRanges (a copy's batch) must give exactly the bytes reads give.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
@@ -13,7 +14,7 @@ function sha(data: Buffer): Buffer {
   return createHash('sha256').update(data).digest();
 }
 
-describe('volume hashes (worker thread)', () => {
+describe('volume reads in worker threads', () => {
   for (const poolBlock of [4 * KiB, 64 * KiB])
     for (const unit of [4 * KiB, 64 * KiB])
       it(`pool blocks of ${poolBlock / KiB} KiB, hash blocks of ${unit / KiB} KiB: the hashes of what a read gives`, async () => {
@@ -79,4 +80,45 @@ describe('volume hashes (worker thread)', () => {
       await t.cleanup();
     }
   });
+
+  for (const poolBlock of [4 * KiB, 64 * KiB])
+    it(`readDataRanges over ${poolBlock / KiB} KiB pool blocks: the bytes of reads, back to back`, async () => {
+      const t = await tempStorage({ drives: [{ sizeBytes: 32 * MiB }], blockSizeBytes: poolBlock });
+      try {
+        const s = t.storage;
+        const size = 8 * MiB;
+        await s.createVolume('v', size);
+        const d = s.device('v');
+        for (let i = 0; i < 40; i++) await d.write(i * 97 * KiB, pattern(4 * KiB, i)); // scattered
+        await d.write(5 * MiB, pattern(300 * KiB, 50)); // a run across blocks
+        await s.createSnapshot('v', 'snap');
+        await d.write(5 * MiB + 8 * KiB, pattern(4 * KiB, 51)); // copy on write inside the run
+        const ranges = [
+          { offset: 0, length: 4 * KiB },
+          { offset: 97 * KiB, length: 4 * KiB },
+          { offset: 1 * MiB + 3, length: 5000 }, // unaligned, holes and data
+          { offset: 3 * MiB, length: 64 * KiB }, // a hole: zeros
+          { offset: 5 * MiB - 4 * KiB, length: 200 * KiB },
+          { offset: size - 512, length: 512 }, // the last bytes
+          { offset: size, length: 0 },
+        ];
+        const want = Buffer.concat(await Promise.all(ranges.map((r) => d.read(r.offset, r.length))));
+        assert.deepEqual(await d.readDataRanges!(ranges), want);
+        // Many at once, spread over the workers, each answer its own.
+        const singles = await Promise.all(ranges.map((r) => d.readDataRanges!([r])));
+        assert.deepEqual(Buffer.concat(singles), want);
+        await assert.rejects(
+          d.readDataRanges!([ranges[0], { offset: size - 512, length: 1024 }]),
+          (e: unknown) => isReboundError(e, 'OUT_OF_RANGE'),
+        );
+        // A host device refuses it while the volume is fenced, as it refuses reads.
+        await s.fence('v');
+        await assert.rejects(s.hostDevice('v').readDataRanges!(ranges), (e: unknown) =>
+          isReboundError(e, 'VOLUME_FENCED'),
+        );
+        assert.deepEqual(await s.device('v').readDataRanges!(ranges), want);
+      } finally {
+        await t.cleanup();
+      }
+    });
 });

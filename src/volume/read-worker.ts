@@ -1,0 +1,90 @@
+/**
+ * A read worker thread (read-workers.ts): follows a plan (read-plan.ts) with pread,
+ * straight from the drives, and either hashes each range (SHA-256) or returns the bytes
+ * of all ranges back to back. Synchronous reads are right here: this thread does
+ * nothing else, and a scattered block costs one syscall instead of a thread-pool round
+ * trip of the node's main thread (about 4x faster for 4 KiB blocks), while the main
+ * thread goes on serving hosts.
+ */
+import { createHash, hash as digest } from 'node:crypto';
+import { readSync } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import type { ReadPlan } from './read-plan.js';
+
+export type ReadOp = 'hash' | 'read';
+
+const port = parentPort;
+if (!port) throw new Error('read-worker.js runs as a worker thread');
+
+const zeroHashes = new Map<number, Buffer>();
+function zeroHash(length: number): Buffer {
+  let h = zeroHashes.get(length);
+  if (!h) {
+    h = createHash('sha256').update(Buffer.alloc(length)).digest();
+    zeroHashes.set(length, h);
+  }
+  return h;
+}
+
+/** Range i's bytes into buf at `at` (zero segments are filled only when `fillZeros`). */
+function readRange(plan: ReadPlan, i: number, buf: Buffer, at: number, fillZeros: boolean): void {
+  for (let s = plan.segStart[i]; s < plan.segStart[i + 1]; s++) {
+    const drive = plan.segs[s * 3];
+    const position = plan.segs[s * 3 + 1];
+    const n = plan.segs[s * 3 + 2];
+    if (drive < 0) {
+      if (fillZeros) buf.fill(0, at, at + n);
+    } else {
+      let got = 0;
+      while (got < n) {
+        const r = readSync(plan.fds[drive], buf, at + got, n - got, position + got);
+        if (r === 0) {
+          buf.fill(0, at + got, at + n); // past the end of a sparse drive: zeros
+          break;
+        }
+        got += r;
+      }
+    }
+    at += n;
+  }
+}
+
+function hash(plan: ReadPlan): Buffer {
+  const out = Buffer.alloc(plan.lengths.length * 32);
+  let buf = Buffer.alloc(0);
+  for (let i = 0; i < plan.lengths.length; i++) {
+    const length = plan.lengths[i];
+    const first = plan.segStart[i];
+    if (plan.segStart[i + 1] - first === 1 && plan.segs[first * 3] < 0) {
+      zeroHash(length).copy(out, i * 32);
+      continue;
+    }
+    if (buf.length < length) buf = Buffer.alloc(length);
+    readRange(plan, i, buf, 0, true);
+    // The one-shot hash: no Hash object per block (3.0 us per 4 KiB instead of 3.7).
+    digest('sha256', buf.subarray(0, length), 'buffer').copy(out, i * 32);
+  }
+  return out;
+}
+
+function read(plan: ReadPlan): Buffer {
+  let total = 0;
+  for (let i = 0; i < plan.lengths.length; i++) total += plan.lengths[i];
+  const out = Buffer.alloc(total); // a fresh buffer reads as zeros: holes need no fill
+  let at = 0;
+  for (let i = 0; i < plan.lengths.length; i++) {
+    readRange(plan, i, out, at, false);
+    at += plan.lengths[i];
+  }
+  return out;
+}
+
+port.on('message', (msg: { id: number; op: ReadOp; plan: ReadPlan }) => {
+  try {
+    const out = msg.op === 'hash' ? hash(msg.plan) : read(msg.plan);
+    port.postMessage({ id: msg.id, out }, [out.buffer as ArrayBuffer]);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    port.postMessage({ id: msg.id, error: { message: e.message, code: e.code } });
+  }
+});
