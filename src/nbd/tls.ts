@@ -4,7 +4,7 @@
  *
  * Node calls pskCallback synchronously (an OpenSSL limit), so PSK keys are read into
  * memory once, when the server starts listening (and keys added at run time live there too). PSK cipher suites are off by default in
- * Node and TLS 1.2 fails with "no shared cipher" unless they are listed: we list them.
+ * Node and TLS 1.2 fails with "no shared cipher" unless they are listed: we list them (NBD_TLS_CIPHERS).
  */
 import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
@@ -13,16 +13,18 @@ import type { TlsMode } from './negotiator.js';
 
 /**
  * The cipher list of both ends: Node's defaults with the TLS 1.3 AES-GCM suites first,
- * plus the PSK suites Node omits. A TLS 1.3 PSK from pskCallback is tied to SHA-256, so
- * TLS_AES_256_GCM_SHA384 is out and Node's default order then picks ChaCha20-Poly1305;
- * with AES-NI, AES-128-GCM costs about a third less CPU per 4 KiB record (the main
- * thread of both nodes encrypts every block a failback moves).
+ * plus the PSK suites Node omits.
+ * - A TLS 1.3 PSK from pskCallback is tied to SHA-256, so TLS_AES_256_GCM_SHA384 is out
+ *   and Node's default order then picks ChaCha20-Poly1305; with AES-NI, AES-128-GCM costs
+ *   about a third less CPU per 4 KiB record (both nodes encrypt every block a failback moves).
+ * - The defaults end with "!PSK", which removes PSK suites for good: listed after it,
+ *   they stayed out and a TLS 1.2 PSK client got "no shared cipher". So it goes.
  */
 export const NBD_TLS_CIPHERS = [
   'TLS_AES_256_GCM_SHA384',
   'TLS_AES_128_GCM_SHA256',
   'TLS_CHACHA20_POLY1305_SHA256',
-  ...tls.DEFAULT_CIPHERS.split(':').filter((c) => !c.startsWith('TLS_')),
+  ...tls.DEFAULT_CIPHERS.split(':').filter((c) => !c.startsWith('TLS_') && c !== '!PSK'),
   'ECDHE-PSK',
   'DHE-PSK',
   'PSK',

@@ -61,6 +61,16 @@ describe('TLS with PSK', () => {
     assert.equal(r.code, 0, describeRun(r));
   });
 
+  it('a client limited to TLS 1.2 (GnuTLS priority string) finds a PSK suite too', async () => {
+    const tls12 = [
+      '--object',
+      `tls-creds-psk,id=tls0,dir=${dir},username=alice,endpoint=client,priority=NORMAL:-VERS-TLS1.3`,
+    ];
+    const r = await run('qemu-img', ['info', ...tls12, '--image-opts', nbdOpts('vol0')]);
+    assert.equal(r.code, 0, describeRun(r));
+    assert.match(r.stdout, /virtual size: 64 MiB/);
+  });
+
   it('nbdinfo (libnbd/GnuTLS) connects with the PSK file', async () => {
     const r = await run('nbdinfo', [`nbds://alice@127.0.0.1:${srv.port}/vol0?tls-psk-file=${pskFile}`]);
     assert.equal(r.code, 0, describeRun(r));
