@@ -8,14 +8,15 @@
  *   encode(chunk) / decode(fetch) --job-->   runEncode / runDecode
  *                 <--result or error------   (checksums checked in the worker)
  *
- * Failure: a job's own error (a corrupt block) rejects that job only, as the
- * ReboundError it was. A worker that dies (crash, exit) rejects every job it held with
- * INTERNAL and is replaced on the next job; the pool stays usable. Idle workers are
- * unref'd, so the pool never keeps a process alive. With `workers: 0` jobs run inline.
+ * The workers are a WorkerPool (../worker-pool.ts). Failure: a job's own error (a
+ * corrupt block) rejects that job only, as the ReboundError it was. A worker that dies
+ * (crash, exit) rejects every job it held with INTERNAL and is replaced on the next
+ * job; the pool stays usable. Idle workers are unref'd, so the pool never keeps a
+ * process alive. With `workers: 0` jobs run inline.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { ReboundError } from '../errors.js';
+import { WorkerPool } from '../worker-pool.js';
 import {
   type DecodeJob,
   type DecodeResult,
@@ -36,17 +37,6 @@ export interface CodecPoolOptions {
   workers?: number;
   /** The worker script (tests). Default codec-worker.js next to this file. */
   workerUrl?: URL;
-}
-
-interface Pending {
-  resolve: (r: unknown) => void;
-  reject: (e: unknown) => void;
-}
-
-interface Slot {
-  worker: Worker;
-  pending: Map<number, Pending>;
-  dead: boolean;
 }
 
 /** A copy of `b` in an ArrayBuffer of its own, safe to transfer (b may be pooled). */
@@ -75,16 +65,23 @@ function carry(b: Buffer, inline: boolean): { data: ArrayBuffer | Uint8Array; tr
 
 export class CodecPool {
   readonly size: number;
-  private readonly url: URL;
-  private readonly slots: Slot[] = [];
-  private nextId = 1;
+  private readonly workers: WorkerPool;
   private closed = false;
-  /** Workers that died (tests, diagnostics). */
-  crashes = 0;
 
   constructor(options: CodecPoolOptions = {}) {
     this.size = Math.max(0, options.workers ?? Math.min(2, availableParallelism()));
-    this.url = options.workerUrl ?? new URL('./codec-worker.js', import.meta.url);
+    this.workers = new WorkerPool({
+      url: options.workerUrl ?? new URL('./codec-worker.js', import.meta.url),
+      size: this.size,
+      name: 'backup codec worker',
+      fromError: (e) => fromJobError(e as JobError),
+      closedError: () => new ReboundError('INTERNAL', 'backup codec pool is closed'),
+    });
+  }
+
+  /** Workers that died (tests, diagnostics). */
+  get crashes(): number {
+    return this.workers.crashes;
   }
 
   /**
@@ -170,66 +167,13 @@ export class CodecPool {
         }
       });
     }
-    const slot = this.pick();
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      if (slot.pending.size === 0) slot.worker.ref();
-      slot.pending.set(id, { resolve, reject });
-      slot.worker.postMessage({ id, job }, transfer);
-    });
+    return this.workers.run(job, transfer);
   }
 
   /** Stop the workers; jobs still held reject. */
   async close(): Promise<void> {
     this.closed = true;
-    const slots = this.slots.splice(0);
-    for (const s of slots) this.fail(s, 'the pool was closed');
-    await Promise.all(slots.map((s) => s.worker.terminate()));
-  }
-
-  /** The live worker with the fewest jobs, starting one while under `size`. */
-  private pick(): Slot {
-    let best: Slot | undefined;
-    for (const s of this.slots) if (!best || s.pending.size < best.pending.size) best = s;
-    if (best && (best.pending.size === 0 || this.slots.length >= this.size)) return best;
-    return this.spawn();
-  }
-
-  private spawn(): Slot {
-    const worker = new Worker(this.url);
-    const slot: Slot = { worker, pending: new Map(), dead: false };
-    worker.unref();
-    worker.on('message', (msg: { id: number; result?: unknown; error?: JobError }) => {
-      const p = slot.pending.get(msg.id);
-      if (!p) return;
-      slot.pending.delete(msg.id);
-      if (slot.pending.size === 0) worker.unref();
-      if (msg.error) p.reject(fromJobError(msg.error));
-      else p.resolve(msg.result);
-    });
-    worker.on('error', (err) => this.died(slot, `failed: ${err.message}`));
-    worker.on('exit', (code) => this.died(slot, `exited with code ${code}`));
-    this.slots.push(slot);
-    return slot;
-  }
-
-  private died(slot: Slot, why: string): void {
-    if (slot.dead) return;
-    slot.dead = true;
-    const i = this.slots.indexOf(slot);
-    if (i >= 0) {
-      this.slots.splice(i, 1);
-      this.crashes++;
-    }
-    this.fail(slot, `a backup codec worker ${why}`);
-    slot.worker.terminate().catch(() => {});
-  }
-
-  private fail(slot: Slot, why: string): void {
-    slot.dead = true;
-    const err = new ReboundError('INTERNAL', why);
-    for (const p of slot.pending.values()) p.reject(err);
-    slot.pending.clear();
+    await this.workers.close();
   }
 }
 

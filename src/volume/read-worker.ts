@@ -1,5 +1,6 @@
 /**
- * A read worker thread (read-workers.ts): follows a plan (read-plan.ts) with pread,
+ * A read worker thread (read-workers.ts, a WorkerPool's: { id, job } in, { id, result }
+ * or { id, error } out): follows a plan (read-plan.ts) with pread,
  * straight from the drives, and either hashes each range (SHA-256) or returns the bytes
  * of all ranges back to back. Synchronous reads are right here: this thread does
  * nothing else, and a scattered block costs one syscall instead of a thread-pool round
@@ -79,10 +80,11 @@ function read(plan: ReadPlan): Buffer {
   return out;
 }
 
-port.on('message', (msg: { id: number; op: ReadOp; plan: ReadPlan }) => {
+port.on('message', (msg: { id: number; job: { op: ReadOp; plan: ReadPlan } }) => {
   try {
-    const out = msg.op === 'hash' ? hash(msg.plan) : read(msg.plan);
-    port.postMessage({ id: msg.id, out }, [out.buffer as ArrayBuffer]);
+    const { op, plan } = msg.job;
+    const result = op === 'hash' ? hash(plan) : read(plan);
+    port.postMessage({ id: msg.id, result }, [result.buffer as ArrayBuffer]);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     port.postMessage({ id: msg.id, error: { message: e.message, code: e.code } });

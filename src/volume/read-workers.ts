@@ -7,42 +7,34 @@
  * host I/O, and a scattered block costs a pread rather than a thread-pool round trip
  * (about 9 us of the main thread's time per fs.read here, most of it waking a pool thread).
  *
- * Several workers: each reads one plan at a time, one pread after another, so the
- * workers are the queue depth a cold disk sees (at depth 1 this machine's disk answers a
- * 4 KiB read in 75 us; at 4, four times as many per second). A job goes to the worker
- * with the fewest jobs.
+ * Several workers (a WorkerPool, ../worker-pool.ts): each reads one plan at a time, one
+ * pread after another, so the workers are the queue depth a cold disk sees (at depth 1
+ * this machine's disk answers a 4 KiB read in 75 us; at 4, four times as many per
+ * second). A job goes to the worker with the fewest jobs.
  *
  * Freed blocks: the caller holds an allocator I/O epoch from the plan until the answer,
  * so a block freed meanwhile (copy on write, trim) is not handed out and overwritten
  * while the worker reads it; the answer is then of the data as it was when planned.
  */
-import { Worker } from 'node:worker_threads';
 import { ReboundError } from '../errors.js';
+import { WorkerPool } from '../worker-pool.js';
 import type { ReadPlan } from './read-plan.js';
 import type { ReadOp } from './read-worker.js';
 
 /** Worker threads per node (see the file comment: the queue depth of scattered reads). */
 export const READ_WORKERS = 4;
 
-interface Pending {
-  resolve: (out: Buffer) => void;
-  reject: (err: Error) => void;
-}
-
-interface Slot {
-  worker: Worker;
-  pending: Map<number, Pending>;
-}
-
 export class ReadWorkers {
-  private slots: Slot[] = [];
-  private nextId = 1;
-  private closed = false;
-
-  constructor(
-    private readonly count = READ_WORKERS,
-    private readonly url = new URL('./read-worker.js', import.meta.url),
-  ) {}
+  private readonly pool = new WorkerPool({
+    url: new URL('./read-worker.js', import.meta.url),
+    size: READ_WORKERS,
+    name: 'read worker',
+    fromError: (e) => {
+      const err = e as { message: string; code?: string };
+      return new ReboundError('IO_ERROR', `reading: ${err.message} (${err.code ?? 'no code'})`);
+    },
+    closedError: () => new ReboundError('SHUTTING_DOWN', 'the node is stopping'),
+  });
 
   /** SHA-256 of each planned range, 32 bytes each, in order. */
   hash(plan: ReadPlan): Promise<Buffer> {
@@ -56,63 +48,15 @@ export class ReadWorkers {
 
   /** Start the workers now instead of at the first job (they do not keep the process alive). */
   start(): void {
-    if (this.closed) return;
-    while (this.slots.length < this.count) this.slots.push(this.spawn());
+    this.pool.start();
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    const slots = this.slots;
-    this.slots = [];
-    for (const s of slots) this.failAll(s, new ReboundError('SHUTTING_DOWN', 'the node is stopping'));
-    await Promise.all(slots.map((s) => s.worker.terminate()));
+  close(): Promise<void> {
+    return this.pool.close();
   }
 
-  private run(op: ReadOp, plan: ReadPlan): Promise<Buffer> {
-    if (this.closed) return Promise.reject(new ReboundError('SHUTTING_DOWN', 'the node is stopping'));
-    this.start();
-    let slot = this.slots[0];
-    for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
-    const id = this.nextId++;
-    return new Promise<Buffer>((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
-      slot.worker.ref();
-      slot.worker.postMessage({ id, op, plan });
-    });
-  }
-
-  private spawn(): Slot {
-    const worker = new Worker(this.url);
-    worker.unref();
-    const slot: Slot = { worker, pending: new Map() };
-    worker.on(
-      'message',
-      (msg: { id: number; out?: Uint8Array; error?: { message: string; code?: string } }) => {
-        const p = slot.pending.get(msg.id);
-        if (!p) return;
-        slot.pending.delete(msg.id);
-        if (slot.pending.size === 0) worker.unref();
-        if (msg.out) p.resolve(Buffer.from(msg.out.buffer, msg.out.byteOffset, msg.out.byteLength));
-        else
-          p.reject(
-            new ReboundError('IO_ERROR', `reading: ${msg.error?.message} (${msg.error?.code ?? 'no code'})`),
-          );
-      },
-    );
-    const lost = (why: string) => {
-      // Replaced at the next job; what it had fails.
-      const at = this.slots.indexOf(slot);
-      if (at >= 0) this.slots.splice(at, 1);
-      this.failAll(slot, new ReboundError('INTERNAL', `a read worker ${why}`));
-    };
-    worker.on('error', (err) => lost(`failed: ${err.message}`));
-    worker.on('exit', (code) => lost(`exited (${code})`));
-    return slot;
-  }
-
-  private failAll(slot: Slot, err: Error): void {
-    const all = [...slot.pending.values()];
-    slot.pending.clear();
-    for (const p of all) p.reject(err);
+  private async run(op: ReadOp, plan: ReadPlan): Promise<Buffer> {
+    const out = (await this.pool.run({ op, plan })) as Uint8Array;
+    return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
   }
 }
