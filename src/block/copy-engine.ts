@@ -35,6 +35,7 @@
  * the one-chunk path above.
  */
 import { ReboundError } from '../errors.js';
+import { Semaphore } from '../semaphore.js';
 import type { BlockSet } from './block-set.js';
 import type { BlockDevice, ByteRange, Extent } from './device.js';
 import { pacer } from './pacer.js';
@@ -414,16 +415,7 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
   };
 
   // Batches in flight (maxBatchesInFlight): a batch waits for a slot after it is taken.
-  let batchSlots = options.maxBatchesInFlight ?? concurrency;
-  const batchWaiting: (() => void)[] = [];
-  const enterBatch = async () => {
-    while (batchSlots === 0) await new Promise<void>((r) => batchWaiting.push(r));
-    batchSlots--;
-  };
-  const leaveBatch = () => {
-    batchSlots++;
-    batchWaiting.shift()?.();
-  };
+  const batchSlots = new Semaphore(options.maxBatchesInFlight ?? concurrency);
 
   // Pacing (maxBytesPerSec): the chunk that brings the bytes started to N starts at N / rate seconds.
   const pace = pacer(options.maxBytesPerSec, signal);
@@ -466,25 +458,22 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
       if (stopped()) return;
       const batch = take();
       if (batch.length === 0) return;
-      const bytes = batch.reduce((n, c) => n + c.count * blockSize, 0);
-      const many = batch.length > 1;
-      if (many) await enterBatch();
-      try {
+      const copy = async () => {
+        const bytes = batch.reduce((n, c) => n + c.count * blockSize, 0);
         await pace(bytes);
         if (stopped()) return;
         await acquire(bytes);
         try {
-          if (many) await copyBatch(batch);
+          if (batch.length > 1) await copyBatch(batch);
           else await copyChunk(batch[0]);
         } catch (err) {
           failure ??= err;
-          return;
         } finally {
           release(bytes);
         }
-      } finally {
-        if (many) leaveBatch();
-      }
+      };
+      if (batch.length > 1) await batchSlots.run(copy);
+      else await copy();
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));

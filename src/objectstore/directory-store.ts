@@ -24,8 +24,8 @@ import { link, lstat, mkdir, open, readdir, rmdir, stat, unlink } from 'node:fs/
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ReboundError } from '../errors.js';
+import { Semaphore } from '../semaphore.js';
 import { checkKey, checkPrefix, checkRange } from './keys.js';
-import { Semaphore } from './semaphore.js';
 import type { ObjectInfo, ObjectStore } from './types.js';
 
 type FileHandle = import('node:fs/promises').FileHandle;

@@ -44,8 +44,8 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { type ErrorCode, ReboundError } from '../errors.js';
+import { Semaphore } from '../semaphore.js';
 import { checkKey, checkPrefix, checkRange } from './keys.js';
-import { Semaphore } from './semaphore.js';
 import type { ObjectInfo, ObjectStore } from './types.js';
 
 export interface S3StoreOptions {

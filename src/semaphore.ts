@@ -1,7 +1,7 @@
 /**
- * A counting semaphore: at most `limit` store requests in flight, the rest wait in FIFO
- * order. Keeps a backup with thousands of parallel puts from opening thousands of
- * sockets or file descriptors at once.
+ * A counting semaphore: at most `limit` runs at once, the rest wait in FIFO order. The
+ * object stores keep a backup with thousands of parallel puts from opening thousands of
+ * sockets or file descriptors at once; the copy engine bounds its batches in flight.
  */
 export class Semaphore {
   private active = 0;
