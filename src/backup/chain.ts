@@ -10,6 +10,7 @@ import type { ObjectStore } from '../objectstore/types.js';
 import { type BackupKeys, deriveKeys } from './crypto.js';
 import {
   type Catalog,
+  corrupt,
   decodeCatalog,
   decodeMetadata,
   type EntryIndex,
@@ -203,6 +204,24 @@ export interface Plan {
   entry: Uint32Array;
   /** Blocks some generation holds (data or zero entries). */
   held: BlockSet;
+  /**
+   * Blocks made of several entries (a partial entry over older ones, docs/formats/
+   * backup.md "Partial entries"): the entries that supply them, newest first, each with
+   * the grains it supplies. Grains none supplies read as zeros (with `newestOnly`: are
+   * not part of the delta). `owner`/`entry` of such a block name its newest layer.
+   */
+  layers: Map<number, Layer[]>;
+  /** The chain's grain size (0 when no entry is partial). */
+  grainBytes: number;
+}
+
+/** One entry's share of a block built from several (Plan.layers). */
+export interface Layer {
+  /** Chain index of the generation. */
+  gen: number;
+  entry: number;
+  /** The grains of the block this entry supplies. */
+  grains: number;
 }
 
 /**
@@ -235,14 +254,48 @@ export async function loadPlan(
   const owner = new Uint16Array(sizeBlocks);
   const entry = new Uint32Array(sizeBlocks);
   const held = new BlockSet(sizeBlocks);
+  const layers = new Map<number, Layer[]>();
+  const covered = new Map<number, number>(); // grains of a layered block supplied so far
+  let grainBytes = 0;
+  for (const { meta, gen } of chain) {
+    if (!meta.masks) continue;
+    if (grainBytes !== 0 && meta.grainBytes !== grainBytes)
+      throw corrupt(
+        gen.catalog.metadataKey,
+        `grain of ${meta.grainBytes} bytes differs from the chain's ${grainBytes}`,
+      );
+    grainBytes = meta.grainBytes ?? 0;
+  }
+  const full = grainBytes
+    ? blockSizeBytes / grainBytes === 32
+      ? 0xffffffff
+      : 2 ** (blockSizeBytes / grainBytes) - 1
+    : 0;
+  // Newest generation first and, within one, last entry first (a stacked entry lies
+  // over the one before it): the first entry to supply a grain wins.
   for (let g = chain.length - 1; g >= 0; g--) {
-    const { index } = chain[g];
-    for (let e = 0; e < index.blocks.length; e++) {
+    const { index, meta } = chain[g];
+    for (let e = index.blocks.length - 1; e >= 0; e--) {
       const b = index.blocks[e];
-      if (b >= sizeBlocks || owner[b] !== 0) continue;
-      owner[b] = g + 1;
-      entry[b] = e;
-      held.add(b);
+      if (b >= sizeBlocks) continue;
+      const mask = meta.masks?.[e] ?? 0;
+      const have = covered.get(b);
+      if (have === undefined) {
+        if (owner[b] !== 0) continue; // a whole entry supplied it
+        owner[b] = g + 1;
+        entry[b] = e;
+        held.add(b);
+        if (mask !== 0) {
+          layers.set(b, [{ gen: g, entry: e, grains: mask }]);
+          covered.set(b, mask);
+        }
+        continue;
+      }
+      const supply = ((mask === 0 ? full : mask) & ~have) >>> 0;
+      if (supply === 0) continue;
+      layers.get(b)!.push({ gen: g, entry: e, grains: supply });
+      if ((have | supply) >>> 0 === full) covered.delete(b);
+      else covered.set(b, (have | supply) >>> 0);
     }
   }
   return {
@@ -254,5 +307,7 @@ export async function loadPlan(
     owner,
     entry,
     held,
+    layers,
+    grainBytes,
   };
 }

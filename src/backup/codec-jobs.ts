@@ -32,6 +32,11 @@ export interface EncodeJob {
   blockSizeBytes: number;
   /** The address of each block, pieces in order (encryption binds a payload to it). */
   blocks: Float64Array;
+  /**
+   * Plaintext bytes of each block where it is not a whole block (a partial entry: the
+   * grains it holds, packed). Default: blockSizeBytes each.
+   */
+  sizes?: Uint32Array;
   compression: Compression;
   keys?: JobKeys;
   uniqueId: string;
@@ -62,13 +67,16 @@ export interface DecodeJob {
   flags: Uint8Array;
   /** CHECKSUM_BYTES per block. */
   checksums: Uint8Array;
+  /** Plaintext bytes of each block (a partial entry's grains). Default: blockSizeBytes each. */
+  plainLengths?: Uint32Array;
   keys?: JobKeys;
   uniqueId: string;
   /** Object key, for errors. */
   where: string;
   /**
    * Where to put the plaintext (a view of shared memory): block i goes to
-   * out[outOffsets[i], + blockSizeBytes), clipped to out. Without it, `plain` holds it.
+   * out[outOffsets[i], + its plain length), clipped to out. Without it, `plain` holds
+   * them back to back.
    */
   out?: Uint8Array;
   outOffsets?: Float64Array;
@@ -115,15 +123,16 @@ function view(b: ArrayBuffer | Uint8Array): Buffer {
 export function runEncode(job: EncodeJob): EncodeResult {
   const bs = job.blockSizeBytes;
   const count = job.blocks.length;
+  const sizeOf = (i: number) => job.sizes?.[i] ?? bs;
   const pieces = job.data.map(view);
-  const have = pieces.reduce((n, p) => n + Math.floor(p.length / bs), 0);
-  if (have < count) throw new Error(`encode: ${have} whole blocks of data for ${count} blocks`);
   const keys = fromJobKeys(job.keys);
   const flags = new Uint8Array(count);
   const lengths = new Uint32Array(count);
   const checksums = new Uint8Array(count * CHECKSUM_BYTES);
   const out = job.out;
-  if (out && out.length < count * maxStoredBytes(bs, keys !== undefined)) {
+  let need = 0;
+  for (let i = 0; i < count; i++) need += maxStoredBytes(sizeOf(i), keys !== undefined);
+  if (out && out.length < need) {
     throw new Error(`encode: output of ${out.length} bytes for ${count} blocks`);
   }
   const parts: Buffer[] = [];
@@ -131,16 +140,18 @@ export function runEncode(job: EncodeJob): EncodeResult {
   let piece = 0;
   let inPiece = 0;
   for (let i = 0; i < count; i++) {
-    while (inPiece + bs > pieces[piece].length) {
+    const size = sizeOf(i);
+    while (piece < pieces.length && inPiece + size > pieces[piece].length) {
       piece++;
       inPiece = 0;
     }
-    const enc = encodeBlockSync(pieces[piece].subarray(inPiece, inPiece + bs), job.blocks[i], {
+    if (piece >= pieces.length) throw new Error(`encode: too little data for ${count} blocks`);
+    const enc = encodeBlockSync(pieces[piece].subarray(inPiece, inPiece + size), job.blocks[i], {
       compression: job.compression,
       keys,
       uniqueId: job.uniqueId,
     });
-    inPiece += bs;
+    inPiece += size;
     flags[i] = enc.flags;
     lengths[i] = enc.stored.length;
     checksums.set(enc.checksum, i * CHECKSUM_BYTES);
@@ -165,9 +176,17 @@ export function runDecode(job: DecodeJob): DecodeResult {
   const keys = fromJobKeys(job.keys);
   const n = job.blocks.length;
   const { out, outOffsets } = job;
-  const plain = new Uint8Array(out ? 0 : n * bs);
+  const sizeOf = (i: number) => job.plainLengths?.[i] ?? bs;
+  let plainTotal = 0;
+  const plainAt = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    plainAt[i] = plainTotal;
+    plainTotal += sizeOf(i);
+  }
+  const plain = new Uint8Array(out ? 0 : plainTotal);
   const sums = view(job.checksums);
   for (let i = 0; i < n; i++) {
+    const size = sizeOf(i);
     const at = job.offsets[i];
     const len = job.lengths[i];
     if (at < 0 || at + len > data.length) {
@@ -180,19 +199,19 @@ export function runDecode(job: DecodeJob): DecodeResult {
     // decodeBlock checks authentication, length and checksum before returning anything.
     // A zstd block is decompressed straight into its place in the output when it lies
     // wholly inside it (no copy); if it then fails, the job fails and its output is not used.
-    const dst = out && outOffsets ? outOffsets[i] : i * bs;
+    const dst = out && outOffsets ? outOffsets[i] : plainAt[i];
     const target = out && outOffsets ? out : plain;
-    const inPlace = dst >= 0 && dst + bs <= target.length;
-    const into = inPlace ? Buffer.from(target.buffer, target.byteOffset + dst, bs) : undefined;
+    const inPlace = dst >= 0 && dst + size <= target.length;
+    const into = inPlace ? Buffer.from(target.buffer, target.byteOffset + dst, size) : undefined;
     const block = decodeBlock(
       data.subarray(at, at + len),
       job.flags[i],
       sums.subarray(i * CHECKSUM_BYTES, (i + 1) * CHECKSUM_BYTES),
-      { blockSizeBytes: bs, keys, uniqueId: job.uniqueId, block: job.blocks[i], where: job.where, into },
+      { blockSizeBytes: size, keys, uniqueId: job.uniqueId, block: job.blocks[i], where: job.where, into },
     );
     if (block.buffer === target.buffer && block.byteOffset === target.byteOffset + dst) continue;
     const from = Math.max(0, -dst);
-    const to = Math.min(bs, target.length - dst);
+    const to = Math.min(size, target.length - dst);
     if (to > from) target.set(block.subarray(from, to), dst + from);
   }
   return { plain };

@@ -91,13 +91,15 @@ export class CodecPool {
    * `transfer` is set: then a buffer that is alone in its memory is moved to the worker
    * without a copy, and reads as empty afterwards. With `out` (shared memory, at least
    * blocks * maxStoredBytes), the payloads are written there and the result's `stored`
-   * is empty.
+   * is empty. `sizes` (with `blocks`): plaintext bytes per block where blocks are not
+   * whole (partial entries); the data then holds exactly those, back to back, unpadded.
    */
   encode(
     data: Buffer | Buffer[],
     p: {
       blockSizeBytes: number;
       blocks?: Float64Array;
+      sizes?: Uint32Array;
       firstBlock?: number;
       compression: Compression;
       keys?: BackupKeys;
@@ -110,7 +112,7 @@ export class CodecPool {
     const pieces = Array.isArray(data) ? data : [data];
     const transfer: ArrayBuffer[] = [];
     const carried = pieces.map((piece) => {
-      if (piece.length % bs !== 0) {
+      if (piece.length % bs !== 0 && !p.sizes) {
         const padded = new Uint8Array(Math.ceil(piece.length / bs) * bs);
         padded.set(piece);
         if (this.size === 0) return padded;
@@ -131,6 +133,7 @@ export class CodecPool {
       data: carried,
       blockSizeBytes: bs,
       blocks: p.blocks ?? Float64Array.from({ length: whole }, (_, i) => (p.firstBlock ?? 0) + i),
+      ...(p.sizes ? { sizes: p.sizes } : {}),
       compression: p.compression,
       keys: toJobKeys(p.keys),
       uniqueId: p.uniqueId,

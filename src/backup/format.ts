@@ -17,6 +17,7 @@ import {
 } from 'node:zlib';
 import { BlockSet } from '../block/block-set.js';
 import { isZeroBuffer } from '../block/copy-engine.js';
+import { MAX_GRAINS, popcount32 } from '../block/grain-masks.js';
 import { ReboundError } from '../errors.js';
 import {
   type BackupKeys,
@@ -30,6 +31,8 @@ import {
 import { zstdCompressScratch, zstdDecompressInto } from './zstd.js';
 
 export const FORMAT_VERSION = 1;
+/** Metadata with partial or stacked entries (a reader of version 1 must not take it). */
+export const META_VERSION_GRAINS = 2;
 export const DATA_MAGIC = 0x5242444f; // "RBDO"
 export const META_MAGIC = 0x52424d44; // "RBMD"
 export const CATALOG_MAGIC = 0x52424354; // "RBCT"
@@ -45,8 +48,21 @@ export const BLOCK_COMPRESSED = 2;
 export const BLOCK_DEFLATED = 4;
 /** Payload is one zstd frame (RFC 8878). */
 export const BLOCK_ZSTD = 8;
+/**
+ * The entry holds only some grains of its block (metadata version 2): those of its mask,
+ * packed in address order. The block's other grains come from older generations.
+ */
+export const BLOCK_PARTIAL = 16;
+/**
+ * The entry lies over the entry before it, of the same block (metadata version 2; a
+ * retention merge keeps a partial entry over its parent's entry this way).
+ */
+export const BLOCK_STACKED = 32;
 /** Every flag a reader knows; an entry with another bit set is corrupt (or newer). */
-const KNOWN_FLAGS = BLOCK_ZERO | BLOCK_COMPRESSED | BLOCK_DEFLATED | BLOCK_ZSTD;
+const KNOWN_FLAGS =
+  BLOCK_ZERO | BLOCK_COMPRESSED | BLOCK_DEFLATED | BLOCK_ZSTD | BLOCK_PARTIAL | BLOCK_STACKED;
+/** The flags that say how an entry lies, not how its payload is coded. */
+const LAYOUT_FLAGS = BLOCK_PARTIAL | BLOCK_STACKED;
 
 /** A block is stored compressed only when that saves at least 1/8 of it. */
 const COMPRESS_KEEP_RATIO = 0.875;
@@ -318,11 +334,32 @@ export interface Metadata {
   /** Data object keys; segments refer to them by index. */
   objects: string[];
   segments: Segment[];
-  /** Per entry (one per set bit, in address order): stored length and flags. */
+  /**
+   * Per entry (one per set bit, in address order, plus stacked entries): stored length
+   * and flags.
+   */
   lengths: Uint32Array;
   flags: Uint8Array;
   /** CHECKSUM_BYTES per entry. */
   checksums: Buffer;
+  /**
+   * Partial entries (version 2): the grain size, and per entry the grains it holds (0 =
+   * the whole block; set exactly for entries flagged BLOCK_PARTIAL). Absent: all whole.
+   */
+  grainBytes?: number;
+  masks?: Uint32Array;
+}
+
+/** Plaintext bytes of entry `e`: its grains for a partial entry, else the block. */
+export function entryBytes(m: Metadata, e: number): number {
+  const mask = m.masks?.[e] ?? 0;
+  return mask === 0 ? m.blockSizeBytes : popcount32(mask) * (m.grainBytes ?? 0);
+}
+
+/** Whether the metadata needs version 2 (partial or stacked entries). */
+function hasLayoutFlags(m: Metadata): boolean {
+  for (let e = 0; e < m.flags.length; e++) if (m.flags[e] & LAYOUT_FLAGS) return true;
+  return false;
 }
 
 /** Where every entry's payload is: derived from segments, one pass. */
@@ -337,7 +374,12 @@ export function indexEntries(m: Metadata): EntryIndex {
   const n = m.lengths.length;
   const blocks = new Uint32Array(n);
   let i = 0;
-  for (const run of m.bitmap.runs()) for (let b = run.start; b < run.start + run.count; b++) blocks[i++] = b;
+  for (const run of m.bitmap.runs()) {
+    for (let b = run.start; b < run.start + run.count; b++) {
+      blocks[i++] = b;
+      while (i < n && m.flags[i] & BLOCK_STACKED) blocks[i++] = b;
+    }
+  }
   const object = new Uint32Array(n);
   const offset = new Float64Array(n);
   let e = 0;
@@ -354,10 +396,23 @@ export function indexEntries(m: Metadata): EntryIndex {
 
 /** Structural checks shared by encode and decode. */
 function checkMetadata(key: string, m: Metadata): void {
-  const n = m.bitmap.count();
-  if (m.lengths.length !== n || m.flags.length !== n || m.checksums.length !== n * CHECKSUM_BYTES) {
-    throw corrupt(key, `metadata has ${n} blocks in its bitmap but ${m.lengths.length} entries`);
+  const n = m.lengths.length;
+  let stacked = 0;
+  for (let e = 0; e < m.flags.length; e++) if (m.flags[e] & BLOCK_STACKED) stacked++;
+  const bits = m.bitmap.count();
+  if (
+    bits + stacked !== n ||
+    m.flags.length !== n ||
+    m.checksums.length !== n * CHECKSUM_BYTES ||
+    (m.masks && m.masks.length !== n)
+  ) {
+    throw corrupt(
+      key,
+      `metadata has ${bits} blocks in its bitmap and ${stacked} stacked entries but ${n} entries`,
+    );
   }
+  if (n > 0 && m.flags[0] & BLOCK_STACKED) throw corrupt(key, 'entry 0 is stacked on nothing');
+  checkGrains(key, m);
   let covered = 0;
   for (const s of m.segments) {
     if (s.object === NO_OBJECT) {
@@ -374,6 +429,29 @@ function checkMetadata(key: string, m: Metadata): void {
   if (covered !== n) throw corrupt(key, `segments cover ${covered} entries, not ${n}`);
 }
 
+/** Partial entries: a grain that cuts the block into 2-32 grains, and masks inside the block. */
+function checkGrains(key: string, m: Metadata): void {
+  let partial = false;
+  for (let e = 0; e < m.flags.length; e++) if (m.flags[e] & BLOCK_PARTIAL) partial = true;
+  if (!partial && !m.masks) return;
+  const g = m.grainBytes ?? 0;
+  const grains = g > 0 ? m.blockSizeBytes / g : 0;
+  if (!Number.isInteger(grains) || grains < 2 || grains > MAX_GRAINS || (g & (g - 1)) !== 0) {
+    throw corrupt(
+      key,
+      `grain of ${g} bytes does not cut a ${m.blockSizeBytes}-byte block into 2-${MAX_GRAINS} grains`,
+    );
+  }
+  const full = grains === 32 ? 0xffffffff : (1 << grains) - 1;
+  for (let e = 0; e < m.flags.length; e++) {
+    const mask = m.masks?.[e] ?? 0;
+    const isPartial = (m.flags[e] & BLOCK_PARTIAL) !== 0;
+    if (isPartial !== (mask !== 0) || mask >>> 0 > full || mask === full) {
+      throw corrupt(key, `entry ${e}: grain mask ${mask} does not match its flags or block`);
+    }
+  }
+}
+
 function metadataAad(key: string): Buffer {
   return Buffer.from(`rebound-metadata|${key}`, 'utf8');
 }
@@ -381,6 +459,9 @@ function metadataAad(key: string): Buffer {
 export function encodeMetadata(key: string, m: Metadata, keys?: BackupKeys): Buffer {
   checkMetadata(key, m);
   const n = m.lengths.length;
+  const version = hasLayoutFlags(m) ? META_VERSION_GRAINS : FORMAT_VERSION;
+  let partials = 0;
+  for (let e = 0; e < n; e++) if (m.flags[e] & BLOCK_PARTIAL) partials++;
   const bitmap = m.bitmap.encode();
   const objectKeys = m.objects.map((k) => Buffer.from(k, 'utf8'));
   const fixed = 32;
@@ -391,7 +472,8 @@ export function encodeMetadata(key: string, m: Metadata, keys?: BackupKeys): Buf
     objectKeys.reduce((a, k) => a + 2 + k.length, 0) +
     m.segments.length * 16 +
     n * 5 +
-    n * CHECKSUM_BYTES;
+    n * CHECKSUM_BYTES +
+    partials * 4;
   const body = Buffer.alloc(size + 32);
   let at = 0;
   body.writeUInt32BE(m.blockSizeBytes, 0);
@@ -401,6 +483,7 @@ export function encodeMetadata(key: string, m: Metadata, keys?: BackupKeys): Buf
   body.writeUInt8(m.keyed ? 2 : 1, 17);
   body.writeUInt32BE(m.objects.length, 20);
   body.writeUInt32BE(m.segments.length, 24);
+  if (version === META_VERSION_GRAINS) body.writeUInt32BE(m.grainBytes ?? 0, 28);
   at = fixed;
   body.writeUInt32BE(bitmap.length, at);
   at += 4;
@@ -423,11 +506,16 @@ export function encodeMetadata(key: string, m: Metadata, keys?: BackupKeys): Buf
   }
   m.checksums.copy(body, at);
   at += m.checksums.length;
+  for (let i = 0; i < n; i++) {
+    if (!(m.flags[i] & BLOCK_PARTIAL)) continue;
+    body.writeUInt32BE(m.masks![i] >>> 0, at);
+    at += 4;
+  }
   sha256(body.subarray(0, at)).copy(body, at);
 
   const header = Buffer.alloc(META_HEADER_BYTES);
   header.writeUInt32BE(META_MAGIC, 0);
-  header.writeUInt16BE(FORMAT_VERSION, 4);
+  header.writeUInt16BE(version, 4);
   header.writeUInt16BE(m.encrypted ? 1 : 0, 6);
   if (m.encrypted !== (keys !== undefined)) {
     throw new ReboundError('INTERNAL', 'metadata encryption flag and key disagree');
@@ -439,7 +527,8 @@ export function decodeMetadata(key: string, buf: Buffer, keys?: BackupKeys): Met
   if (buf.length < META_HEADER_BYTES) throw corrupt(key, `metadata truncated (${buf.length} bytes)`);
   if (buf.readUInt32BE(0) !== META_MAGIC) throw corrupt(key, 'not a metadata object (bad magic)');
   const version = buf.readUInt16BE(4);
-  if (version !== FORMAT_VERSION) throw corrupt(key, `metadata version ${version} unknown`);
+  if (version !== FORMAT_VERSION && version !== META_VERSION_GRAINS)
+    throw corrupt(key, `metadata version ${version} unknown`);
   const encrypted = (buf.readUInt16BE(6) & 1) !== 0;
   let body: Buffer | undefined = buf.subarray(META_HEADER_BYTES);
   if (encrypted) {
@@ -467,6 +556,7 @@ export function decodeMetadata(key: string, buf: Buffer, keys?: BackupKeys): Met
     const keyed = body.readUInt8(17) === 2;
     const objectCount = body.readUInt32BE(20);
     const segmentCount = body.readUInt32BE(24);
+    const grainBytes = version === META_VERSION_GRAINS ? body.readUInt32BE(28) : 0;
     let at = 32;
     const bitmapLen = body.readUInt32BE(at);
     at += 4;
@@ -488,14 +578,29 @@ export function decodeMetadata(key: string, buf: Buffer, keys?: BackupKeys): Met
         count: body.readUInt32BE(at + 12),
       });
     }
-    if (at + n * (5 + CHECKSUM_BYTES) !== end) throw new RangeError('entries');
+    if (at + n * (5 + CHECKSUM_BYTES) > end) throw new RangeError('entries');
     const lengths = new Uint32Array(n);
     const flags = new Uint8Array(n);
+    let partials = 0;
     for (let i = 0; i < n; i++, at += 5) {
       lengths[i] = body.readUInt32BE(at);
       flags[i] = body.readUInt8(at + 4);
+      if (flags[i] & LAYOUT_FLAGS && version === FORMAT_VERSION)
+        throw corrupt(key, `entry ${i} has flags ${flags[i]}, which version 1 metadata cannot have`);
+      if (flags[i] & BLOCK_PARTIAL) partials++;
     }
+    if (at + n * CHECKSUM_BYTES + partials * 4 !== end) throw new RangeError('entries');
     const checksums = Buffer.from(body.subarray(at, at + n * CHECKSUM_BYTES));
+    at += n * CHECKSUM_BYTES;
+    let masks: Uint32Array | undefined;
+    if (partials > 0) {
+      masks = new Uint32Array(n);
+      for (let i = 0; i < n; i++) {
+        if (!(flags[i] & BLOCK_PARTIAL)) continue;
+        masks[i] = body.readUInt32BE(at);
+        at += 4;
+      }
+    }
     const m: Metadata = {
       blockSizeBytes,
       bitmap,
@@ -507,6 +612,7 @@ export function decodeMetadata(key: string, buf: Buffer, keys?: BackupKeys): Met
       lengths,
       flags,
       checksums,
+      ...(masks ? { grainBytes, masks } : {}),
     };
     checkMetadata(key, m);
     if (keyed !== (keys !== undefined)) {

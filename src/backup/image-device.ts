@@ -33,11 +33,11 @@ import { ReboundError } from '../errors.js';
 import type { ObjectStore } from '../objectstore/types.js';
 import { alignedBuffer } from '../volume/index.js';
 import { BufferPool } from './buffers.js';
-import { loadPlan, type Plan } from './chain.js';
+import { type Layer, loadPlan, type Plan } from './chain.js';
 import { type CodecPool, codecPool, sharedBuffer } from './codec-pool.js';
 import { CHECKSUM_BYTES } from './crypto.js';
 import type { Catalog } from './format.js';
-import { BLOCK_ZERO, corrupt, maxStoredBytes, NO_OBJECT } from './format.js';
+import { BLOCK_ZERO, corrupt, entryBytes, maxStoredBytes, NO_OBJECT } from './format.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -70,9 +70,21 @@ interface Group {
   gen: number;
   object: number;
   window: number;
+  /** Where the group decodes to: the read's output, or the scratch of layered blocks. */
+  target: 'out' | 'scratch';
   blocks: number[];
-  /** Where each block goes in the read's output (may start before it or run past its end). */
+  entries: number[];
+  /** Where each entry goes in `target` (may start before it or run past its end). */
   outs: number[];
+}
+
+/** A block built from several entries (Plan.layers), being read. */
+interface Layered {
+  block: number;
+  /** Where the block goes in the read's output (may start before it or run past its end). */
+  out: number;
+  /** Each layer's plaintext in the scratch buffer (-1: a zero entry, nothing decoded). */
+  layers: { layer: Layer; at: number }[];
 }
 
 /** A fetched window in the cache. `users` counts reads decoding from it right now. */
@@ -149,7 +161,27 @@ export class BackupImageDevice extends ReadOnlyDevice {
   private isData(b: number): boolean {
     const g = this.plan.owner[b];
     if (g === 0) return false;
+    if (this.plan.layers.has(b)) return true;
     return (this.plan.chain[g - 1].meta.flags[this.plan.entry[b]] & BLOCK_ZERO) === 0;
+  }
+
+  /**
+   * Blocks of which the plan supplies only some grains, and those grains: with
+   * `newestOnly`, a delta's partial entries (the other grains are not part of it, and a
+   * restore must leave them as the destination has them). Empty for a whole chain.
+   */
+  partialBlocks(): Map<number, number> {
+    const out = new Map<number, number>();
+    const { grainBytes, blockSizeBytes } = this.plan;
+    if (!grainBytes) return out;
+    const n = blockSizeBytes / grainBytes;
+    const full = n === 32 ? 0xffffffff : 2 ** n - 1;
+    for (const [b, layers] of this.plan.layers) {
+      let grains = 0;
+      for (const l of layers) grains = (grains | l.grains) >>> 0;
+      if (grains !== full) out.set(b, grains);
+    }
+    return out;
   }
 
   /**
@@ -257,9 +289,37 @@ export class BackupImageDevice extends ReadOnlyDevice {
 
     // Group the data blocks by fetch window (generation, data object, window of its
     // stored bytes); each window is one ranged get, cached for the reads that follow.
-    // Runs of other blocks (holes, zero blocks) read as zeros.
+    // Runs of other blocks (holes, zero blocks) read as zeros. A layered block's entries
+    // decode into a scratch buffer first, and their grains are pasted into `out` after.
     const groups = new Map<string, Group>();
+    const layered: Layered[] = [];
+    let scratchBytes = 0;
+    let scratch: Buffer = EMPTY;
     let last: Group | undefined;
+    const addEntry = (g: number, e: number, block: number, target: 'out' | 'scratch', at: number) => {
+      const { index } = chain[g];
+      const object = index.object[e];
+      const window = Math.floor(index.offset[e] / this.windowBytes);
+      if (
+        !(
+          last &&
+          last.gen === g &&
+          last.object === object &&
+          last.window === window &&
+          last.target === target
+        )
+      ) {
+        const k = `${target}/${g}/${object}/${window}`;
+        last = groups.get(k);
+        if (!last) {
+          last = { gen: g, object, window, target, blocks: [], entries: [], outs: [] };
+          groups.set(k, last);
+        }
+      }
+      last.blocks.push(block);
+      last.entries.push(e);
+      last.outs.push(at);
+    };
     for (const part of parts) {
       if (part.length === 0) continue;
       const first = Math.floor(part.offset / bs);
@@ -282,24 +342,26 @@ export class BackupImageDevice extends ReadOnlyDevice {
           continue;
         }
         zeroRun(b);
-        const g = owner[b] - 1;
-        const e = entry[b];
-        const { index } = chain[g];
-        const object = index.object[e];
-        const window = Math.floor(index.offset[e] / this.windowBytes);
-        if (!(last && last.gen === g && last.object === object && last.window === window)) {
-          const k = `${g}/${object}/${window}`;
-          last = groups.get(k);
-          if (!last) {
-            last = { gen: g, object, window, blocks: [], outs: [] };
-            groups.set(k, last);
+        const layers = this.plan.layers.get(b);
+        if (layers) {
+          const item: Layered = { block: b, out: b * bs + shift, layers: [] };
+          for (const layer of layers) {
+            const { meta } = chain[layer.gen];
+            if (meta.flags[layer.entry] & BLOCK_ZERO) item.layers.push({ layer, at: -1 });
+            else {
+              item.layers.push({ layer, at: scratchBytes });
+              addEntry(layer.gen, layer.entry, b, 'scratch', scratchBytes);
+              scratchBytes += entryBytes(meta, layer.entry);
+            }
           }
+          layered.push(item);
+          continue;
         }
-        last.blocks.push(b);
-        last.outs.push(b * bs + shift);
+        addEntry(owner[b] - 1, entry[b], b, 'out', b * bs + shift);
       }
       zeroRun(end);
     }
+    if (scratchBytes > 0) scratch = sharedBuffer(scratchBytes);
 
     // Hold every window first (none is reused while this read waits for it), and let go
     // only when every job reading it has ended, failed or not.
@@ -307,15 +369,45 @@ export class BackupImageDevice extends ReadOnlyDevice {
       grp,
       win: this.takeWindow(grp.gen, grp.object, grp.window),
     }));
-    const settled = await Promise.allSettled(taken.map(({ grp, win }) => this.decodeGroup(grp, win, out)));
+    const settled = await Promise.allSettled(
+      taken.map(({ grp, win }) => this.decodeGroup(grp, win, grp.target === 'out' ? out : scratch)),
+    );
     for (const { win } of taken) this.releaseWindow(win);
     for (const r of settled) if (r.status === 'rejected') throw r.reason;
+    for (const item of layered) this.paste(item, scratch, out);
   }
 
-  /** Decode the blocks of `grp` from window `win` into `out` (read at `offset`). */
-  private async decodeGroup(grp: Group, win: Window, out: Buffer): Promise<void> {
+  /**
+   * Build a layered block in `out` from its layers' plaintext in `scratch`: each layer's
+   * grains where it supplies them, zeros where none does (clipped to `out`).
+   */
+  private paste(item: Layered, scratch: Buffer, out: Buffer): void {
     const bs = this.blockSizeBytes;
-    const { entry } = this.plan;
+    const grain = this.plan.grainBytes;
+    const from = Math.max(0, item.out);
+    const to = Math.min(out.length, item.out + bs);
+    if (to <= from) return;
+    out.fill(0, from, to);
+    for (const { layer, at } of item.layers) {
+      if (at < 0) continue; // a zero entry: its grains stay zero
+      const mask = this.plan.chain[layer.gen].meta.masks?.[layer.entry] ?? 0;
+      let k = 0; // the grain's place in the entry's packed plaintext
+      for (let g = 0; g * grain < bs; g++) {
+        const inEntry = mask === 0 || ((mask >>> g) & 1) === 1;
+        if (!inEntry) continue;
+        if ((layer.grains >>> g) & 1) {
+          const dst = item.out + g * grain;
+          const lo = Math.max(dst, from);
+          const hi = Math.min(dst + grain, to);
+          if (hi > lo) scratch.copy(out, lo, at + k * grain + (lo - dst), at + k * grain + (hi - dst));
+        }
+        k++;
+      }
+    }
+  }
+
+  /** Decode the entries of `grp` from window `win` into `target`. */
+  private async decodeGroup(grp: Group, win: Window, target: Buffer): Promise<void> {
     const { gen, meta, index, keys } = this.plan.chain[grp.gen];
     const key = meta.objects[grp.object];
     await win.ready;
@@ -323,15 +415,17 @@ export class BackupImageDevice extends ReadOnlyDevice {
     const blocks = Float64Array.from(grp.blocks);
     const offsets = new Float64Array(n);
     const lengths = new Uint32Array(n);
+    const plainLengths = new Uint32Array(n);
     const flags = new Uint8Array(n);
     const checksums = new Uint8Array(n * CHECKSUM_BYTES);
     const outOffsets = new Float64Array(n);
     let lo = Number.POSITIVE_INFINITY;
     let hi = 0;
     for (let i = 0; i < n; i++) {
-      const e = entry[grp.blocks[i]];
+      const e = grp.entries[i];
       offsets[i] = index.offset[e];
       lengths[i] = meta.lengths[e];
+      plainLengths[i] = entryBytes(meta, e);
       flags[i] = meta.flags[e];
       checksums.set(
         meta.checksums.subarray(e * CHECKSUM_BYTES, (e + 1) * CHECKSUM_BYTES),
@@ -348,19 +442,20 @@ export class BackupImageDevice extends ReadOnlyDevice {
       );
     }
     for (let i = 0; i < n; i++) offsets[i] -= lo;
-    // Decoded and checked in the codec pool, straight into `out`: a block failing its
-    // checksum rejects the job and this read, so `out` is never returned.
+    // Decoded and checked in the codec pool, straight into the target: a block failing
+    // its checksum rejects the job and this read, so nothing of it is returned.
     await this.pool.decode(win.bytes.subarray(lo - win.start, hi - win.start), {
-      blockSizeBytes: bs,
+      blockSizeBytes: this.blockSizeBytes,
       blocks,
       offsets,
       lengths,
       flags,
       checksums,
+      plainLengths,
       keys,
       uniqueId: gen.catalog.uniqueId,
       where: key,
-      out,
+      out: target,
       outOffsets,
     });
     this.stats.blocksDecoded += n;

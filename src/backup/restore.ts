@@ -34,6 +34,7 @@
  */
 import { BlockSet } from '../block/block-set.js';
 import { type CopyProgress, copyBlocks } from '../block/copy-engine.js';
+import type { BlockDevice } from '../block/device.js';
 import { ReboundError } from '../errors.js';
 import type { ObjectStore } from '../objectstore/types.js';
 import type { Storage, VolumeInfo } from '../volume/types.js';
@@ -142,8 +143,12 @@ export async function restoreGeneration(
     throw new ReboundError('INVALID_ARGUMENT', `onlyNewest applies a delta: volume ${name} must exist`, {
       detail: { field: 'volume' },
     });
+  // A delta's partial entries hold some grains of their blocks: those blocks are not
+  // copied whole (the rest of them is the destination's own), their grains are written
+  // after the copy (writePartialBlocks).
+  const partial = options.onlyNewest ? image.partialBlocks() : new Map<number, number>();
   const blocks = options.onlyNewest
-    ? image.plan.chain[image.plan.chain.length - 1].meta.bitmap
+    ? withoutBlocks(image.plan.chain[image.plan.chain.length - 1].meta.bitmap, partial.keys())
     : exists
       ? fullSet(image.sizeBytes, bs)
       : bridged(image.plan.held, Math.max(1, Math.floor(maxIoBytes / bs)));
@@ -189,6 +194,7 @@ export async function restoreGeneration(
       maxBytesPerSec: options.maxBytesPerSec,
       signal: options.signal,
     });
+    result.bytesCopied += await writePartialBlocks(image, dest, partial, options.signal);
   } finally {
     await flushing;
   }
@@ -222,6 +228,57 @@ export async function restoreGeneration(
     elapsedMs,
     rateBytesPerSec: elapsedMs > 0 ? Math.round((result.bytesDone * 1000) / elapsedMs) : 0,
   };
+}
+
+/** `set` without `blocks`. */
+function withoutBlocks(set: BlockSet, blocks: Iterable<number>): BlockSet {
+  const out = set.clone();
+  for (const b of blocks) out.delete(b);
+  return out;
+}
+
+/**
+ * Write the grains of partly held blocks (block -> grains) from the image into `dest`,
+ * grain run by grain run, and flush; returns the bytes written.
+ */
+async function writePartialBlocks(
+  image: BackupImageDevice,
+  dest: BlockDevice,
+  partial: Map<number, number>,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  if (partial.size === 0) return 0;
+  const bs = image.blockSizeBytes;
+  const grain = image.plan.grainBytes;
+  const todo = [...partial];
+  let written = 0;
+  const worker = async () => {
+    for (let next = todo.pop(); next; next = todo.pop()) {
+      signal?.throwIfAborted();
+      const [b, grains] = next;
+      const length = Math.min(bs, image.sizeBytes - b * bs);
+      const data = await image.read(b * bs, length);
+      try {
+        for (let g = 0; g * grain < length; ) {
+          if (!((grains >>> g) & 1)) {
+            g++;
+            continue;
+          }
+          let e = g + 1;
+          while (e * grain < length && (grains >>> e) & 1) e++;
+          const to = Math.min(e * grain, length);
+          await dest.write(b * bs + g * grain, data.subarray(g * grain, to));
+          written += to - g * grain;
+          g = e;
+        }
+      } finally {
+        image.recycle(data);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  await dest.flush();
+  return written;
 }
 
 function roundUp512(n: number): number {

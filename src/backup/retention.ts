@@ -35,6 +35,7 @@ import {
 import type { BackupKeys } from './crypto.js';
 import { CHECKSUM_BYTES } from './crypto.js';
 import {
+  BLOCK_STACKED,
   BLOCK_ZERO,
   type Catalog,
   type Compression,
@@ -226,24 +227,57 @@ async function merge(
     const index = indexEntries(meta);
     metas.push({ meta, index });
   }
-  const sizeBlocks = Math.ceil(gen.catalog.sizeBytes / gen.catalog.blockSizeBytes);
-  // owner[b] = 1 + layer index holding b (newest wins); entry[b] = its entry there.
+  const blockSizeBytes = gen.catalog.blockSizeBytes;
+  const sizeBlocks = Math.ceil(gen.catalog.sizeBytes / blockSizeBytes);
+  let grainBytes = 0;
+  for (const { meta } of metas) {
+    if (!meta.masks) continue;
+    if (grainBytes !== 0 && meta.grainBytes !== grainBytes)
+      throw new ReboundError(
+        'INVALID_ARGUMENT',
+        `cannot merge into ${gen.key}: generations of different grains`,
+      );
+    grainBytes = meta.grainBytes ?? 0;
+  }
+  const grains = grainBytes ? blockSizeBytes / grainBytes : 0;
+  const full = grains === 32 ? 0xffffffff : 2 ** grains - 1;
+  // owner[b] = 1 + layer index holding b (newest wins); entry[b] = its entry there. A
+  // partial entry leaves the rest of its block to older entries: those that supply any
+  // grain it lacks are kept under it (`stacks`, newest first), as stacked entries.
   const owner = new Uint16Array(sizeBlocks);
   const entryOf = new Uint32Array(sizeBlocks);
   const bitmap = new BlockSet(sizeBlocks);
-  metas.forEach(({ index }, layer) => {
-    for (let e = 0; e < index.blocks.length; e++) {
+  const covered = new Map<number, number>();
+  const stacks = new Map<number, { layer: number; e: number }[]>();
+  metas.forEach(({ meta, index }, layer) => {
+    for (let e = index.blocks.length - 1; e >= 0; e--) {
       const b = index.blocks[e];
-      if (b >= sizeBlocks || owner[b] !== 0) continue;
-      owner[b] = layer + 1;
-      entryOf[b] = e;
-      bitmap.add(b);
+      if (b >= sizeBlocks) continue;
+      const mask = meta.masks?.[e] ?? 0;
+      const have = covered.get(b);
+      if (have === undefined) {
+        if (owner[b] !== 0) continue;
+        owner[b] = layer + 1;
+        entryOf[b] = e;
+        bitmap.add(b);
+        if (mask !== 0) covered.set(b, mask);
+        continue;
+      }
+      const supply = ((mask === 0 ? full : mask) & ~have) >>> 0;
+      if (supply === 0) continue;
+      const stack = stacks.get(b) ?? [{ layer: owner[b] - 1, e: entryOf[b] }];
+      stack.push({ layer, e });
+      stacks.set(b, stack);
+      if ((have | supply) >>> 0 === full) covered.delete(b);
+      else covered.set(b, (have | supply) >>> 0);
     }
   });
-  const n = bitmap.count();
+  let n = bitmap.count();
+  for (const stack of stacks.values()) n += stack.length - 1;
   const lengths = new Uint32Array(n);
   const flags = new Uint8Array(n);
   const checksums = Buffer.alloc(n * CHECKSUM_BYTES);
+  const masks = grainBytes ? new Uint32Array(n) : undefined;
   const objects: string[] = [];
   const objectIndex = new Map<string, number>();
   const segments: Segment[] = [];
@@ -251,31 +285,36 @@ async function merge(
   let i = 0;
   let segEnd = -1; // offset where the current segment's next payload must start
   for (const run of bitmap.runs()) {
-    for (let b = run.start; b < run.start + run.count; b++, i++) {
-      const { meta, index } = metas[owner[b] - 1];
-      const e = entryOf[b];
-      lengths[i] = meta.lengths[e];
-      flags[i] = meta.flags[e];
-      meta.checksums.copy(checksums, i * CHECKSUM_BYTES, e * CHECKSUM_BYTES, (e + 1) * CHECKSUM_BYTES);
-      storedBytes += lengths[i];
-      const last = segments[segments.length - 1];
-      const isZero = (flags[i] & BLOCK_ZERO) !== 0 && lengths[i] === 0;
-      if (isZero || index.object[e] === NO_OBJECT) {
-        if (last) last.count++;
-        else segments.push({ object: NO_OBJECT, offset: 0, count: 1 });
-        continue;
+    for (let b = run.start; b < run.start + run.count; b++) {
+      // Oldest first: each stacked entry lies over the one before it.
+      const picks = stacks.get(b)?.slice().reverse() ?? [{ layer: owner[b] - 1, e: entryOf[b] }];
+      for (let k = 0; k < picks.length; k++, i++) {
+        const { meta, index } = metas[picks[k].layer];
+        const e = picks[k].e;
+        lengths[i] = meta.lengths[e];
+        flags[i] = (meta.flags[e] & ~BLOCK_STACKED) | (k > 0 ? BLOCK_STACKED : 0);
+        if (masks) masks[i] = meta.masks?.[e] ?? 0;
+        meta.checksums.copy(checksums, i * CHECKSUM_BYTES, e * CHECKSUM_BYTES, (e + 1) * CHECKSUM_BYTES);
+        storedBytes += lengths[i];
+        const last = segments[segments.length - 1];
+        const isZero = (flags[i] & BLOCK_ZERO) !== 0 && lengths[i] === 0;
+        if (isZero || index.object[e] === NO_OBJECT) {
+          if (last) last.count++;
+          else segments.push({ object: NO_OBJECT, offset: 0, count: 1 });
+          continue;
+        }
+        const objKey = meta.objects[index.object[e]];
+        let o = objectIndex.get(objKey);
+        if (o === undefined) {
+          o = objects.length;
+          objects.push(objKey);
+          objectIndex.set(objKey, o);
+        }
+        const at = index.offset[e];
+        if (last && last.object === o && segEnd === at) last.count++;
+        else segments.push({ object: o, offset: at, count: 1 });
+        segEnd = at + lengths[i];
       }
-      const objKey = meta.objects[index.object[e]];
-      let o = objectIndex.get(objKey);
-      if (o === undefined) {
-        o = objects.length;
-        objects.push(objKey);
-        objectIndex.set(objKey, o);
-      }
-      const at = index.offset[e];
-      if (last && last.object === o && segEnd === at) last.count++;
-      else segments.push({ object: o, offset: at, count: 1 });
-      segEnd = at + lengths[i];
     }
   }
   const merged: Metadata = {
@@ -289,6 +328,7 @@ async function merge(
     lengths,
     flags,
     checksums,
+    ...(masks?.some((m) => m !== 0) ? { grainBytes, masks } : {}),
   };
   const metaKey = metadataKey(gen.catalog.uniqueId, newBackupId(now()));
   await store.put(metaKey, encodeMetadata(metaKey, merged, keys));

@@ -25,6 +25,7 @@ import {
   DATA_HEADER_BYTES,
   decodeBlock,
   decodeDataHeader,
+  entryBytes,
   indexEntries,
   NO_OBJECT,
 } from './format.js';
@@ -124,6 +125,8 @@ interface Check {
   block: number;
   offset: number;
   length: number;
+  /** Plaintext bytes: the block, or a partial entry's grains. */
+  plainBytes: number;
   flags: number;
   checksum: Buffer;
 }
@@ -180,6 +183,7 @@ async function verifyGenerations(
           block: index.blocks[e],
           offset: index.offset[e],
           length: meta.lengths[e],
+          plainBytes: entryBytes(meta, e),
           flags: meta.flags[e],
           checksum: meta.checksums.subarray(e * 32, e * 32 + 32),
         });
@@ -216,7 +220,7 @@ async function verifyGenerations(
             });
           }
           decodeBlock(buf.subarray(c.offset, c.offset + c.length), c.flags, c.checksum, {
-            blockSizeBytes: c.gen.catalog.blockSizeBytes,
+            blockSizeBytes: c.plainBytes,
             keys: c.keys,
             uniqueId: c.gen.catalog.uniqueId,
             block: c.block,

@@ -36,6 +36,7 @@
 import { createHash } from 'node:crypto';
 import { BlockSet } from '../block/block-set.js';
 import type { BlockDevice } from '../block/device.js';
+import { type GrainMasks, popcount32 } from '../block/grain-masks.js';
 import { pacer } from '../block/pacer.js';
 import { ReboundError } from '../errors.js';
 import type { ObjectStore } from '../objectstore/types.js';
@@ -46,6 +47,7 @@ import { codecPool, sharedBuffer } from './codec-pool.js';
 import { type BackupKeys, CHECKSUM_BYTES, deriveKeys } from './crypto.js';
 import {
   type BackupMethod,
+  BLOCK_PARTIAL,
   type Catalog,
   type Compression,
   DATA_HEADER_BYTES,
@@ -366,6 +368,7 @@ async function runBackup(
     snapshotTaken = true;
     // Read right after the snapshot: a superset of the changes up to it.
     const set = source ? storage.getBitmap(volumeName, source.bitmap) : undefined;
+    const grains = source ? storage.getBitmapGrains(volumeName, source.bitmap) : undefined;
     const time = now();
     const usedBytes = storage.getVolume(volumeName).usedBytes;
     const snapshot = storage.snapshotDevice(volumeName, snapName);
@@ -373,7 +376,7 @@ async function runBackup(
     const sizeBlocks = Math.ceil(info.sizeBytes / blockSizeBytes);
     if (blocks.sizeBlocks !== sizeBlocks) blocks.resize(sizeBlocks);
 
-    const written = await writeBlocks(snapshot, blocks, store, {
+    const written = await writeBlocks(snapshot, blocks, grains, store, {
       uniqueId,
       backupId,
       blockSizeBytes,
@@ -396,6 +399,7 @@ async function runBackup(
       lengths: written.lengths,
       flags: written.flags,
       checksums: written.checksums,
+      ...(written.masks ? { grainBytes: grains!.grainBytes, masks: written.masks } : {}),
     };
     options.onProgress?.({ ...written.progress, phase: 'metadata', elapsedMs: Date.now() - started });
     await store.put(metaKey, encodeMetadata(metaKey, meta, keys));
@@ -473,7 +477,36 @@ interface Written {
   lengths: Uint32Array;
   flags: Uint8Array;
   checksums: Buffer;
+  /** Per entry, the grains of a partial entry (0: whole); set only when there is one. */
+  masks?: Uint32Array;
   progress: BackupProgress;
+}
+
+/** Blocks read together: a run of whole blocks, or one block's grains (`mask`). */
+interface Piece {
+  start: number;
+  count: number;
+  mask?: number;
+}
+
+/** Entries in one codec job at most (scattered partial blocks make many small ones). */
+const MAX_BATCH_ENTRIES = 256;
+
+/** Call `fn(g0, g1)` for each run of set grains [g0, g1) of `mask`; returns their bytes. */
+function grainRuns(mask: number, grainBytes: number, fn: (g0: number, g1: number) => void): number {
+  let bytes = 0;
+  for (let g = 0; g < 32; ) {
+    if (!((mask >>> g) & 1)) {
+      g++;
+      continue;
+    }
+    let e = g + 1;
+    while (e < 32 && (mask >>> e) & 1) e++;
+    fn(g, e);
+    bytes += (e - g) * grainBytes;
+    g = e;
+  }
+  return bytes;
 }
 
 /**
@@ -486,6 +519,7 @@ interface Written {
 async function writeBlocks(
   device: BlockDevice,
   blocks: BlockSet,
+  grains: GrainMasks | undefined,
   store: ObjectStore,
   ctx: {
     uniqueId: string;
@@ -503,15 +537,29 @@ async function writeBlocks(
   const uploadConcurrency = options.uploadConcurrency ?? 4;
   const objectSize = options.objectSizeBytes ?? 16 * 1024 * 1024;
   const maxBlocks = Math.max(1, Math.floor((options.readIoBytes ?? 1024 * 1024) / bs));
+  const ioBytes = maxBlocks * bs;
   const interval = options.progressIntervalMs ?? 250;
   const n = blocks.count();
+  // Partly changed blocks (incrementals, differentials): only their grains are read and
+  // stored, as partial entries (docs/formats/backup.md).
+  const grainBytes = grains?.grainBytes ?? 0;
+  const FULL = grains?.full ?? 0;
+  let bytesTotal = n * bs;
+  let partials = 0;
+  if (grains && grainBytes > 0) {
+    for (const [b, m] of grains.entries()) {
+      if (!blocks.has(b)) continue;
+      partials++;
+      bytesTotal -= bs - popcount32(m) * grainBytes;
+    }
+  }
 
   const progress: BackupProgress = {
     phase: 'data',
     blocksDone: 0,
     blocksTotal: n,
     bytesRead: 0,
-    bytesTotal: n * bs,
+    bytesTotal,
     bytesStored: 0,
     objectsUploaded: 0,
     elapsedMs: 0,
@@ -530,6 +578,7 @@ async function writeBlocks(
   const lengths = new Uint32Array(n);
   const flags = new Uint8Array(n);
   const checksums = Buffer.alloc(n * CHECKSUM_BYTES);
+  const masks = new Uint32Array(partials > 0 ? n : 0);
   const objects: string[] = [];
   const segments: Segment[] = [];
   let entry = 0;
@@ -604,50 +653,62 @@ async function writeBlocks(
   };
 
   const pool = codecPool();
-  // A batch: up to maxBlocks blocks from one or more runs (scattered changes make runs
-  // of a block or two), read in parallel and encoded as one pool job. The blocks are read
-  // into a reused shared buffer that the worker reads in place (a device without readInto:
-  // the buffers it returns are moved to the worker, not copied); the payloads come back
-  // in another reused shared buffer. A batch whose read fails keeps its input buffer out
-  // of the pool (reads still in flight may write to it).
-  const readBatch = async (pieces: { start: number; count: number }[]) => {
+  // A batch: up to readIoBytes of blocks from one or more runs (scattered changes make
+  // runs of a block or two), read in parallel into a reused shared buffer that the
+  // worker reads in place, and encoded as one pool job; the payloads come back in another
+  // reused shared buffer. A partial block (a mask) is its grains only, read run by run
+  // and packed. A batch whose read fails keeps its input buffer out of the pool (reads
+  // still in flight may write to it).
+  const readBatch = async (pieces: Piece[]) => {
     const total = pieces.reduce((a, p) => a + p.count, 0);
     const addresses = new Float64Array(total);
-    const starts: number[] = [];
+    const sizes = new Uint32Array(total);
+    const reads: { offset: number; length: number; at: number; room: number }[] = [];
     let k = 0;
+    let at = 0;
     for (const piece of pieces) {
-      starts.push(k);
-      for (let i = 0; i < piece.count; i++) addresses[k++] = piece.start + i;
+      if (piece.mask === undefined) {
+        reads.push({ offset: piece.start * bs, length: piece.count * bs, at, room: piece.count * bs });
+        for (let i = 0; i < piece.count; i++) {
+          addresses[k] = piece.start + i;
+          sizes[k++] = bs;
+        }
+        at += piece.count * bs;
+        continue;
+      }
+      addresses[k] = piece.start;
+      sizes[k++] = grainRuns(piece.mask, grainBytes, (g0, g1) => {
+        const length = (g1 - g0) * grainBytes;
+        reads.push({ offset: piece.start * bs + g0 * grainBytes, length, at, room: length });
+        at += length;
+      });
     }
-    // Into a reused shared buffer where the device can (read in place by the worker, no
-    // fresh buffer per read); else the snapshot's own buffers, moved to the worker.
-    const input = readInto ? jobInputs.take(maxBlocks * bs) : undefined;
-    const data = await Promise.all(
-      pieces.map(async (piece, i) => {
-        const offset = piece.start * bs;
-        const len = Math.min(piece.count * bs, device.sizeBytes - offset);
+    const input = jobInputs.take(maxBlocks * bs);
+    await Promise.all(
+      reads.map(async (r) => {
+        // The device's end may cut the last block short: the rest reads as zeros.
+        const len = Math.max(0, Math.min(r.length, device.sizeBytes - r.offset));
         progress.bytesRead += len;
-        if (!input || !readInto) return device.read(offset, len); // a short last block is zero-padded by encode
-        const at = starts[i] * bs;
-        await readInto(offset, input.subarray(at, at + len));
-        if (len < piece.count * bs) input.fill(0, at + len, at + piece.count * bs);
-        return input.subarray(at, at + piece.count * bs);
+        const into = input.subarray(r.at, r.at + len);
+        if (readInto) await readInto(r.offset, into);
+        else (await device.read(r.offset, len)).copy(into);
+        if (len < r.room) input.fill(0, r.at + len, r.at + r.room);
       }),
     );
-    const out = jobOutputs.take(maxBlocks * maxStored);
+    const out = jobOutputs.take(ioBytes + MAX_BATCH_ENTRIES * (maxStored - bs));
     try {
-      const r = await pool.encode(input ? input.subarray(0, total * bs) : data, {
+      const r = await pool.encode(input.subarray(0, at), {
         blockSizeBytes: bs,
         blocks: addresses,
+        ...(at !== total * bs ? { sizes } : {}),
         compression: ctx.compression,
         keys: ctx.keys,
         uniqueId,
-        transfer: true,
         out,
       });
-      return { addresses, flags: r.flags, lengths: r.lengths, checksums: r.checksums, out };
+      return { pieces, addresses, flags: r.flags, lengths: r.lengths, checksums: r.checksums, out };
     } finally {
-      if (input) jobInputs.give(input);
+      jobInputs.give(input);
     }
   };
 
@@ -655,46 +716,65 @@ async function writeBlocks(
   const consume = async () => {
     const done = await inflight.shift()!;
     let at = 0;
-    for (let i = 0; i < done.addresses.length; i++) {
-      const len = done.lengths[i];
-      await add(
-        done.addresses[i],
-        done.flags[i],
-        done.out.subarray(at, at + len),
-        done.checksums.subarray(i * CHECKSUM_BYTES, (i + 1) * CHECKSUM_BYTES),
-      );
-      at += len;
+    let i = 0;
+    for (const piece of done.pieces) {
+      for (let j = 0; j < piece.count; j++, i++) {
+        const len = done.lengths[i];
+        if (piece.mask !== undefined) masks[entry] = piece.mask;
+        await add(
+          done.addresses[i],
+          done.flags[i] | (piece.mask !== undefined ? BLOCK_PARTIAL : 0),
+          done.out.subarray(at, at + len),
+          done.checksums.subarray(i * CHECKSUM_BYTES, (i + 1) * CHECKSUM_BYTES),
+        );
+        at += len;
+      }
     }
     jobOutputs.give(done.out);
     progress.blocksDone += done.addresses.length;
     report();
   };
-  let batch: { start: number; count: number }[] = [];
-  let batchBlocks = 0;
+  let batch: Piece[] = [];
+  let batchBytes = 0;
   const pace = pacer(options.maxBytesPerSec, options.signal);
   const issue = async () => {
-    await pace(batchBlocks * bs);
+    await pace(batchBytes);
     if (options.signal?.aborted)
       throw options.signal.reason ?? new DOMException('backup aborted', 'AbortError');
     if (uploadError !== undefined) throw uploadError;
     const p = readBatch(batch);
     batch = [];
-    batchBlocks = 0;
+    batchBytes = 0;
     p.catch(() => {}); // observed when consumed
     inflight.push(p);
     if (inflight.length >= concurrency) await consume();
   };
+  const maskOf = (b: number) => (grains && grainBytes > 0 ? grains.maskOf(b) : FULL);
   try {
     for (const run of blocks.runs()) {
-      for (let s = run.start; s < run.start + run.count; ) {
-        const count = Math.min(maxBlocks - batchBlocks, run.start + run.count - s);
-        batch.push({ start: s, count });
-        batchBlocks += count;
-        s += count;
-        if (batchBlocks >= maxBlocks) await issue();
+      const end = run.start + run.count;
+      for (let s = run.start; s < end; ) {
+        const mask = maskOf(s);
+        if (mask !== FULL) {
+          const size = popcount32(mask) * grainBytes;
+          if (batchBytes + size > ioBytes) await issue();
+          batch.push({ start: s, count: 1, mask });
+          batchBytes += size;
+          s++;
+        } else {
+          // Whole blocks up to the next partial one, as many as the batch has room for.
+          if (batchBytes + bs > ioBytes) await issue();
+          const room = Math.floor((ioBytes - batchBytes) / bs);
+          let e = s + 1;
+          while (e < end && e - s < room && maskOf(e) === FULL) e++;
+          batch.push({ start: s, count: e - s });
+          batchBytes += (e - s) * bs;
+          s = e;
+        }
+        if (batchBytes >= ioBytes || batch.length >= MAX_BATCH_ENTRIES) await issue();
       }
     }
-    if (batchBlocks > 0) await issue();
+    if (batch.length > 0) await issue();
     while (inflight.length > 0) await consume();
     if (object) await finishObject();
     await Promise.all(uploads);
@@ -703,5 +783,5 @@ async function writeBlocks(
     await Promise.allSettled([...inflight, ...uploads]);
     throw err;
   }
-  return { objects, segments, lengths, flags, checksums, progress };
+  return { objects, segments, lengths, flags, checksums, ...(partials > 0 ? { masks } : {}), progress };
 }

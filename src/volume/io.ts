@@ -164,7 +164,7 @@ export class VolumeIo {
       let journaled: Promise<void> | undefined;
       const release = await v.rt.locks.acquire(first, count);
       try {
-        await this.markDirty(v, first, count);
+        await this.markDirty(v, first, count, offset, data.length);
         await this.writeLocked(v, this.pieces(offset, data), direct);
         // Still under the locks: the journal's order is the order writes were applied.
         journaled = v.rt.journal?.write(offset, data, fua);
@@ -309,7 +309,7 @@ export class VolumeIo {
         if (options.fastOnly && (options.noHole || mappedPartial.length > 0)) {
           throw new ReboundError('NOT_SUPPORTED', 'zeroing this range would need writing zeros');
         }
-        await this.markDirty(v, first, count);
+        await this.markDirty(v, first, count, offset, length);
         if (mappedPartial.length > 0) await this.writeLocked(v, mappedPartial);
         if (wholeEnd > wholeFirst) {
           if (options.noHole) {
@@ -344,7 +344,7 @@ export class VolumeIo {
       let journaled: Promise<void> | undefined;
       const release = await v.rt.locks.acquire(first, count);
       try {
-        await this.markDirty(v, first, count);
+        await this.markDirty(v, first, count, offset, length);
         if (wholeEnd > wholeFirst) {
           this.unmap(v, wholeFirst, wholeEnd - wholeFirst);
           // What happened, not what was asked: the unmapped blocks now read as zeros; the
@@ -368,22 +368,35 @@ export class VolumeIo {
 
   /**
    * Set blocks [first, first + count) in every active bitmap, durably, before the caller
-   * writes any data. Cheap when the bits are already set and durable.
+   * writes any data. Cheap when the bits are already set and durable. Bytes [offset,
+   * offset + length) are what changes in them: the grains of the two edge blocks are
+   * noted too (in memory only: Bitmap.grains), the blocks between change whole.
    */
-  private async markDirty(v: Volume, first: number, count: number): Promise<void> {
+  private async markDirty(
+    v: Volume,
+    first: number,
+    count: number,
+    offset: number,
+    length: number,
+  ): Promise<void> {
     if (v.bitmaps.size === 0) return;
+    const last = first + count - 1;
     let fresh = false;
     for (const b of v.bitmaps.values()) {
-      if (b.active && b.set.nextWith(false, first, first + count) < first + count) {
+      if (!b.active) continue;
+      const headWasSet = b.set.has(first);
+      const tailWasSet = b.set.has(last);
+      if (b.set.nextWith(false, first, first + count) < first + count) {
         fresh = true;
-        break;
+        b.set.addRange(first, count);
       }
+      const g = b.grains;
+      if (count > 2) g.markWhole(first + 1, count - 2);
+      g.mark(first, g.maskOfRange(first, offset, length), headWasSet);
+      if (count > 1) g.mark(last, g.maskOfRange(last, offset, length), tailWasSet);
     }
     const log = this.pool.log;
-    if (fresh) {
-      for (const b of v.bitmaps.values()) if (b.active) b.set.addRange(first, count);
-      v.rt.lastMarkSeq = log.append(rec.bitmapMark(v.number, first, count));
-    }
+    if (fresh) v.rt.lastMarkSeq = log.append(rec.bitmapMark(v.number, first, count));
     if (v.rt.lastMarkSeq > log.durableSeq) await log.commit(v.rt.lastMarkSeq);
   }
 
@@ -411,7 +424,10 @@ export class VolumeIo {
         if (start >= end) break;
         let stop = start + 1;
         while (stop < end && active.some((bm) => !bm.set.has(stop))) stop++;
-        for (const bm of active) bm.set.addRange(start, stop - start);
+        for (const bm of active) {
+          bm.set.addRange(start, stop - start);
+          bm.grains.markWhole(start, stop - start); // ahead of the data: whole is the safe side
+        }
         v.rt.lastMarkSeq = log.append(rec.bitmapMark(v.number, start, stop - start));
         marked += stop - start;
         b = stop;

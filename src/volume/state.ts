@@ -5,6 +5,7 @@
  * blocks directly, for speed, and appends the same Map record.)
  */
 import { BlockSet } from '../block/block-set.js';
+import { GrainMasks } from '../block/grain-masks.js';
 import { ReboundError } from '../errors.js';
 import { ByteReader } from '../pool/index.js';
 import { BlockLocks } from './locks.js';
@@ -18,6 +19,13 @@ export interface Bitmap {
   volume: Volume;
   active: boolean;
   set: BlockSet;
+  /**
+   * Which grains of the set's blocks changed, where known (block/grain-masks.ts). Run
+   * time only: never in a record, so a replay (a restart) leaves every block whole, which
+   * only ever backs up more. VolumeIo.markDirty keeps it; apply() keeps it consistent
+   * through freeze, merge, clear and resize.
+   */
+  grains: GrainMasks;
   createdAt: string;
 }
 
@@ -155,7 +163,10 @@ export class State {
         v.inheritedUniqueId = hasInherited ? inherited : null;
         if (sizeBytes !== v.sizeBytes) {
           v.sizeBytes = sizeBytes;
-          for (const b of v.bitmaps.values()) b.set.resize(this.blocksOf(sizeBytes));
+          for (const b of v.bitmaps.values()) {
+            b.set.resize(this.blocksOf(sizeBytes));
+            b.grains.clear(); // the edge block changed shape: whole is safe
+          }
         }
         return;
       }
@@ -237,6 +248,7 @@ export class State {
           volume: v,
           active,
           set: new BlockSet(this.blocksOf(v.sizeBytes)),
+          grains: new GrainMasks(this.blockSizeBytes),
           createdAt,
         };
         v.bitmaps.set(name, b);
@@ -257,7 +269,10 @@ export class State {
         for (const b of v.bitmaps.values()) {
           if (!b.active) continue;
           const end = Math.min(start + count, b.set.sizeBlocks);
-          if (end > start) b.set.addRange(start, end - start);
+          if (end > start) {
+            b.set.addRange(start, end - start);
+            b.grains.markWhole(start, end - start);
+          }
         }
         return;
       }
@@ -275,27 +290,39 @@ export class State {
           volume: v,
           active: false,
           set: src.set,
+          grains: src.grains,
           createdAt,
         };
         v.bitmaps.set(intoName, into);
         this.bitmaps.set(intoId, into);
         this.nextBitmap = Math.max(this.nextBitmap, intoId + 1);
         src.set = new BlockSet(this.blocksOf(v.sizeBytes));
+        src.grains = new GrainMasks(this.blockSizeBytes);
         return;
       }
       case RecordType.BitmapMerge: {
         const src = this.bitmap(r.u32());
-        this.bitmap(r.u32()).set.union(src.set);
+        const dst = this.bitmap(r.u32());
+        dst.grains.union(
+          src.grains,
+          (b) => dst.set.has(b),
+          (b) => src.set.has(b),
+        );
+        dst.set.union(src.set);
         return;
       }
-      case RecordType.BitmapClear:
-        this.bitmap(r.u32()).set.clear();
+      case RecordType.BitmapClear: {
+        const b = this.bitmap(r.u32());
+        b.set.clear();
+        b.grains.clear();
         return;
+      }
       case RecordType.BitmapData: {
         const b = this.bitmap(r.u32());
         const set = BlockSet.decode(r.blob());
         set.resize(this.blocksOf(b.volume.sizeBytes));
         b.set = set;
+        b.grains.clear();
         return;
       }
       case RecordType.Counters:

@@ -8,6 +8,7 @@
  */
 import type { BlockSet } from '../block/block-set.js';
 import type { BlockDevice } from '../block/device.js';
+import type { GrainMasks } from '../block/grain-masks.js';
 import { ReboundError } from '../errors.js';
 import { Pool, type PoolInitOptions, type PoolOpenOptions } from '../pool/index.js';
 import { SnapshotDevice, VolumeDevice } from './device.js';
@@ -457,6 +458,10 @@ export class NodeStorage implements Storage {
 
   getBitmap(volume: string, name: string): BlockSet {
     return this.bm(volume, name).set.clone();
+  }
+
+  getBitmapGrains(volume: string, name: string): GrainMasks {
+    return this.bm(volume, name).grains.clone();
   }
 
   /** Checkpoint everything and close the drives. Idempotent. */

@@ -5,6 +5,7 @@
  */
 import type { BlockSet } from '../block/block-set.js';
 import type { BlockDevice } from '../block/device.js';
+import type { GrainMasks } from '../block/grain-masks.js';
 
 /** Names of volumes, snapshots and bitmaps: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
 export const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
@@ -149,6 +150,11 @@ export interface Storage {
   deleteBitmap(volume: string, name: string): Promise<void>;
   /** A copy of the bits; one bit per `blockSizeBytes` of the volume. */
   getBitmap(volume: string, name: string): BlockSet;
+  /**
+   * A copy of which grains of the bitmap's blocks changed, where known (a block with no
+   * mask changed whole): what lets an incremental backup store 4 KiB of a 64 KiB block.
+   */
+  getBitmapGrains(volume: string, name: string): GrainMasks;
   /**
    * Mark byte ranges in every active bitmap of the volume, durable on return, ahead of
    * writes known to be coming; returns the blocks newly marked.

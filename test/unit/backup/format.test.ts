@@ -161,7 +161,7 @@ describe('backup format', () => {
         'version',
         (() => {
           const b = Buffer.from(buf);
-          b.writeUInt16BE(2, 4);
+          b.writeUInt16BE(3, 4);
           return b;
         })(),
       ],

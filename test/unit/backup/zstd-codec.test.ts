@@ -143,7 +143,7 @@ describe('zstd block codec', () => {
 
   it('rejects unknown flag bits and two codecs on one entry', () => {
     const e = encodeBlockSync(text(BS), 7, { compression: 'zstd', uniqueId: UID });
-    for (const flags of [BLOCK_ZSTD | 16, BLOCK_ZSTD | BLOCK_COMPRESSED, BLOCK_ZERO | BLOCK_ZSTD, 128]) {
+    for (const flags of [BLOCK_ZSTD | 64, BLOCK_ZSTD | BLOCK_COMPRESSED, BLOCK_ZERO | BLOCK_ZSTD, 128]) {
       assert.throws(
         () => decodeBlock(e.stored, flags, e.checksum, { ...opts, block: 7 }),
         corrupt(/not a known combination/),
