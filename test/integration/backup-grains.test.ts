@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +18,7 @@ import {
   deleteGeneration,
   readCatalog,
   restoreGeneration,
+  verifyGeneration,
   verifyStore,
 } from '../../src/backup/index.js';
 import { DirectoryStore } from '../../src/objectstore/index.js';
@@ -188,5 +189,24 @@ describe('incrementals of partly changed blocks (4 KiB grains in 64 KiB blocks)'
     assert.equal(inc.bytesRead, BS + G, 'block 40 whole, block 41 one grain');
     await restoreGeneration(storage, store, inc.generationKey, { volume: 'after-restart' });
     assert.ok((await image(storage, 'after-restart')).equals(await image(storage, 'v')));
+  });
+
+  it('catches a flipped byte in a partial entry in verify and in restore', async () => {
+    await storage.hostDevice('v').write(60 * BS + 6 * G, randomBytes(G));
+    const inc = await backupVolume(storage, 'v', store, { method: 'incremental', compression: 'none' });
+    assert.equal(inc.bytesRead, G);
+    const objKey = join(dir, 'store', inc.catalog.metadataKey.replace('/meta/', '/data/'), '000000');
+    const obj = await readFile(objKey);
+    obj[obj.length - 100] ^= 1;
+    await writeFile(objKey, obj);
+    const v = await verifyGeneration(store, inc.generationKey);
+    assert.equal(v.ok, false);
+    assert.ok(
+      v.problems.some((p) => p.block === 60 && p.code === 'BACKUP_OBJECT_CORRUPT'),
+      JSON.stringify(v.problems),
+    );
+    await assert.rejects(restoreGeneration(storage, store, inc.generationKey, { volume: 'damaged' }), {
+      code: 'BACKUP_OBJECT_CORRUPT',
+    });
   });
 });

@@ -4,6 +4,8 @@ import { describe, it } from 'node:test';
 import { deriveKeys } from '../../../src/backup/crypto.js';
 import {
   BLOCK_COMPRESSED,
+  BLOCK_PARTIAL,
+  BLOCK_STACKED,
   BLOCK_ZERO,
   type Catalog,
   DATA_HEADER_BYTES,
@@ -15,6 +17,7 @@ import {
   encodeCatalog,
   encodeDataHeader,
   encodeMetadata,
+  entryBytes,
   indexEntries,
   type Metadata,
   NO_OBJECT,
@@ -184,6 +187,59 @@ describe('backup format', () => {
     const m = sampleMetadata();
     m.segments[0].count = 1;
     assert.throws(() => encodeMetadata('m2', m), corruptNaming('m2'));
+  });
+
+  it('round-trips partial and stacked entries as version 2, and writes version 1 without them', () => {
+    // 64 KiB blocks of 4 KiB grains: block 10 partial (grains 0 and 3), block 11 whole
+    // with a partial entry stacked over it, block 12 whole, block 50 partial and zero.
+    const m: Metadata = {
+      ...sampleMetadata(),
+      blockSizeBytes: 65536,
+      lengths: Uint32Array.from([8192, 65536, 100, 300, 0]),
+      flags: Uint8Array.from([
+        BLOCK_PARTIAL,
+        0,
+        BLOCK_PARTIAL | BLOCK_STACKED | BLOCK_COMPRESSED,
+        0,
+        BLOCK_PARTIAL | BLOCK_ZERO,
+      ]),
+      checksums: randomBytes(5 * 32),
+      segments: [
+        { object: 0, offset: DATA_HEADER_BYTES, count: 3 },
+        { object: 1, offset: DATA_HEADER_BYTES, count: 1 },
+        { object: NO_OBJECT, offset: 0, count: 1 },
+      ],
+      grainBytes: 4096,
+      masks: Uint32Array.from([0b1001, 0, 0b110, 0, 1 << 15]),
+    };
+    const buf = encodeMetadata('m', m);
+    assert.equal(buf.readUInt16BE(4), 2);
+    const back = decodeMetadata('m', buf);
+    assert.equal(back.grainBytes, 4096);
+    assert.deepEqual([...back.masks!], [...m.masks!]);
+    assert.deepEqual([...back.flags], [...m.flags]);
+    assert.deepEqual([...indexEntries(back).blocks], [10, 11, 11, 12, 50]);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4].map((e) => entryBytes(back, e)),
+      [8192, 65536, 8192, 65536, 4096],
+    );
+    assert.equal(encodeMetadata('m', sampleMetadata()).readUInt16BE(4), 1, 'no partial entry: version 1');
+
+    // Version 1 cannot hold them; masks must fit the block and match the flags.
+    const v1 = Buffer.from(buf);
+    v1.writeUInt16BE(1, 4);
+    assert.throws(() => decodeMetadata('v1', v1), corruptNaming('v1'));
+    for (const [name, change] of [
+      ['full mask', (x: Metadata) => (x.masks![0] = 0xffff)],
+      ['past the block', (x: Metadata) => (x.masks![0] = 1 << 16)],
+      ['mask without flag', (x: Metadata) => (x.masks![1] = 1)],
+      ['grain', (x: Metadata) => (x.grainBytes = 3000)],
+      ['stacked first', (x: Metadata) => (x.flags[0] |= BLOCK_STACKED)],
+    ] as const) {
+      const bad: Metadata = { ...m, masks: Uint32Array.from(m.masks!), flags: Uint8Array.from(m.flags) };
+      change(bad);
+      assert.throws(() => encodeMetadata(name, bad), corruptNaming(name));
+    }
   });
 
   it('round-trips catalogs and rejects damaged ones naming the key', () => {
