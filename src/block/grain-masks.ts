@@ -17,8 +17,11 @@
 export const MIN_GRAIN_BYTES = 4096;
 /** Most grains in a block: one u32 mask. */
 export const MAX_GRAINS = 32;
-/** Blocks with a mask kept at most (a Map entry each, some 50 bytes). */
-export const MAX_MASKS = 1 << 20;
+/**
+ * Blocks with a mask kept at most, per bitmap: a Map entry each, some 40 bytes, so about
+ * 10 MiB; 16 GiB of scattered small writes into 64 KiB blocks between two backups.
+ */
+export const MAX_MASKS = 1 << 18;
 
 /** The grain of a block size: 0 when a block is a single grain (nothing to refine). */
 export function grainBytesOf(blockSizeBytes: number): number {
