@@ -237,9 +237,12 @@ function withoutBlocks(set: BlockSet, blocks: Iterable<number>): BlockSet {
   return out;
 }
 
+/** Partly held blocks read together (one readDataRanges: a codec job per fetch window). */
+const PARTIAL_BATCH_BLOCKS = 256;
+
 /**
  * Write the grains of partly held blocks (block -> grains) from the image into `dest`,
- * grain run by grain run, and flush; returns the bytes written.
+ * grain run by grain run, a few batches at once, and flush; returns the bytes written.
  */
 async function writePartialBlocks(
   image: BackupImageDevice,
@@ -250,33 +253,41 @@ async function writePartialBlocks(
   if (partial.size === 0) return 0;
   const bs = image.blockSizeBytes;
   const grain = image.plan.grainBytes;
-  const todo = [...partial];
+  const blocks = [...partial.keys()].sort((x, y) => x - y);
+  let next = 0;
   let written = 0;
   const worker = async () => {
-    for (let next = todo.pop(); next; next = todo.pop()) {
+    while (next < blocks.length) {
       signal?.throwIfAborted();
-      const [b, grains] = next;
-      const length = Math.min(bs, image.sizeBytes - b * bs);
-      const data = await image.read(b * bs, length);
+      const batch = blocks.slice(next, next + PARTIAL_BATCH_BLOCKS);
+      next += batch.length;
+      const ranges = batch.map((b) => ({ offset: b * bs, length: Math.min(bs, image.sizeBytes - b * bs) }));
+      const data = await image.readDataRanges(ranges);
       try {
-        for (let g = 0; g * grain < length; ) {
-          if (!((grains >>> g) & 1)) {
-            g++;
-            continue;
+        const writes: Promise<void>[] = [];
+        ranges.forEach((r, i) => {
+          const grains = partial.get(batch[i])!;
+          const at = i * bs; // every range but the device's last block is whole
+          for (let g = 0; g * grain < r.length; ) {
+            if (!((grains >>> g) & 1)) {
+              g++;
+              continue;
+            }
+            let e = g + 1;
+            while (e * grain < r.length && (grains >>> e) & 1) e++;
+            const to = Math.min(e * grain, r.length);
+            writes.push(dest.write(r.offset + g * grain, data.subarray(at + g * grain, at + to)));
+            written += to - g * grain;
+            g = e;
           }
-          let e = g + 1;
-          while (e * grain < length && (grains >>> e) & 1) e++;
-          const to = Math.min(e * grain, length);
-          await dest.write(b * bs + g * grain, data.subarray(g * grain, to));
-          written += to - g * grain;
-          g = e;
-        }
+        });
+        for (const s of await Promise.allSettled(writes)) if (s.status === 'rejected') throw s.reason;
       } finally {
         image.recycle(data);
       }
     }
   };
-  await Promise.all(Array.from({ length: 16 }, worker));
+  await Promise.all(Array.from({ length: 4 }, worker));
   await dest.flush();
   return written;
 }

@@ -12,6 +12,7 @@
  * restart every block marked before it counts whole; and past MAX_MASKS partly changed
  * blocks new ones are recorded whole.
  */
+import { BlockSet } from './block-set.js';
 
 /** The smallest grain tracked. */
 export const MIN_GRAIN_BYTES = 4096;
@@ -131,4 +132,48 @@ export class GrainMasks {
     c.masks = new Map(this.masks);
     return c;
   }
+}
+
+/**
+ * Bitmap `set` of `blockBytes` blocks at the grain of `masks`: bit i = grain i of the
+ * device. A block with a mask gives its grains, one without all of its grains.
+ */
+export function grainSet(set: BlockSet, masks: GrainMasks, sizeBytes: number): BlockSet {
+  const grain = masks.grainBytes || masks.blockSizeBytes;
+  const per = masks.blockSizeBytes / grain;
+  const out = new BlockSet(Math.ceil(sizeBytes / grain));
+  for (const run of set.runs()) {
+    for (let b = run.start; b < run.start + run.count; ) {
+      const mask = masks.maskOf(b);
+      if (mask === masks.full) {
+        // A run of whole blocks: one range.
+        let e = b + 1;
+        while (e < run.start + run.count && masks.maskOf(e) === masks.full) e++;
+        const first = b * per;
+        out.addRange(first, Math.min(e * per, out.sizeBlocks) - first);
+        b = e;
+        continue;
+      }
+      for (let g = 0; g < per; g++)
+        if ((mask >>> g) & 1 && b * per + g < out.sizeBlocks) out.add(b * per + g);
+      b++;
+    }
+  }
+  return out;
+}
+
+/**
+ * `set` of `from`-byte units as a set of `to`-byte units, one a multiple of the other,
+ * over `sizeBytes`: a coarse unit is set when any fine unit in it is (a superset, never
+ * less).
+ */
+export function regrid(set: BlockSet, from: number, to: number, sizeBytes: number): BlockSet {
+  if (from === to) return set;
+  const out = new BlockSet(Math.ceil(sizeBytes / to));
+  for (const run of set.runs()) {
+    const first = Math.floor((run.start * from) / to);
+    const end = Math.min(Math.ceil(((run.start + run.count) * from) / to), out.sizeBlocks);
+    if (end > first) out.addRange(first, end - first);
+  }
+  return out;
 }

@@ -13,7 +13,7 @@ export {
   isZeroBuffer,
 } from './copy-engine.js';
 export type { BlockDevice, ByteRange, Extent, WriteOptions, ZeroOptions } from './device.js';
-export { GrainMasks, grainBytesOf, popcount32 } from './grain-masks.js';
+export { GrainMasks, grainBytesOf, grainSet, popcount32, regrid } from './grain-masks.js';
 export { diffHashes, HASH_BYTES } from './hash.js';
 export { MemoryDevice } from './memory-device.js';
 export { pacer } from './pacer.js';

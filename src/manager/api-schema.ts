@@ -356,7 +356,9 @@ export const FailbackEstimateView = Type.Object({
   secondaryVolume: Type.String(),
   blockSizeBytes: Type.Integer(),
   changedBlocks: Type.Integer({ description: "set in the secondary's since-restore bitmap (S501)" }),
-  changedBytes: Type.Integer(),
+  changedBytes: Type.Integer({
+    description: 'bytes of the grains written in those blocks (4 KiB of a 64 KiB block): what a delta copies',
+  }),
   fullBlocks: Type.Integer({ description: 'every block of the volume: what a full copy moves (S505)' }),
   fullBytes: Type.Integer(),
   idsEqual: Nullable(
@@ -420,6 +422,7 @@ export const DrVolumeView = Type.Object({
   consistency: Nullable(Type.String()),
   consistencyDetail: Nullable(Type.String()),
   changedBlocks: Nullable(Type.Integer({ description: 'blocks written at the secondary since failover' })),
+  blockSizeBytes: Nullable(Type.Integer({ description: "the secondary's pool block" })),
   pair: Nullable(
     Type.Object({
       name: Type.String(),
@@ -443,7 +446,9 @@ export const DrVolumeView = Type.Object({
       { description: 'the latest failback job of the volume, whatever its method' },
     ),
   ),
-  changedBytes: Nullable(Type.Integer()),
+  changedBytes: Nullable(
+    Type.Integer({ description: 'bytes of the grains written in those blocks (4 KiB of a 64 KiB block)' }),
+  ),
   lastBackupAt: Nullable(Time),
   rpoSeconds: Nullable(Type.Number({ description: 'age of the newest backup' })),
   failedOverAt: Nullable(Time),

@@ -184,9 +184,13 @@ export async function changedSet(
 ): Promise<{ set: BlockSet; blockBytes: number } | undefined> {
   const present = (await client.listBitmaps(volume)).filter((b) => names.includes(b.name));
   if (present.length === 0) return undefined;
-  const blockBytes = present[0].blockSizeBytes;
+  // At the grain where the node tracks one (4 KiB writes into 64 KiB blocks are 4 KiB to
+  // copy and compare, not 64); a node without grainBytes predates grains.
+  const grain = present[0].grainBytes;
+  const unit = grain !== undefined && present.every((b) => b.grainBytes === grain) ? 'grain' : 'block';
+  const blockBytes = unit === 'grain' ? grain : present[0].blockSizeBytes;
   const sets = await Promise.all(
-    present.map(async (b) => BlockSet.decode(await client.bitmapBits(volume, b.name))),
+    present.map(async (b) => BlockSet.decode(await client.bitmapBits(volume, b.name, unit))),
   );
   const set = new BlockSet(Math.max(...sets.map((x) => x.sizeBlocks)));
   for (const x of sets) {

@@ -74,12 +74,24 @@ export const BitmapInfo = Type.Object({
   active: Type.Boolean(),
   dirtyBlocks: Type.Integer(),
   blockSizeBytes: Type.Integer(),
+  grainBytes: Type.Integer({
+    description:
+      'unit of the bits of GET .../encoded?unit=grain: the grain the volume tracks, or blockSizeBytes',
+  }),
+  dirtyGrains: Type.Integer({ description: 'grains set (of grainBytes)' }),
   createdAt: Type.String(),
 });
 
 export const VolumeParams = Type.Object({ volume: Name });
 export const SnapshotParams = Type.Object({ volume: Name, snapshot: Name });
 export const BitmapParams = Type.Object({ volume: Name, bitmap: Name });
+export const EncodedBitmapQuery = Type.Object({
+  unit: Type.Optional(
+    Type.Union([Type.Literal('block'), Type.Literal('grain')], {
+      description: "one bit per block (default) or per grain (the bitmap's grainBytes)",
+    }),
+  ),
+});
 
 export const CreateVolumeBody = Type.Object(
   {

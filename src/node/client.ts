@@ -92,8 +92,9 @@ export class NodeClient {
     return this.call('GET', `/v1/volumes/${enc(volume)}/bitmaps`);
   }
   /** The bits themselves, in the block-set encoding (docs/formats/bitmap.md): BlockSet.decode reads them. */
-  bitmapBits(volume: string, name: string): Promise<Buffer> {
-    return this.http.bytes('GET', `/v1/volumes/${enc(volume)}/bitmaps/${enc(name)}/encoded`);
+  /** The bits, one per block, or with `unit: 'grain'` one per grain (BitmapInfo.grainBytes). */
+  bitmapBits(volume: string, name: string, unit: 'block' | 'grain' = 'block'): Promise<Buffer> {
+    return this.http.bytes('GET', `/v1/volumes/${enc(volume)}/bitmaps/${enc(name)}/encoded?unit=${unit}`);
   }
   /** Mark ranges of a volume in its active bitmaps ahead of writes (durable on return). */
   premark(volume: string, body: PremarkBody): Promise<PremarkView> {

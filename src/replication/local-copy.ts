@@ -38,6 +38,7 @@ export interface LocalCopyResult {
   sourceId: string;
   /** What the primary says its volume's ID is (null when it said nothing). */
   destinationId: string | null;
+  /** In units of the copy: the volume's grain for a delta (BitmapInfo.grainBytes), its block for a full copy. */
   blocksToCopy: number;
   blocksCopied: number;
   bytesCopied: number;
@@ -82,19 +83,23 @@ export async function localCopy(
           : `the primary reports ${destinationId}, not ${sourceId}`;
     }
   }
-  const sizeBlocks = Math.ceil(source.sizeBytes / source.blockSizeBytes);
+  // A delta copies the grains hosts wrote (4 KiB of a 64 KiB block), a full copy blocks.
   let blocks: BlockSet;
+  let unitBytes = source.blockSizeBytes;
   if (mode === 'full') {
+    const sizeBlocks = Math.ceil(source.sizeBytes / unitBytes);
     blocks = new BlockSet(sizeBlocks); // S706
     blocks.addRange(0, sizeBlocks);
   } else {
-    blocks = storage.getBitmap(req.volume, req.bitmap); // S705
-    if (blocks.sizeBlocks > sizeBlocks) blocks.resize(sizeBlocks);
+    ({ set: blocks, unitBytes } = storage.getBitmapGrainSet(req.volume, req.bitmap)); // S705
+    const sizeUnits = Math.ceil(source.sizeBytes / unitBytes);
+    if (blocks.sizeBlocks > sizeUnits) blocks.resize(sizeUnits);
   }
   const r = await copyBlocks({
     source,
     dest,
     blocks,
+    blockSizeBytes: unitBytes,
     zeroes: 'write',
     concurrency: options.concurrency ?? COPY_CONCURRENCY,
     maxBatchesInFlight: COPY_BATCHES,

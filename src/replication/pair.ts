@@ -37,7 +37,7 @@
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type BlockDevice, BlockSet, copyBlocks } from '../block/index.js';
+import { type BlockDevice, BlockSet, copyBlocks, regrid } from '../block/index.js';
 import { isReboundError, isRetryable, ReboundError, toReboundError } from '../errors.js';
 import { applyEntries, Journal, type JournalOptions } from '../journal/index.js';
 import { type Logger, silentLogger } from '../logger.js';
@@ -151,8 +151,11 @@ export class Pair {
     ctx: PairContext,
     dir: string,
     record: PairRecord,
-    /** Called once journaling runs (it may fix the bitmap then: S501 after S502 leaves no gap). */
-    baseSet: () => Promise<BlockSet | null>,
+    /**
+     * Called once journaling runs (it may fix the bitmap then: S501 after S502 leaves no
+     * gap): a delta's set, in units of `unitBytes` (a grain of the volume, or a block).
+     */
+    baseSet: () => Promise<{ set: BlockSet; unitBytes: number } | null>,
   ): Promise<Pair> {
     const pair = new Pair(record, dir, ctx);
     try {
@@ -160,7 +163,10 @@ export class Pair {
       await pair.ensurePairBitmap();
       await pair.attach();
       const base = await baseSet();
-      if (base) await writeFileAtomic(join(dir, BLOCKS_FILE), base.encode());
+      if (base) {
+        await writeFileAtomic(join(dir, BLOCKS_FILE), base.set.encode());
+        record.unitBytes = base.unitBytes;
+      }
       await writeRecord(dir, record);
       pair.target = await pair.connectTarget();
     } catch (err) {
@@ -359,14 +365,15 @@ export class Pair {
     await this.shipUntil(journal.stats().lastSeq);
     if (this.stopping) return;
     const initial = this.record.copiedAt === null;
-    const sizeBlocks = Math.ceil(this.device().sizeBytes / this.device().blockSizeBytes);
-    const set = new BlockSet(sizeBlocks);
+    const unit = this.unitBytes();
+    const sizeUnits = Math.ceil(this.device().sizeBytes / unit);
+    const set = new BlockSet(sizeUnits);
     if (initial) {
       if (this.record.mode === 'full')
-        set.addRange(0, sizeBlocks); // S505
+        set.addRange(0, sizeUnits); // S505
       else set.union(await this.baseSet()); // S504
     }
-    if (this.record.resync) set.union(this.resyncSet(sizeBlocks));
+    if (this.record.resync) set.union(this.resyncSet(sizeUnits));
     if (initial) {
       this.record.blocksToCopy = set.count();
       this.record.blocksCopied = 0;
@@ -399,7 +406,8 @@ export class Pair {
       const drained = st.lastSeq === st.ackedSeq;
       if (drained && sink.hasOverflow()) {
         // The journal was full: copy the marked blocks again (see "Ordering").
-        const set = sink.takeOverflow()!;
+        const dev = this.device();
+        const set = regrid(sink.takeOverflow()!, dev.blockSizeBytes, this.unitBytes(), dev.sizeBytes);
         this.record.blocksToCopy += set.count();
         await this.save();
         this.logger.warn(
@@ -442,6 +450,7 @@ export class Pair {
       source: this.device(),
       dest: this.target!,
       blocks: set,
+      blockSizeBytes: this.unitBytes(),
       zeroes: 'write',
       concurrency: this.ctx.copyConcurrency,
       maxBatchesInFlight: COPY_BATCHES,
@@ -540,16 +549,22 @@ export class Pair {
     });
   }
 
-  /** Delta: the frozen bitmap's blocks as saved at the start. */
+  /** The unit of the copy's sets and counts: a grain of the volume (record.unitBytes), or a block. */
+  private unitBytes(): number {
+    return this.record.unitBytes ?? this.device().blockSizeBytes;
+  }
+
+  /** Delta: the frozen bitmap's blocks (at unitBytes) as saved at the start. */
   private async baseSet(): Promise<BlockSet> {
     return BlockSet.decode(await readFile(join(this.dir, BLOCKS_FILE)));
   }
 
-  /** After a crash: the blocks written since the start (all of them if the pair bitmap is gone). */
+  /** After a crash: the units written since the start (all of them if the pair bitmap is gone). */
   private resyncSet(sizeBlocks: number): BlockSet {
     try {
-      const b = this.ctx.storage.getBitmap(this.volume, this.record.pairBitmap);
-      if (b.sizeBlocks > sizeBlocks) b.resize(sizeBlocks);
+      const g = this.ctx.storage.getBitmapGrainSet(this.volume, this.record.pairBitmap);
+      const b = regrid(g.set, g.unitBytes, this.unitBytes(), this.device().sizeBytes);
+      if (b.sizeBlocks !== sizeBlocks) b.resize(sizeBlocks);
       return b;
     } catch (err) {
       if (!isReboundError(err, 'NOT_FOUND')) throw err;

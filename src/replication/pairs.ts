@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BlockSet } from '../block/index.js';
 import { ReboundError } from '../errors.js';
 import type { JournalOptions } from '../journal/index.js';
 import { type Logger, silentLogger } from '../logger.js';
@@ -143,11 +142,11 @@ export class PairManager {
         );
       }
       if (req.mode === 'delta') this.checkDeltaBitmaps(volume, req);
-      const baseSet = async (): Promise<BlockSet | null> => {
+      const baseSet = async () => {
         if (req.mode !== 'delta') return null;
         if (req.freezeFrom)
           await freezeInto(storage, volume, req.freezeFrom, req.bitmap!, `pair.${req.name}`);
-        return storage.getBitmap(volume, req.bitmap!);
+        return storage.getBitmapGrainSet(volume, req.bitmap!);
       };
       const record = newRecord({
         name: req.name,

@@ -68,6 +68,12 @@ export interface PairRecord {
   cleanStop: boolean;
   /** Copy the pair bitmap's blocks again before streaming (set after a crash, cleared once done). */
   resync: boolean;
+  /**
+   * The unit of the copy's sets and of blocksToCopy/blocksCopied: a delta copies the
+   * grains a host wrote (4 KiB of a 64 KiB block), a full copy whole blocks. Absent
+   * (a full copy, or a record from before grains): the volume's block size.
+   */
+  unitBytes?: number;
 }
 
 /** The API's view of a pair (api-schema.ts PairView). */

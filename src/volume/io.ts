@@ -31,7 +31,7 @@ import type { MappingTable } from './mapping.js';
 import { planReads } from './read-plan.js';
 import type { ReadWorkers } from './read-workers.js';
 import { rec } from './records.js';
-import type { Volume } from './state.js';
+import type { Bitmap, Volume } from './state.js';
 
 /** Wait for both (either may be absent); rejects with the first failure, leaves none unhandled. */
 async function both(a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> {
@@ -380,21 +380,9 @@ export class VolumeIo {
     length: number,
   ): Promise<void> {
     if (v.bitmaps.size === 0) return;
-    const last = first + count - 1;
     let fresh = false;
-    for (const b of v.bitmaps.values()) {
-      if (!b.active) continue;
-      const headWasSet = b.set.has(first);
-      const tailWasSet = b.set.has(last);
-      if (b.set.nextWith(false, first, first + count) < first + count) {
-        fresh = true;
-        b.set.addRange(first, count);
-      }
-      const g = b.grains;
-      if (count > 2) g.markWhole(first + 1, count - 2);
-      g.mark(first, g.maskOfRange(first, offset, length), headWasSet);
-      if (count > 1) g.mark(last, g.maskOfRange(last, offset, length), tailWasSet);
-    }
+    for (const b of v.bitmaps.values())
+      if (b.active && markRange(b, first, count, offset, length)) fresh = true;
     const log = this.pool.log;
     if (fresh) v.rt.lastMarkSeq = log.append(rec.bitmapMark(v.number, first, count));
     if (v.rt.lastMarkSeq > log.durableSeq) await log.commit(v.rt.lastMarkSeq);
@@ -405,7 +393,8 @@ export class VolumeIo {
    * for writes known to be coming (a failback's copy into this volume), so each of them
    * finds its blocks marked and does not wait for a bitmap commit of its own. A mark
    * ahead of the data is safe (a backup reads one block too many, never one too few).
-   * Writes meanwhile see the marks only once they are durable (lastMarkSeq).
+   * Ranges mark grains as writes do. Writes meanwhile see the marks only once they are
+   * durable (lastMarkSeq). Returns the blocks some active bitmap lacked.
    */
   async premark(v: Volume, ranges: { offset: number; length: number }[]): Promise<number> {
     const bs = this.blockSizeBytes;
@@ -413,25 +402,16 @@ export class VolumeIo {
     let marked = 0;
     const active = [...v.bitmaps.values()].filter((b) => b.active);
     if (active.length === 0) return 0;
+    const sizeBlocks = Math.ceil(v.sizeBytes / bs);
     for (const r of ranges) {
       if (r.length <= 0) continue;
       const first = Math.floor(r.offset / bs);
-      const end = Math.min(Math.ceil((r.offset + r.length) / bs), Math.ceil(v.sizeBytes / bs));
-      // Only the runs some active bitmap lacks: a block marked already costs nothing.
-      for (let b = first; b < end; ) {
-        let start = end;
-        for (const bm of active) start = Math.min(start, bm.set.nextWith(false, b, end));
-        if (start >= end) break;
-        let stop = start + 1;
-        while (stop < end && active.some((bm) => !bm.set.has(stop))) stop++;
-        for (const bm of active) {
-          bm.set.addRange(start, stop - start);
-          bm.grains.markWhole(start, stop - start); // ahead of the data: whole is the safe side
-        }
-        v.rt.lastMarkSeq = log.append(rec.bitmapMark(v.number, start, stop - start));
-        marked += stop - start;
-        b = stop;
-      }
+      const end = Math.min(Math.ceil((r.offset + r.length) / bs), sizeBlocks);
+      if (end <= first) continue;
+      for (let b = first; b < end; b++) if (active.some((bm) => !bm.set.has(b))) marked++;
+      let fresh = false;
+      for (const bm of active) if (markRange(bm, first, end - first, r.offset, r.length)) fresh = true;
+      if (fresh) v.rt.lastMarkSeq = log.append(rec.bitmapMark(v.number, first, end - first));
     }
     if (v.rt.lastMarkSeq > log.durableSeq) await log.commit(v.rt.lastMarkSeq);
     return marked;
@@ -461,4 +441,25 @@ export class VolumeIo {
     }
     return out;
   }
+}
+
+/**
+ * Mark bytes [offset, offset + length), blocks [first, first + count), in bitmap `b`:
+ * the blocks' bits, and the grains of the two edge blocks (the blocks between change
+ * whole). True when some block was not set before (a mark record is due).
+ */
+function markRange(b: Bitmap, first: number, count: number, offset: number, length: number): boolean {
+  const last = first + count - 1;
+  const headWasSet = b.set.has(first);
+  const tailWasSet = b.set.has(last);
+  let fresh = false;
+  if (b.set.nextWith(false, first, first + count) < first + count) {
+    fresh = true;
+    b.set.addRange(first, count);
+  }
+  const g = b.grains;
+  if (count > 2) g.markWhole(first + 1, count - 2);
+  g.mark(first, g.maskOfRange(first, offset, length), headWasSet);
+  if (count > 1) g.mark(last, g.maskOfRange(last, offset, length), tailWasSet);
+  return fresh;
 }

@@ -8,7 +8,11 @@
  */
 import type { BlockSet } from '../block/block-set.js';
 import type { BlockDevice } from '../block/device.js';
-import type { GrainMasks } from '../block/grain-masks.js';
+import { type GrainMasks, grainBytesOf, grainSet, popcount32 } from '../block/grain-masks.js';
+
+/** Grain sets are made up to this many bits (32 MiB: volumes up to 1 TiB at 4 KiB grains). */
+const MAX_GRAIN_SET_BITS = 2 ** 28;
+
 import { ReboundError } from '../errors.js';
 import { Pool, type PoolInitOptions, type PoolOpenOptions } from '../pool/index.js';
 import { SnapshotDevice, VolumeDevice } from './device.js';
@@ -351,6 +355,8 @@ export class NodeStorage implements Storage {
       active: b.active,
       dirtyBlocks: b.set.count(),
       blockSizeBytes: this.blockSizeBytes,
+      grainBytes: this.grainUnit(b.volume),
+      dirtyGrains: this.grainCount(b),
       createdAt: b.createdAt,
     };
   }
@@ -462,6 +468,28 @@ export class NodeStorage implements Storage {
 
   getBitmapGrains(volume: string, name: string): GrainMasks {
     return this.bm(volume, name).grains.clone();
+  }
+
+  getBitmapGrainSet(volume: string, name: string): { set: BlockSet; unitBytes: number } {
+    const b = this.bm(volume, name);
+    const unitBytes = this.grainUnit(b.volume);
+    if (unitBytes === this.blockSizeBytes) return { set: b.set.clone(), unitBytes };
+    return { set: grainSet(b.set, b.grains, b.volume.sizeBytes), unitBytes };
+  }
+
+  /** Grains set in a bitmap, in grainUnit. */
+  private grainCount(b: Bitmap): number {
+    const per = this.blockSizeBytes / this.grainUnit(b.volume);
+    let n = b.set.count() * per;
+    if (per > 1)
+      for (const [blk, mask] of b.grains.entries()) if (b.set.has(blk)) n -= per - popcount32(mask);
+    return n;
+  }
+
+  /** The unit of grain sets: the grain, unless the volume has none or a grain set would be too big. */
+  private grainUnit(v: Volume): number {
+    const grain = grainBytesOf(this.blockSizeBytes);
+    return grain > 0 && Math.ceil(v.sizeBytes / grain) <= MAX_GRAIN_SET_BITS ? grain : this.blockSizeBytes;
   }
 
   /** Checkpoint everything and close the drives. Idempotent. */

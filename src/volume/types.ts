@@ -56,6 +56,13 @@ export interface BitmapInfo {
   /** Bits set (changed blocks). */
   dirtyBlocks: number;
   blockSizeBytes: number;
+  /**
+   * The unit of getBitmapGrainSet: the grain (4 KiB in 64 KiB blocks) where the volume
+   * tracks grains, else blockSizeBytes.
+   */
+  grainBytes: number;
+  /** Grains set (of grainBytes): what a failback of this bitmap copies. */
+  dirtyGrains: number;
   createdAt: string;
 }
 
@@ -155,6 +162,11 @@ export interface Storage {
    * mask changed whole): what lets an incremental backup store 4 KiB of a 64 KiB block.
    */
   getBitmapGrains(volume: string, name: string): GrainMasks;
+  /**
+   * The bitmap at its grain (BitmapInfo.grainBytes): one bit per grain that changed, so
+   * a failback copies and verifies 4 KiB where a host wrote 4 KiB of a 64 KiB block.
+   */
+  getBitmapGrainSet(volume: string, name: string): { set: BlockSet; unitBytes: number };
   /**
    * Mark byte ranges in every active bitmap of the volume, durable on return, ahead of
    * writes known to be coming; returns the blocks newly marked.

@@ -345,7 +345,8 @@ describe('failback under faults', () => {
       'consistency assurance before the delta copy',
     );
     const r = end.result as Moved;
-    assert.deepEqual([r.delta, r.blocksMoved], [true, 2]);
+    // Two 64 KiB blocks written at the secondary: 32 grains of 4 KiB.
+    assert.deepEqual([r.delta, r.blocksMoved], [true, 32]);
     // The drift is undone except where the secondary wrote (8M); 26M reads the base again.
     await assertIdentical(primary.uri('app'), ref);
     await readsAs(primary.uri('app'), '0x11', '26M', '64k');

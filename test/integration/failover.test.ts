@@ -113,6 +113,7 @@ describe('failover to a secondary site built by the local provider', () => {
     assert.equal(dr.state, 'failed-over');
     assert.equal(dr.consistency, 'done');
     assert.equal(dr.changedBlocks, 1);
+    assert.equal(dr.changedBytes, 64 * 1024);
     assert.equal(dr.secondarySite, 'dr');
     assert.ok(dr.rpoSeconds !== null && dr.rpoSeconds >= 0);
 
@@ -145,14 +146,14 @@ describe('failover to a secondary site built by the local provider', () => {
     };
     assert.equal(moved.delta, true, 'IDs equal and the primary at the base: only the changes move');
     assert.equal(moved.changedBlocks, 4, '1 + 3 blocks written at the secondary');
-    assert.equal(moved.blocksMoved, 4);
+    assert.equal(moved.blocksMoved, 4, 'generation N+1 holds 4 whole blocks');
     assert.equal(moved.bytesMoved, 4 * 64 * 1024);
-    // The default verify compares the changed blocks alone, at the bitmaps' grain.
+    // The default verify compares the changed grains alone.
     assert.deepEqual(moved.verify, {
       identical: true,
       scope: 'changed',
-      blocksCompared: 4,
-      hashBlockBytes: 65536,
+      blocksCompared: 64,
+      hashBlockBytes: 4096,
     });
     const backSpecs = doneSpecs(back);
     for (const s of ['S503', 'S801', 'S803-S806', 'S903', 'S904', 'S905', 'S906'])
@@ -201,7 +202,8 @@ describe('failover to a secondary site built by the local provider', () => {
       changedBlocks: number;
       verify: unknown;
     };
-    assert.deepEqual([r.delta, r.changedBlocks, r.blocksMoved], [true, 3, 3], JSON.stringify(r));
+    // 3 blocks of 64 KiB changed; the pair copies 4 KiB grains: 48 of them.
+    assert.deepEqual([r.delta, r.changedBlocks, r.blocksMoved], [true, 3, 48], JSON.stringify(r));
     // verify 'full': every 64 KiB block of the 64 MiB volumes, though only 3 moved.
     assert.deepEqual(r.verify, {
       identical: true,

@@ -126,7 +126,8 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
         baseGeneration: d.baseGeneration!,
         consistencyOwed: d.consistency !== 'done',
         changedBlocks: view.changedBlocks,
-        blockSizeBytes: view.changedBlocks ? Math.round((view.changedBytes ?? 0) / view.changedBlocks) : null,
+        changedBytes: view.changedBytes,
+        blockSizeBytes: view.blockSizeBytes,
       };
       const job = await runner.submit('failback', { ...params }, { createdBy: principalOf(req).user });
       await db.putDrVolume({
@@ -200,7 +201,9 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
         secondaryVolume: d.secondaryVolume,
         blockSizeBytes: bs,
         changedBlocks: changed,
-        changedBytes: changed * bs,
+        // The grains written (4 KiB of a 64 KiB block): what a delta copies.
+        changedBytes:
+          bitmap.dirtyGrains !== undefined ? bitmap.dirtyGrains * bitmap.grainBytes : changed * bs,
         fullBlocks,
         fullBytes: fullBlocks * bs,
         idsEqual,
@@ -315,6 +318,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
   async function drView(d: DrVolumeRecord) {
     let changedBlocks: number | null = null;
     let changedBytes: number | null = null;
+    let blockSizeBytes: number | null = null;
     let secondaryNbdUri: string | null = null;
     let pair: DrVolume['pair'] = null;
     if (d.active === 'secondary' && d.secondaryNode && d.secondaryVolume) {
@@ -337,8 +341,12 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
           };
         const b = bitmaps.find((x) => x.name === 'since-restore');
         if (b) {
+          // Blocks touched, and the bytes of the grains written in them (4 KiB of a 64 KiB
+          // block): what a failback copies.
           changedBlocks = b.dirtyBlocks;
-          changedBytes = b.dirtyBlocks * b.blockSizeBytes;
+          blockSizeBytes = b.blockSizeBytes;
+          changedBytes =
+            b.dirtyGrains !== undefined ? b.dirtyGrains * b.grainBytes : b.dirtyBlocks * b.blockSizeBytes;
         }
       } catch (err) {
         if (!isReboundError(err)) throw err; // unreachable secondary: unknown, not an error
@@ -373,6 +381,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
       consistencyDetail: d.consistencyDetail,
       changedBlocks,
       changedBytes,
+      blockSizeBytes,
       pair,
       failback,
       lastBackupAt,

@@ -15,6 +15,7 @@ import {
   BitmapInfo,
   BitmapParams,
   CreateNamedBody,
+  EncodedBitmapQuery,
   FreezeBitmapBody,
   MergeBitmapBody,
   PremarkBody,
@@ -79,13 +80,18 @@ export async function bitmapRoutes(scope: FastifyInstance, ctx: NodeApiContext):
     throw new Error('unreachable');
   });
 
-  /** The bits themselves, in the block-set encoding (docs/formats/bitmap.md). */
+  /**
+   * The bits themselves, in the block-set encoding (docs/formats/bitmap.md): one per
+   * block, or with `unit=grain` one per grain (BitmapInfo.grainBytes).
+   */
   app.get(
     '/v1/volumes/:volume/bitmaps/:bitmap/encoded',
-    { schema: { params: BitmapParams } },
+    { schema: { params: BitmapParams, querystring: EncodedBitmapQuery } },
     async (req, reply) => {
       reply.type('application/octet-stream');
-      return storage.getBitmap(req.params.volume, req.params.bitmap).encode();
+      const { volume, bitmap } = req.params;
+      if (req.query.unit === 'grain') return storage.getBitmapGrainSet(volume, bitmap).set.encode();
+      return storage.getBitmap(volume, bitmap).encode();
     },
   );
 

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BlockSet } from '../../../src/block/block-set.js';
-import { GrainMasks, grainBytesOf, MAX_MASKS, popcount32 } from '../../../src/block/grain-masks.js';
+import {
+  GrainMasks,
+  grainBytesOf,
+  grainSet,
+  MAX_MASKS,
+  popcount32,
+  regrid,
+} from '../../../src/block/grain-masks.js';
 
 const BS = 65536;
 const G = 4096;
@@ -77,5 +84,28 @@ describe('grain masks', () => {
       [1, 2, 3, 4].map((x) => a.maskOf(x)),
       [0b11, 0xffff, 0b100, 0b1000],
     );
+  });
+});
+
+describe('grain sets', () => {
+  it('expands blocks to grains (masks where known) and regrids between units', () => {
+    const set = new BlockSet(4);
+    const g = new GrainMasks(BS);
+    set.add(1);
+    set.add(2);
+    g.mark(2, 0b101, false);
+    const fine = grainSet(set, g, 4 * BS - 100); // the last block is cut short
+    assert.equal(fine.sizeBlocks, 64);
+    assert.deepEqual(
+      [...fine.runs()],
+      [
+        { start: 16, count: 17 }, // block 1 whole, then grain 0 of block 2
+        { start: 34, count: 1 },
+      ],
+    );
+    const coarse = regrid(fine, G, BS, 4 * BS);
+    assert.deepEqual([...coarse.runs()], [{ start: 1, count: 2 }]);
+    assert.deepEqual([...regrid(coarse, BS, G, 4 * BS).runs()], [{ start: 16, count: 32 }]);
+    assert.equal(regrid(fine, G, G, 4 * BS), fine);
   });
 });
