@@ -64,7 +64,7 @@ export const LocalSiteConfig = Type.Object(
         minimum: 4096,
         maximum: 2 ** 20,
         description:
-          'pool block size, a power of two (default 64 KiB): the grain of allocation, update bitmaps and so of what a failback moves',
+          'pool block size, a power of two (default 64 KiB): the unit of allocation and copy-on-write (update bitmaps also note the 4 KiB grains written, which is what a failback moves)',
       }),
     ),
     restoreBytesPerSec: Type.Optional(
