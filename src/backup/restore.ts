@@ -35,6 +35,7 @@
 import { BlockSet } from '../block/block-set.js';
 import { type CopyProgress, copyBlocks } from '../block/copy-engine.js';
 import type { BlockDevice } from '../block/device.js';
+import { grainRuns } from '../block/grain-masks.js';
 import { ReboundError } from '../errors.js';
 import type { ObjectStore } from '../objectstore/types.js';
 import type { Storage, VolumeInfo } from '../volume/types.js';
@@ -268,18 +269,14 @@ async function writePartialBlocks(
         ranges.forEach((r, i) => {
           const grains = partial.get(batch[i])!;
           const at = i * bs; // every range but the device's last block is whole
-          for (let g = 0; g * grain < r.length; ) {
-            if (!((grains >>> g) & 1)) {
-              g++;
-              continue;
-            }
-            let e = g + 1;
-            while (e * grain < r.length && (grains >>> e) & 1) e++;
-            const to = Math.min(e * grain, r.length);
-            writes.push(dest.write(r.offset + g * grain, data.subarray(at + g * grain, at + to)));
-            written += to - g * grain;
-            g = e;
-          }
+          grainRuns(grains, (g0, g1) => {
+            // The device's last block may end inside a grain run.
+            const from = g0 * grain;
+            const to = Math.min(g1 * grain, r.length);
+            if (to <= from) return;
+            writes.push(dest.write(r.offset + from, data.subarray(at + from, at + to)));
+            written += to - from;
+          });
         });
         for (const s of await Promise.allSettled(writes)) if (s.status === 'rejected') throw s.reason;
       } finally {

@@ -36,7 +36,7 @@
 import { createHash } from 'node:crypto';
 import { BlockSet } from '../block/block-set.js';
 import type { BlockDevice } from '../block/device.js';
-import { type GrainMasks, popcount32 } from '../block/grain-masks.js';
+import { type GrainMasks, grainRuns, popcount32 } from '../block/grain-masks.js';
 import { pacer } from '../block/pacer.js';
 import { ReboundError } from '../errors.js';
 import type { ObjectStore } from '../objectstore/types.js';
@@ -492,23 +492,6 @@ interface Piece {
 /** Entries in one codec job at most (scattered partial blocks make many small ones). */
 const MAX_BATCH_ENTRIES = 256;
 
-/** Call `fn(g0, g1)` for each run of set grains [g0, g1) of `mask`; returns their bytes. */
-function grainRuns(mask: number, grainBytes: number, fn: (g0: number, g1: number) => void): number {
-  let bytes = 0;
-  for (let g = 0; g < 32; ) {
-    if (!((mask >>> g) & 1)) {
-      g++;
-      continue;
-    }
-    let e = g + 1;
-    while (e < 32 && (mask >>> e) & 1) e++;
-    fn(g, e);
-    bytes += (e - g) * grainBytes;
-    g = e;
-  }
-  return bytes;
-}
-
 /**
  * Read `blocks` from `device` in address order, in batches of up to `readIoBytes` (one
  * run, or several short ones), each encoded as one job of the codec pool (worker
@@ -677,7 +660,8 @@ async function writeBlocks(
         continue;
       }
       addresses[k] = piece.start;
-      sizes[k++] = grainRuns(piece.mask, grainBytes, (g0, g1) => {
+      sizes[k++] = popcount32(piece.mask) * grainBytes;
+      grainRuns(piece.mask, (g0, g1) => {
         const length = (g1 - g0) * grainBytes;
         reads.push({ offset: piece.start * bs + g0 * grainBytes, length, at, room: length });
         at += length;

@@ -30,6 +30,20 @@ export function grainBytesOf(blockSizeBytes: number): number {
   return grain < blockSizeBytes && blockSizeBytes % grain === 0 ? grain : 0;
 }
 
+/** Call `fn(g0, g1)` for each run [g0, g1) of set bits of a grain mask, in order. */
+export function grainRuns(mask: number, fn: (g0: number, g1: number) => void): void {
+  for (let g = 0; g < 32; ) {
+    if (!((mask >>> g) & 1)) {
+      g++;
+      continue;
+    }
+    let e = g + 1;
+    while (e < 32 && (mask >>> e) & 1) e++;
+    fn(g, e);
+    g = e;
+  }
+}
+
 /** Bits set in a u32. */
 export function popcount32(x: number): number {
   let v = x >>> 0;
