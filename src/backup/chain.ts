@@ -5,6 +5,7 @@
  * through `readCatalog`, which takes the highest revision of a generation.
  */
 import { BlockSet } from '../block/block-set.js';
+import { fullMask } from '../block/grain-masks.js';
 import { ReboundError } from '../errors.js';
 import type { ObjectStore } from '../objectstore/types.js';
 import { type BackupKeys, deriveKeys } from './crypto.js';
@@ -266,11 +267,7 @@ export async function loadPlan(
       );
     grainBytes = meta.grainBytes ?? 0;
   }
-  const full = grainBytes
-    ? blockSizeBytes / grainBytes === 32
-      ? 0xffffffff
-      : 2 ** (blockSizeBytes / grainBytes) - 1
-    : 0;
+  const full = grainBytes ? fullMask(blockSizeBytes / grainBytes) : 0;
   // Newest generation first and, within one, last entry first (a stacked entry lies
   // over the one before it): the first entry to supply a grain wins.
   for (let g = chain.length - 1; g >= 0; g--) {

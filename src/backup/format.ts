@@ -17,7 +17,7 @@ import {
 } from 'node:zlib';
 import { BlockSet } from '../block/block-set.js';
 import { isZeroBuffer } from '../block/copy-engine.js';
-import { MAX_GRAINS, popcount32 } from '../block/grain-masks.js';
+import { fullMask, MAX_GRAINS, popcount32 } from '../block/grain-masks.js';
 import { ReboundError } from '../errors.js';
 import {
   type BackupKeys,
@@ -442,7 +442,7 @@ function checkGrains(key: string, m: Metadata): void {
       `grain of ${g} bytes does not cut a ${m.blockSizeBytes}-byte block into 2-${MAX_GRAINS} grains`,
     );
   }
-  const full = grains === 32 ? 0xffffffff : (1 << grains) - 1;
+  const full = fullMask(grains);
   for (let e = 0; e < m.flags.length; e++) {
     const mask = m.masks?.[e] ?? 0;
     const isPartial = (m.flags[e] & BLOCK_PARTIAL) !== 0;

@@ -27,6 +27,7 @@
  */
 
 import type { ByteRange, Extent } from '../block/device.js';
+import { fullMask } from '../block/grain-masks.js';
 import { checkRange } from '../block/range.js';
 import { ReadOnlyDevice } from '../block/read-only-device.js';
 import { ReboundError } from '../errors.js';
@@ -174,8 +175,7 @@ export class BackupImageDevice extends ReadOnlyDevice {
     const out = new Map<number, number>();
     const { grainBytes, blockSizeBytes } = this.plan;
     if (!grainBytes) return out;
-    const n = blockSizeBytes / grainBytes;
-    const full = n === 32 ? 0xffffffff : 2 ** n - 1;
+    const full = fullMask(blockSizeBytes / grainBytes);
     for (const [b, layers] of this.plan.layers) {
       let grains = 0;
       for (const l of layers) grains = (grains | l.grains) >>> 0;

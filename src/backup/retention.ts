@@ -22,6 +22,7 @@
  */
 
 import { BlockSet } from '../block/block-set.js';
+import { fullMask } from '../block/grain-masks.js';
 import { ReboundError } from '../errors.js';
 import type { ObjectStore } from '../objectstore/types.js';
 import {
@@ -240,7 +241,7 @@ async function merge(
     grainBytes = meta.grainBytes ?? 0;
   }
   const grains = grainBytes ? blockSizeBytes / grainBytes : 0;
-  const full = grains === 32 ? 0xffffffff : 2 ** grains - 1;
+  const full = fullMask(grains);
   // owner[b] = 1 + layer index holding b (newest wins); entry[b] = its entry there. A
   // partial entry leaves the rest of its block to older entries: those that supply any
   // grain it lacks are kept under it (`stacks`, newest first), as stacked entries.

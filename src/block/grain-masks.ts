@@ -30,6 +30,11 @@ export function grainBytesOf(blockSizeBytes: number): number {
   return grain < blockSizeBytes && blockSizeBytes % grain === 0 ? grain : 0;
 }
 
+/** The mask of every grain of a block of `grains` grains (1-32). */
+export function fullMask(grains: number): number {
+  return grains >= 32 ? 0xffffffff : 2 ** grains - 1;
+}
+
 /** Call `fn(g0, g1)` for each run [g0, g1) of set bits of a grain mask, in order. */
 export function grainRuns(mask: number, fn: (g0: number, g1: number) => void): void {
   for (let g = 0; g < 32; ) {
@@ -62,7 +67,7 @@ export class GrainMasks {
   constructor(readonly blockSizeBytes: number) {
     this.grainBytes = grainBytesOf(blockSizeBytes);
     const n = this.grainBytes ? blockSizeBytes / this.grainBytes : 1;
-    this.full = n === 32 ? 0xffffffff : (1 << n) - 1;
+    this.full = fullMask(n);
   }
 
   /** Blocks with a mask (partly changed). */
