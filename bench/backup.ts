@@ -32,8 +32,8 @@
  *
  * Options: --size 4G (512M for a quick run), --out FILE (JSON results), --dir .bench,
  * --compression CODEC (Rebound's codec: zstd, brotli, deflate, none; default: the writer's),
- * --block-size 64K (the pool's, so the backups' and the bitmaps' grain: 4K tracks the
- * scattered change at the grain of its writes, at a cost per block everywhere else).
+ * --block-size 64K (the pool's, so a full backup's unit; incrementals store the 4 KiB
+ * grains a write changed either way, docs/formats/backup.md "Partial entries").
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
