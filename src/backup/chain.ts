@@ -252,13 +252,40 @@ export async function loadPlan(
   const last = gens[gens.length - 1].catalog;
   const blockSizeBytes = last.blockSizeBytes;
   const sizeBlocks = Math.ceil(last.sizeBytes / blockSizeBytes);
+  const { owner, entry, held, layers, grainBytes } = resolveBlocks(chain, sizeBlocks, blockSizeBytes);
+  return {
+    chain,
+    chainKeys: resolved.map((g) => g.key),
+    sizeBytes: last.sizeBytes,
+    blockSizeBytes,
+    sizeBlocks,
+    owner,
+    entry,
+    held,
+    layers,
+    grainBytes,
+  };
+}
+
+/**
+ * Which entry supplies each block of a chain (oldest first): the newest generation and,
+ * within one, the last entry (a stacked entry lies over the one before it) wins, grain
+ * by grain. `owner[b]` is 1 + the index in `gens` of the block's newest entry (0: none),
+ * `entry[b]` that entry; blocks made of several entries are in `layers`, newest first,
+ * each with the grains it supplies. The restore plan and retention's merge both use it.
+ */
+export function resolveBlocks(
+  gens: readonly { meta: Metadata; index: EntryIndex; gen: Generation }[],
+  sizeBlocks: number,
+  blockSizeBytes: number,
+): Pick<Plan, 'owner' | 'entry' | 'held' | 'layers' | 'grainBytes'> {
   const owner = new Uint16Array(sizeBlocks);
   const entry = new Uint32Array(sizeBlocks);
   const held = new BlockSet(sizeBlocks);
   const layers = new Map<number, Layer[]>();
   const covered = new Map<number, number>(); // grains of a layered block supplied so far
   let grainBytes = 0;
-  for (const { meta, gen } of chain) {
+  for (const { meta, gen } of gens) {
     if (!meta.masks) continue;
     if (grainBytes !== 0 && meta.grainBytes !== grainBytes)
       throw corrupt(
@@ -268,10 +295,8 @@ export async function loadPlan(
     grainBytes = meta.grainBytes ?? 0;
   }
   const full = grainBytes ? fullMask(blockSizeBytes / grainBytes) : 0;
-  // Newest generation first and, within one, last entry first (a stacked entry lies
-  // over the one before it): the first entry to supply a grain wins.
-  for (let g = chain.length - 1; g >= 0; g--) {
-    const { index, meta } = chain[g];
+  for (let g = gens.length - 1; g >= 0; g--) {
+    const { index, meta } = gens[g];
     for (let e = index.blocks.length - 1; e >= 0; e--) {
       const b = index.blocks[e];
       if (b >= sizeBlocks) continue;
@@ -295,16 +320,5 @@ export async function loadPlan(
       else covered.set(b, (have | supply) >>> 0);
     }
   }
-  return {
-    chain,
-    chainKeys: resolved.map((g) => g.key),
-    sizeBytes: last.sizeBytes,
-    blockSizeBytes,
-    sizeBlocks,
-    owner,
-    entry,
-    held,
-    layers,
-    grainBytes,
-  };
+  return { owner, entry, held, layers, grainBytes };
 }

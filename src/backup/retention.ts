@@ -21,8 +21,6 @@
  * parent is deleted meanwhile commits a catalog with a missing parent (verify reports it).
  */
 
-import { BlockSet } from '../block/block-set.js';
-import { fullMask } from '../block/grain-masks.js';
 import { ReboundError } from '../errors.js';
 import type { ObjectStore } from '../objectstore/types.js';
 import {
@@ -32,6 +30,7 @@ import {
   listGenerations,
   loadMetadata,
   readCatalog,
+  resolveBlocks,
 } from './chain.js';
 import type { BackupKeys } from './crypto.js';
 import { CHECKSUM_BYTES } from './crypto.js';
@@ -215,7 +214,7 @@ async function merge(
 ): Promise<Catalog> {
   const layers = [gen, ...absorbed]; // newest first
   const keys: BackupKeys | undefined = keysFor(gen.catalog, gen.key, encryptionKey);
-  const metas: { meta: Metadata; index: EntryIndex }[] = [];
+  const metas: { meta: Metadata; index: EntryIndex; gen: Generation }[] = [];
   for (const g of layers) {
     const k = keysFor(g.catalog, g.key, encryptionKey);
     if ((k?.keyId ?? null) !== (keys?.keyId ?? null)) {
@@ -225,54 +224,20 @@ async function merge(
       );
     }
     const meta = await loadMetadata(store, g, k);
-    const index = indexEntries(meta);
-    metas.push({ meta, index });
+    metas.unshift({ meta, index: indexEntries(meta), gen: g }); // oldest first
   }
   const blockSizeBytes = gen.catalog.blockSizeBytes;
   const sizeBlocks = Math.ceil(gen.catalog.sizeBytes / blockSizeBytes);
-  let grainBytes = 0;
-  for (const { meta } of metas) {
-    if (!meta.masks) continue;
-    if (grainBytes !== 0 && meta.grainBytes !== grainBytes)
-      throw new ReboundError(
-        'INVALID_ARGUMENT',
-        `cannot merge into ${gen.key}: generations of different grains`,
-      );
-    grainBytes = meta.grainBytes ?? 0;
-  }
-  const grains = grainBytes ? blockSizeBytes / grainBytes : 0;
-  const full = fullMask(grains);
-  // owner[b] = 1 + layer index holding b (newest wins); entry[b] = its entry there. A
-  // partial entry leaves the rest of its block to older entries: those that supply any
-  // grain it lacks are kept under it (`stacks`, newest first), as stacked entries.
-  const owner = new Uint16Array(sizeBlocks);
-  const entryOf = new Uint32Array(sizeBlocks);
-  const bitmap = new BlockSet(sizeBlocks);
-  const covered = new Map<number, number>();
-  const stacks = new Map<number, { layer: number; e: number }[]>();
-  metas.forEach(({ meta, index }, layer) => {
-    for (let e = index.blocks.length - 1; e >= 0; e--) {
-      const b = index.blocks[e];
-      if (b >= sizeBlocks) continue;
-      const mask = meta.masks?.[e] ?? 0;
-      const have = covered.get(b);
-      if (have === undefined) {
-        if (owner[b] !== 0) continue;
-        owner[b] = layer + 1;
-        entryOf[b] = e;
-        bitmap.add(b);
-        if (mask !== 0) covered.set(b, mask);
-        continue;
-      }
-      const supply = ((mask === 0 ? full : mask) & ~have) >>> 0;
-      if (supply === 0) continue;
-      const stack = stacks.get(b) ?? [{ layer: owner[b] - 1, e: entryOf[b] }];
-      stack.push({ layer, e });
-      stacks.set(b, stack);
-      if ((have | supply) >>> 0 === full) covered.delete(b);
-      else covered.set(b, (have | supply) >>> 0);
-    }
-  });
+  // Each block from its newest entry (chain.ts resolveBlocks). A partial entry leaves the
+  // rest of its block to older entries: those that supply any grain it lacks are kept
+  // under it (`stacks`), as stacked entries.
+  const {
+    owner,
+    entry: entryOf,
+    held: bitmap,
+    layers: stacks,
+    grainBytes,
+  } = resolveBlocks(metas, sizeBlocks, blockSizeBytes);
   let n = bitmap.count();
   for (const stack of stacks.values()) n += stack.length - 1;
   const lengths = new Uint32Array(n);
@@ -288,10 +253,10 @@ async function merge(
   for (const run of bitmap.runs()) {
     for (let b = run.start; b < run.start + run.count; b++) {
       // Oldest first: each stacked entry lies over the one before it.
-      const picks = stacks.get(b)?.slice().reverse() ?? [{ layer: owner[b] - 1, e: entryOf[b] }];
+      const picks = stacks.get(b)?.slice().reverse() ?? [{ gen: owner[b] - 1, entry: entryOf[b] }];
       for (let k = 0; k < picks.length; k++, i++) {
-        const { meta, index } = metas[picks[k].layer];
-        const e = picks[k].e;
+        const { meta, index } = metas[picks[k].gen];
+        const e = picks[k].entry;
         lengths[i] = meta.lengths[e];
         flags[i] = (meta.flags[e] & ~BLOCK_STACKED) | (k > 0 ? BLOCK_STACKED : 0);
         if (masks) masks[i] = meta.masks?.[e] ?? 0;

@@ -14,6 +14,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { isReboundError, ReboundError } from '../../errors.js';
+import type { BitmapInfo } from '../../node/api-schema.js';
 import { type ManagerApiContext, principalOf } from '../api.js';
 import type { DrVolumeView as DrVolume } from '../api-schema.js';
 import {
@@ -201,9 +202,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
         secondaryVolume: d.secondaryVolume,
         blockSizeBytes: bs,
         changedBlocks: changed,
-        // The grains written (4 KiB of a 64 KiB block): what a delta copies.
-        changedBytes:
-          bitmap.dirtyGrains !== undefined ? bitmap.dirtyGrains * bitmap.grainBytes : changed * bs,
+        changedBytes: changedBytesOf(bitmap),
         fullBlocks,
         fullBytes: fullBlocks * bs,
         idsEqual,
@@ -345,8 +344,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
           // block): what a failback copies.
           changedBlocks = b.dirtyBlocks;
           blockSizeBytes = b.blockSizeBytes;
-          changedBytes =
-            b.dirtyGrains !== undefined ? b.dirtyGrains * b.grainBytes : b.dirtyBlocks * b.blockSizeBytes;
+          changedBytes = changedBytesOf(b);
         }
       } catch (err) {
         if (!isReboundError(err)) throw err; // unreachable secondary: unknown, not an error
@@ -392,4 +390,12 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
       failbackJob: d.failbackJob,
     };
   }
+}
+
+/**
+ * The bytes of the grains written in a bitmap's blocks (4 KiB of a 64 KiB block): what a
+ * delta failback copies. A node from before grains counts whole blocks.
+ */
+function changedBytesOf(b: BitmapInfo): number {
+  return b.dirtyGrains !== undefined ? b.dirtyGrains * b.grainBytes : b.dirtyBlocks * b.blockSizeBytes;
 }
