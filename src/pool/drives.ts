@@ -86,8 +86,8 @@ const DIRECT_ALIGNMENT = 4096;
 
 export class Drives {
   readonly totalBlocks: number;
-  /** Bytes written with direct I/O (tests, diagnostics). */
-  readonly stats = { directBytes: 0 };
+  /** Bytes written in all, and with direct I/O (tests, diagnostics). */
+  readonly stats = { writtenBytes: 0, directBytes: 0 };
 
   private constructor(
     private readonly list: Drive[],
@@ -182,6 +182,7 @@ export class Drives {
     const drive = this.driveOf(pbn);
     const d = this.list[drive];
     const position = (pbn - d.firstBlock) * this.blockSizeBytes + inBlock;
+    this.stats.writtenBytes += data.length;
     const buffered = () => this.gather(drive, position, data);
     if (
       !direct ||

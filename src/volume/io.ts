@@ -25,9 +25,10 @@
  * while an older read still uses it is not handed out again before that read ends.
  */
 import type { ByteRange, Extent, ZeroOptions } from '../block/device.js';
+import { fullMask, grainBytesOf } from '../block/grain-masks.js';
 import { ReboundError } from '../errors.js';
 import type { Pool } from '../pool/index.js';
-import type { MappingTable } from './mapping.js';
+import { eachSource, type MappingTable, type Overlay } from './mapping.js';
 import { planReads } from './read-plan.js';
 import type { ReadWorkers } from './read-workers.js';
 import { rec } from './records.js';
@@ -46,11 +47,20 @@ interface Piece {
   data: Buffer;
 }
 
+/**
+ * Overlays a table keeps at most (a Map entry each, some 80 bytes: about 20 MiB); past it,
+ * a partial write into a shared block copies the whole block, as without grains.
+ */
+const MAX_OVERLAYS = 1 << 18;
+
 /** At most this many extents per blockStatus answer (the contract allows a short answer). */
 const MAX_EXTENTS = 4096;
 
 export class VolumeIo {
   readonly blockSizeBytes: number;
+  /** Copy-on-write grain (0: whole blocks only, a 4 KiB pool). */
+  readonly grainBytes: number;
+  private readonly fullMask: number;
   private readonly zeroBlock: Buffer;
 
   constructor(
@@ -58,6 +68,8 @@ export class VolumeIo {
     private readonly readers: ReadWorkers,
   ) {
     this.blockSizeBytes = pool.blockSizeBytes;
+    this.grainBytes = grainBytesOf(this.blockSizeBytes);
+    this.fullMask = this.grainBytes === 0 ? 0 : fullMask(this.blockSizeBytes / this.grainBytes);
     this.zeroBlock = Buffer.alloc(this.blockSizeBytes);
   }
 
@@ -94,6 +106,14 @@ export class VolumeIo {
           if (runLen > 0) ios.push(drives.read(runPbn, runIn, out, runAt, runLen));
           runLen = 0;
           out.fill(0, pos - offset, pos - offset + n);
+        } else if (table.overlay(lba) !== undefined) {
+          // Grains from the overlay's block and from its base: reads of their own.
+          if (runLen > 0) ios.push(drives.read(runPbn, runIn, out, runAt, runLen));
+          runLen = 0;
+          const blockAt = pos - offset - inBlock;
+          eachSource(table, lba, inBlock, n, this.grainBytes, (src, at, len) => {
+            ios.push(drives.read(src, at, out, blockAt + at, len));
+          });
         } else if (
           runLen > 0 &&
           inBlock === 0 &&
@@ -192,20 +212,38 @@ export class VolumeIo {
     return out;
   }
 
-  /** The core write, with the blocks locked and marked. */
+  /**
+   * The core write, with the blocks locked and marked. Each piece goes
+   *   - in place: its block is mapped and nobody else maps it (into an overlay's block,
+   *     its grains then join the overlay; all of them, and it is a plain block again);
+   *   - into a new overlay: a partial piece into a block a snapshot shares, in a pool with
+   *     grains: a new block gets the piece's grains only and the shared block stays as its
+   *     base (copy-on-write at the grain: a 4 KiB write into a 64 KiB block copies 4 KiB);
+   *   - into a new whole block: unmapped (zeros), a whole piece, a shared overlay (its
+   *     grains gathered), or no grain to use: the old contents plus the piece.
+   * A grain the piece covers only in part is filled from where the grain is now.
+   */
   private async writeLocked(v: Volume, pieces: Piece[], direct = false): Promise<void> {
     const bs = this.blockSizeBytes;
     const alloc = this.pool.allocator;
     const drives = this.pool.drives;
-    // Plan: which pieces go in place, which need a new block (allocated up front, so a
-    // full pool fails the request before any byte is written).
-    const fresh: { piece: Piece; old: number; pbn: number }[] = [];
-    const inPlace: { pbn: number; piece: Piece }[] = [];
+    const table = v.table;
+    // Plan: new blocks are allocated up front, so a full pool fails the request before
+    // any byte is written.
+    const inPlace: { pbn: number; piece: Piece; overlay: Overlay | undefined }[] = [];
+    // mask !== 0: a new overlay of those grains on `old`.
+    const fresh: { piece: Piece; old: number; overlay: Overlay | undefined; pbn: number; mask: number }[] =
+      [];
     try {
       for (const piece of pieces) {
-        const old = v.table.get(piece.lba);
-        if (old !== 0 && alloc.refCount(old) === 1) inPlace.push({ pbn: old, piece });
-        else fresh.push({ piece, old, pbn: await this.pool.allocate() });
+        const old = table.get(piece.lba);
+        const overlay = old === 0 ? undefined : table.overlay(piece.lba);
+        if (old !== 0 && alloc.refCount(old) === 1) {
+          inPlace.push({ pbn: old, piece, overlay });
+          continue;
+        }
+        const mask = old !== 0 && overlay === undefined ? this.newOverlayMask(table, piece) : 0;
+        fresh.push({ piece, old, overlay, pbn: await this.pool.allocate(), mask });
       }
     } catch (err) {
       for (const f of fresh) alloc.unreserve(f.pbn);
@@ -230,29 +268,56 @@ export class VolumeIo {
         }
         segs.push({ pbn, last: pbn, inBlock, buf });
       };
-      for (const { pbn, piece } of inPlace) add(pbn, piece.inBlock, piece.data);
-      const copies: Promise<void>[] = [];
-      const full: { pbn: number; buf: Buffer }[] = [];
+      // Bytes some pieces need from their block's current contents, read first.
+      const reads: Promise<void>[] = [];
+      const later: (() => void)[] = [];
+      const readInto = (lba: number, from: number, to: number, buf: Buffer, bufAt: number) =>
+        eachSource(table, lba, from, to - from, this.grainBytes, (src, at, n) => {
+          reads.push(drives.read(src, at, buf, bufAt + at - from, n));
+        });
+      /** Write `piece` into `pbn` widened to whole grains, the widening read from block lba now. */
+      const grainWise = (pbn: number, piece: Piece) => {
+        const g = this.grainBytes;
+        const end = piece.inBlock + piece.data.length;
+        const s0 = Math.floor(piece.inBlock / g) * g;
+        const s1 = Math.min(Math.ceil(end / g) * g, bs);
+        if (s0 === piece.inBlock && s1 === end) {
+          add(pbn, piece.inBlock, piece.data);
+          return;
+        }
+        const buf = Buffer.allocUnsafe(s1 - s0);
+        const headRead = s0 < piece.inBlock;
+        if (headRead) readInto(piece.lba, s0, s0 + g, buf, 0);
+        // The tail grain, unless it is the head grain, already read.
+        if (end < s1 && !(headRead && s1 - g === s0)) readInto(piece.lba, s1 - g, s1, buf, s1 - g - s0);
+        later.push(() => {
+          piece.data.copy(buf, piece.inBlock - s0);
+          add(pbn, s0, buf);
+        });
+      };
+      for (const { pbn, piece, overlay } of inPlace) {
+        if (overlay === undefined) add(pbn, piece.inBlock, piece.data);
+        else grainWise(pbn, piece);
+      }
       for (const f of fresh) {
+        if (f.mask !== 0) {
+          grainWise(f.pbn, f.piece);
+          continue;
+        }
         if (f.piece.data.length === bs) {
           add(f.pbn, 0, f.piece.data);
           continue;
         }
         // Partial block: old contents (copy-on-write) or zeros, then the new bytes.
-        const buf = Buffer.alloc(bs);
-        full.push({ pbn: f.pbn, buf });
-        if (f.old !== 0) {
-          copies.push(
-            drives.read(f.old, 0, buf, 0, bs).then(() => {
-              f.piece.data.copy(buf, f.piece.inBlock);
-            }),
-          );
-        } else {
+        const buf = f.old === 0 ? Buffer.alloc(bs) : Buffer.allocUnsafe(bs);
+        if (f.old !== 0) readInto(f.piece.lba, 0, bs, buf, 0);
+        later.push(() => {
           f.piece.data.copy(buf, f.piece.inBlock);
-        }
+          add(f.pbn, 0, buf);
+        });
       }
-      if (copies.length > 0) await Promise.all(copies);
-      for (const { pbn, buf } of full) add(pbn, 0, buf);
+      if (reads.length > 0) await Promise.all(reads);
+      for (const fn of later) fn();
       if (segs.length === 1) await drives.write(segs[0].pbn, segs[0].inBlock, segs[0].buf, direct);
       else await Promise.all(segs.map((s) => drives.write(s.pbn, s.inBlock, s.buf, direct)));
     } catch (err) {
@@ -260,21 +325,64 @@ export class VolumeIo {
       throw err;
     }
     // The data is written: now map it (memory and log in the same tick).
+    const log = this.pool.log;
     for (const f of fresh) {
-      v.table.set(f.piece.lba, f.pbn);
+      const lba = f.piece.lba;
       alloc.mapReserved(f.pbn);
-      const seq = this.pool.log.append(rec.map(v.objId, f.piece.lba, f.pbn), true);
+      if (f.mask !== 0) {
+        // The table's reference to `old` stays, as the overlay's base.
+        table.setOverlay(lba, f.pbn, f.old, f.mask);
+        log.append(rec.mapOverlays(v.objId, Uint32Array.of(lba, f.pbn, f.old, f.mask)), true);
+        continue;
+      }
+      table.set(lba, f.pbn);
+      const seq = log.append(rec.map(v.objId, lba, f.pbn), true);
       if (f.old !== 0) alloc.unref(f.old, seq);
+      if (f.overlay) alloc.unref(f.overlay.base, seq);
     }
+    for (const { pbn, piece, overlay } of inPlace) {
+      if (overlay === undefined) continue;
+      const mask = (overlay.mask | this.grainsOf(piece)) >>> 0;
+      if (mask === overlay.mask) continue;
+      if (mask === this.fullMask) {
+        // Every grain is in the block now: a plain block, the base no longer needed.
+        table.set(piece.lba, pbn);
+        alloc.unref(overlay.base, log.append(rec.map(v.objId, piece.lba, pbn), true));
+      } else {
+        table.setOverlay(piece.lba, pbn, overlay.base, mask);
+        log.append(rec.mapOverlays(v.objId, Uint32Array.of(piece.lba, pbn, overlay.base, mask)), true);
+      }
+    }
+  }
+
+  /** The grains a piece touches. */
+  private grainsOf(piece: Piece): number {
+    const g = this.grainBytes;
+    const g0 = Math.floor(piece.inBlock / g);
+    const g1 = Math.floor((piece.inBlock + piece.data.length - 1) / g);
+    return (fullMask(g1 + 1) & ~fullMask(g0)) >>> 0;
+  }
+
+  /**
+   * The grains of a new overlay for a piece into a shared plain block, or 0 for a whole
+   * copy: no grains in this pool, the piece touches every grain, or the table has its
+   * most overlays (each costs memory until its block is rewritten whole).
+   */
+  private newOverlayMask(table: MappingTable, piece: Piece): number {
+    if (this.grainBytes === 0 || table.overlayCount >= MAX_OVERLAYS) return 0;
+    const mask = this.grainsOf(piece);
+    return mask === this.fullMask ? 0 : mask;
   }
 
   /** Unmap whole blocks [first, first + count) of the volume (caller holds the locks). */
   private unmap(v: Volume, first: number, count: number): void {
     const alloc = this.pool.allocator;
     for (let lba = v.table.nextMapped(first, first + count); lba < first + count; ) {
+      const overlay = v.table.overlay(lba);
       const old = v.table.set(lba, 0);
       const seq = this.pool.log.append(rec.map(v.objId, lba, 0));
       alloc.unref(old, seq);
+      if (overlay) alloc.unref(overlay.base, seq);
       lba = v.table.nextMapped(lba + 1, first + count);
     }
   }

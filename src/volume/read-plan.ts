@@ -6,8 +6,9 @@
  * Adjacent pieces of one range on one drive merge, so a 64 KiB hash block over 4 KiB pool
  * blocks written in order is one read.
  */
+import { grainBytesOf } from '../block/grain-masks.js';
 import type { Pool } from '../pool/index.js';
-import type { MappingTable } from './mapping.js';
+import { eachSource, type MappingTable } from './mapping.js';
 
 export interface ReadPlan {
   /** The drives' file descriptors, by drive index. */
@@ -28,6 +29,7 @@ export function planReads(
   lengths: ArrayLike<number>,
 ): ReadPlan {
   const bs = pool.blockSizeBytes;
+  const grain = grainBytesOf(bs);
   const drives = pool.drives;
   const n = offsets.length;
   const segStart = new Uint32Array(n + 1);
@@ -55,6 +57,13 @@ export function planReads(
     segs[m * 3 + 2] = length;
     m++;
   };
+  const piece = (pbn: number, inPbn: number, length: number) => {
+    if (pbn === 0) push(-1, 0, length);
+    else {
+      const at = drives.locate(pbn);
+      push(at.driveIndex, at.position + inPbn, length);
+    }
+  };
   for (cur = 0; cur < n; cur++) {
     segStart[cur] = m;
     const start = offsets[cur];
@@ -63,12 +72,7 @@ export function planReads(
       const lba = Math.floor(pos / bs);
       const inBlock = pos - lba * bs;
       const len = Math.min(bs - inBlock, end - pos);
-      const pbn = table.get(lba);
-      if (pbn === 0) push(-1, 0, len);
-      else {
-        const at = drives.locate(pbn);
-        push(at.driveIndex, at.position + inBlock, len);
-      }
+      eachSource(table, lba, inBlock, len, grain, piece);
       pos += len;
     }
   }

@@ -21,6 +21,7 @@ export const RecordType = {
   BitmapData: 14,
   Counters: 15,
   MapRuns: 16,
+  MapOverlays: 17,
 } as const;
 
 export const rec = {
@@ -72,6 +73,15 @@ export const rec = {
     const w = new ByteWriter(8 + triples.length * 4).u32(objId).u32(triples.length / 3);
     for (let i = 0; i < triples.length; i++) w.u32(triples[i]);
     return frameRecord(RecordType.MapRuns, w.finish());
+  },
+  /**
+   * Overlays (copy-on-write at the grain): [lba, pbn, base, mask] quadruples; block lba maps
+   * pbn, which holds the grains of mask, and base the rest (a write, or a checkpoint).
+   */
+  mapOverlays(objId: number, quads: Uint32Array): Buffer {
+    const w = new ByteWriter(8 + quads.length * 4).u32(objId).u32(quads.length / 4);
+    for (let i = 0; i < quads.length; i++) w.u32(quads[i]);
+    return frameRecord(RecordType.MapOverlays, w.finish());
   },
   bitmapCreate(volume: number, id: number, active: boolean, name: string, createdAt: string): Buffer {
     const w = new ByteWriter()

@@ -236,6 +236,17 @@ export class State {
         }
         return;
       }
+      case RecordType.MapOverlays: {
+        const t = this.table(r.u32());
+        const n = r.u32();
+        for (let i = 0; i < n; i++) {
+          const lba = r.u32();
+          const pbn = r.u32();
+          const base = r.u32();
+          t.setOverlay(lba, pbn, base, r.u32());
+        }
+        return;
+      }
       case RecordType.BitmapCreate: {
         const v = this.volume(r.u32());
         const id = r.u32();
@@ -384,6 +395,17 @@ export class State {
       if (runLength > 0) flush(runLba, runPbn, runLength);
       if (np > 0) out.push(rec.mapList(objId, pairs.subarray(0, np * 2)));
       if (nr > 0) out.push(rec.mapRuns(objId, runs.subarray(0, nr * 3)));
+      // Overlays after the plain mappings of their blocks (a plain mapping drops one).
+      const quads: number[] = [];
+      const flushQuads = () => {
+        if (quads.length > 0) out.push(rec.mapOverlays(objId, Uint32Array.from(quads)));
+        quads.length = 0;
+      };
+      t.eachOverlay((lba, pbn, o) => {
+        quads.push(lba, pbn, o.base, o.mask);
+        if (quads.length === MAX * 4) flushQuads();
+      });
+      flushQuads();
     };
     for (const v of this.volumes.values()) {
       out.push(rec.volumeCreate(v.objId, v.number, v.sizeBytes, v.name, v.createdAt));

@@ -83,7 +83,7 @@ export class NodeStorage implements Storage {
     );
     try {
       // Reference counts come from the mappings; nothing else says a block is in use.
-      for (const o of st.objects.values()) o.table.each((_lba, pbn) => pool.allocator.addRef(pbn));
+      for (const o of st.objects.values()) o.table.eachRef((pbn) => pool.allocator.addRef(pbn));
       pool.log.setSnapshotter(() => st.snapshotRecords());
       await pool.log.checkpoint(); // compacts, and starts a clean log after any torn tail
     } catch (err) {
@@ -243,7 +243,7 @@ export class NodeStorage implements Storage {
       const record = rec.volumeDelete(v.number);
       this.state.apply(record[6], record.subarray(12));
       const seq = this.poolRef.log.append(record);
-      table.each((_lba, pbn) => this.poolRef.allocator.unref(pbn, seq));
+      table.eachRef((pbn) => this.poolRef.allocator.unref(pbn, seq));
       await this.poolRef.log.commit(seq);
     });
   }
@@ -318,7 +318,7 @@ export class NodeStorage implements Storage {
       this.open();
       this.state.apply(record[6], record.subarray(12));
       // Copy-on-write: the snapshot shares every block; the next write to one copies it.
-      v.table.each((_lba, pbn) => this.poolRef.allocator.share(pbn));
+      v.table.eachRef((pbn) => this.poolRef.allocator.share(pbn));
       await this.poolRef.log.commit(this.poolRef.log.append(record));
     });
     return this.snapInfo(this.snap(volume, name));
@@ -334,7 +334,7 @@ export class NodeStorage implements Storage {
     const record = rec.snapshotDelete(s.objId);
     this.state.apply(record[6], record.subarray(12));
     const seq = this.poolRef.log.append(record);
-    s.table.each((_lba, pbn) => this.poolRef.allocator.unref(pbn, seq));
+    s.table.eachRef((pbn) => this.poolRef.allocator.unref(pbn, seq));
     await this.poolRef.log.commit(seq);
   }
 

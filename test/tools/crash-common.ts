@@ -11,7 +11,8 @@ export const VOLUME_BYTES = 32 * 1024 * 1024;
 export const REGIONS = VOLUME_BYTES / REGION_BYTES;
 export const VOLUMES = ['a', 'b'] as const;
 export const BLOCK_BYTES = 65536;
-export const POOL_BYTES = 80 * 1024 * 1024;
+/** Two volumes and a snapshot of each, every block rewritten: 128 MiB, and room for the quarantine. */
+export const POOL_BYTES = 160 * 1024 * 1024;
 const MAGIC = 0x52435254;
 
 export function regionData(volume: number, region: number, version: number): Buffer {

@@ -165,6 +165,16 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
           if (got !== base[vi][r]) touchedBlocks[vi].add(Math.floor((r * REGION_BYTES) / BLOCK_BYTES));
           base[vi][r] = got;
         }
+        // A snapshot holds what the volume held when it was taken: regions of this volume
+        // and place, never torn, stale or foreign (its blocks are shared with overlays).
+        for (const snap of s.listSnapshots(name)) {
+          const simg = await s.snapshotDevice(name, snap.name).read(0, VOLUME_BYTES);
+          for (let r = 0; r < REGIONS; r++) {
+            const got = decodeRegion(simg.subarray(r * REGION_BYTES, (r + 1) * REGION_BYTES), vi + 1, r);
+            if (typeof got === 'string')
+              violations.push(`cycle ${cycle}: snapshot ${name}/${snap.name} region ${r}: ${got}`);
+          }
+        }
         const union = s.getBitmap(name, 'since');
         for (const b of s.listBitmaps(name)) union.union(s.getBitmap(name, b.name));
         for (const block of touchedBlocks[vi]) {

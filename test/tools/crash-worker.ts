@@ -1,6 +1,8 @@
 /**
  * Crash-loop worker: opens the storage and does random writes (some FUA), zeroes, trims
- * and flushes on two volumes, plus bitmap freeze/merge, until the loop kills it with
+ * and flushes on two volumes, plus bitmap freeze/merge and a snapshot of each volume
+ * taken again now and then (so 4 KiB writes land in shared 64 KiB blocks: overlays,
+ * copy-on-write at the grain), until the loop kills it with
  * SIGKILL. Before issuing ops it reports them (and waits for the IPC channel to take the
  * message); when a flush or FUA completes it reports which ops are durable.
  *
@@ -112,6 +114,11 @@ async function main(): Promise<void> {
       const v = VOLUMES[rnd(2)];
       await storage.mergeBitmap(v, 'fixed', 'since');
       await storage.freezeBitmap(v, 'since', 'fixed');
+    }
+    if (iteration % 10 === 0) {
+      const v = VOLUMES[rnd(2)];
+      if (storage.listSnapshots(v).length > 0) await storage.deleteSnapshot(v, 'keep');
+      await storage.createSnapshot(v, 'keep');
     }
     while (inflight >= 32) await new Promise((r) => setImmediate(r));
     await new Promise((r) => setImmediate(r));
