@@ -10,9 +10,11 @@ import { constants, read as readCb, write as writeCb, writev as writevCb } from 
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { toReboundError } from '../errors.js';
+import { ReboundError, toReboundError } from '../errors.js';
+import { WorkerPool } from '../worker-pool.js';
 import { isAligned } from './aligned-memory.js';
 import type { DriveSpec } from './superblock.js';
+import type { WriteJob, WriteResult } from './write-worker.js';
 
 /** A write waiting for the end of the event-loop turn (Drives.write). */
 interface GatheredWrite {
@@ -25,6 +27,13 @@ interface GatheredWrite {
 
 /** Buffers in one pwritev (Linux takes up to IOV_MAX = 1024). */
 const MAX_GATHER = 256;
+/**
+ * Runs up to this size, when a turn has several, go to a write worker together (one
+ * message); bigger ones go to the thread pool as they are (no copy, one syscall each).
+ */
+const SMALL_RUN_BYTES = 128 * 1024;
+/** Write workers per pool (writes to the page cache are short; two ride out a slow one). */
+const WRITE_WORKERS = 2;
 
 /** Adjacent writes (one or more) as one pwritev (a short write goes on from where it stopped). */
 function writeRun(fd: number, run: GatheredWrite[]): void {
@@ -86,8 +95,15 @@ const DIRECT_ALIGNMENT = 4096;
 
 export class Drives {
   readonly totalBlocks: number;
-  /** Bytes written in all, and with direct I/O (tests, diagnostics). */
-  readonly stats = { writtenBytes: 0, directBytes: 0 };
+  /** Bytes written in all, with direct I/O, and by the write workers (tests, diagnostics). */
+  readonly stats = { writtenBytes: 0, directBytes: 0, workerBytes: 0 };
+  private readonly writers = new WorkerPool({
+    url: new URL('./write-worker.js', import.meta.url),
+    size: WRITE_WORKERS,
+    name: 'drive write worker',
+    fromError: (e) => new ReboundError('IO_ERROR', `writing: ${(e as Error).message}`),
+    closedError: () => new ReboundError('SHUTTING_DOWN', 'the pool is closed'),
+  });
 
   private constructor(
     private readonly list: Drive[],
@@ -145,6 +161,16 @@ export class Drives {
     return { fh: d.fh, position: (pbn - d.firstBlock) * this.blockSizeBytes, driveIndex: i };
   }
 
+  /** locate without the object, for loops over many blocks: the drive index of `pbn`... */
+  driveIndexOf(pbn: number): number {
+    return this.driveOf(pbn);
+  }
+
+  /** ...and the byte position of `pbn` on that drive. */
+  positionOf(pbn: number, driveIndex: number): number {
+    return (pbn - this.list[driveIndex].firstBlock) * this.blockSizeBytes;
+  }
+
   private driveOf(pbn: number): number {
     for (let i = 0; i < this.list.length; i++) {
       if (pbn < this.list[i].firstBlock + this.list[i].blocks) return i;
@@ -166,8 +192,11 @@ export class Drives {
   // Writes are gathered for the rest of the event-loop turn and written with one pwritev
   // per run of adjacent ones: blocks allocated together (a failback's copy-on-write
   // writes arrive many at once and get consecutive blocks) then cost one thread-pool
-  // round trip instead of one each. Each write still resolves only once its bytes are
-  // written. Writes in flight never overlap (the volume layer locks their blocks).
+  // round trip instead of one each. The small runs of a turn that has several (4 KiB
+  // writes into blocks of their own: a failback's copy into a 64 KiB-block pool, whose
+  // writes land at their grain in new blocks) go to a write worker in one message
+  // (write-worker.ts). Each write still resolves only once its bytes are written. Writes
+  // in flight never overlap (the volume layer locks their blocks).
 
   /**
    * Write `data` at byte `inBlock` of pool block `pbn` (and on, for adjacent blocks).
@@ -234,6 +263,7 @@ export class Drives {
     this.gathered = [];
     this.writeScheduled = false;
     all.sort((a, b) => a.drive - b.drive || a.position - b.position);
+    const small: GatheredWrite[][] = [];
     for (let i = 0; i < all.length; ) {
       let j = i + 1;
       let end = all[i].position + all[i].data.length;
@@ -246,10 +276,48 @@ export class Drives {
         end += all[j].data.length;
         j++;
       }
-      writeRun(this.list[all[i].drive].fh.fd, all.slice(i, j));
+      const run = all.slice(i, j);
+      if (end - all[i].position <= SMALL_RUN_BYTES) small.push(run);
+      else writeRun(this.list[all[i].drive].fh.fd, run);
       i = j;
     }
+    if (small.length === 1) writeRun(this.list[small[0][0].drive].fh.fd, small[0]);
+    else if (small.length > 1) this.writeSmall(small);
   };
+
+  /** Small runs, copied into one buffer, written by a write worker (write-worker.ts). */
+  private writeSmall(small: GatheredWrite[][]): void {
+    let total = 0;
+    for (const run of small) for (const w of run) total += w.data.length;
+    const data = new Uint8Array(total);
+    const runs = new Float64Array(small.length * 4);
+    let at = 0;
+    small.forEach((run, k) => {
+      runs[k * 4] = this.list[run[0].drive].fh.fd;
+      runs[k * 4 + 1] = run[0].position;
+      runs[k * 4 + 2] = at;
+      for (const w of run) {
+        data.set(w.data, at);
+        at += w.data.length;
+      }
+      runs[k * 4 + 3] = at - runs[k * 4 + 2];
+    });
+    this.stats.workerBytes += total;
+    const job: WriteJob = { data: data.buffer, runs };
+    this.writers.run(job, [data.buffer]).then(
+      (result) => {
+        (result as WriteResult).forEach((err, k) => {
+          for (const w of small[k]) {
+            if (err) w.fail(toReboundError(Object.assign(new Error(err.message), { code: err.code })));
+            else w.done();
+          }
+        });
+      },
+      (err) => {
+        for (const run of small) for (const w of run) w.fail(err);
+      },
+    );
+  }
 
   /** Read exactly `length` bytes into `out` at `at`; bytes past the end of the file read as zeros. */
   read(pbn: number, inBlock: number, out: Uint8Array, at: number, length: number): Promise<void> {
@@ -278,6 +346,7 @@ export class Drives {
   }
 
   async close(): Promise<void> {
+    await this.writers.close();
     await Promise.all(
       this.list.map(async (d) => {
         const direct = await d.direct;

@@ -1,5 +1,6 @@
 // The drives' write path: writes made in one event-loop turn are written together, one
-// pwritev per run of adjacent ones; every byte lands where it was aimed, on every drive.
+// pwritev per run of adjacent ones (small runs of a turn by a write worker, in one
+// message); every byte lands where it was aimed, on every drive.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,6 +33,11 @@ describe('drives', () => {
       writes.push([20, 100, block(20, 1000)]); // inside a block
       writes.push([20, 1100, block(21, 500)]); // right after it, in the same block
       await Promise.all(writes.map(([pbn, at, data]) => drives.write(pbn, at, data)));
+      assert.equal(
+        drives.stats.workerBytes,
+        11 * BS + 1500,
+        "the turn's small runs went to a write worker in one message",
+      );
       // Many adjacent blocks in one turn: more than one pwritev's worth.
       await Promise.all(Array.from({ length: 60 }, (_, k) => drives.write(67 + k, 0, block(1000 + k))));
       const d0 = await readFile(join(dir, 'd0.img'));
