@@ -60,8 +60,8 @@ export function planReads(
   const piece = (pbn: number, inPbn: number, length: number) => {
     if (pbn === 0) push(-1, 0, length);
     else {
-      const at = drives.locate(pbn);
-      push(at.driveIndex, at.position + inPbn, length);
+      const d = drives.driveIndexOf(pbn);
+      push(d, drives.positionOf(pbn, d) + inPbn, length);
     }
   };
   for (cur = 0; cur < n; cur++) {
