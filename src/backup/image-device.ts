@@ -291,35 +291,10 @@ export class BackupImageDevice extends ReadOnlyDevice {
     // stored bytes); each window is one ranged get, cached for the reads that follow.
     // Runs of other blocks (holes, zero blocks) read as zeros. A layered block's entries
     // decode into a scratch buffer first, and their grains are pasted into `out` after.
-    const groups = new Map<string, Group>();
+    const { groups, addEntry } = this.grouper();
     const layered: Layered[] = [];
     let scratchBytes = 0;
     let scratch: Buffer = EMPTY;
-    let last: Group | undefined;
-    const addEntry = (g: number, e: number, block: number, target: 'out' | 'scratch', at: number) => {
-      const { index } = chain[g];
-      const object = index.object[e];
-      const window = Math.floor(index.offset[e] / this.windowBytes);
-      if (
-        !(
-          last &&
-          last.gen === g &&
-          last.object === object &&
-          last.window === window &&
-          last.target === target
-        )
-      ) {
-        const k = `${target}/${g}/${object}/${window}`;
-        last = groups.get(k);
-        if (!last) {
-          last = { gen: g, object, window, target, blocks: [], entries: [], outs: [] };
-          groups.set(k, last);
-        }
-      }
-      last.blocks.push(block);
-      last.entries.push(e);
-      last.outs.push(at);
-    };
     for (const part of parts) {
       if (part.length === 0) continue;
       const first = Math.floor(part.offset / bs);
@@ -362,7 +337,51 @@ export class BackupImageDevice extends ReadOnlyDevice {
       zeroRun(end);
     }
     if (scratchBytes > 0) scratch = sharedBuffer(scratchBytes);
+    await this.decodeGroups(groups, out, scratch);
+    for (const item of layered) this.paste(item, scratch, out);
+  }
 
+  /**
+   * Entries to decode, grouped by fetch window (generation, data object, window of its
+   * stored bytes) and target; each window is one ranged get, cached for the reads that
+   * follow.
+   */
+  private grouper(): {
+    groups: Map<string, Group>;
+    addEntry: (g: number, e: number, block: number, target: 'out' | 'scratch', at: number) => void;
+  } {
+    const { chain } = this.plan;
+    const groups = new Map<string, Group>();
+    let last: Group | undefined;
+    const addEntry = (g: number, e: number, block: number, target: 'out' | 'scratch', at: number) => {
+      const { index } = chain[g];
+      const object = index.object[e];
+      const window = Math.floor(index.offset[e] / this.windowBytes);
+      if (
+        !(
+          last &&
+          last.gen === g &&
+          last.object === object &&
+          last.window === window &&
+          last.target === target
+        )
+      ) {
+        const k = `${target}/${g}/${object}/${window}`;
+        last = groups.get(k);
+        if (!last) {
+          last = { gen: g, object, window, target, blocks: [], entries: [], outs: [] };
+          groups.set(k, last);
+        }
+      }
+      last.blocks.push(block);
+      last.entries.push(e);
+      last.outs.push(at);
+    };
+    return { groups, addEntry };
+  }
+
+  /** Decode every group into its target. */
+  private async decodeGroups(groups: Map<string, Group>, out: Buffer, scratch: Buffer): Promise<void> {
     // Hold every window first (none is reused while this read waits for it), and let go
     // only when every job reading it has ended, failed or not.
     const taken = [...groups.values()].map((grp) => ({
@@ -374,7 +393,43 @@ export class BackupImageDevice extends ReadOnlyDevice {
     );
     for (const { win } of taken) this.releaseWindow(win);
     for (const r of settled) if (r.status === 'rejected') throw r.reason;
-    for (const item of layered) this.paste(item, scratch, out);
+  }
+
+  /**
+   * The grains of partly held blocks (partialBlocks) of an image opened `newestOnly`, as
+   * its delta stores them: block i's entry holds the grains of `masks[i]`, in order,
+   * packed, at `at[i]` of `data` (-1: a zero entry, its grains read as zeros), decoded in
+   * one codec job per fetch window. No block is assembled around them: a delta's apply
+   * writes the grains alone.
+   */
+  async readPartialGrains(
+    blocks: readonly number[],
+  ): Promise<{ data: Buffer; at: number[]; masks: number[] }> {
+    const { groups, addEntry } = this.grouper();
+    const at: number[] = [];
+    const masks: number[] = [];
+    let bytes = 0;
+    for (const b of blocks) {
+      const layers = this.plan.layers.get(b);
+      if (!layers || layers.length !== 1)
+        throw new ReboundError(
+          'INTERNAL',
+          `readPartialGrains: block ${b} is not a partial block of one entry`,
+        );
+      const { gen, entry } = layers[0];
+      const { meta } = this.plan.chain[gen];
+      masks.push(meta.masks?.[entry] ?? 0);
+      if (meta.flags[entry] & BLOCK_ZERO) {
+        at.push(-1);
+        continue;
+      }
+      at.push(bytes);
+      addEntry(gen, entry, b, 'scratch', bytes);
+      bytes += entryBytes(meta, entry);
+    }
+    const data = sharedBuffer(bytes);
+    await this.decodeGroups(groups, EMPTY, data);
+    return { data, at, masks };
   }
 
   /**

@@ -35,7 +35,7 @@
 import { BlockSet } from '../block/block-set.js';
 import { type CopyProgress, copyBlocks } from '../block/copy-engine.js';
 import type { BlockDevice } from '../block/device.js';
-import { grainRuns } from '../block/grain-masks.js';
+import { fullMask, grainRuns, popcount32 } from '../block/grain-masks.js';
 import { ReboundError } from '../errors.js';
 import type { ObjectStore } from '../objectstore/types.js';
 import type { Storage, VolumeInfo } from '../volume/types.js';
@@ -238,12 +238,14 @@ function withoutBlocks(set: BlockSet, blocks: Iterable<number>): BlockSet {
   return out;
 }
 
-/** Partly held blocks read together (one readDataRanges: a codec job per fetch window). */
+/** Partly held blocks read together (one codec job per fetch window). */
 const PARTIAL_BATCH_BLOCKS = 256;
 
 /**
  * Write the grains of partly held blocks (block -> grains) from the image into `dest`,
  * grain run by grain run, a few batches at once, and flush; returns the bytes written.
+ * The grains come packed, as the delta stores them (readPartialGrains): no block around
+ * them is decoded or assembled.
  */
 async function writePartialBlocks(
   image: BackupImageDevice,
@@ -262,26 +264,28 @@ async function writePartialBlocks(
       signal?.throwIfAborted();
       const batch = blocks.slice(next, next + PARTIAL_BATCH_BLOCKS);
       next += batch.length;
-      const ranges = batch.map((b) => ({ offset: b * bs, length: Math.min(bs, image.sizeBytes - b * bs) }));
-      const data = await image.readDataRanges(ranges);
-      try {
-        const writes: Promise<void>[] = [];
-        ranges.forEach((r, i) => {
-          const grains = partial.get(batch[i])!;
-          const at = i * bs; // every range but the device's last block is whole
-          grainRuns(grains, (g0, g1) => {
-            // The device's last block may end inside a grain run.
-            const from = g0 * grain;
-            const to = Math.min(g1 * grain, r.length);
-            if (to <= from) return;
-            writes.push(dest.write(r.offset + from, data.subarray(at + from, at + to)));
-            written += to - from;
-          });
+      const { data, at, masks } = await image.readPartialGrains(batch);
+      const writes: Promise<void>[] = [];
+      batch.forEach((b, i) => {
+        const start = b * bs;
+        const length = Math.min(bs, image.sizeBytes - start);
+        grainRuns(partial.get(b)!, (g0, g1) => {
+          // The device's last block may end inside a grain run.
+          const from = g0 * grain;
+          const to = Math.min(g1 * grain, length);
+          if (to <= from) return;
+          if (at[i] < 0) writes.push(dest.writeZeroes(start + from, to - from));
+          else {
+            // Grain g of the entry is its k-th packed grain, k = the mask's grains below g
+            // (mask 0: a whole entry, every grain).
+            const k = masks[i] === 0 ? g0 : popcount32(masks[i] & fullMask(g0));
+            const p = at[i] + k * grain;
+            writes.push(dest.write(start + from, data.subarray(p, p + to - from)));
+          }
+          written += to - from;
         });
-        for (const s of await Promise.allSettled(writes)) if (s.status === 'rejected') throw s.reason;
-      } finally {
-        image.recycle(data);
-      }
+      });
+      for (const s of await Promise.allSettled(writes)) if (s.status === 'rejected') throw s.reason;
     }
   };
   await Promise.all(Array.from({ length: 4 }, worker));

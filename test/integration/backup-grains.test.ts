@@ -149,6 +149,14 @@ describe('incrementals of partly changed blocks (4 KiB grains in 64 KiB blocks)'
     });
     assert.ok((await image(storage, 'apply')).equals(images[2].bytes));
     assert.equal(r.bytesCopied, 5 * G, 'only the grains of the delta');
+    // inc1 onto the full: its partial entries include a zeroed grain and a 512-byte write.
+    await restoreGeneration(storage, store, images[0].key, { volume: 'apply1' });
+    await restoreGeneration(storage, store, images[1].key, {
+      volume: 'apply1',
+      existing: 'overwrite',
+      onlyNewest: true,
+    });
+    assert.ok((await image(storage, 'apply1')).equals(images[1].bytes), 'inc1 applied onto the full');
   });
 
   it('retention merges keep partial entries over their parents (stacked), and chains still restore', async () => {
