@@ -411,7 +411,7 @@ export class BackupImageDevice extends ReadOnlyDevice {
     let bytes = 0;
     for (const b of blocks) {
       const layers = this.plan.layers.get(b);
-      if (!layers || layers.length !== 1)
+      if (layers?.length !== 1)
         throw new ReboundError(
           'INTERNAL',
           `readPartialGrains: block ${b} is not a partial block of one entry`,
