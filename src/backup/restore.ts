@@ -153,53 +153,29 @@ export async function restoreGeneration(
     : exists
       ? fullSet(image.sizeBytes, bs)
       : bridged(image.plan.held, Math.max(1, Math.floor(maxIoBytes / bs)));
-  // The copy engine flushes once at the end. Flushing as the restore goes overlaps the
-  // drives' write-back (buffered writes: a volume on tmpfs, a partial last block) and the
-  // metadata commits with the fetching and decoding of later blocks.
-  const flushEvery = options.flushEveryBytes ?? 128 * 1024 * 1024;
-  let sinceFlush = 0;
-  let flushing: Promise<void> | undefined;
-  let flushError: unknown;
-  const onDone = (_start: number, count: number) => {
-    sinceFlush += count * bs;
-    if (flushEvery <= 0 || sinceFlush < flushEvery || flushing) return;
-    sinceFlush = 0;
-    flushing = dest.flush().then(
-      () => {
-        flushing = undefined;
-      },
-      (err) => {
-        flushError ??= err;
-        flushing = undefined;
-      },
-    );
-  };
-  let result: Awaited<ReturnType<typeof copyBlocks>>;
-  try {
-    result = await copyBlocks({
-      source: image,
-      dest,
-      blocks,
-      zeroes: exists ? 'write' : 'skip',
-      concurrency: options.concurrency ?? 8,
-      maxIoBytes,
-      // The image reads holes for free: one read (a few ranged gets) per chunk.
-      mergeHoleBytes: maxIoBytes,
-      onProgress: options.onProgress,
-      progressIntervalMs: options.progressIntervalMs,
-      onDone,
-      recycle: (data) => image.recycle(data),
-      // Nobody reads a restore's blocks back soon: they go to the drives once, not through
-      // the page cache (copied in, written back later, the node's cache flooded).
-      direct: true,
-      maxBytesPerSec: options.maxBytesPerSec,
-      signal: options.signal,
-    });
-    result.bytesCopied += await writePartialBlocks(image, dest, partial, options.signal);
-  } finally {
-    await flushing;
-  }
-  if (flushError !== undefined) throw flushError;
+  const result = await copyBlocks({
+    source: image,
+    dest,
+    blocks,
+    zeroes: exists ? 'write' : 'skip',
+    concurrency: options.concurrency ?? 8,
+    maxIoBytes,
+    // The image reads holes for free: one read (a few ranged gets) per chunk.
+    mergeHoleBytes: maxIoBytes,
+    onProgress: options.onProgress,
+    progressIntervalMs: options.progressIntervalMs,
+    // Flushing as the restore goes overlaps the drives' write-back (buffered writes: a
+    // volume on tmpfs, a partial last block) and the metadata commits with the fetching
+    // and decoding of later blocks.
+    flushEveryBytes: options.flushEveryBytes ?? 128 * 1024 * 1024,
+    recycle: (data) => image.recycle(data),
+    // Nobody reads a restore's blocks back soon: they go to the drives once, not through
+    // the page cache (copied in, written back later, the node's cache flooded).
+    direct: true,
+    maxBytesPerSec: options.maxBytesPerSec,
+    signal: options.signal,
+  });
+  result.bytesCopied += await writePartialBlocks(image, dest, partial, options.signal);
   if (exists && info.sizeBytes > image.sizeBytes) {
     await dest.writeZeroes(image.sizeBytes, info.sizeBytes - image.sizeBytes);
     await dest.flush();

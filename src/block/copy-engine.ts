@@ -122,6 +122,14 @@ export interface CopyOptions {
   maxBatchesInFlight?: number;
   /** Flush the destination before resolving. Default true. */
   flush?: boolean;
+  /**
+   * Also flush the destination, without waiting, each time this many bytes have been
+   * copied since the last such flush: the destination's write-back then runs during the
+   * copy instead of all in the final flush (a failback's 20,000 scattered 4 KiB writes
+   * took some 160 ms to fdatasync at the end here). A failed one fails the copy. Default
+   * 0: none.
+   */
+  flushEveryBytes?: number;
   onProgress?: (progress: CopyProgress) => void;
   /** Default 250 ms; a last report always comes at the end. */
   progressIntervalMs?: number;
@@ -309,11 +317,32 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     return extents;
   };
 
+  // Flushes along the way (flushEveryBytes): one at a time, never waited for but at the end.
+  const flushEvery = options.flushEveryBytes ?? 0;
+  let sinceFlush = 0;
+  let flushing: Promise<void> | undefined;
+  const flushAlong = (bytes: number) => {
+    sinceFlush += bytes;
+    if (flushEvery <= 0 || sinceFlush < flushEvery || flushing) return;
+    sinceFlush = 0;
+    flushing = dest.flush().then(
+      () => {
+        flushing = undefined;
+      },
+      (err) => {
+        failure ??= err;
+        flushing = undefined;
+      },
+    );
+  };
+
   /** Count a finished chunk and tell the caller. */
   const chunkDone = (c: Chunk) => {
+    const bytes = Math.min(c.count * blockSize, limitBytes - c.start * blockSize);
     p.blocksDone += c.count;
-    p.bytesDone += Math.min(c.count * blockSize, limitBytes - c.start * blockSize);
+    p.bytesDone += bytes;
     options.onDone?.(c.start, c.count);
+    flushAlong(bytes);
   };
 
   const copyChunk = async (c: Chunk) => {
@@ -477,6 +506,7 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
+  await flushing;
   if (failure !== undefined) {
     report(true);
     throw failure;

@@ -16,7 +16,7 @@ import { ReboundError } from '../errors.js';
 import type { Storage } from '../volume/index.js';
 import type { ExternalVolumes } from './external.js';
 import { freezeInto } from './freeze.js';
-import { COPY_BATCHES, COPY_CONCURRENCY } from './target.js';
+import { COPY_BATCHES, COPY_CONCURRENCY, COPY_FLUSH_BYTES } from './target.js';
 
 export interface LocalCopyRequest {
   volume: string;
@@ -103,6 +103,7 @@ export async function localCopy(
     zeroes: 'write',
     concurrency: options.concurrency ?? COPY_CONCURRENCY,
     maxBatchesInFlight: COPY_BATCHES,
+    flushEveryBytes: COPY_FLUSH_BYTES,
     signal: options.signal,
     progressIntervalMs: 200,
     onProgress: (p) => options.onProgress?.(p.bytesDone, p.bytesTotal, p.rateBytesPerSec),

@@ -54,7 +54,7 @@ import {
   writeRecord,
 } from './record.js';
 import { PairSink } from './sink.js';
-import { COPY_BATCHES, dialOptions, type Secrets, targetLabel } from './target.js';
+import { COPY_BATCHES, COPY_FLUSH_BYTES, dialOptions, type Secrets, targetLabel } from './target.js';
 
 /** A connected target: a BlockDevice that can be closed (an NbdClientDevice). */
 export type TargetDevice = BlockDevice & { close(): Promise<void> };
@@ -454,6 +454,7 @@ export class Pair {
       zeroes: 'write',
       concurrency: this.ctx.copyConcurrency,
       maxBatchesInFlight: COPY_BATCHES,
+      flushEveryBytes: COPY_FLUSH_BYTES,
       signal: this.abort.signal,
       progressIntervalMs: 200,
       onProgress: (p) => {

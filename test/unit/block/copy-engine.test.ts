@@ -492,4 +492,49 @@ describe('copyBlocks', () => {
     const ro = new MemoryDevice(size, { blockSizeBytes: BS, readOnly: true });
     await assert.rejects(copyBlocks({ source: src, dest: ro, blocks: set }), { code: 'READ_ONLY' });
   });
+  it('flushes along the way every flushEveryBytes, one at a time, and fails on a failed flush', async () => {
+    const src = new MemoryDevice(64 * BS, { blockSizeBytes: BS });
+    const dst = new MemoryDevice(64 * BS, { blockSizeBytes: BS });
+    for (let b = 0; b < 64; b++) await src.write(b * BS, fill(b));
+    const set = new BlockSet(64);
+    for (let b = 0; b < 64; b += 2) set.add(b); // 32 scattered blocks: 32 chunks
+    let flushes = 0;
+    let flushing = 0;
+    let mostFlushing = 0;
+    let failFlush = false;
+    const flushed: BlockDevice = {
+      sizeBytes: dst.sizeBytes,
+      blockSizeBytes: dst.blockSizeBytes,
+      readOnly: false,
+      write: (o, d) => dst.write(o, d),
+      writeZeroes: (o, l, opt) => dst.writeZeroes(o, l, opt),
+      trim: (o, l) => dst.trim(o, l),
+      read: (o, l) => dst.read(o, l),
+      blockStatus: (o, l) => dst.blockStatus(o, l),
+      async flush() {
+        flushes++;
+        mostFlushing = Math.max(mostFlushing, ++flushing);
+        await new Promise((r) => setTimeout(r, 2));
+        flushing--;
+        if (failFlush) throw new ReboundError('IO_ERROR', 'the disk went away');
+      },
+    };
+    const r = await copyBlocks({
+      source: src,
+      dest: flushed,
+      blocks: set,
+      concurrency: 4,
+      flushEveryBytes: 8 * BS,
+    });
+    assert.equal(r.blocksDone, 32);
+    for (let b = 0; b < 64; b += 2) assert.ok((await dst.read(b * BS, BS)).equals(fill(b)), `block ${b}`);
+    // 32 blocks, one flush every 8 of them at most (never two at once), and the final one.
+    assert.ok(flushes >= 2 && flushes <= 5, `${flushes} flushes`);
+    assert.equal(mostFlushing, 1, 'flushes along the way do not pile up');
+    failFlush = true;
+    await assert.rejects(
+      copyBlocks({ source: src, dest: flushed, blocks: set, concurrency: 4, flushEveryBytes: 8 * BS }),
+      /the disk went away/,
+    );
+  });
 });
