@@ -1,6 +1,7 @@
 /**
  * Worker threads that take jobs by message, shared by the backup codec pool
- * (backup/codec-pool.ts) and the volume read workers (volume/read-workers.ts).
+ * (backup/codec-pool.ts), the volume read workers (volume/read-workers.ts) and the
+ * drive write workers (pool/drives.ts).
  *
  *   run(job) --{ id, job }--> the least busy worker (started while under `size`)
  *            <--{ id, result } or { id, error }--
