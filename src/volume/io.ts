@@ -25,7 +25,7 @@
  * while an older read still uses it is not handed out again before that read ends.
  */
 import type { ByteRange, Extent, ZeroOptions } from '../block/device.js';
-import { fullMask, grainBytesOf } from '../block/grain-masks.js';
+import { fullMask, grainBytesOf, grainRuns } from '../block/grain-masks.js';
 import { ReboundError } from '../errors.js';
 import type { Pool } from '../pool/index.js';
 import { eachSource, type MappingTable, type Overlay } from './mapping.js';
@@ -353,6 +353,51 @@ export class VolumeIo {
         log.append(rec.mapOverlays(v.objId, Uint32Array.of(piece.lba, pbn, overlay.base, mask)), true);
       }
     }
+  }
+
+  /**
+   * Fold the overlays whose base no other table holds (its snapshot is gone) back into
+   * plain blocks: the base's grains are copied into the overlay's block and the base is
+   * let go, so an overlay does not keep two pool blocks for one for good. One block at a
+   * time, under its lock, as a write (a snapshot waits for it); stops early when `stop`
+   * says so. Returns the blocks folded. What a crash interrupts stays an overlay, which
+   * reads the same.
+   */
+  async foldOverlays(v: Volume, stop: () => boolean): Promise<number> {
+    const alloc = this.pool.allocator;
+    const drives = this.pool.drives;
+    const g = this.grainBytes;
+    const candidates: number[] = [];
+    v.table.eachOverlay((lba, _pbn, o) => {
+      if (alloc.refCount(o.base) === 1) candidates.push(lba);
+    });
+    let folded = 0;
+    for (const lba of candidates) {
+      if (stop() || v.deleted) break;
+      const epoch = await this.enter(v);
+      try {
+        const release = await v.rt.locks.acquire(lba, 1);
+        try {
+          const pbn = v.table.get(lba);
+          const o = v.table.overlay(lba);
+          if (!o || alloc.refCount(pbn) !== 1 || alloc.refCount(o.base) !== 1) continue;
+          const missing = (this.fullMask & ~o.mask) >>> 0;
+          const runs: [number, number][] = [];
+          grainRuns(missing, (g0, g1) => runs.push([g0 * g, (g1 - g0) * g]));
+          const bufs = runs.map(([, n]) => Buffer.allocUnsafe(n));
+          await Promise.all(runs.map(([at, n], i) => drives.read(o.base, at, bufs[i], 0, n)));
+          await Promise.all(runs.map(([at], i) => drives.write(pbn, at, bufs[i])));
+          v.table.set(lba, pbn);
+          alloc.unref(o.base, this.pool.log.append(rec.map(v.objId, lba, pbn), true));
+          folded++;
+        } finally {
+          release();
+        }
+      } finally {
+        this.leave(v, epoch);
+      }
+    }
+    return folded;
   }
 
   /** The grains a piece touches. */

@@ -90,7 +90,10 @@ export class NodeStorage implements Storage {
       await pool.close().catch(() => {});
       throw err;
     }
-    return new NodeStorage(pool, st);
+    const storage = new NodeStorage(pool, st);
+    // Overlays whose snapshot went while the node was down (or mid-fold) fold now.
+    for (const v of st.volumes.values()) storage.foldOverlays(v);
+    return storage;
   }
 
   get serial(): string {
@@ -336,6 +339,34 @@ export class NodeStorage implements Storage {
     const seq = this.poolRef.log.append(record);
     s.table.eachRef((pbn) => this.poolRef.allocator.unref(pbn, seq));
     await this.poolRef.log.commit(seq);
+    this.foldOverlays(s.volume);
+  }
+
+  /**
+   * In the background, fold the volume's overlays whose base nobody else holds any more
+   * back into plain blocks (VolumeIo.foldOverlays): after a snapshot is deleted, and at
+   * open. Best effort: a failure leaves overlays, which read the same (foldStats).
+   */
+  private foldOverlays(v: Volume): void {
+    if (v.table.overlayCount === 0) return;
+    this.folding = this.folding.then(async () => {
+      if (this.closed || v.deleted) return;
+      try {
+        this.foldStats.folded += await this.io.foldOverlays(v, () => this.closed);
+      } catch (err) {
+        // A volume deleted or a node stopping under a fold is no failure of it.
+        if (!v.deleted && !this.closed) this.foldStats.lastError = (err as Error).message;
+      }
+    });
+  }
+
+  private folding: Promise<void> = Promise.resolve();
+  /** Overlays folded, and the last failure of a fold (tests, diagnostics). */
+  readonly foldStats = { folded: 0, lastError: null as string | null };
+
+  /** Resolves once the overlay folds started so far have ended. */
+  whenFolded(): Promise<void> {
+    return this.folding;
   }
 
   snapshotDevice(volume: string, name: string): BlockDevice {
@@ -496,6 +527,7 @@ export class NodeStorage implements Storage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.folding; // a fold stops at its next block once closed
     // Requests already running (the NBD server stops taking new ones first) finish
     // before the last checkpoint, so none of them writes into a closed drive or log.
     const deadline = Date.now() + CLOSE_DRAIN_MS;

@@ -97,6 +97,32 @@ describe('copy-on-write at the grain (overlays)', () => {
     await check(model, snapshot);
   });
 
+  it('once the snapshot is deleted, overlays fold back into plain blocks and free their bases', async () => {
+    const { model } = await setup();
+    const dev = t.storage.hostDevice('v');
+    for (const [off, seed] of [
+      [3 * BS + G, 1],
+      [5 * BS + 15 * G, 2],
+      [7 * BS + 100, 3], // unaligned: grain 0 filled from the base
+    ] as const) {
+      const d = pattern(G, seed);
+      await dev.write(off, d);
+      model.write(off, d);
+    }
+    assert.equal(t.storage.pool().usedBytes, SIZE + 3 * BS);
+    await t.storage.deleteSnapshot('v', 's');
+    await t.storage.whenFolded();
+    assert.equal(t.storage.foldStats.folded, 3, 'three overlays folded');
+    assert.equal(t.storage.foldStats.lastError, null);
+    await t.storage.rawPool.flush();
+    assert.equal(t.storage.pool().usedBytes, SIZE, 'one pool block per volume block again');
+    assert.ok((await t.storage.device('v').read(0, SIZE)).equals(model.bytes), 'reads the same');
+    await t.reopen();
+    assert.ok((await t.storage.device('v').read(0, SIZE)).equals(model.bytes), 'and after a reopen');
+    await t.storage.whenFolded();
+    assert.equal(t.storage.foldStats.folded, 0, 'nothing left to fold at open');
+  });
+
   it('unaligned and spanning writes fill their edge grains from where the grain is', async () => {
     const { model, snapshot } = await setup();
     const dev = t.storage.hostDevice('v');
