@@ -320,7 +320,8 @@ export class NodeStorage implements Storage {
       const record = rec.snapshotCreate(v.number, objId, true, v.sizeBytes, name, new Date().toISOString());
       this.open();
       this.state.apply(record[6], record.subarray(12));
-      // Copy-on-write: the snapshot shares every block; the next write to one copies it.
+      // Copy-on-write: the snapshot shares every block; the next write to one copies it
+      // (a write of part of it, only the grains it touches: an overlay, io.ts).
       v.table.eachRef((pbn) => this.poolRef.allocator.share(pbn));
       await this.poolRef.log.commit(this.poolRef.log.append(record));
     });
