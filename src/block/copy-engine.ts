@@ -317,6 +317,8 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     return extents;
   };
 
+  /** The first error (or the abort): no new chunk starts once it is set. */
+  let failure: unknown;
   // Flushes along the way (flushEveryBytes): one at a time, never waited for but at the end.
   const flushEvery = options.flushEveryBytes ?? 0;
   let sinceFlush = 0;
@@ -476,7 +478,6 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     }
     return batch;
   };
-  let failure: unknown;
   /** True (with the failure recorded) once the copy must stop. */
   const stopped = () => {
     if (signal?.aborted) failure ??= signal.reason ?? new DOMException('copy aborted', 'AbortError');

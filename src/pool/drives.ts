@@ -157,8 +157,7 @@ export class Drives {
   /** The drive and byte position of pool block `pbn` (1-based). */
   locate(pbn: number): { fh: FileHandle; position: number; driveIndex: number } {
     const i = this.driveOf(pbn);
-    const d = this.list[i];
-    return { fh: d.fh, position: (pbn - d.firstBlock) * this.blockSizeBytes, driveIndex: i };
+    return { fh: this.list[i].fh, position: this.positionOf(pbn, i), driveIndex: i };
   }
 
   /** locate without the object, for loops over many blocks: the drive index of `pbn`... */

@@ -271,7 +271,7 @@ export class VolumeIo {
       // Bytes some pieces need from their block's current contents, read first.
       const reads: Promise<void>[] = [];
       const later: (() => void)[] = [];
-      const readInto = (lba: number, from: number, to: number, buf: Buffer, bufAt: number) =>
+      const readCurrent = (lba: number, from: number, to: number, buf: Buffer, bufAt: number) =>
         eachSource(table, lba, from, to - from, this.grainBytes, (src, at, n) => {
           reads.push(drives.read(src, at, buf, bufAt + at - from, n));
         });
@@ -287,9 +287,9 @@ export class VolumeIo {
         }
         const buf = Buffer.allocUnsafe(s1 - s0);
         const headRead = s0 < piece.inBlock;
-        if (headRead) readInto(piece.lba, s0, s0 + g, buf, 0);
+        if (headRead) readCurrent(piece.lba, s0, s0 + g, buf, 0);
         // The tail grain, unless it is the head grain, already read.
-        if (end < s1 && !(headRead && s1 - g === s0)) readInto(piece.lba, s1 - g, s1, buf, s1 - g - s0);
+        if (end < s1 && !(headRead && s1 - g === s0)) readCurrent(piece.lba, s1 - g, s1, buf, s1 - g - s0);
         later.push(() => {
           piece.data.copy(buf, piece.inBlock - s0);
           add(pbn, s0, buf);
@@ -310,7 +310,7 @@ export class VolumeIo {
         }
         // Partial block: old contents (copy-on-write) or zeros, then the new bytes.
         const buf = f.old === 0 ? Buffer.alloc(bs) : Buffer.allocUnsafe(bs);
-        if (f.old !== 0) readInto(f.piece.lba, 0, bs, buf, 0);
+        if (f.old !== 0) readCurrent(f.piece.lba, 0, bs, buf, 0);
         later.push(() => {
           f.piece.data.copy(buf, f.piece.inBlock);
           add(f.pbn, 0, buf);

@@ -22,6 +22,7 @@ import {
 import { ReboundError } from '../../src/errors.js';
 import { DirectoryStore } from '../../src/objectstore/index.js';
 import { NodeStorage } from '../../src/volume/index.js';
+import { volumeBytes } from '../helpers/volume-bytes.js';
 
 const MiB = 1024 * 1024;
 const BS = 65536;
@@ -34,10 +35,6 @@ function text(length: number): Buffer {
   const b = Buffer.alloc(length);
   for (let at = 0, i = 0; at < length; i++) at += b.write(words[pick[i] % words.length], at);
   return b;
-}
-
-async function image(storage: NodeStorage, volume: string): Promise<Buffer> {
-  return storage.device(volume).read(0, storage.getVolume(volume).sizeBytes);
 }
 
 describe('backup codecs in one chain', () => {
@@ -81,20 +78,20 @@ describe('backup codecs in one chain', () => {
       assert.equal(r.catalog.compression, codec);
       if (codec !== 'none')
         assert.ok(r.bytesStored < r.bytesRead * 0.85, `${codec} compresses the text blocks`);
-      gens.push({ key: r.generationKey, bytes: await image(storage, 'vol'), codec });
+      gens.push({ key: r.generationKey, bytes: await volumeBytes(storage, 'vol'), codec });
     }
     // The default codec when none is asked for.
     await dev.write(3 * BS, text(BS));
     const def = await backupVolume(storage, 'vol', store, { method: 'incremental' });
     assert.equal(def.catalog.compression, 'zstd');
-    gens.push({ key: def.generationKey, bytes: await image(storage, 'vol'), codec: 'zstd' });
+    gens.push({ key: def.generationKey, bytes: await volumeBytes(storage, 'vol'), codec: 'zstd' });
   });
 
   it('restores every generation byte for byte, and verify passes', async () => {
     for (const [i, g] of gens.entries()) {
       const r = await restoreGeneration(storage, store, g.key, { volume: `r${i}` });
       assert.equal(r.chain.length, i + 1);
-      assert.deepEqual(await image(storage, `r${i}`), g.bytes, `generation ${i + 1} (${g.codec})`);
+      assert.deepEqual(await volumeBytes(storage, `r${i}`), g.bytes, `generation ${i + 1} (${g.codec})`);
     }
     const v = await verifyStore(store);
     assert.ok(v.ok, JSON.stringify(v.problems));
@@ -108,7 +105,7 @@ describe('backup codecs in one chain', () => {
     assert.equal(merged.catalog.compression, 'mixed', 'brotli full + deflate incremental');
     for (const g of gens.slice(1)) {
       await restoreGeneration(storage, store, g.key, { volume: 'check', existing: 'overwrite' });
-      assert.deepEqual(await image(storage, 'check'), g.bytes, `after the merge: ${g.key}`);
+      assert.deepEqual(await volumeBytes(storage, 'check'), g.bytes, `after the merge: ${g.key}`);
     }
     assert.ok((await verifyStore(store)).ok);
   });

@@ -23,15 +23,12 @@ import {
 } from '../../src/backup/index.js';
 import { DirectoryStore } from '../../src/objectstore/index.js';
 import { NodeStorage } from '../../src/volume/index.js';
+import { volumeBytes } from '../helpers/volume-bytes.js';
 
 const MiB = 1024 * 1024;
 const BS = 65536;
 const G = 4096;
 const SIZE = 16 * MiB;
-
-async function image(storage: NodeStorage, volume: string): Promise<Buffer> {
-  return storage.device(volume).read(0, storage.getVolume(volume).sizeBytes);
-}
 
 describe('incrementals of partly changed blocks (4 KiB grains in 64 KiB blocks)', () => {
   let dir: string;
@@ -52,7 +49,7 @@ describe('incrementals of partly changed blocks (4 KiB grains in 64 KiB blocks)'
     await dev.write(0, Buffer.alloc(SIZE / 2, 'grain test '));
     await dev.write(SIZE / 2, randomBytes(SIZE / 2));
     const full = await backupVolume(storage, 'v', store, { method: 'full' });
-    images.push({ key: full.generationKey, bytes: await image(storage, 'v'), name: 'full' });
+    images.push({ key: full.generationKey, bytes: await volumeBytes(storage, 'v'), name: 'full' });
   });
   after(async () => {
     await storage.close();
@@ -91,7 +88,7 @@ describe('incrementals of partly changed blocks (4 KiB grains in 64 KiB blocks)'
     assert.ok(inc1.bytesStored <= inc1.bytesRead, `${inc1.bytesStored} stored`);
     const raw = await readFile(join(dir, 'store', inc1.catalog.metadataKey));
     assert.equal(raw.readUInt16BE(4), 2, 'metadata version 2: partial entries');
-    images.push({ key: inc1.generationKey, bytes: await image(storage, 'v'), name: 'inc1' });
+    images.push({ key: inc1.generationKey, bytes: await volumeBytes(storage, 'v'), name: 'inc1' });
 
     // Same blocks again, other grains and the same ones, plus a new block.
     const dev = storage.hostDevice('v');
@@ -102,18 +99,18 @@ describe('incrementals of partly changed blocks (4 KiB grains in 64 KiB blocks)'
     const inc2 = await backupVolume(storage, 'v', store, { method: 'incremental' });
     assert.equal(inc2.catalog.parent, inc1.generationKey);
     assert.equal(inc2.bytesRead, 5 * G);
-    images.push({ key: inc2.generationKey, bytes: await image(storage, 'v'), name: 'inc2' });
+    images.push({ key: inc2.generationKey, bytes: await volumeBytes(storage, 'v'), name: 'inc2' });
 
     await dev.write(9 * BS + 8 * G, randomBytes(G));
     const diff = await backupVolume(storage, 'v', store, { method: 'differential' });
     assert.equal(diff.catalog.parent, images[0].key);
     // Since the full: the grains of both incrementals and this write, merged per block.
     assert.equal(diff.blocks, 10);
-    images.push({ key: diff.generationKey, bytes: await image(storage, 'v'), name: 'diff' });
+    images.push({ key: diff.generationKey, bytes: await volumeBytes(storage, 'v'), name: 'diff' });
 
     for (const [i, img] of images.entries()) {
       await restoreGeneration(storage, store, img.key, { volume: `r${i}` });
-      assert.ok((await image(storage, `r${i}`)).equals(img.bytes), `restore of ${img.name}`);
+      assert.ok((await volumeBytes(storage, `r${i}`)).equals(img.bytes), `restore of ${img.name}`);
     }
     const v = await verifyStore(store);
     assert.ok(v.ok, JSON.stringify(v.problems));
@@ -147,7 +144,7 @@ describe('incrementals of partly changed blocks (4 KiB grains in 64 KiB blocks)'
       existing: 'overwrite',
       onlyNewest: true,
     });
-    assert.ok((await image(storage, 'apply')).equals(images[2].bytes));
+    assert.ok((await volumeBytes(storage, 'apply')).equals(images[2].bytes));
     assert.equal(r.bytesCopied, 5 * G, 'only the grains of the delta');
     // inc1 onto the full: its partial entries include a zeroed grain and a 512-byte write.
     await restoreGeneration(storage, store, images[0].key, { volume: 'apply1' });
@@ -156,7 +153,7 @@ describe('incrementals of partly changed blocks (4 KiB grains in 64 KiB blocks)'
       existing: 'overwrite',
       onlyNewest: true,
     });
-    assert.ok((await image(storage, 'apply1')).equals(images[1].bytes), 'inc1 applied onto the full');
+    assert.ok((await volumeBytes(storage, 'apply1')).equals(images[1].bytes), 'inc1 applied onto the full');
   });
 
   it('retention merges keep partial entries over their parents (stacked), and chains still restore', async () => {
@@ -172,14 +169,17 @@ describe('incrementals of partly changed blocks (4 KiB grains in 64 KiB blocks)'
       'a partial entry stacked over its absorbed parent',
     );
     await restoreGeneration(storage, store, images[2].key, { volume: 'check' });
-    assert.ok((await image(storage, 'check')).equals(images[2].bytes), 'inc2 after merging inc1');
+    assert.ok((await volumeBytes(storage, 'check')).equals(images[2].bytes), 'inc2 after merging inc1');
     // The full goes: inc2 and the differential absorb it and become fulls.
     await deleteGeneration(store, images[0].key);
     for (const img of [images[2], images[3]]) {
       const gen = await readCatalog(store, img.key);
       assert.equal(gen.catalog.parent, null);
       await restoreGeneration(storage, store, img.key, { volume: 'check', existing: 'overwrite' });
-      assert.ok((await image(storage, 'check')).equals(img.bytes), `${img.name} after merging the full`);
+      assert.ok(
+        (await volumeBytes(storage, 'check')).equals(img.bytes),
+        `${img.name} after merging the full`,
+      );
     }
     const v = await verifyStore(store);
     assert.ok(v.ok, JSON.stringify(v.problems));
@@ -196,7 +196,7 @@ describe('incrementals of partly changed blocks (4 KiB grains in 64 KiB blocks)'
     const inc = await backupVolume(storage, 'v', store, { method: 'incremental' });
     assert.equal(inc.bytesRead, BS + G, 'block 40 whole, block 41 one grain');
     await restoreGeneration(storage, store, inc.generationKey, { volume: 'after-restart' });
-    assert.ok((await image(storage, 'after-restart')).equals(await image(storage, 'v')));
+    assert.ok((await volumeBytes(storage, 'after-restart')).equals(await volumeBytes(storage, 'v')));
   });
 
   it('catches a flipped byte in a partial entry in verify and in restore', async () => {

@@ -30,6 +30,7 @@ import { DirectoryStore } from '../../src/objectstore/index.js';
 import type { ObjectStore } from '../../src/objectstore/types.js';
 import { NodeStorage } from '../../src/volume/index.js';
 import { directIo } from '../helpers/direct-io.js';
+import { volumeBytes } from '../helpers/volume-bytes.js';
 
 const MiB = 1024 * 1024;
 const BS = 65536;
@@ -41,10 +42,6 @@ function pattern(length: number, seed: number): Buffer {
   if (seed % 2 === 0) b.fill(`seed ${seed} `);
   else randomBytes(length).copy(b);
   return b;
-}
-
-async function image(storage: NodeStorage, volume: string): Promise<Buffer> {
-  return storage.device(volume).read(0, storage.getVolume(volume).sizeBytes);
 }
 
 /** A store whose puts fail after `okPuts` (fault injection). */
@@ -98,7 +95,7 @@ describe('backup and restore round trip', () => {
     assert.equal(full.catalog.parent, null);
     assert.ok(full.bytesStored < 8 * BS, 'text blocks compressed');
     assert.equal(progress[progress.length - 1], 8);
-    images.push({ key: full.generationKey, bytes: await image(storage, 'db'), method: 'full' });
+    images.push({ key: full.generationKey, bytes: await volumeBytes(storage, 'db'), method: 'full' });
     assert.ok(backupBitmaps(storage, 'db', store).incremental, 'backup bitmap created');
     assert.deepEqual(storage.listSnapshots('db'), [], 'snapshot deleted');
 
@@ -109,13 +106,13 @@ describe('backup and restore round trip', () => {
     assert.equal(inc.method, 'incremental');
     assert.equal(inc.catalog.parent, full.generationKey);
     assert.equal(inc.blocks, 4);
-    images.push({ key: inc.generationKey, bytes: await image(storage, 'db'), method: 'incremental' });
+    images.push({ key: inc.generationKey, bytes: await volumeBytes(storage, 'db'), method: 'incremental' });
 
     await dev.write(300 * BS, pattern(BS, 9));
     const inc2 = await backupVolume(storage, 'db', store, { method: 'incremental' });
     assert.equal(inc2.catalog.parent, inc.generationKey);
     assert.equal(inc2.blocks, 1);
-    images.push({ key: inc2.generationKey, bytes: await image(storage, 'db'), method: 'incremental' });
+    images.push({ key: inc2.generationKey, bytes: await volumeBytes(storage, 'db'), method: 'incremental' });
 
     await dev.write(0, pattern(BS, 11));
     const diff = await backupVolume(storage, 'db', store, { method: 'differential' });
@@ -123,12 +120,12 @@ describe('backup and restore round trip', () => {
     assert.equal(diff.catalog.parent, full.generationKey, 'differential chains to the full');
     // Every block changed since the full: 2, 200, 201, 10, 300 and now 0.
     assert.equal(diff.blocks, 6);
-    images.push({ key: diff.generationKey, bytes: await image(storage, 'db'), method: 'differential' });
+    images.push({ key: diff.generationKey, bytes: await volumeBytes(storage, 'db'), method: 'differential' });
 
     await dev.write(5 * BS, pattern(BS, 13));
     const inc3 = await backupVolume(storage, 'db', store, { method: 'incremental' });
     assert.equal(inc3.catalog.parent, diff.generationKey);
-    images.push({ key: inc3.generationKey, bytes: await image(storage, 'db'), method: 'incremental' });
+    images.push({ key: inc3.generationKey, bytes: await volumeBytes(storage, 'db'), method: 'incremental' });
 
     const gens = await listGenerations(store, storage.getVolume('db').uniqueId);
     assert.deepEqual(
@@ -144,7 +141,7 @@ describe('backup and restore round trip', () => {
       const name = `r${i}`;
       const direct = storage.rawPool.drives.stats.directBytes;
       const r = await restoreGeneration(storage, store, img.key, { volume: name });
-      assert.deepEqual(await image(storage, name), img.bytes, `generation ${i + 1} (${img.method})`);
+      assert.deepEqual(await volumeBytes(storage, name), img.bytes, `generation ${i + 1} (${img.method})`);
       // Runs of 256 KiB and more went to the drives with direct I/O (past the page cache),
       // where the file system has it (tmpfs has not); shorter writes stay buffered.
       if (await directIo(dir)) {
@@ -179,7 +176,7 @@ describe('backup and restore round trip', () => {
       code: 'ALREADY_EXISTS',
     });
     await restoreGeneration(storage, store, images[1].key, { volume: 'scratch', existing: 'overwrite' });
-    assert.deepEqual(await image(storage, 'scratch'), images[1].bytes);
+    assert.deepEqual(await volumeBytes(storage, 'scratch'), images[1].bytes);
   });
 
   it('serves a generation as a read-only block device', async () => {
@@ -262,7 +259,7 @@ describe('backup and restore round trip', () => {
     const ok = await backupVolume(storage, 'db', store, { method: 'incremental' });
     assert.equal(ok.method, 'incremental');
     assert.ok(ok.blocks >= 2);
-    images.push({ key: ok.generationKey, bytes: await image(storage, 'db'), method: 'incremental' });
+    images.push({ key: ok.generationKey, bytes: await volumeBytes(storage, 'db'), method: 'incremental' });
     // Orphans of the failed attempts are cleaned once past the grace period.
     const { deleted } = await cleanupOrphans(store, { graceMs: 0, now: () => new Date(Date.now() + 2000) });
     assert.ok(deleted.every((k) => k.includes('/data/') || k.includes('/meta/')));
@@ -320,7 +317,7 @@ describe('backup and restore round trip', () => {
     assert.equal(inc1.protected, true);
     for (const img of images.slice(1)) {
       const r = await restoreGeneration(storage, store, img.key, { volume: 'check', existing: 'overwrite' });
-      assert.deepEqual(await image(storage, 'check'), img.bytes, `after delete: ${img.key}`);
+      assert.deepEqual(await volumeBytes(storage, 'check'), img.bytes, `after delete: ${img.key}`);
       assert.ok(r.chain.every((k) => k !== images[0].key));
     }
     assert.ok((await verifyStore(store)).ok);
@@ -334,7 +331,7 @@ describe('backup and restore round trip', () => {
     assert.equal(left.length, 3);
     for (const img of images.filter((i) => kept.has(i.key))) {
       await restoreGeneration(storage, store, img.key, { volume: 'check', existing: 'overwrite' });
-      assert.deepEqual(await image(storage, 'check'), img.bytes, `after retention: ${img.key}`);
+      assert.deepEqual(await volumeBytes(storage, 'check'), img.bytes, `after retention: ${img.key}`);
     }
     const v = await verifyStore(store);
     assert.ok(v.ok, JSON.stringify(v.problems));
@@ -348,7 +345,7 @@ describe('backup and restore round trip', () => {
     const next = await backupVolume(storage, 'db', store, { method: 'incremental' });
     assert.equal(next.method, 'incremental');
     await restoreGeneration(storage, store, next.generationKey, { volume: 'check', existing: 'overwrite' });
-    assert.deepEqual(await image(storage, 'check'), await image(storage, 'db'));
+    assert.deepEqual(await volumeBytes(storage, 'check'), await volumeBytes(storage, 'db'));
   });
 });
 
