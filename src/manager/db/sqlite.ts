@@ -40,7 +40,12 @@ export const DB_FILE = 'manager.db';
 
 type Row = Record<string, unknown>;
 
+/** Prepared statements kept at most (see `statement` below). */
+const STATEMENT_CACHE = 256;
+
 export class SqliteManagerDb implements ManagerDb {
+  private readonly statements = new Map<string, Database.Statement>();
+
   private constructor(private readonly db: Database.Database) {}
 
   /** Open (creating, mode 0600) `manager.db` in dataDir and bring it to the newest schema. */
@@ -621,13 +626,29 @@ export class SqliteManagerDb implements ManagerDb {
   // ---- helpers ----
 
   private all(sql: string, ...args: unknown[]): Row[] {
-    return this.db.prepare(sql).all(...args) as Row[];
+    return this.statement(sql).all(...args) as Row[];
   }
   private one(sql: string, ...args: unknown[]): Row | undefined {
-    return this.db.prepare(sql).get(...args) as Row | undefined;
+    return this.statement(sql).get(...args) as Row | undefined;
   }
   private run(sql: string, ...args: unknown[]): Database.RunResult {
-    return this.db.prepare(sql).run(...args);
+    return this.statement(sql).run(...args);
+  }
+
+  /**
+   * Statements are prepared once and kept: preparing parses and plans the SQL each time
+   * (a job step writes its record and log several times). The SQL texts are a fixed few
+   * (plus updates naming the columns they change); past STATEMENT_CACHE of them the
+   * cache starts over rather than grow.
+   */
+  private statement(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (st === undefined) {
+      if (this.statements.size >= STATEMENT_CACHE) this.statements.clear();
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
   }
   /** Map SQLite's uniqueness and reference failures to ReboundError codes. */
   private unique(what: string, fn: () => void): void {
