@@ -30,7 +30,9 @@
  * Options: --size 8G (512M for a quick run), --block-size 64K (both pools'; their update
  * bitmaps track 4 KiB grains either way), --verify changed|full, --out FILE (JSON results), --methods
  * remote-copy,object-store,external,full (a subset, to measure one method; the time ratios
- * need `full`).
+ * need `full`), --repeat N (each delta N times, each time after a failover of its own;
+ * the table gives each method's median run by job time and the range, the full copy
+ * runs once: runs of the same code here differ by about 10% with the machine's load).
  */
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -52,6 +54,7 @@ const { values: args } = parseArgs({
     verify: { type: 'string', default: 'changed' },
     out: { type: 'string' },
     methods: { type: 'string', default: 'remote-copy,object-store,external,full' },
+    repeat: { type: 'string', default: '1' },
   },
 });
 const KiB = 1024;
@@ -63,6 +66,9 @@ if (!Number.isInteger(sizeBytes) || sizeBytes < 64 * MiB || sizeBytes % (64 * Ki
 if (args.verify !== 'changed' && args.verify !== 'full')
   throw new Error(`--verify ${args.verify}: changed or full`);
 const verify = args.verify;
+const repeat = Number(args.repeat);
+if (!Number.isInteger(repeat) || repeat < 1 || repeat > 20)
+  throw new Error(`--repeat ${args.repeat}: 1 to 20`);
 const chosen = args.methods.split(',');
 for (const k of chosen) {
   if (!['remote-copy', 'object-store', 'external', 'full'].includes(k))
@@ -275,8 +281,13 @@ async function main(): Promise<void> {
     console.log(`volume filled with random data in ${seconds(t0).toFixed(1)} s`);
 
     let rounds = 0;
-    for (const [round, method] of METHODS.entries()) {
-      if (!chosen.includes(method.key)) continue;
+    // --repeat: each pass runs every chosen delta once, in the same order, so a drift of
+    // the machine's load spreads over all of them; the full copy runs once, last (it gives
+    // the primary volume another unique ID, which later backups would have to follow).
+    const deltas = METHODS.filter((x) => !x.forceFull && chosen.includes(x.key));
+    const fulls = METHODS.filter((x) => x.forceFull && chosen.includes(x.key));
+    const runs = [...Array.from({ length: repeat }, () => deltas).flat(), ...fulls];
+    for (const [round, method] of runs.entries()) {
       // The primary sits at its newest backup: the failover's consistency assurance moves nothing.
       t0 = process.hrtime.bigint();
       await finished(
@@ -374,9 +385,14 @@ async function main(): Promise<void> {
       );
     }
 
-    const full = samples.find((s) => s.method === FULL_COPY);
+    // One row per method: its median run by job time (with --repeat 1, its only run).
+    const medians = [...new Set(samples.map((s) => s.method))].map((name) => {
+      const mine = samples.filter((s) => s.method === name).sort((a, b) => a.jobSeconds - b.jobSeconds);
+      return { s: mine[Math.floor((mine.length - 1) / 2)], all: mine };
+    });
+    const full = medians.find((x) => x.s.method === FULL_COPY)?.s;
     console.table(
-      samples.map((s) => {
+      medians.map(({ s, all }) => {
         const bytesRatio = s.bytesMoved / s.changedBytes;
         const timeRatio = full ? s.jobSeconds / full.jobSeconds : Number.NaN;
         const copyRatio = full ? s.copySeconds / full.copySeconds : Number.NaN;
@@ -389,7 +405,11 @@ async function main(): Promise<void> {
           moved: fmtBytes(s.bytesMoved),
           'moved/changed': `${bytesRatio.toFixed(3)}x`,
           'aim <= 1.05x': isFull ? '-' : bytesRatio <= 1.05 ? 'met' : 'MISSED',
+          runs: all.length,
           'job s': s.jobSeconds.toFixed(2),
+          ...(all.length > 1 && {
+            'job s range': `${all[0].jobSeconds.toFixed(2)}-${all[all.length - 1].jobSeconds.toFixed(2)}`,
+          }),
           'copy s': s.copySeconds.toFixed(2),
           'verify s': (s.steps.verify ?? 0).toFixed(2),
           'job/full': isFull ? '-' : `${(timeRatio * 100).toFixed(1)}%`,
