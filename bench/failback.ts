@@ -31,8 +31,9 @@
  * bitmaps track 4 KiB grains either way), --verify changed|full, --out FILE (JSON results), --methods
  * remote-copy,object-store,external,full (a subset, to measure one method; the time ratios
  * need `full`), --repeat N (each delta N times, each time after a failover of its own;
- * the table gives each method's median run by job time and the range, the full copy
- * runs once: runs of the same code here differ by about 10% with the machine's load).
+ * the table gives each method's median run by job time, the lower middle one for an
+ * even N, and the range; the full copy runs once: runs of the same code here differ by
+ * about 10% with the machine's load).
  */
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -385,7 +386,8 @@ async function main(): Promise<void> {
       );
     }
 
-    // One row per method: its median run by job time (with --repeat 1, its only run).
+    // One row per method: its median run by job time (the lower middle one for an even
+    // count; with --repeat 1, its only run).
     const medians = [...new Set(samples.map((s) => s.method))].map((name) => {
       const mine = samples.filter((s) => s.method === name).sort((a, b) => a.jobSeconds - b.jobSeconds);
       return { s: mine[Math.floor((mine.length - 1) / 2)], all: mine };
