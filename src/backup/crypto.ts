@@ -14,7 +14,15 @@
  * sealed bytes elsewhere fails authentication. Random nonces: at most 2^32 seals per key
  * keep the collision risk negligible (NIST SP 800-38D); that is 256 TiB of 64 KiB blocks.
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  hash,
+  hkdfSync,
+  randomBytes,
+} from 'node:crypto';
 import { ReboundError } from '../errors.js';
 
 export const KEY_BYTES = 32;
@@ -74,7 +82,7 @@ export function open(key: Buffer, sealed: Buffer, aad: Buffer): Buffer | undefin
 export function blockChecksum(keys: BackupKeys | undefined, plaintext: Buffer): Buffer {
   return keys
     ? createHmac('sha256', keys.checksumKey).update(plaintext).digest()
-    : createHash('sha256').update(plaintext).digest();
+    : hash('sha256', plaintext, 'buffer'); // one-shot: no Hash object per block
 }
 
 export function sha256(...parts: Buffer[]): Buffer {

@@ -572,6 +572,7 @@ async function writeBlocks(
   const jobOutputs = new BufferPool(sharedBuffer, concurrency + 1);
   const jobInputs = new BufferPool(sharedBuffer, concurrency + 1);
   const readInto = device.readInto?.bind(device);
+  const readRanges = device.readRanges?.bind(device);
   const objectBytes = DATA_HEADER_BYTES + Math.max(objectSize, maxStored);
   const objectBuffers = new BufferPool((size) => Buffer.allocUnsafeSlow(size), uploadConcurrency + 1);
 
@@ -668,17 +669,33 @@ async function writeBlocks(
       });
     }
     const input = jobInputs.take(maxBlocks * bs);
-    await Promise.all(
-      reads.map(async (r) => {
-        // The device's end may cut the last block short: the rest reads as zeros.
-        const len = Math.max(0, Math.min(r.length, device.sizeBytes - r.offset));
+    // The device's end may cut the last block short: the rest reads as zeros.
+    const lengthOf = (r: (typeof reads)[number]) =>
+      Math.max(0, Math.min(r.length, device.sizeBytes - r.offset));
+    if (readRanges && reads.length > 1) {
+      // Scattered grains: one call for the batch (a volume's read worker), not a read each.
+      const some = reads.filter((r) => lengthOf(r) > 0);
+      const data = await readRanges(some.map((r) => ({ offset: r.offset, length: lengthOf(r) })));
+      let from = 0;
+      for (const r of reads) {
+        const len = lengthOf(r);
+        data.copy(input, r.at, from, from + len);
+        from += len;
         progress.bytesRead += len;
-        const into = input.subarray(r.at, r.at + len);
-        if (readInto) await readInto(r.offset, into);
-        else (await device.read(r.offset, len)).copy(into);
         if (len < r.room) input.fill(0, r.at + len, r.at + r.room);
-      }),
-    );
+      }
+    } else {
+      await Promise.all(
+        reads.map(async (r) => {
+          const len = lengthOf(r);
+          progress.bytesRead += len;
+          const into = input.subarray(r.at, r.at + len);
+          if (readInto) await readInto(r.offset, into);
+          else (await device.read(r.offset, len)).copy(into);
+          if (len < r.room) input.fill(0, r.at + len, r.at + r.room);
+        }),
+      );
+    }
     const out = jobOutputs.take(ioBytes + MAX_BATCH_ENTRIES * (maxStored - bs));
     try {
       const r = await pool.encode(input.subarray(0, at), {

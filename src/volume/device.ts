@@ -60,6 +60,11 @@ export class VolumeDevice implements BlockDevice {
    * 4 KiB blocks) read by a read worker in one message. Holes read as zeros.
    */
   readDataRanges(ranges: readonly ByteRange[]): Promise<Buffer> {
+    return this.readRanges(ranges);
+  }
+
+  /** BlockDevice.readRanges: scattered ranges read by a read worker in one message. */
+  readRanges(ranges: readonly ByteRange[]): Promise<Buffer> {
     return this.run(async () => {
       for (const r of ranges) checkRange(this, r.offset, r.length);
       return this.io.readRanges(this.vol.table, ranges);
@@ -132,6 +137,13 @@ export class SnapshotDevice extends ReadOnlyDevice {
     this.check();
     checkRange(this, offset, out.length);
     return this.io.readInto(this.snap.table, offset, out);
+  }
+
+  /** BlockDevice.readRanges: a backup's scattered grains, read by a read worker in one message. */
+  async readRanges(ranges: readonly ByteRange[]): Promise<Buffer> {
+    this.check();
+    for (const r of ranges) checkRange(this, r.offset, r.length);
+    return this.io.readRanges(this.snap.table, ranges);
   }
 
   async blockStatus(offset: number, length: number): Promise<Extent[]> {
