@@ -166,6 +166,40 @@ describe('failback plan', () => {
     assert.deepEqual([r.done.idsFrom, r.done.delta], ['primary', false]);
   });
 
+  it('object store: the primary registers the store and premarks while the secondary writes N+1', () => {
+    const nTask = { lost: false, result: { generationKey: 'g2', blocks: 1, bytesStored: 10 } };
+    const back = { lost: false, result: { bytesCopied: 65536, bytesZeroed: 0 } };
+    const p = { ...base, method: 'object-store' as const };
+    const r = walk(p, { ids: [{ equal: true }], 'n.task': [nTask], 'back.task': [back], ...verified });
+    assert.deepEqual(r.steps.slice(0, 10), [
+      'ids S503',
+      'stop S801',
+      'fence S801',
+      'store Fig. 9',
+      'n.start S802-S803',
+      'pstore Fig. 9',
+      'premark S902',
+      'n.task S803-S806',
+      'back.start S902-S903',
+      'back.task S903',
+    ]);
+    // IDs that differ: the whole chain comes back, nothing is premarked.
+    const full = walk(p, { ids: [{ equal: false }], 'n.task': [nTask], 'back.task': [back], ...verified });
+    assert.ok(!full.steps.some((x) => x.startsWith('premark')));
+    assert.ok(full.steps.indexOf('pstore Fig. 9') < full.steps.indexOf('n.task S803-S806'));
+    // A job recorded when N+1 had ended and the primary was not ready yet goes on from there.
+    const old = {
+      ids: { equal: true },
+      stop: {},
+      fence: {},
+      store: {},
+      'n.start': {},
+      'n.task': nTask.result,
+    };
+    const next = failbackPlan.next(p, old, 'j1');
+    assert.ok('step' in next && next.step.name === 'pstore');
+  });
+
   it('every method verifies after its last write and before the primary starts', () => {
     for (const method of ['remote-copy', 'object-store', 'external'] as const) {
       const r = walk(

@@ -24,8 +24,9 @@
  *
  * Through the object store (S801-S806, S901-S906):
  *   stop      S801 the secondary's hosts stop (hook) and its host I/O is fenced
- *   nN.*      S802-S806 the secondary writes generation N+1 from its since-restore bitmap,
- *             parent = the failover's base generation
+ *   n.*       S802-S806 the secondary writes generation N+1 from its since-restore bitmap,
+ *             parent = the failover's base generation; meanwhile the primary registers
+ *             the store and (a delta) premarks its bitmaps with the blocks N+1 brings
  *   back.*    S901-S903 the primary applies only that generation (IDs equal), else the
  *             whole chain
  *   start     S904 the primary's hosts start (hook); S905 the primary accepts I/O (unfence)
@@ -587,11 +588,23 @@ export const failbackPlan: JobPlan<FailbackParams> = {
         what: `generation N+1 of ${p.secondaryVolume} (its changes since failover)`,
       },
     );
+    // While the secondary writes N+1 the primary gets ready for it: the store registered
+    // and, for a delta, its bitmaps marked with the blocks N+1 brings (the set holds still
+    // since S801's fence). Both touch only the primary, and the wait is most of the job.
+    const ready = () => {
+      const pstore = storeStep(data, p.primaryNode, p.store, 'pstore');
+      if (pstore) return { step: pstore };
+      if (delta && !data.premark) return premark(p, 'S902');
+      return null;
+    };
+    if (nplus1?.effect.type === 'wait-task') {
+      const r = ready();
+      if (r) return r;
+    }
     if (nplus1) return { step: nplus1 };
     const gen = data['n.task'] as { generationKey: string; blocks: number; bytesStored: number };
-    const pstore = storeStep(data, p.primaryNode, p.store, 'pstore');
-    if (pstore) return { step: pstore };
-    if (delta && !data.premark) return premark(p, 'S902');
+    const r = ready(); // a job recorded before the primary got ready during N+1
+    if (r) return r;
     const back = taskSteps(
       jobId,
       data,
