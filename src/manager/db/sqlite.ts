@@ -499,7 +499,18 @@ export class SqliteManagerDb implements ManagerDb {
       },
     ).map(job);
   }
-  async updateJob(id: string, c: JobChange): Promise<void> {
+  async updateJob(id: string, c: JobChange, log?: Omit<JobLogEntry, 'id'>): Promise<void> {
+    if (log) {
+      // One commit, not two: a step's state and its log line land together.
+      this.db.transaction(() => {
+        this.changeJob(id, c);
+        this.insertJobLog(log);
+      })();
+      return;
+    }
+    this.changeJob(id, c);
+  }
+  private changeJob(id: string, c: JobChange): void {
     const cols: Record<string, unknown> = { updated_at: c.updatedAt };
     if (c.state !== undefined) cols.state = c.state;
     if (c.data !== undefined) cols.data_json = JSON.stringify(c.data);
@@ -518,6 +529,9 @@ export class SqliteManagerDb implements ManagerDb {
     });
   }
   async appendJobLog(e: Omit<JobLogEntry, 'id'>): Promise<JobLogEntry> {
+    return this.insertJobLog(e);
+  }
+  private insertJobLog(e: Omit<JobLogEntry, 'id'>): JobLogEntry {
     const info = this.run(
       'INSERT INTO job_log (job, at, step, spec, status, message) VALUES (?, ?, ?, ?, ?, ?)',
       e.job,

@@ -345,7 +345,8 @@ export interface ManagerDb {
     setting?: string;
     limit: number;
   }): Promise<JobRecord[]>;
-  updateJob(id: string, change: JobChange): Promise<void>;
+  /** With `log`, that line is appended in the same transaction (a step and its log line). */
+  updateJob(id: string, change: JobChange, log?: Omit<JobLogEntry, 'id'>): Promise<void>;
   appendJobLog(entry: Omit<JobLogEntry, 'id'>): Promise<JobLogEntry>;
   listJobLog(job: string): Promise<JobLogEntry[]>;
 

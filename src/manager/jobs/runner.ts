@@ -229,8 +229,12 @@ export class JobRunner {
         return this.failed(job, job.step ?? 'job', err);
       }
       // Record the step before its effect: a restart runs it again (effects are idempotent).
-      if (job.step !== step.name) job = await this.update(job, { step: step.name });
-      await this.log(job, step.name, step.spec, 'started', step.title);
+      job = await this.update(job, job.step !== step.name ? { step: step.name } : {}, {
+        step: step.name,
+        spec: step.spec,
+        status: 'started',
+        message: step.title,
+      });
       let result: unknown;
       try {
         result = await runEffect(step.effect, {
@@ -249,13 +253,15 @@ export class JobRunner {
         return this.failed(job, step.name, err, step.spec);
       }
       const data: JobData = plan.apply(job.data, step, result);
-      job = await this.update(job, { data });
-      await this.log(
+      job = await this.update(
         job,
-        step.name,
-        step.spec,
-        'done',
-        plan.describe?.(step, result) ?? `${step.title}: done`,
+        { data },
+        {
+          step: step.name,
+          spec: step.spec,
+          status: 'done',
+          message: plan.describe?.(step, result) ?? `${step.title}: done`,
+        },
       );
     }
   }
@@ -321,9 +327,20 @@ export class JobRunner {
     });
   }
 
-  private async update(job: JobRecord, change: Omit<JobChange, 'updatedAt'>): Promise<JobRecord> {
-    const c: JobChange = { ...change, updatedAt: isoTime(this.o.clock) };
-    await this.o.db.updateJob(job.id, c);
+  /** Record a change of the job; with `line`, its log line in the same commit. */
+  private async update(
+    job: JobRecord,
+    change: Omit<JobChange, 'updatedAt'>,
+    line?: { step: string; spec: string | null; status: JobLogStatus; message: string },
+  ): Promise<JobRecord> {
+    const at = isoTime(this.o.clock);
+    const c: JobChange = { ...change, updatedAt: at };
+    await this.o.db.updateJob(job.id, c, line && { job: job.id, at, ...line });
+    if (line)
+      this.o.logger.info(
+        { job: job.id, step: line.step, spec: line.spec, status: line.status },
+        line.message,
+      );
     const next = { ...job, ...c } as JobRecord;
     this.emit(next);
     return next;
