@@ -93,6 +93,16 @@ export function parseCatalogKey(
   return { genKey: m[1], generation: Number(m[2]), backupId: m[3], revision: Number(m[4]) };
 }
 
+/**
+ * A test for the name of a volume's incremental backup bitmap while it counts from
+ * generation `genKey` (writer.ts names it rbi.<store tag>.<backup id>): the blocks the
+ * volume changed since that backup. Matches nothing when `genKey` is not a generation key.
+ */
+export function isIncrementalBitmapSince(genKey: string): (name: string) => boolean {
+  const id = /\/catalog\/\d{10}-([^/]+)$/.exec(genKey)?.[1];
+  return (name) => id !== undefined && /^rbi\.[A-Za-z0-9]{1,16}\./.test(name) && name.endsWith(`.${id}`);
+}
+
 /** The generation key a user passed, whether as a generation key or a catalog key. */
 export function toGenerationKey(key: string): string {
   const parsed = parseCatalogKey(key);

@@ -184,18 +184,25 @@ function* setRanges(set: BlockSet): Generator<HashRange> {
   }
 }
 
+/** Blocks of `blockBytes` each. */
+export interface ChangedSet {
+  set: BlockSet;
+  blockBytes: number;
+}
+
 /**
- * The blocks set in any of `names` of a volume (those it has), at the bitmaps' grain: a
- * failback's changed blocks are the secondary's since-restore bitmap and whatever froze
- * out of it into the copy's bitmaps. Undefined when the volume has none of them (the
- * caller compares everything then).
+ * The blocks set in any of `names` of a volume (those it has; or those whose name passes
+ * the test), at the bitmaps' grain: a failback's changed blocks are the secondary's
+ * since-restore bitmap and whatever froze out of it into the copy's bitmaps. Undefined
+ * when the volume has none of them (the caller compares everything then).
  */
 export async function changedSet(
   client: NodeClient,
   volume: string,
-  names: string[],
-): Promise<{ set: BlockSet; blockBytes: number } | undefined> {
-  const present = (await client.listBitmaps(volume)).filter((b) => names.includes(b.name));
+  names: string[] | ((name: string) => boolean),
+): Promise<ChangedSet | undefined> {
+  const wanted = typeof names === 'function' ? names : (name: string) => names.includes(name);
+  const present = (await client.listBitmaps(volume)).filter((b) => wanted(b.name));
   if (present.length === 0) return undefined;
   // At the grain where the node tracks one (4 KiB writes into 64 KiB blocks are 4 KiB to
   // copy and compare, not 64); a node without grainBytes predates grains.
@@ -211,6 +218,21 @@ export async function changedSet(
     set.union(x);
   }
   return { set, blockBytes };
+}
+
+/**
+ * `a` with the blocks of `b` added, in `a`'s unit: a block of `b` marks every block of
+ * `a` it overlaps (two nodes' pools may track different grains).
+ */
+export function unionChanged(a: ChangedSet, b: ChangedSet): ChangedSet {
+  const set = a.set.clone();
+  for (const r of b.set.runs()) {
+    const from = Math.floor((r.start * b.blockBytes) / a.blockBytes);
+    const to = Math.ceil(((r.start + r.count) * b.blockBytes) / a.blockBytes);
+    if (to > set.sizeBlocks) set.resize(to);
+    set.addRange(from, to - from);
+  }
+  return { set, blockBytes: a.blockBytes };
 }
 
 /** One line for logs and errors: "identical (1024 blocks)" or "3 of 1024 blocks differ, first 5, 9, 12". */

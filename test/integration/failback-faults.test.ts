@@ -347,6 +347,10 @@ describe('failback under faults', () => {
     const r = end.result as Moved;
     // Two 64 KiB blocks written at the secondary: 32 grains of 4 KiB.
     assert.deepEqual([r.delta, r.blocksMoved], [true, 32]);
+    // The verify compares the drift that consistency assurance rewrote as well: 8M-8M+128k
+    // and 26M+64k (48 grains) and 12M+64k, which only the secondary wrote.
+    const v = r.verify as { identical: boolean; scope: string; blocksCompared: number };
+    assert.deepEqual([v.identical, v.scope, v.blocksCompared], [true, 'changed', 64]);
     // The drift is undone except where the secondary wrote (8M); 26M reads the base again.
     await assertIdentical(primary.uri('app'), ref);
     await readsAs(primary.uri('app'), '0x11', '26M', '64k');

@@ -5,18 +5,19 @@
  * has is skipped, a node task is started under the job's ID (the node returns the same
  * task), following a task is a read, recording a backup or syncing sets the same state.
  */
+import { isIncrementalBitmapSince } from '../../backup/keys.js';
 import { BlockSet } from '../../block/index.js';
 import { isReboundError, ReboundError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { PREMARK_MAX_BLOCKS, type TaskView } from '../../node/api-schema.js';
 import type { NodeClient } from '../../node/client.js';
 import { isoTime } from '../clock.js';
-import { changedSet, compareVolumes, describeComparison } from '../compare.js';
+import { type ChangedSet, changedSet, compareVolumes, describeComparison, unionChanged } from '../compare.js';
 import type { DrVolumeRecord, JobProgress } from '../db/types.js';
 import type { Registry } from '../registry.js';
 import { openSiteProvider, parseHostHookConfig, runHostHook } from '../sites/index.js';
 import { nbdTarget, releaseNbdTarget } from './nbd-target.js';
-import type { Effect, TaskOp, TaskOutcome } from './plan.js';
+import type { Effect, PremarkEffect, TaskOp, TaskOutcome } from './plan.js';
 
 export interface EffectContext {
   registry: Registry;
@@ -134,20 +135,21 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
     }
     case 'release-target':
       return releaseNbdTarget(registry, effect);
-    case 'start-pair': {
-      const target = await nbdTarget(registry, {
-        node: effect.targetNode,
-        volume: effect.targetVolume,
-        name: effect.name,
+    case 'start-pair':
+      return premarkWhile(registry, effect.premark, async () => {
+        const target = await nbdTarget(registry, {
+          node: effect.targetNode,
+          volume: effect.targetVolume,
+          name: effect.name,
+        });
+        const pair = await (await clientOf(registry, effect.node)).startPair(effect.volume, {
+          name: effect.name,
+          target,
+          mode: effect.mode,
+          ...(effect.mode === 'delta' ? { bitmap: effect.bitmap, freezeFrom: effect.freezeFrom } : {}),
+        });
+        return { state: pair.state, blocksToCopy: pair.blocksToCopy };
       });
-      const pair = await (await clientOf(registry, effect.node)).startPair(effect.volume, {
-        name: effect.name,
-        target,
-        mode: effect.mode,
-        ...(effect.mode === 'delta' ? { bitmap: effect.bitmap, freezeFrom: effect.freezeFrom } : {}),
-      });
-      return { state: pair.state, blocksToCopy: pair.blocksToCopy };
-    }
     case 'wait-pair': {
       const client = await clientOf(registry, effect.node);
       // A long poll: the node answers when the copy ends, or every pollMs with progress.
@@ -209,16 +211,17 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
       if (await registry.db.getNode(effect.node)) await registry.removeNode(effect.node);
       return { outcome };
     }
-    case 'attach-external': {
-      // The virtual volume dials the primary over TLS with the job's key, as a pair does.
-      const target = await nbdTarget(registry, {
-        node: effect.targetNode,
-        volume: effect.targetVolume,
-        name: effect.keyName,
+    case 'attach-external':
+      return premarkWhile(registry, effect.premark, async () => {
+        // The virtual volume dials the primary over TLS with the job's key, as a pair does.
+        const target = await nbdTarget(registry, {
+          node: effect.targetNode,
+          volume: effect.targetVolume,
+          name: effect.keyName,
+        });
+        const x = await (await clientOf(registry, effect.node)).attachExternal({ name: effect.name, target });
+        return { name: x.name, sizeBytes: x.sizeBytes, uniqueId: x.uniqueId, tls: x.tls };
       });
-      const x = await (await clientOf(registry, effect.node)).attachExternal({ name: effect.name, target });
-      return { name: x.name, sizeBytes: x.sizeBytes, uniqueId: x.uniqueId, tls: x.tls };
-    }
     case 'forget-bitmaps': {
       const client = await clientOf(registry, effect.node);
       const deleted: string[] = [];
@@ -238,24 +241,7 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
         effect.fromVolume,
         effect.changedIn,
       );
-      if (!changed) return { marked: 0 };
-      const target = await clientOf(registry, effect.node);
-      let marked = 0;
-      const { set, blockBytes } = changed;
-      for (let start = 0; start < set.sizeBlocks; start += PREMARK_MAX_BLOCKS) {
-        const count = Math.min(PREMARK_MAX_BLOCKS, set.sizeBlocks - start);
-        if (!set.hasAny(start, count)) continue;
-        const part = new BlockSet(count);
-        for (const r of set.runs(start, count)) part.addRange(r.start - start, r.count);
-        const r = await target.premark(effect.volume, {
-          blockSizeBytes: blockBytes,
-          startBlock: start,
-          count,
-          set: part.encode().toString('base64'),
-        });
-        marked += r.marked;
-      }
-      return { marked, changedBlocks: set.count(), blockSizeBytes: blockBytes };
+      return markChanged(registry, effect, changed);
     }
     case 'detach-external': {
       try {
@@ -268,11 +254,18 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
     }
     case 'compare-volumes': {
       const other = await clientOf(registry, effect.otherNode);
-      const only = effect.changedIn
-        ? await changedSet(other, effect.otherVolume, effect.changedIn)
-        : undefined;
+      const client = await clientOf(registry, effect.node);
+      // With the volume's own changes since the base: its drift that consistency assurance
+      // rewrote (and the copy's writes again), so that a wrong rewrite shows too.
+      const [changed, drift] = await Promise.all([
+        effect.changedIn ? changedSet(other, effect.otherVolume, effect.changedIn) : undefined,
+        effect.changedIn && effect.driftSince
+          ? changedSet(client, effect.volume, isIncrementalBitmapSince(effect.driftSince))
+          : undefined,
+      ]);
+      const only = changed && drift ? unionChanged(changed, drift) : changed;
       const r = await compareVolumes(
-        { client: await clientOf(registry, effect.node), node: effect.node, volume: effect.volume },
+        { client, node: effect.node, volume: effect.volume },
         { client: other, node: effect.otherNode, volume: effect.otherVolume },
         {
           signal: ctx.signal,
@@ -387,6 +380,56 @@ function startTask(
  * `lost`, and the plan starts it again. Cancel asks the node to cancel and waits for the
  * task to stop, so nothing keeps writing after the job says cancelled.
  */
+/** Mark `changed` (of the premark's source volume) in the active bitmaps of its target. */
+async function markChanged(
+  registry: Registry,
+  effect: PremarkEffect,
+  changed: ChangedSet | undefined,
+): Promise<Record<string, unknown>> {
+  if (!changed) return { marked: 0 };
+  const target = await clientOf(registry, effect.node);
+  let marked = 0;
+  const { set, blockBytes } = changed;
+  for (let start = 0; start < set.sizeBlocks; start += PREMARK_MAX_BLOCKS) {
+    const count = Math.min(PREMARK_MAX_BLOCKS, set.sizeBlocks - start);
+    if (!set.hasAny(start, count)) continue;
+    const part = new BlockSet(count);
+    for (const r of set.runs(start, count)) part.addRange(r.start - start, r.count);
+    const r = await target.premark(effect.volume, {
+      blockSizeBytes: blockBytes,
+      startBlock: start,
+      count,
+      set: part.encode().toString('base64'),
+    });
+    marked += r.marked;
+  }
+  return { marked, changedBlocks: set.count(), blockSizeBytes: blockBytes };
+}
+
+/**
+ * `connect` (a pair's start, a virtual volume's attach: the secondary dialling the
+ * primary) with, when asked, the premark done meanwhile: the changed set is read first,
+ * before the pair's freeze moves it into another bitmap, then the primary marks it while
+ * the secondary connects. Safe in either order: a write that comes before the marks marks
+ * its block itself. The premark's outcome joins the result as `premark`.
+ */
+async function premarkWhile(
+  registry: Registry,
+  premark: PremarkEffect | undefined,
+  connect: () => Promise<Record<string, unknown>>,
+): Promise<Record<string, unknown>> {
+  if (!premark) return connect();
+  const changed = await changedSet(
+    await clientOf(registry, premark.fromNode),
+    premark.fromVolume,
+    premark.changedIn,
+  );
+  const marks = markChanged(registry, premark, changed);
+  marks.catch(() => undefined); // awaited below, after the connection
+  const connected = await connect();
+  return { ...connected, premark: await marks };
+}
+
 async function waitTask(client: NodeClient, taskId: string, ctx: EffectContext): Promise<TaskOutcome> {
   let cancelSent = false;
   for (;;) {

@@ -58,19 +58,7 @@ export type Effect =
   | { type: 'fence'; node: string; volume: string; fenced: boolean }
   /** Delete these bitmaps of a volume (a name already gone is fine). */
   | { type: 'forget-bitmaps'; node: string; volume: string; names: string[] }
-  /**
-   * Mark, in the active bitmaps of `volume` at `node`, the blocks set in `changedIn` of
-   * `fromVolume` at `fromNode` (those it has), before a copy writes them: one durable
-   * commit instead of one per write.
-   */
-  | {
-      type: 'premark';
-      node: string;
-      volume: string;
-      fromNode: string;
-      fromVolume: string;
-      changedIn: string[];
-    }
+  | PremarkEffect
   /** S503 / S704: the destination's unique ID against the lineage the secondary inherited. */
   | { type: 'compare-ids'; node: string; volume: string; lineage: string }
   /** S408 / S710 / S906: stop the secondary's machines and forget its node. */
@@ -91,6 +79,8 @@ export type Effect =
       mode: 'delta' | 'full';
       bitmap: string;
       freezeFrom: string;
+      /** A delta: premark the target while the pair connects (the set read first). */
+      premark?: PremarkEffect;
     }
   /**
    * Keep the primary volume for the failback's TLS connection (nbd-target.ts): the
@@ -116,6 +106,8 @@ export type Effect =
       targetVolume: string;
       /** Names the TLS key (nbd-target.ts): the job, as for a pair. */
       keyName: string;
+      /** A delta: premark the target while the virtual volume connects (the set read first). */
+      premark?: PremarkEffect;
     }
   /** S708: flush and disconnect the virtual volume (done when it is gone already). */
   | { type: 'detach-external'; node: string; name: string }
@@ -131,10 +123,30 @@ export type Effect =
       volume: string;
       otherNode: string;
       otherVolume: string;
+      /** Compare only the blocks set in these bitmaps of the other volume (a delta's changes). */
       changedIn?: string[];
+      /**
+       * With changedIn: also the blocks volume changed since this generation (its
+       * incremental backup bitmap from it): what consistency assurance rewrote.
+       */
+      driftSince?: string;
     }
   /** Record where each volume is active now (the DR state). */
   | { type: 'record-dr'; records: DrChange[] };
+
+/**
+ * Mark, in the active bitmaps of `volume` at `node`, the blocks set in `changedIn` of
+ * `fromVolume` at `fromNode` (those it has), before a copy writes them: one durable
+ * commit instead of one per write (a write the marks have not reached marks itself).
+ */
+export interface PremarkEffect {
+  type: 'premark';
+  node: string;
+  volume: string;
+  fromNode: string;
+  fromVolume: string;
+  changedIn: string[];
+}
 
 /** What a DR step records for one volume (merged over what is known of it). */
 export interface DrChange {

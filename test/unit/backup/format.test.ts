@@ -22,7 +22,14 @@ import {
   type Metadata,
   NO_OBJECT,
 } from '../../../src/backup/format.js';
-import { backupIdTime, newBackupId, parseCatalogKey, uidSegment } from '../../../src/backup/keys.js';
+import {
+  backupIdTime,
+  generationKey,
+  isIncrementalBitmapSince,
+  newBackupId,
+  parseCatalogKey,
+  uidSegment,
+} from '../../../src/backup/keys.js';
 import { BlockSet } from '../../../src/block/block-set.js';
 import { ReboundError } from '../../../src/errors.js';
 
@@ -273,5 +280,12 @@ describe('backup format', () => {
       revision: 3,
     });
     assert.equal(parseCatalogKey('volumes/u/meta/x'), undefined);
+    // The incremental bitmap counting from a generation: rbi.<store tag>.<its backup ID>.
+    const since = isIncrementalBitmapSince(generationKey('u', 12, id));
+    assert.equal(since(`rbi.ab12cd34.${id}`), true);
+    assert.equal(since(`rbd.ab12cd34.${id}`), false, 'a differential bitmap');
+    assert.equal(since(`rbi.ab12cd34.${newBackupId(new Date())}`), false, 'another generation');
+    assert.equal(since('since-restore'), false);
+    assert.equal(isIncrementalBitmapSince('volumes/u/meta/x')(`rbi.ab12cd34.${id}`), false);
   });
 });

@@ -74,7 +74,6 @@ describe('failback plan', () => {
       'ids S704',
       'reserve S702',
       'accept S702',
-      'premark S702',
       'attach S702',
       'copy.start S704-S705',
       'copy.task S705',
@@ -155,7 +154,7 @@ describe('failback plan', () => {
         ...verified,
       },
     );
-    assert.deepEqual(r.steps.slice(0, 4), ['reserve S702', 'accept S702', 'premark S702', 'attach S702']);
+    assert.deepEqual(r.steps.slice(0, 3), ['reserve S702', 'accept S702', 'attach S702']);
     assert.ok(!r.steps.some((s) => s.startsWith('ids')));
     assert.deepEqual(
       r.steps.filter((s) => s.startsWith('copy.')),
@@ -164,6 +163,36 @@ describe('failback plan', () => {
     );
     assert.equal((r.bodies['copy.start'] as { mode: string }).mode, 'by-id');
     assert.deepEqual([r.done.idsFrom, r.done.delta], ['primary', false]);
+  });
+
+  it('a delta premarks the primary while the secondary connects to it; a full copy does not', () => {
+    const premark = {
+      type: 'premark',
+      node: 'p1',
+      volume: 'app',
+      fromNode: 'dr-node',
+      fromVolume: 'app',
+      changedIn: ['since-restore', 'failback.1', 'failback.2'],
+    };
+    const effectOf = (p: FailbackParams, data: JobData) => {
+      const d = failbackPlan.next(p, data, 'j1');
+      assert.ok('step' in d);
+      return d.step.effect as { type: string; premark?: unknown };
+    };
+    const ready = { ids: { equal: true }, reserve: {}, accept: {} };
+    const pair = effectOf({ ...base, method: 'remote-copy' }, ready);
+    assert.deepEqual([pair.type, pair.premark], ['start-pair', premark]);
+    const attach = effectOf(base, ready);
+    assert.deepEqual([attach.type, attach.premark], ['attach-external', premark]);
+    assert.deepEqual(effectOf({ ...base, readIdFrom: 'primary' }, { reserve: {}, accept: {} }).premark, premark);
+    const differ = { ...ready, ids: { equal: false, destination: 'Q:7', lineage: 'P:1' } };
+    assert.equal(effectOf({ ...base, method: 'remote-copy' }, differ).premark, undefined);
+    assert.equal(effectOf(base, differ).premark, undefined);
+    // A job recorded when premark was a step of its own, done already: not again.
+    assert.equal(
+      effectOf({ ...base, method: 'remote-copy' }, { ...ready, premark: { marked: 3 } }).premark,
+      undefined,
+    );
   });
 
   it('object store: the primary registers the store and premarks while the secondary writes N+1', () => {

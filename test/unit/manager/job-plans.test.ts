@@ -123,7 +123,6 @@ describe('job plans', () => {
       'ids:compare-ids',
       'reserve:reserve-target',
       'accept:fence',
-      'premark:premark',
       'pair:start-pair',
       'copy:wait-pair',
       'stop:host-hook',

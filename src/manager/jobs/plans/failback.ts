@@ -18,9 +18,10 @@
  *             cross the network): not identical fails the job (VOLUMES_DIFFER) with the
  *             primary's hosts not started and the secondary left up. A delta compares
  *             the changed blocks (verify 'changed', the default: the secondary's
- *             since-restore bitmap and what froze out of it), every other block being
- *             equal by the unique ID and the base generation; verify 'full', and every
- *             full copy, compare every block
+ *             since-restore bitmap and what froze out of it, and the primary's own
+ *             changes since the base generation, which consistency assurance rewrote),
+ *             every other block being equal by the unique ID and the base generation;
+ *             verify 'full', and every full copy, compare every block
  *
  * Through the object store (S801-S806, S901-S906):
  *   stop      S801 the secondary's hosts stop (hook) and its host I/O is fenced
@@ -34,7 +35,7 @@
  *
  * By external volume virtualization (S701-S710), see `external` below.
  */
-import type { DrChange, JobData, JobPlan, Step } from '../plan.js';
+import type { DrChange, JobData, JobPlan, PremarkEffect, Step } from '../plan.js';
 import { applyNodeTask, type Decision, storeStep, taskSteps } from '../plan.js';
 
 export type FailbackMethod = 'object-store' | 'remote-copy' | 'external';
@@ -121,22 +122,34 @@ const CHANGED = [SINCE_RESTORE, ...FROZEN];
  * Before a delta writes into the primary volume: its active bitmaps (its backups' record
  * of what changes) get the blocks about to come in one durable commit, so no write of
  * the copy waits for a bitmap commit of its own (S404 / S702 / S902: the primary takes
- * the writes). Blocks written at the secondary after this are marked as they come.
+ * the writes). Blocks written at the secondary after this are marked as they come, and
+ * so is a block whose write comes before the marks. It runs inside the step where the
+ * secondary connects to the primary (the pair's start, the attach), and while the
+ * secondary writes generation N+1: the set is read first, then marked meanwhile.
  */
+function premarkEffect(p: FailbackParams): PremarkEffect {
+  return {
+    type: 'premark',
+    node: p.primaryNode,
+    volume: p.primaryVolume,
+    fromNode: p.secondaryNode,
+    fromVolume: p.secondaryVolume,
+    changedIn: CHANGED,
+  };
+}
+
 function premark(p: FailbackParams, spec: string): Decision {
   return step(
     'premark',
     spec,
     `mark the changed blocks in the update bitmaps of ${p.primaryNode}/${p.primaryVolume} before they arrive`,
-    {
-      type: 'premark',
-      node: p.primaryNode,
-      volume: p.primaryVolume,
-      fromNode: p.secondaryNode,
-      fromVolume: p.secondaryVolume,
-      changedIn: CHANGED,
-    },
+    premarkEffect(p),
   );
+}
+
+/** The premark a connecting step does meanwhile (a job from before did it on its own). */
+function premarkWith(p: FailbackParams, data: JobData, wanted: boolean): { premark?: PremarkEffect } {
+  return wanted && !data.premark ? { premark: premarkEffect(p) } : {};
 }
 
 /** The SPEC step numbers of the common end, per method. */
@@ -160,7 +173,7 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
         volume: p.primaryVolume,
         otherNode: p.secondaryNode,
         otherVolume: p.secondaryVolume,
-        ...(changed ? { changedIn: CHANGED } : {}),
+        ...(changed ? { changedIn: CHANGED, driftSince: p.baseGeneration } : {}),
       },
     );
   }
@@ -284,13 +297,13 @@ function remoteCopy(
         fenced: false,
       },
     );
-  if (delta && !data.premark) return premark(p, 'S404');
   if (!data.pair)
     return step(
       'pair',
       delta ? 'S403, S501-S504' : 'S403, S501-S503, S505',
-      `copy pair ${p.secondaryVolume} -> ${p.primaryNode}/${p.primaryVolume}: ${delta ? 'the changed blocks' : 'every block'}`,
+      `copy pair ${p.secondaryVolume} -> ${p.primaryNode}/${p.primaryVolume}: ${delta ? 'the changed blocks, premarked in the bitmaps of the primary while the pair connects' : 'every block'}`,
       {
+        ...premarkWith(p, data, delta),
         type: 'start-pair',
         node: p.secondaryNode,
         volume: p.secondaryVolume,
@@ -365,6 +378,7 @@ function remoteCopy(
  *   accept    S702 the primary volume takes writes through its export (its hosts start
  *             only at S707: the fence is per volume, as for remote copy's S404)
  *   attach    S702 the primary's export becomes virtual volume fb-<job> of the secondary
+ *             (a delta: the primary's bitmaps premarked meanwhile)
  *   copy.*    S704-S706 while the secondary's hosts still write: its since-restore bitmap
  *             frozen (the pairs' freeze) and those blocks copied, or every block when the
  *             IDs or the base differ; with readIdFrom 'primary' the secondary decides by
@@ -402,14 +416,14 @@ function external(
       `${p.primaryVolume} at ${p.primaryNode} takes the virtual volume's writes (hosts start at S707)`,
       { type: 'fence', node: p.primaryNode, volume: p.primaryVolume, fenced: false },
     );
-  // 'by-id' may turn out a full copy: marks ahead of it are only marks of blocks it writes.
-  if (mode !== 'full' && !data.premark) return premark(p, 'S702');
   if (!data.attach)
     return step(
       'attach',
       'S702',
-      `attach ${p.primaryNode}/${p.primaryVolume} to ${p.secondaryNode} as virtual volume ${name}`,
+      `attach ${p.primaryNode}/${p.primaryVolume} to ${p.secondaryNode} as virtual volume ${name}${mode !== 'full' ? ', the changed blocks premarked in its bitmaps meanwhile' : ''}`,
       {
+        // 'by-id' may turn out a full copy: marks ahead of it are only marks of blocks it writes.
+        ...premarkWith(p, data, mode !== 'full'),
         type: 'attach-external',
         node: p.secondaryNode,
         name,
