@@ -184,7 +184,10 @@ describe('failback plan', () => {
     assert.deepEqual([pair.type, pair.premark], ['start-pair', premark]);
     const attach = effectOf(base, ready);
     assert.deepEqual([attach.type, attach.premark], ['attach-external', premark]);
-    assert.deepEqual(effectOf({ ...base, readIdFrom: 'primary' }, { reserve: {}, accept: {} }).premark, premark);
+    assert.deepEqual(
+      effectOf({ ...base, readIdFrom: 'primary' }, { reserve: {}, accept: {} }).premark,
+      premark,
+    );
     const differ = { ...ready, ids: { equal: false, destination: 'Q:7', lineage: 'P:1' } };
     assert.equal(effectOf({ ...base, method: 'remote-copy' }, differ).premark, undefined);
     assert.equal(effectOf(base, differ).premark, undefined);
