@@ -88,7 +88,7 @@ interface Method {
   method: 'remote-copy' | 'object-store' | 'external';
   /** Give the primary volume a new unique ID first: the failback must copy everything. */
   forceFull: boolean;
-  /** The job log steps that move data: the first one's start to the last one's end. */
+  /** The job log steps that move data (a premark runs inside the first): the first one's start to the last one's end. */
   copySteps: [string, string];
 }
 
@@ -99,7 +99,7 @@ const METHODS: Method[] = [
     key: 'remote-copy',
     method: 'remote-copy',
     forceFull: false,
-    copySteps: ['premark', 'release'],
+    copySteps: ['pair', 'release'],
   },
   {
     name: 'object store',
@@ -113,7 +113,7 @@ const METHODS: Method[] = [
     key: 'external',
     method: 'external',
     forceFull: false,
-    copySteps: ['premark', 'detach'],
+    copySteps: ['attach', 'detach'],
   },
   { name: FULL_COPY, key: 'full', method: 'remote-copy', forceFull: true, copySteps: ['pair', 'release'] },
 ];
