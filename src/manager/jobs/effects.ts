@@ -375,11 +375,6 @@ function startTask(
   }
 }
 
-/**
- * Follow a node task until it ends. A node that restarted no longer knows the task:
- * `lost`, and the plan starts it again. Cancel asks the node to cancel and waits for the
- * task to stop, so nothing keeps writing after the job says cancelled.
- */
 /** Mark `changed` (of the premark's source volume) in the active bitmaps of its target. */
 async function markChanged(
   registry: Registry,
@@ -430,6 +425,11 @@ async function premarkWhile(
   return { ...connected, premark: await marks };
 }
 
+/**
+ * Follow a node task until it ends. A node that restarted no longer knows the task:
+ * `lost`, and the plan starts it again. Cancel asks the node to cancel and waits for the
+ * task to stop, so nothing keeps writing after the job says cancelled.
+ */
 async function waitTask(client: NodeClient, taskId: string, ctx: EffectContext): Promise<TaskOutcome> {
   let cancelSent = false;
   for (;;) {

@@ -297,13 +297,14 @@ function remoteCopy(
         fenced: false,
       },
     );
+  const pairMarks = premarkWith(p, data, delta);
   if (!data.pair)
     return step(
       'pair',
       delta ? 'S403, S501-S504' : 'S403, S501-S503, S505',
-      `copy pair ${p.secondaryVolume} -> ${p.primaryNode}/${p.primaryVolume}: ${delta ? 'the changed blocks, premarked in the bitmaps of the primary while the pair connects' : 'every block'}`,
+      `copy pair ${p.secondaryVolume} -> ${p.primaryNode}/${p.primaryVolume}: ${delta ? 'the changed blocks' : 'every block'}${pairMarks.premark ? ', premarked in the bitmaps of the primary while the pair connects' : ''}`,
       {
-        ...premarkWith(p, data, delta),
+        ...pairMarks,
         type: 'start-pair',
         node: p.secondaryNode,
         volume: p.secondaryVolume,
@@ -416,14 +417,15 @@ function external(
       `${p.primaryVolume} at ${p.primaryNode} takes the virtual volume's writes (hosts start at S707)`,
       { type: 'fence', node: p.primaryNode, volume: p.primaryVolume, fenced: false },
     );
+  // 'by-id' may turn out a full copy: marks ahead of it are only marks of blocks it writes.
+  const attachMarks = premarkWith(p, data, mode !== 'full');
   if (!data.attach)
     return step(
       'attach',
       'S702',
-      `attach ${p.primaryNode}/${p.primaryVolume} to ${p.secondaryNode} as virtual volume ${name}${mode !== 'full' ? ', the changed blocks premarked in its bitmaps meanwhile' : ''}`,
+      `attach ${p.primaryNode}/${p.primaryVolume} to ${p.secondaryNode} as virtual volume ${name}${attachMarks.premark ? ', the changed blocks premarked in its bitmaps meanwhile' : ''}`,
       {
-        // 'by-id' may turn out a full copy: marks ahead of it are only marks of blocks it writes.
-        ...premarkWith(p, data, mode !== 'full'),
+        ...attachMarks,
         type: 'attach-external',
         node: p.secondaryNode,
         name,
