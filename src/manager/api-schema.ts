@@ -431,6 +431,17 @@ export const DrVolumeView = Type.Object({
       blocksCopied: Type.Integer(),
       lagEntries: Type.Integer({ description: 'journal entries not yet applied at the primary' }),
       lagBytes: Type.Integer(),
+      retrying: Nullable(
+        Type.Object(
+          {
+            attempt: Type.Integer(),
+            message: Type.String(),
+            since: Type.String(),
+            nextAttemptAt: Type.String(),
+          },
+          { description: 'the primary cannot be reached: the pair waits and tries again' },
+        ),
+      ),
     }),
   ),
   failback: Nullable(

@@ -429,6 +429,17 @@ export const PairView = Type.Object({
     lagBytes: Type.Integer(),
   }),
   error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+  /** The target unreachable or the connection dropped: waiting to try again (null while moving). */
+  retrying: Type.Union([
+    Type.Object({
+      attempt: Type.Integer(),
+      code: Type.String(),
+      message: Type.String(),
+      since: Type.String(),
+      nextAttemptAt: Type.String(),
+    }),
+    Type.Null(),
+  ]),
   startedAt: Type.String(),
   copiedAt: Type.Union([Type.String(), Type.Null()]),
   releasedAt: Type.Union([Type.String(), Type.Null()]),

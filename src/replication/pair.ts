@@ -48,6 +48,7 @@ import {
   BLOCKS_FILE,
   JOURNAL_DIR,
   type PairRecord,
+  type PairRetry,
   type PairState,
   type PairView,
   readRecord,
@@ -117,6 +118,8 @@ export class Pair {
   /** Callers of changed() waiting for the next state change. */
   private stateWaiters: (() => void)[] = [];
   private failures = 0;
+  /** The view's `retrying`: set when an attempt fails and is to be repeated, cleared on connecting. */
+  private retrying: PairRetry | null = null;
   private readonly logger: Logger;
 
   private constructor(
@@ -223,6 +226,7 @@ export class Pair {
         lagBytes: st?.unackedBytes ?? 0,
       },
       error: r.error,
+      retrying: this.retrying,
       startedAt: r.startedAt,
       copiedAt: r.copiedAt,
       releasedAt: r.releasedAt,
@@ -329,7 +333,10 @@ export class Pair {
     try {
       while (!this.stopping) {
         try {
-          this.target ??= await this.connectTarget();
+          if (!this.target) {
+            this.target = await this.connectTarget();
+            this.retrying = null;
+          }
           if (this.record.copiedAt === null || this.record.resync) await this.copyPhase();
           await this.stream();
           return;
@@ -349,6 +356,14 @@ export class Pair {
             { code: e.code, err: e.message, attempt: this.failures, delayMs: delay },
             'pair retrying',
           );
+          const now = Date.now();
+          this.retrying = {
+            attempt: this.failures,
+            code: e.code,
+            message: e.message,
+            since: this.retrying?.since ?? new Date(now).toISOString(),
+            nextAttemptAt: new Date(now + delay).toISOString(),
+          };
           await this.closeTarget();
           await this.idle(delay, true);
         }

@@ -88,9 +88,24 @@ export interface PairView {
   bytesCopied: number;
   journal: { entriesShipped: number; bytesShipped: number; lagEntries: number; lagBytes: number };
   error: { code: string; message: string } | null;
+  /**
+   * The target cannot be reached or dropped the connection: the pair waits and tries
+   * again (attempt n of the retry policy), the copy or the journal held until it can.
+   * Null while connected and moving.
+   */
+  retrying: PairRetry | null;
   startedAt: string;
   copiedAt: string | null;
   releasedAt: string | null;
+}
+
+/** Why a pair is waiting to try its target again, since when and until when. */
+export interface PairRetry {
+  attempt: number;
+  code: string;
+  message: string;
+  since: string;
+  nextAttemptAt: string;
 }
 
 export function newRecord(

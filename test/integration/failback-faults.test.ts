@@ -232,7 +232,13 @@ describe('failback under faults', () => {
     await until('blocks copied', async () => ((await pair())?.blocksCopied ?? 0) > 0 || undefined);
     await primary.stop();
     await write(uri, ref, 'write -P 0x42 8M 64k');
-    await new Promise((r) => setTimeout(r, 1000));
+    // dr status says why the pair is not moving, and when it tries again.
+    const retrying = await until(
+      'the pair says it is retrying',
+      async () => (await pair())?.retrying ?? undefined,
+    );
+    assert.ok(retrying.attempt >= 1 && retrying.message.length > 0, JSON.stringify(retrying));
+    assert.ok(Date.parse(retrying.nextAttemptAt) >= Date.parse(retrying.since));
     primary = await startPrimary(primary.dataDir);
     proxy.rateBytesPerSec = null;
     await finished(fb.id);

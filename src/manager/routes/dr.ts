@@ -337,6 +337,15 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
             blocksCopied: p.blocksCopied,
             lagEntries: p.journal.lagEntries,
             lagBytes: p.journal.lagBytes,
+            // A node from before `retrying` leaves it out.
+            retrying: p.retrying
+              ? {
+                  attempt: p.retrying.attempt,
+                  message: p.retrying.message,
+                  since: p.retrying.since,
+                  nextAttemptAt: p.retrying.nextAttemptAt,
+                }
+              : null,
           };
         const b = bitmaps.find((x) => x.name === 'since-restore');
         if (b) {
