@@ -149,6 +149,17 @@ export function DrPage() {
               <span class="muted">
                 lag {plural(p.lagEntries, 'entry', 'entries')}, {formatBytes(p.lagBytes)}
               </span>
+              {p.retrying && (
+                <>
+                  <br />
+                  <span
+                    class="badge badge-warn"
+                    title={`${p.retrying.message}; since ${p.retrying.since}, next try ${p.retrying.nextAttemptAt}`}
+                  >
+                    retrying, attempt {p.retrying.attempt}
+                  </span>
+                </>
+              )}
             </span>
           );
         },
