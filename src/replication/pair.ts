@@ -345,6 +345,7 @@ export class Pair {
           const e = toReboundError(err);
           this.failures++;
           if (!isRetryable(e) || this.failures > this.ctx.retry.maxAttempts) {
+            this.retrying = null; // failed for good: the view's error says why
             this.fail(e);
             return;
           }
