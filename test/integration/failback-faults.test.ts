@@ -239,9 +239,19 @@ describe('failback under faults', () => {
     );
     assert.ok(retrying.attempt >= 1 && retrying.message.length > 0, JSON.stringify(retrying));
     assert.ok(Date.parse(retrying.nextAttemptAt) >= Date.parse(retrying.since));
+    // So does the job's log, under the copy step.
+    const told = (j: JobView, what: RegExp) =>
+      (j.log ?? []).some((l) => l.step === 'copy' && l.status === 'info' && what.test(l.message));
+    await jobWhen(fb.id, 'the log says the pair waits', (j) =>
+      told(j, /the pair cannot reach app at .*; it tries again \(attempt \d+/),
+    );
     primary = await startPrimary(primary.dataDir);
     proxy.rateBytesPerSec = null;
-    await finished(fb.id);
+    const rc = await finished(fb.id);
+    assert.ok(
+      told(rc, /the pair reached app at .* again after \d+ failed attempts?/),
+      JSON.stringify(rc.log),
+    );
     await assertIdentical(primary.uri('app'), ref);
 
     // Object store: the primary is down when the job reaches it (after generation N+1).

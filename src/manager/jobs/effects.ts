@@ -9,7 +9,7 @@ import { isIncrementalBitmapSince } from '../../backup/keys.js';
 import { BlockSet } from '../../block/index.js';
 import { isReboundError, ReboundError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { PREMARK_MAX_BLOCKS, type TaskView } from '../../node/api-schema.js';
+import { type PairView, PREMARK_MAX_BLOCKS, type TaskView } from '../../node/api-schema.js';
 import type { NodeClient } from '../../node/client.js';
 import { isoTime } from '../clock.js';
 import { type ChangedSet, changedSet, compareVolumes, describeComparison, unionChanged } from '../compare.js';
@@ -27,6 +27,12 @@ export interface EffectContext {
   /** Aborted on cancel (reason 'cancel') and on manager shutdown (reason 'shutdown'). */
   signal: AbortSignal;
   progress(p: JobProgress): void;
+  /**
+   * A line in the job's log under the running step (`rebound job show`, the console):
+   * what an operator should know while the step goes on, such as a pair waiting for its
+   * target. Not awaited; a line that cannot be recorded is logged and dropped.
+   */
+  note(message: string): void;
   /** How often a node task is polled. */
   pollMs: number;
 }
@@ -152,6 +158,10 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
       });
     case 'wait-pair': {
       const client = await clientOf(registry, effect.node);
+      // The retry the job's log last told of: a pair that cannot reach the primary keeps
+      // its state (it copies on once connected), so the log says when it starts waiting
+      // and when it gets through, while dr status shows each attempt.
+      let waiting: PairView['retrying'] = null;
       // A long poll: the node answers when the copy ends, or every pollMs with progress.
       for (let first = true; ; first = false) {
         const p = await client.getPair(
@@ -159,6 +169,17 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
           effect.name,
           first ? undefined : { waitMs: ctx.pollMs, whileState: 'initial-copy' },
         );
+        const target = `${p.target.export} at ${p.target.host}:${p.target.port}`;
+        if (p.retrying && !waiting)
+          ctx.note(
+            `the pair cannot reach ${target}: ${p.retrying.code}: ${p.retrying.message}; ` +
+              `it tries again (attempt ${p.retrying.attempt}, the next at ${p.retrying.nextAttemptAt})`,
+          );
+        else if (!p.retrying && waiting && p.state !== 'failed')
+          ctx.note(
+            `the pair reached ${target} again after ${waiting.attempt} failed attempt${waiting.attempt === 1 ? '' : 's'}`,
+          );
+        waiting = p.retrying;
         const bs = p.blocksCopied > 0 ? p.bytesCopied / p.blocksCopied : 0;
         ctx.progress({
           bytesDone: p.bytesCopied,

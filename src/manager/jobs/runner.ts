@@ -244,6 +244,10 @@ export class JobRunner {
           signal,
           pollMs: this.pollMs,
           progress: (p) => void this.progress(job, p),
+          note: (message) =>
+            void this.log(job, step.name, step.spec, 'info', message).catch((err) =>
+              this.o.logger.warn({ err, job: job.id }, 'a job log line was not recorded'),
+            ),
         });
       } catch (err) {
         if (signal.reason === 'shutdown') return;
