@@ -4,7 +4,7 @@
 // the journal carries those writes across, and after fence + release the two volumes
 // are byte-identical.
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -385,6 +385,13 @@ describe('copy pair over NBD with a pre-shared key', () => {
       }),
       code('NBD_TLS_FAILED'),
     );
+    // A refused start leaves nothing: no pair, no pair bitmap, no directory.
+    assert.deepEqual(await src.client.listPairs('t'), []);
+    assert.deepEqual(
+      (await src.client.listBitmaps('t')).map((b) => b.name),
+      [],
+    );
+    await assert.rejects(stat(join(src.dataDir, 'pairs', 'tls')), { code: 'ENOENT' });
     const view = await src.client.startPair('t', { name: 'tls', target: t, mode: 'full' });
     assert.ok(!JSON.stringify(view).includes(key));
     assert.ok(!(await readFile(join(src.dataDir, 'pairs', 'tls', 'pair.json'), 'utf8')).includes(key));
