@@ -514,6 +514,31 @@ describe('premark', () => {
   });
 });
 
+describe('premark of many ranges', () => {
+  it('lets the event loop turn between slices of ranges, and marks every range durably', async () => {
+    const t = await tempStorage();
+    try {
+      const s = t.storage;
+      await s.createVolume('v', 8192 * BS);
+      await s.createBitmap('v', 'a');
+      // 3,000 scattered blocks: a changed set of a failback, in several slices.
+      const ranges = Array.from({ length: 3000 }, (_, i) => ({ offset: i * 2 * BS, length: 4096 }));
+      const premark = s.premarkBitmaps('v', ranges);
+      let seenMidway = -1;
+      setImmediate(() => {
+        seenMidway = s.getBitmap('v', 'a').count();
+      });
+      assert.equal(await premark, 3000);
+      assert.ok(seenMidway > 0 && seenMidway < 3000, `marked when another callback ran: ${seenMidway}`);
+      const s2 = await t.reopen();
+      assert.equal(s2.getBitmap('v', 'a').count(), 3000);
+      assert.ok(s2.getBitmap('v', 'a').has(2 * 2999));
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
+
 describe('fence', () => {
   it('waits for in-flight host requests, then refuses host I/O; the engine device ignores it', async () => {
     const t = await tempStorage();
