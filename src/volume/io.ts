@@ -564,6 +564,7 @@ export class VolumeIo {
     let marked = 0;
     const activeOf = () => [...v.bitmaps.values()].filter((b) => b.active);
     let active = activeOf();
+    if (active.length === 0) return 0;
     const sizeBlocks = Math.ceil(v.sizeBytes / bs);
     for (let i = 0; i < ranges.length; i++) {
       if (i > 0 && i % PREMARK_SLICE === 0) {
