@@ -92,6 +92,10 @@ export class ManagerClient {
   removeSite(name: string): Promise<void> {
     return this.call('DELETE', `/v1/sites/${enc(name)}`);
   }
+  /** Start a secondary site's node again the way it was built; the answer is the job. */
+  startSite(name: string): Promise<JobView> {
+    return this.call('POST', `/v1/sites/${enc(name)}/start`);
+  }
 
   listNodes(): Promise<NodeView[]> {
     return this.call('GET', '/v1/nodes');

@@ -16,13 +16,15 @@
 //   3. the primary stopped and started again: during a remote copy's initial copy (the
 //      pair reconnects), and before an object-store failback's apply (the job pauses
 //      with a reason and resumes when the node answers)
-//   4. object store, the manager killed during generation N+1 and the primary's apply
-//   5. destinations with other IDs (S401, S505): every block moves, by both methods; the
+//   4. the secondary killed (SIGKILL) during a remote copy's initial copy: the job pauses
+//      until `rebound site start` brings the node back on its data and ports
+//   5. object store, the manager killed during generation N+1 and the primary's apply
+//   6. destinations with other IDs (S401, S505): every block moves, by both methods; the
 //      secondary, holding another failed-over volume, is kept until that one is back
-//   6. consistency owed (the primary was down at failover, written after its backup):
+//   7. consistency owed (the primary was down at failover, written after its backup):
 //      the failback runs S301-S303 first, then a delta
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -269,6 +271,36 @@ describe('failback under faults', () => {
       (end.log ?? []).some((l) => l.status === 'paused'),
       'the step log shows the pause',
     );
+    await assertIdentical(primary.uri('app'), ref);
+  });
+
+  it('the secondary killed during a failback: the job pauses until `site start` brings its node back; identical', async () => {
+    const { uri, ref } = await failedOver('write -P 0x51 0 6M');
+    proxy.rateBytesPerSec = 2 * MiB;
+    const fb = await admin.failback({ volume: app, method: 'remote-copy' });
+    await until('blocks copied', async () => ((await pair())?.blocksCopied ?? 0) > 0 || undefined);
+    const pidFile = join(dir, 'manager', 'sites', 'dr', 'node.pid');
+    process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGKILL');
+    const paused = await jobWhen(fb.id, 'paused', (j) => j.state === 'paused');
+    assert.match(paused.pausedReason ?? '', /resumes when node dr-node answers again/);
+
+    const start = await admin.startSite('dr');
+    await assert.rejects(
+      admin.startSite('dr'),
+      /still active on the same site/,
+      'one start of a site at a time',
+    );
+    const started = await admin.waitJob(start.id, { intervalMs: 50, timeoutMs: 60_000 });
+    assert.equal(started.state, 'succeeded', JSON.stringify(started.error));
+    // The node is back on its ports: the host reconnects where it was, and its write is journaled.
+    await write(uri, ref, 'write -P 0x52 8M 64k');
+    proxy.rateBytesPerSec = null;
+    const end = await finished(fb.id);
+    assert.ok(
+      (end.log ?? []).some((l) => l.step === 'copy' && l.status === 'paused'),
+      'the step log shows the pause',
+    );
+    assert.equal((end.result as Moved).delta, true);
     await assertIdentical(primary.uri('app'), ref);
   });
 

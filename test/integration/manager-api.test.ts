@@ -195,6 +195,15 @@ describe('manager API with a real node', () => {
       admin.addSite({ name: 'dc9', role: 'tertiary' as 'primary' }),
       (e) => isReboundError(e, 'INVALID_ARGUMENT') && e.detail?.field === 'role',
     );
+    // Starting a site's node again: only a secondary that a failover built.
+    await assert.rejects(admin.startSite('nowhere'), (e) => isReboundError(e, 'NOT_FOUND'));
+    await assert.rejects(admin.startSite('dc1'), (e) => isReboundError(e, 'INVALID_ARGUMENT'));
+    await admin.addSite({ name: 'dr9', role: 'secondary' });
+    await assert.rejects(
+      admin.startSite('dr9'),
+      (e) => isReboundError(e, 'CONFLICT') && /never been built: a failover to it builds/.test(e.message),
+    );
+    await admin.removeSite('dr9');
   });
 
   it('refuses a viewer any change with a 403, and audits it', async () => {

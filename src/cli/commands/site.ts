@@ -7,6 +7,8 @@ import { ReboundError } from '../../errors.js';
 import { globals } from '../context.js';
 import { managerClient } from '../manager-context.js';
 import { emit, printRecord, printTable } from '../output.js';
+import { watchJob } from '../watch-job.js';
+import { showJob } from './job.js';
 
 export function siteCommands(program: Command): void {
   const site = program.command('site').description('sites: primary and secondary');
@@ -35,6 +37,23 @@ export function siteCommands(program: Command): void {
     await (await managerClient(cmd)).removeSite(name);
     emit(globals(cmd), { removed: name }, () => console.log(`site ${name} removed`));
   });
+  site
+    .command('start <name>')
+    .description(
+      "start a secondary site's node again after a crash or a reboot, as its failover built it (same data and ports)",
+    )
+    .option('--no-wait', 'start the job and print its ID')
+    .action(async (name: string, opts: { wait: boolean }, cmd: Command) => {
+      const client = await managerClient(cmd);
+      const job = await client.startSite(name);
+      const g = globals(cmd);
+      const end = opts.wait ? await watchJob(client, job, g.json ?? false) : job;
+      emit(g, end, () =>
+        opts.wait
+          ? showJob(end, { steps: false })
+          : console.log(`job ${end.id} started: rebound job watch ${end.id}`),
+      );
+    });
 }
 
 /** Registry verbs added to `rebound node` beside the local init/run/status. */

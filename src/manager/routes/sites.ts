@@ -3,14 +3,16 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ReboundError } from '../../errors.js';
-import type { ManagerApiContext } from '../api.js';
-import { AddSiteBody, SiteParams, SiteView } from '../api-schema.js';
+import { type ManagerApiContext, principalOf } from '../api.js';
+import { AddSiteBody, JobView, SiteParams, SiteView } from '../api-schema.js';
 import { isoTime } from '../clock.js';
 import type { SiteRecord } from '../db/types.js';
+import type { SiteStartParams } from '../jobs/index.js';
+import { jobView } from './views.js';
 
 export async function siteRoutes(scope: FastifyInstance, ctx: ManagerApiContext): Promise<void> {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
-  const { db } = ctx;
+  const { db, runner } = ctx;
   const view = async (s: SiteRecord): Promise<SiteView> => ({
     ...s,
     nodes: (await db.listNodes()).filter((n) => n.site === s.name).map((n) => n.name),
@@ -42,6 +44,34 @@ export async function siteRoutes(scope: FastifyInstance, ctx: ManagerApiContext)
       const s = await db.getSite(req.params.site);
       if (!s) throw new ReboundError('NOT_FOUND', `no site named ${req.params.site}`);
       return view(s);
+    },
+  );
+
+  // A secondary's node that stopped (a crash, a reboot) comes back the way it was built:
+  // the same provider, data and, for the local one, ports. Paused jobs resume on its answer.
+  app.post(
+    '/v1/sites/:site/start',
+    { config: { access: 'operator' }, schema: { tags, params: SiteParams, response: { 202: JobView } } },
+    async (req, reply) => {
+      const { site } = req.params;
+      const s = await db.getSite(site);
+      if (!s) throw new ReboundError('NOT_FOUND', `no site named ${site}`);
+      if (s.role !== 'secondary')
+        throw new ReboundError(
+          'INVALID_ARGUMENT',
+          `site ${site} is a ${s.role} site: its nodes are started where they run, not by the manager`,
+        );
+      if (!(await db.getSiteProvider(site)))
+        throw new ReboundError(
+          'CONFLICT',
+          `site ${site} has never been built: a failover to it builds its node (rebound failover --site ${site})`,
+        );
+      const node = (await db.listNodes()).find((n) => n.site === site);
+      const params: SiteStartParams = { site, nodeName: node?.name ?? `${site}-node` };
+      // Another start of the site under way: BUSY, naming that job.
+      const job = await runner.submit('site-start', { ...params }, { createdBy: principalOf(req).user });
+      reply.status(202);
+      return jobView(job!);
     },
   );
 
