@@ -21,8 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
 fi
 
-# `npm install` rather than `npm ci`: with this machine's npm settings (omit-lockfile-registry-resolved)
-# the lock file lacks the other platforms' optional packages and `npm ci` refuses it.
+# `npm install` rather than `npm ci`: with some npm settings (omit-lockfile-registry-resolved) the lock
+# file has been written without the other platforms' optional packages, which `npm ci` refuses.
 npm install --no-audit --no-fund
 npm run lint
 npm test
