@@ -21,6 +21,7 @@ const EXPECTED: Record<string, string> = {
   'POST /v1/sites': 'admin',
   'GET /v1/sites/:site': 'viewer',
   'DELETE /v1/sites/:site': 'admin',
+  'POST /v1/sites/:site/start': 'operator',
   'GET /v1/nodes': 'viewer',
   'POST /v1/nodes': 'admin',
   'GET /v1/nodes/:node': 'viewer',
