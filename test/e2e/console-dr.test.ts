@@ -7,10 +7,11 @@
 // and the heat map show that one block changed; the failback wizard shows, before
 // starting, that remote copy moves that block against a full copy's 1,024, and the
 // failback by remote copy (S401-S408), verifying every block, runs to its end on the job
-// page, live. The primary
+// page, live; before it, the secondary's node is killed (SIGKILL) and started again from
+// the sites page, and still holds the host's write on its old address. The primary
 // then reads what the secondary wrote. Screenshots: test-artifacts/console/dr-*.png.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -179,6 +180,20 @@ describe('web console: backup, failover and failback by clicks', () => {
     await screenshot(page, 'dr-08-heatmap');
   });
 
+  it("starts the secondary's node again from the sites page after it was killed", async () => {
+    const [dr] = await stack.admin.drStatus();
+    const pidFile = join(stack.dataDir, 'sites', 'dr', 'node.pid');
+    process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGKILL');
+    await nav(page, 'Sites and nodes');
+    await page.getByRole('button', { name: 'Start the node of site dr' }).click();
+    assert.equal(await jobEnds(page, 60_000), 'succeeded');
+    const steps = await page.getByRole('table', { name: 'Step log' }).innerText();
+    assert.match(steps, /node dr-node \(serial .*\) at http/);
+    await screenshot(page, 'dr-08b-site-started');
+    // Back on its ports, with the host's write.
+    await readsAs(dr.secondaryNbdUri!, '0x22', '16M', '64k');
+  });
+
   it('shows what each failback method moves, then fails back by remote copy to the end', async () => {
     await nav(page, 'Disaster recovery');
     await page.getByRole('button', { name: 'Fail back app' }).click();
@@ -239,7 +254,11 @@ describe('web console: backup, failover and failback by clicks', () => {
     const jobs = page.getByRole('table', { name: 'Jobs' });
     await jobs.getByRole('row', { name: /failback of app/ }).waitFor();
     assert.match(await jobs.getByRole('row', { name: /failback of app/ }).innerText(), /succeeded/);
-    assert.equal(await jobs.getByRole('row', { name: /succeeded/ }).count(), 3, 'backup, failover, failback');
+    assert.equal(
+      await jobs.getByRole('row', { name: /succeeded/ }).count(),
+      4,
+      'backup, failover, site start, failback',
+    );
     await screenshot(page, 'dr-11-jobs');
     await nav(page, 'Disaster recovery');
     await page

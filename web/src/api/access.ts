@@ -28,6 +28,7 @@ export const ROUTE_ACCESS = {
   'GET /v1/sites': 'viewer',
   'POST /v1/sites': 'admin',
   'DELETE /v1/sites/:site': 'admin',
+  'POST /v1/sites/:site/start': 'operator',
   'GET /v1/nodes': 'viewer',
   'POST /v1/nodes': 'admin',
   'POST /v1/nodes/:node/check': 'operator',

@@ -120,6 +120,10 @@ export class Api {
   removeSite(name: string): Promise<void> {
     return this.call('DELETE', `/v1/sites/${enc(name)}`);
   }
+  /** Start a secondary site's stopped node again, as its failover built it; the answer is the job. */
+  startSite(name: string): Promise<JobView> {
+    return this.call('POST', `/v1/sites/${enc(name)}/start`);
+  }
 
   listNodes(): Promise<NodeView[]> {
     return this.call('GET', '/v1/nodes');

@@ -2,7 +2,8 @@
  * Sites and nodes: the primary and secondary sites, and the storage nodes in them with
  * their health as the manager's poller last saw it (refreshed here every 10 s). Admins
  * add sites and register nodes (by API URL and token, which the manager seals); an
- * operator asks a node for its health now.
+ * operator asks a node for its health now, and starts a secondary site's node again after
+ * it stopped (a job: the failover's build step, on the same data and ports).
  */
 import { useMemo, useState } from 'preact/hooks';
 import type { ApiError, NodeView, SiteView } from '../api/client.js';
@@ -13,11 +14,14 @@ import { Badge, ErrorNote, Health, LoadState, PageHeader } from '../components/p
 import { type Column, DataTable } from '../components/table.js';
 import { toApiError, useLoad } from '../components/use-load.js';
 import { useApp, useCan } from '../context.js';
+import { navigate } from '../router.js';
+import { jobHref } from './jobs.js';
 
 export function NodesPage() {
   const { api } = useApp();
   const canAddSite = useCan('POST /v1/sites');
   const canRemoveSite = useCan('DELETE /v1/sites/:site');
+  const canStartSite = useCan('POST /v1/sites/:site/start');
   const canRegister = useCan('POST /v1/nodes');
   const canRemoveNode = useCan('DELETE /v1/nodes/:node');
   const canCheck = useCan('POST /v1/nodes/:node/check');
@@ -26,6 +30,7 @@ export function NodesPage() {
   });
   const [form, setForm] = useState<'site' | 'node' | null>(null);
   const [checkError, setCheckError] = useState<ApiError | null>(null);
+  const [startError, setStartError] = useState<ApiError | null>(null);
   const reload = data.reload;
 
   const siteColumns = useMemo<Column<SiteView>[]>(() => {
@@ -40,7 +45,7 @@ export function NodesPage() {
       { key: 'nodes', label: 'Nodes', value: (s) => s.nodes.join(', ') || '—' },
       { key: 'created', label: 'Added', value: (s) => s.createdAt, render: (s) => formatTime(s.createdAt) },
     ];
-    if (canRemoveSite)
+    if (canRemoveSite || canStartSite)
       cols.push({
         key: 'actions',
         label: '',
@@ -49,22 +54,45 @@ export function NodesPage() {
         noSort: true,
         noFilter: true,
         render: (s) => (
-          <ConfirmButton
-            label="Remove"
-            ariaLabel={`Remove site ${s.name}`}
-            title={`Remove site ${s.name}?`}
-            confirmLabel="Remove site"
-            onConfirm={async () => {
-              await api.removeSite(s.name);
-              void reload();
-            }}
-          >
-            <p>The site is removed from the manager's registry.</p>
-          </ConfirmButton>
+          <span class="row-actions">
+            {/* A secondary with a node was built by a failover: its node can be started again. */}
+            {canStartSite && s.role === 'secondary' && s.nodes.length > 0 && (
+              <button
+                type="button"
+                class="small"
+                aria-label={`Start the node of site ${s.name}`}
+                title="Start the site's node again after a crash or a reboot (same data and ports)"
+                onClick={async () => {
+                  setStartError(null);
+                  try {
+                    navigate(jobHref((await api.startSite(s.name)).id));
+                  } catch (err) {
+                    setStartError(toApiError(err));
+                  }
+                }}
+              >
+                Start node
+              </button>
+            )}
+            {canRemoveSite && (
+              <ConfirmButton
+                label="Remove"
+                ariaLabel={`Remove site ${s.name}`}
+                title={`Remove site ${s.name}?`}
+                confirmLabel="Remove site"
+                onConfirm={async () => {
+                  await api.removeSite(s.name);
+                  void reload();
+                }}
+              >
+                <p>The site is removed from the manager's registry.</p>
+              </ConfirmButton>
+            )}
+          </span>
         ),
       });
     return cols;
-  }, [api, canRemoveSite, reload]);
+  }, [api, canRemoveSite, canStartSite, reload]);
 
   const nodeColumns = useMemo<Column<NodeView>[]>(() => {
     const cols: Column<NodeView>[] = [
@@ -203,6 +231,7 @@ export function NodesPage() {
             empty="No nodes registered. An admin registers one by its API URL and token (node.json)."
           />
           <h2 class="section-title">Sites</h2>
+          {startError && <ErrorNote error={startError} context="Start failed" />}
           <DataTable
             label="Sites"
             rows={sites}
