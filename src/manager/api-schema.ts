@@ -418,6 +418,12 @@ export const DrVolumeView = Type.Object({
   secondaryNode: Nullable(Type.String()),
   secondaryVolume: Nullable(Type.String()),
   secondaryNbdUri: Nullable(Type.String({ description: 'where hosts reach the volume at the secondary' })),
+  secondaryProblem: Nullable(
+    Type.String({
+      description:
+        'why the secondary could not be asked (its node does not answer, say): its changes and pair are then unknown',
+    }),
+  ),
   baseGeneration: Nullable(Type.String()),
   consistency: Nullable(Type.String()),
   consistencyDetail: Nullable(Type.String()),

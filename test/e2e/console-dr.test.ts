@@ -184,6 +184,10 @@ describe('web console: backup, failover and failback by clicks', () => {
     const [dr] = await stack.admin.drStatus();
     const pidFile = join(stack.dataDir, 'sites', 'dr', 'node.pid');
     process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGKILL');
+    // The dashboard says the secondary does not answer.
+    await nav(page, 'Disaster recovery');
+    await page.getByTestId('secondary-problem').waitFor({ timeout: 15_000 });
+    await screenshot(page, 'dr-08a-secondary-down');
     await nav(page, 'Sites and nodes');
     await page.getByRole('button', { name: 'Start the node of site dr' }).click();
     assert.equal(await jobEnds(page, 60_000), 'succeeded');

@@ -28,6 +28,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { type JobView, ManagerClient } from '../../src/manager/index.js';
 import {
   assertIdentical,
@@ -45,7 +46,7 @@ import { type ManagerProcess, startManagerProcess } from '../helpers/manager-pro
 import { freePort } from '../helpers/nbd-peers.js';
 import { type NodeFixture, startTestNode } from '../helpers/node-fixture.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
-import { requireTools } from '../helpers/tools.js';
+import { requireTools, runOk } from '../helpers/tools.js';
 
 const SIZE = 32 * MiB;
 const BLOCK = 64 * 1024;
@@ -283,6 +284,20 @@ describe('failback under faults', () => {
     process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGKILL');
     const paused = await jobWhen(fb.id, 'paused', (j) => j.state === 'paused');
     assert.match(paused.pausedReason ?? '', /resumes when node dr-node answers again/);
+    // dr status says the secondary does not answer, and how to bring it back.
+    const down = (await admin.drStatus()).find((d) => d.lineage === app);
+    assert.match(down?.secondaryProblem ?? '', /cannot reach the node at http/);
+    const cli = fileURLToPath(new URL('../../../bin/rebound.js', import.meta.url));
+    const status = await runOk('node', [
+      cli,
+      '--manager',
+      manager.url,
+      '--token',
+      manager.token,
+      'dr',
+      'status',
+    ]);
+    assert.match(status, /the secondary dr-node \(site dr\) cannot be asked: .*\n.*rebound site start dr/);
 
     const start = await admin.startSite('dr');
     await assert.rejects(
@@ -302,6 +317,7 @@ describe('failback under faults', () => {
     );
     assert.equal((end.result as Moved).delta, true);
     await assertIdentical(primary.uri('app'), ref);
+    assert.equal((await admin.drStatus()).find((d) => d.lineage === app)?.secondaryProblem, null);
   });
 
   it('object store: the manager killed during generation N+1 and during the apply at the primary', async () => {

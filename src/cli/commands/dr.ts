@@ -177,7 +177,7 @@ export function drCommands(program: Command): void {
     )
     .action(async (_o, cmd: Command) => {
       const list = await (await managerClient(cmd)).drStatus();
-      emit(globals(cmd), list, () =>
+      emit(globals(cmd), list, () => {
         printTable(
           list.map((d) => ({
             volume: d.volume,
@@ -213,7 +213,13 @@ export function drCommands(program: Command): void {
             'rpo',
             'nbd',
           ],
-        ),
-      );
+        );
+        // A secondary that does not answer leaves its columns unknown: say why, and the way back.
+        for (const d of list.filter((x) => x.secondaryProblem))
+          console.log(
+            `\n${d.volume}: the secondary ${d.secondaryNode} (site ${d.secondarySite}) cannot be asked: ${d.secondaryProblem}` +
+              `\n  if its node stopped, start it again: rebound site start ${d.secondarySite}`,
+          );
+      });
     });
 }

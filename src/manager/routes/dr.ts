@@ -319,6 +319,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
     let changedBytes: number | null = null;
     let blockSizeBytes: number | null = null;
     let secondaryNbdUri: string | null = null;
+    let secondaryProblem: string | null = null;
     let pair: DrVolume['pair'] = null;
     if (d.active === 'secondary' && d.secondaryNode && d.secondaryVolume) {
       try {
@@ -356,7 +357,9 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
           changedBytes = changedBytesOf(b);
         }
       } catch (err) {
-        if (!isReboundError(err)) throw err; // unreachable secondary: unknown, not an error
+        // An unreachable secondary: its changes are unknown, and the view says why.
+        if (!isReboundError(err)) throw err;
+        secondaryProblem = err.message;
       }
     }
     // The latest failback job, whatever its method: where it is and how far it got.
@@ -383,6 +386,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
       secondaryNode: d.secondaryNode,
       secondaryVolume: d.secondaryVolume,
       secondaryNbdUri,
+      secondaryProblem,
       baseGeneration: d.baseGeneration,
       consistency: d.consistency,
       consistencyDetail: d.consistencyDetail,

@@ -109,9 +109,23 @@ export function DrPage() {
         value: (r) => (r.dr?.active === 'secondary' ? `${r.dr.secondarySite}` : r.volume.site),
         render: (r) =>
           r.dr?.active === 'secondary' ? (
-            <Badge tone="warn" title={`node ${r.dr.secondaryNode}`}>
-              {r.dr.secondarySite} (secondary)
-            </Badge>
+            <>
+              <Badge tone="warn" title={`node ${r.dr.secondaryNode}`}>
+                {r.dr.secondarySite} (secondary)
+              </Badge>
+              {r.dr.secondaryProblem && (
+                <>
+                  <br />
+                  <span
+                    class="badge badge-bad"
+                    data-testid="secondary-problem"
+                    title={`${r.dr.secondaryProblem}. If its node stopped, start it again from Sites and nodes.`}
+                  >
+                    not answering
+                  </span>
+                </>
+              )}
+            </>
           ) : (
             <Badge tone="ok" title={`node ${r.volume.node}`}>
               {r.volume.site || r.volume.node} (primary)
