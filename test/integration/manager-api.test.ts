@@ -201,7 +201,9 @@ describe('manager API with a real node', () => {
     await admin.addSite({ name: 'dr9', role: 'secondary' });
     await assert.rejects(
       admin.startSite('dr9'),
-      (e) => isReboundError(e, 'CONFLICT') && /never been built: a failover to it builds/.test(e.message),
+      (e) =>
+        isReboundError(e, 'CONFLICT') &&
+        /has no node to start .*: a failover to it builds one/.test(e.message),
     );
     await admin.removeSite('dr9');
   });

@@ -61,13 +61,14 @@ export async function siteRoutes(scope: FastifyInstance, ctx: ManagerApiContext)
           'INVALID_ARGUMENT',
           `site ${site} is a ${s.role} site: its nodes are started where they run, not by the manager`,
         );
-      if (!(await db.getSiteProvider(site)))
+      // A node to start: one a failover built and no failback has torn down since.
+      const node = (await db.listNodes()).find((n) => n.site === site);
+      if (!node || !(await db.getSiteProvider(site)))
         throw new ReboundError(
           'CONFLICT',
-          `site ${site} has never been built: a failover to it builds its node (rebound failover --site ${site})`,
+          `site ${site} has no node to start (none was built, or the last failback tore it down): a failover to it builds one`,
         );
-      const node = (await db.listNodes()).find((n) => n.site === site);
-      const params: SiteStartParams = { site, nodeName: node?.name ?? `${site}-node` };
+      const params: SiteStartParams = { site, nodeName: node.name };
       // Another start of the site under way: BUSY, naming that job.
       const job = await runner.submit('site-start', { ...params }, { createdBy: principalOf(req).user });
       reply.status(202);
