@@ -7,6 +7,7 @@
 // (never run twice at once) while the previous job is still active, and a restore job
 // brings the bytes back.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -272,6 +273,23 @@ describe('manager scheduler and jobs with a real node', () => {
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.doesNotMatch(r.stdout, /Pattern verification failed/);
     }
+  });
+
+  it('a site start whose node was torn down meanwhile fails and builds nothing', async () => {
+    // As when a failback tears the site down between the start's request and its step.
+    await admin.addSite({ name: 'gone', role: 'secondary' });
+    await m.registry.saveSiteProvider('gone', { type: 'local' }, null);
+    const job = await m.runner.submit(
+      'site-start',
+      { site: 'gone', nodeName: 'gone-node' },
+      { createdBy: 'test' },
+    );
+    const end = await admin.waitJob(job!.id, { intervalMs: 20 });
+    assert.equal(end.state, 'failed');
+    assert.equal(end.error?.code, 'CONFLICT');
+    assert.match(end.error?.message ?? '', /no node to start any more/);
+    assert.equal(existsSync(join(dir, 'sites', 'gone')), false, 'no new node was built');
+    await admin.removeSite('gone');
   });
 
   it('refuses a second backup of a volume while one is active, and cancels on request', async () => {

@@ -72,6 +72,20 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
     }
     case 'build-site':
       return buildSite(effect.site, effect.nodeName, ctx);
+    case 'start-site': {
+      // A failback may have torn the site down since the start was asked for: building
+      // then would make a new, empty node nobody needs.
+      const { config } = await registry.siteProvider(effect.site);
+      const status = await openSiteProvider(config, { dataDir: ctx.dataDir, logger: ctx.logger }).status({
+        name: effect.site,
+      });
+      if (status.state === 'absent' || !(await registry.db.getNode(effect.nodeName)))
+        throw new ReboundError(
+          'CONFLICT',
+          `site ${effect.site} has no node to start any more (a failback tore it down): nothing started`,
+        );
+      return buildSite(effect.site, effect.nodeName, ctx);
+    }
     case 'pick-generation': {
       const client = await clientOf(registry, effect.node);
       const gens = await client.listGenerations(effect.store, { uniqueId: effect.lineage });

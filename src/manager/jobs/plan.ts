@@ -36,6 +36,8 @@ export type Effect =
   | { type: 'prune'; node: string; store: string; rules: PruneBody }
   /** Build (or find) the site's storage node with its provider and register it (S101-S102). */
   | { type: 'build-site'; site: string; nodeName: string }
+  /** Start the site's node again (build-site), unless it is gone (torn down meanwhile). */
+  | { type: 'start-site'; site: string; nodeName: string }
   /** The generation to restore: the one asked for, else the newest of the lineage (S104). */
   | { type: 'pick-generation'; node: string; store: string; lineage: string; generation: string | null }
   /** The operator's start-hosts / stop-hosts command for a volume (S106-S107, S405, S801). */

@@ -27,7 +27,7 @@ export const siteStartPlan: JobPlan<SiteStartParams> = {
           name: 'build',
           spec: 'S101-S102',
           title: `start the secondary storage system of site ${p.site}`,
-          effect: { type: 'build-site', site: p.site, nodeName: p.nodeName },
+          effect: { type: 'start-site', site: p.site, nodeName: p.nodeName },
         },
       };
     const r = data.build as { node: string; url: string; serial: string };
