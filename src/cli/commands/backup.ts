@@ -5,14 +5,12 @@
  */
 import type { Command } from 'commander';
 import { ReboundError } from '../../errors.js';
-import type { BackupSettingView, JobView } from '../../manager/api-schema.js';
-import type { ManagerClient } from '../../manager/client.js';
+import type { BackupSettingView } from '../../manager/api-schema.js';
 import { globals } from '../context.js';
 import { managerClient } from '../manager-context.js';
 import { emit, printRecord, printTable } from '../output.js';
 import { formatBytes } from '../units.js';
-import { watchJob } from '../watch-job.js';
-import { showJob } from './job.js';
+import { followJob } from './job.js';
 
 const METHODS = ['full', 'incremental', 'differential'] as const;
 type Method = (typeof METHODS)[number];
@@ -32,15 +30,6 @@ function whole(text: string | undefined, what: string, min = 0): number | undefi
   if (!Number.isInteger(n) || n < min)
     throw new ReboundError('INVALID_ARGUMENT', `${what} must be a whole number of at least ${min}`);
   return n;
-}
-
-/** Wait for a job (unless --no-wait) and print it. */
-async function follow(cmd: Command, client: ManagerClient, job: JobView, wait: boolean): Promise<void> {
-  const g = globals(cmd);
-  const end = wait ? await watchJob(client, job, g.json ?? false) : job;
-  emit(g, end, () =>
-    wait ? showJob(end, { steps: false }) : console.log(`job ${end.id} started: rebound job watch ${end.id}`),
-  );
 }
 
 function showSetting(s: BackupSettingView): void {
@@ -78,7 +67,7 @@ export function backupCommands(program: Command): void {
     .action(async (volume: string, opts: { store: string; method: string; wait: boolean }, cmd: Command) => {
       const client = await managerClient(cmd);
       const job = await client.backup({ volume, store: opts.store, method: method(opts.method) });
-      await follow(cmd, client, job, opts.wait);
+      await followJob(cmd, client, job, opts.wait);
     });
 
   backup
@@ -116,7 +105,7 @@ export function backupCommands(program: Command): void {
     .action(async (opts: { store: string; generation?: string; wait: boolean }, cmd: Command) => {
       const client = await managerClient(cmd);
       const job = await client.verify(opts.store, opts.generation ? { generation: opts.generation } : {});
-      await follow(cmd, client, job, opts.wait);
+      await followJob(cmd, client, job, opts.wait);
     });
 
   const setting = backup
@@ -229,7 +218,7 @@ export function backupCommands(program: Command): void {
     .option('--no-wait', 'start the job and print its ID')
     .action(async (ref: string, opts: { wait: boolean }, cmd: Command) => {
       const client = await managerClient(cmd);
-      await follow(cmd, client, await client.runBackupSetting(ref), opts.wait);
+      await followJob(cmd, client, await client.runBackupSetting(ref), opts.wait);
     });
 
   for (const [verb, enabled] of [
@@ -271,7 +260,7 @@ export function backupCommands(program: Command): void {
           ...(opts.volume ? { volume: opts.volume } : {}),
           ...(opts.overwrite ? { overwrite: true } : {}),
         });
-        await follow(cmd, client, job, opts.wait);
+        await followJob(cmd, client, job, opts.wait);
       },
     );
 }

@@ -10,8 +10,7 @@ import { globals } from '../context.js';
 import { managerClient } from '../manager-context.js';
 import { emit, printTable } from '../output.js';
 import { formatBytes } from '../units.js';
-import { watchJob } from '../watch-job.js';
-import { showJob } from './job.js';
+import { followJob } from './job.js';
 
 async function jsonFile(path: string | undefined, what: string): Promise<unknown> {
   if (!path) return undefined;
@@ -71,14 +70,7 @@ export function drCommands(program: Command): void {
           ...(opts.hooks ? { hooks: await jsonFile(opts.hooks, '--hooks') } : {}),
         } as FailoverBody;
         const client = await managerClient(cmd);
-        const job = await client.failover(body);
-        const g = globals(cmd);
-        const end = opts.wait ? await watchJob(client, job, g.json ?? false) : job;
-        emit(g, end, () =>
-          opts.wait
-            ? showJob(end, { steps: false })
-            : console.log(`job ${end.id} started: rebound job watch ${end.id}`),
-        );
+        await followJob(cmd, client, await client.failover(body), opts.wait);
       },
     );
 
@@ -160,13 +152,7 @@ export function drCommands(program: Command): void {
           ...(opts.verify ? { verify: opts.verify as 'changed' | 'full' } : {}),
           ...(opts.readIdFrom ? { readIdFrom: opts.readIdFrom as 'primary' | 'manager' } : {}),
         });
-        const g = globals(cmd);
-        const end = opts.wait ? await watchJob(client, job, g.json ?? false) : job;
-        emit(g, end, () =>
-          opts.wait
-            ? showJob(end, { steps: false })
-            : console.log(`job ${end.id} started: rebound job watch ${end.id}`),
-        );
+        await followJob(cmd, client, job, opts.wait);
       },
     );
 

@@ -1,6 +1,7 @@
 /** rebound job list|show|watch|cancel|resume: the manager's long actions and their step logs. */
 import type { Command } from 'commander';
 import type { JobView } from '../../manager/api-schema.js';
+import type { ManagerClient } from '../../manager/client.js';
 import { globals } from '../context.js';
 import { managerClient } from '../manager-context.js';
 import { emit, printRecord, printTable } from '../output.js';
@@ -12,6 +13,20 @@ function progress(j: JobView): string {
   const p = j.progress;
   const pct = p.bytesTotal > 0 ? Math.floor((100 * p.bytesDone) / p.bytesTotal) : 0;
   return `${pct}% ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}`;
+}
+
+/** After starting a job: follow it to its end and print it (a progress bar on a terminal), or with --no-wait print how to. */
+export async function followJob(
+  cmd: Command,
+  client: ManagerClient,
+  job: JobView,
+  wait: boolean,
+): Promise<void> {
+  const g = globals(cmd);
+  const end = wait ? await watchJob(client, job, g.json ?? false) : job;
+  emit(g, end, () =>
+    wait ? showJob(end, { steps: false }) : console.log(`job ${end.id} started: rebound job watch ${end.id}`),
+  );
 }
 
 export function showJob(j: JobView, options: { steps?: boolean } = {}): void {

@@ -7,8 +7,7 @@ import { ReboundError } from '../../errors.js';
 import { globals } from '../context.js';
 import { managerClient } from '../manager-context.js';
 import { emit, printRecord, printTable } from '../output.js';
-import { watchJob } from '../watch-job.js';
-import { showJob } from './job.js';
+import { followJob } from './job.js';
 
 export function siteCommands(program: Command): void {
   const site = program.command('site').description('sites: primary and secondary');
@@ -45,14 +44,7 @@ export function siteCommands(program: Command): void {
     .option('--no-wait', 'start the job and print its ID')
     .action(async (name: string, opts: { wait: boolean }, cmd: Command) => {
       const client = await managerClient(cmd);
-      const job = await client.startSite(name);
-      const g = globals(cmd);
-      const end = opts.wait ? await watchJob(client, job, g.json ?? false) : job;
-      emit(g, end, () =>
-        opts.wait
-          ? showJob(end, { steps: false })
-          : console.log(`job ${end.id} started: rebound job watch ${end.id}`),
-      );
+      await followJob(cmd, client, await client.startSite(name), opts.wait);
     });
 }
 

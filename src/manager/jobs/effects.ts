@@ -15,7 +15,7 @@ import { isoTime } from '../clock.js';
 import { type ChangedSet, changedSet, compareVolumes, describeComparison, unionChanged } from '../compare.js';
 import type { DrVolumeRecord, JobProgress } from '../db/types.js';
 import type { Registry } from '../registry.js';
-import { openSiteProvider, parseHostHookConfig, runHostHook } from '../sites/index.js';
+import { openSiteProvider, parseHostHookConfig, runHostHook, type SiteProvider } from '../sites/index.js';
 import { nbdTarget, releaseNbdTarget } from './nbd-target.js';
 import type { Effect, PremarkEffect, TaskOp, TaskOutcome } from './plan.js';
 
@@ -71,20 +71,18 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
       return (await client.prune(effect.store, effect.rules)) as Record<string, unknown>;
     }
     case 'build-site':
-      return buildSite(effect.site, effect.nodeName, ctx);
+      return buildSite(await siteProviderOf(effect.site, ctx), effect.site, effect.nodeName, ctx);
     case 'start-site': {
       // A failback may have torn the site down since the start was asked for: building
       // then would make a new, empty node nobody needs.
-      const { config } = await registry.siteProvider(effect.site);
-      const status = await openSiteProvider(config, { dataDir: ctx.dataDir, logger: ctx.logger }).status({
-        name: effect.site,
-      });
+      const provider = await siteProviderOf(effect.site, ctx);
+      const status = await provider.status({ name: effect.site });
       if (status.state === 'absent' || !(await registry.db.getNode(effect.nodeName)))
         throw new ReboundError(
           'CONFLICT',
           `site ${effect.site} has no node to start any more (a failback tore it down): nothing started`,
         );
-      return buildSite(effect.site, effect.nodeName, ctx);
+      return buildSite(provider, effect.site, effect.nodeName, ctx);
     }
     case 'pick-generation': {
       const client = await clientOf(registry, effect.node);
@@ -239,10 +237,7 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
       );
       if (others.length > 0)
         return { outcome: 'kept', stillFailedOver: others.map((d) => `${d.primaryVolume} (${d.lineage})`) };
-      const { config } = await registry.siteProvider(effect.site);
-      const outcome = await openSiteProvider(config, { dataDir: ctx.dataDir, logger: ctx.logger }).teardown({
-        name: effect.site,
-      });
+      const outcome = await (await siteProviderOf(effect.site, ctx)).teardown({ name: effect.site });
       if (await registry.db.getNode(effect.node)) await registry.removeNode(effect.node);
       return { outcome };
     }
@@ -363,13 +358,12 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
  * node, whose `rebound node init` made its pool; it is registered once, by serial.
  */
 async function buildSite(
+  provider: SiteProvider,
   site: string,
   nodeName: string,
   ctx: EffectContext,
 ): Promise<Record<string, unknown>> {
   const { registry } = ctx;
-  const { config } = await registry.siteProvider(site);
-  const provider = openSiteProvider(config, { dataDir: ctx.dataDir, logger: ctx.logger });
   const built = await provider.build({ name: site });
   const known = await registry.db.getNodeBySerial(built.serial);
   let name = known?.name ?? nodeName;
@@ -383,6 +377,12 @@ async function buildSite(
     await registry.syncNode(known);
   }
   return { node: name, url: built.url, serial: built.serial, nbd: built.nbd, tls: built.tls.mode };
+}
+
+/** The provider a site was built with (its stored config), opened on the manager's data. */
+async function siteProviderOf(site: string, ctx: EffectContext): Promise<SiteProvider> {
+  const { config } = await ctx.registry.siteProvider(site);
+  return openSiteProvider(config, { dataDir: ctx.dataDir, logger: ctx.logger });
 }
 
 async function clientOf(registry: Registry, node: string): Promise<NodeClient> {
