@@ -16,8 +16,9 @@
 //   3. the primary stopped and started again: during a remote copy's initial copy (the
 //      pair reconnects), and before an object-store failback's apply (the job pauses
 //      with a reason and resumes when the node answers)
-//   4. the secondary killed (SIGKILL) during a remote copy's initial copy: the job pauses
-//      until `rebound site start` brings the node back on its data and ports
+//   4. the secondary killed (SIGKILL) during a remote copy's initial copy, an external
+//      volume's copy and an object-store generation N+1: the job pauses until `rebound
+//      site start` brings the node back on its data and ports
 //   5. object store, the manager killed during generation N+1 and the primary's apply
 //   6. destinations with other IDs (S401, S505): every block moves, by both methods; the
 //      secondary, holding another failed-over volume, is kept until that one is back
@@ -318,6 +319,39 @@ describe('failback under faults', () => {
     assert.equal((end.result as Moved).delta, true);
     await assertIdentical(primary.uri('app'), ref);
     assert.equal((await admin.drStatus()).find((d) => d.lineage === app)?.secondaryProblem, null);
+  });
+
+  it('the secondary killed during an external-volume copy and during generation N+1: each job pauses until `site start`; identical', async () => {
+    const pidFile = join(dir, 'manager', 'sites', 'dr', 'node.pid');
+    for (const [method, step] of [
+      ['external', 'copy.task'],
+      ['object-store', 'n.task'],
+    ] as const) {
+      const { ref } = await failedOver('write -P 0x53 0 12M');
+      // The virtual volume's link runs through the proxy: slowed, the copy into it takes 6 s.
+      // Generation N+1 is paced by the site's backupBytesPerSec (1.5 s for 12 MiB).
+      proxy.rateBytesPerSec = 2 * MiB;
+      const fb = await admin.failback({ volume: app, method });
+      await jobWhen(fb.id, `${method}: ${step} under way`, (j) => j.step === step);
+      process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGKILL');
+      const paused = await jobWhen(fb.id, `${method}: paused`, (j) => j.state === 'paused');
+      assert.match(paused.pausedReason ?? '', /resumes when node dr-node answers again/, method);
+      const started = await admin.waitJob((await admin.startSite('dr')).id, {
+        intervalMs: 50,
+        timeoutMs: 60_000,
+      });
+      assert.equal(started.state, 'succeeded', `${method}: ${JSON.stringify(started.error)}`);
+      proxy.rateBytesPerSec = null;
+      // The node forgot its task: the step starts it again, on the virtual volume the node
+      // dialled again from its record (external), or from the since-restore bitmap (N+1).
+      const end = await finished(fb.id);
+      assert.ok(
+        (end.log ?? []).some((l) => l.step === step && l.status === 'paused'),
+        `${method}: the step log shows the pause at ${step}`,
+      );
+      assert.equal((end.result as Moved).delta, true, method);
+      await assertIdentical(primary.uri('app'), ref);
+    }
   });
 
   it('object store: the manager killed during generation N+1 and during the apply at the primary', async () => {
