@@ -15,11 +15,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, newPage, screenshot, watchPage } from '../helpers/browser.js';
 import { ADMIN_PASSWORD, type ConsoleStack, signIn, startConsoleStack } from '../helpers/console-fixture.js';
-import { qemuIo, requireTools, runOk } from '../helpers/tools.js';
+import { qemuIo, requireTools, runCli } from '../helpers/tools.js';
 
 async function readsAs(uri: string, pattern: string, offset: string, length: string): Promise<void> {
   const r = await qemuIo(uri, [`read -P ${pattern} ${offset} ${length}`], { readOnly: true });
@@ -211,17 +210,7 @@ describe('web console: backup, failover and failback by clicks', () => {
       'every method the API offers',
     );
     // The CLI reads the same estimate.
-    const cli = fileURLToPath(new URL('../../../bin/rebound.js', import.meta.url));
-    const text = await runOk('node', [
-      cli,
-      '--manager',
-      stack.url,
-      '--token',
-      stack.adminToken,
-      'failback',
-      'app',
-      '--estimate',
-    ]);
+    const text = await runCli({ url: stack.url, token: stack.adminToken }, 'failback', 'app', '--estimate');
     assert.match(
       text,
       /app: 1 block \(64\.0 KiB\) changed at dr-node since failover; a full copy is 1024 blocks \(64\.0 MiB\)/,

@@ -5,6 +5,7 @@
  * skips.
  */
 import { execFile, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 /** /usr/bin first: a pyenv python3 on PATH breaks Debian's nbdsh. */
 const TOOL_ENV = { ...process.env, PATH: `/usr/bin:/usr/sbin:${process.env.PATH ?? ''}` };
@@ -67,6 +68,13 @@ export async function runOk(cmd: string, args: string[], timeoutMs?: number): Pr
   const r = await run(cmd, args, timeoutMs);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${describeRun(r)}`);
   return r.stdout;
+}
+
+const REBOUND_CLI = fileURLToPath(new URL('../../../bin/rebound.js', import.meta.url));
+
+/** `rebound --manager URL --token T ...args`, as an operator runs it; its stdout (exit 0 or fail). */
+export function runCli(manager: { url: string; token: string }, ...args: string[]): Promise<string> {
+  return runOk(process.execPath, [REBOUND_CLI, '--manager', manager.url, '--token', manager.token, ...args]);
 }
 
 /** qemu-io commands against an NBD URI (raw format). */

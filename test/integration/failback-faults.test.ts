@@ -29,7 +29,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { type JobView, ManagerClient } from '../../src/manager/index.js';
 import {
   assertIdentical,
@@ -47,7 +46,7 @@ import { type ManagerProcess, startManagerProcess } from '../helpers/manager-pro
 import { freePort } from '../helpers/nbd-peers.js';
 import { type NodeFixture, startTestNode } from '../helpers/node-fixture.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
-import { requireTools, runOk } from '../helpers/tools.js';
+import { requireTools, runCli } from '../helpers/tools.js';
 
 const SIZE = 32 * MiB;
 const BLOCK = 64 * 1024;
@@ -288,16 +287,7 @@ describe('failback under faults', () => {
     // dr status says the secondary does not answer, and how to bring it back.
     const down = (await admin.drStatus()).find((d) => d.lineage === app);
     assert.match(down?.secondaryProblem ?? '', /cannot reach the node at http/);
-    const cli = fileURLToPath(new URL('../../../bin/rebound.js', import.meta.url));
-    const status = await runOk('node', [
-      cli,
-      '--manager',
-      manager.url,
-      '--token',
-      manager.token,
-      'dr',
-      'status',
-    ]);
+    const status = await runCli(manager, 'dr', 'status');
     assert.match(status, /the secondary dr-node \(site dr\) cannot be asked: .*\n.*rebound site start dr/);
 
     const start = await admin.startSite('dr');
