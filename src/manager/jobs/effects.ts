@@ -9,14 +9,14 @@ import { isIncrementalBitmapSince } from '../../backup/keys.js';
 import { BlockSet } from '../../block/index.js';
 import { isReboundError, ReboundError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { type PairView, PREMARK_MAX_BLOCKS, type TaskView } from '../../node/api-schema.js';
+import { type PairTarget, type PairView, PREMARK_MAX_BLOCKS, type TaskView } from '../../node/api-schema.js';
 import type { NodeClient } from '../../node/client.js';
 import { isoTime } from '../clock.js';
 import { type ChangedSet, changedSet, compareVolumes, describeComparison, unionChanged } from '../compare.js';
 import type { DrVolumeRecord, JobProgress } from '../db/types.js';
 import type { Registry } from '../registry.js';
 import { openSiteProvider, parseHostHookConfig, runHostHook, type SiteProvider } from '../sites/index.js';
-import { nbdTarget, releaseNbdTarget } from './nbd-target.js';
+import { type NbdTarget, nbdTarget, releaseNbdTarget } from './nbd-target.js';
 import type { Effect, PremarkEffect, TaskOp, TaskOutcome } from './plan.js';
 
 export interface EffectContext {
@@ -154,20 +154,20 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
     case 'release-target':
       return releaseNbdTarget(registry, effect);
     case 'start-pair':
-      return premarkWhile(registry, effect.premark, async () => {
-        const target = await nbdTarget(registry, {
-          node: effect.targetNode,
-          volume: effect.targetVolume,
-          name: effect.name,
-        });
-        const pair = await (await clientOf(registry, effect.node)).startPair(effect.volume, {
-          name: effect.name,
-          target,
-          mode: effect.mode,
-          ...(effect.mode === 'delta' ? { bitmap: effect.bitmap, freezeFrom: effect.freezeFrom } : {}),
-        });
-        return { state: pair.state, blocksToCopy: pair.blocksToCopy };
-      });
+      return premarkWhile(
+        registry,
+        effect.premark,
+        { node: effect.targetNode, volume: effect.targetVolume, name: effect.name },
+        async (target) => {
+          const pair = await (await clientOf(registry, effect.node)).startPair(effect.volume, {
+            name: effect.name,
+            target,
+            mode: effect.mode,
+            ...(effect.mode === 'delta' ? { bitmap: effect.bitmap, freezeFrom: effect.freezeFrom } : {}),
+          });
+          return { state: pair.state, blocksToCopy: pair.blocksToCopy };
+        },
+      );
     case 'wait-pair': {
       const client = await clientOf(registry, effect.node);
       // The retry the job's log last told of: a pair that cannot reach the primary keeps
@@ -242,16 +242,19 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
       return { outcome };
     }
     case 'attach-external':
-      return premarkWhile(registry, effect.premark, async () => {
-        // The virtual volume dials the primary over TLS with the job's key, as a pair does.
-        const target = await nbdTarget(registry, {
-          node: effect.targetNode,
-          volume: effect.targetVolume,
-          name: effect.keyName,
-        });
-        const x = await (await clientOf(registry, effect.node)).attachExternal({ name: effect.name, target });
-        return { name: x.name, sizeBytes: x.sizeBytes, uniqueId: x.uniqueId, tls: x.tls };
-      });
+      // The virtual volume dials the primary over TLS with the job's key, as a pair does.
+      return premarkWhile(
+        registry,
+        effect.premark,
+        { node: effect.targetNode, volume: effect.targetVolume, name: effect.keyName },
+        async (target) => {
+          const x = await (await clientOf(registry, effect.node)).attachExternal({
+            name: effect.name,
+            target,
+          });
+          return { name: x.name, sizeBytes: x.sizeBytes, uniqueId: x.uniqueId, tls: x.tls };
+        },
+      );
     case 'forget-bitmaps': {
       const client = await clientOf(registry, effect.node);
       const deleted: string[] = [];
@@ -438,25 +441,33 @@ async function markChanged(
 
 /**
  * `connect` (a pair's start, a virtual volume's attach: the secondary dialling the
- * primary) with, when asked, the premark done meanwhile: the changed set is read first,
- * before the pair's freeze moves it into another bitmap, then the primary marks it while
- * the secondary connects. Safe in either order: a write that comes before the marks marks
- * its block itself. The premark's outcome joins the result as `premark`.
+ * primary at `target`) with, when asked, the premark done meanwhile: the changed set is
+ * read first, before the pair's freeze moves it into another bitmap, then the primary
+ * marks it while the secondary connects. Safe in either order: a write that comes before
+ * the marks marks its block itself. The premark's outcome joins the result as `premark`.
+ *
+ * The target (the job's key installed on the primary, the primary's NBD address) is
+ * asked for while the changed set is read: asked after, it waited behind the premark
+ * on the primary's main thread, and the secondary's start waited for it.
  */
 async function premarkWhile(
   registry: Registry,
   premark: PremarkEffect | undefined,
-  connect: () => Promise<Record<string, unknown>>,
+  target: NbdTarget,
+  connect: (target: PairTarget) => Promise<Record<string, unknown>>,
 ): Promise<Record<string, unknown>> {
-  if (!premark) return connect();
+  const dialled = nbdTarget(registry, target);
+  if (!premark) return connect(await dialled);
+  dialled.catch(() => undefined); // awaited below, once the changed set is read
   const changed = await changedSet(
     await clientOf(registry, premark.fromNode),
     premark.fromVolume,
     premark.changedIn,
   );
+  const t = await dialled;
   const marks = markChanged(registry, premark, changed);
   marks.catch(() => undefined); // awaited below, after the connection
-  const connected = await connect();
+  const connected = await connect(t);
   return { ...connected, premark: await marks };
 }
 
