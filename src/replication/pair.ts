@@ -161,6 +161,11 @@ export class Pair {
     baseSet: () => Promise<{ set: BlockSet; unitBytes: number } | null>,
   ): Promise<Pair> {
     const pair = new Pair(record, dir, ctx);
+    // The target is dialled while the pair's state is written: its TLS handshake and NBD
+    // negotiation (tens of milliseconds, more while the primary premarks its bitmaps)
+    // then overlap the fsyncs below instead of following them.
+    const connecting = pair.connectTarget();
+    connecting.catch(() => {}); // awaited below, or closed once a step failed
     try {
       await mkdir(dir, { recursive: true });
       await pair.ensurePairBitmap();
@@ -171,8 +176,9 @@ export class Pair {
         record.unitBytes = base.unitBytes;
       }
       await writeRecord(dir, record);
-      pair.target = await pair.connectTarget();
+      pair.target = await connecting;
     } catch (err) {
+      connecting.then((d) => d.close()).catch(() => {});
       await pair.discard();
       throw err;
     }
