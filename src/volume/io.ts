@@ -53,8 +53,12 @@ interface Piece {
  */
 const MAX_OVERLAYS = 1 << 18;
 
-/** Ranges a premark marks per turn of the event loop (VolumeIo.premark). */
-const PREMARK_SLICE = 1024;
+/**
+ * Ranges a premark marks per turn of the event loop (VolumeIo.premark): about a
+ * millisecond of this thread, so the failback's own connection, whose TLS handshake and
+ * NBD negotiation are a handful of round trips, waits at most that long at each.
+ */
+const PREMARK_SLICE = 256;
 
 /** At most this many extents per blockStatus answer (the contract allows a short answer). */
 const MAX_EXTENTS = 4096;
@@ -553,7 +557,7 @@ export class VolumeIo {
    * durable (lastMarkSeq). Returns the blocks some active bitmap lacked.
    *
    * The ranges are marked PREMARK_SLICE at a time, with a turn of the event loop between
-   * slices: a failback's 20,000 scattered blocks took some 30 ms of this thread, which
+   * slices: a failback's 20,000 scattered blocks take some 50 ms of this thread, which
    * hosts' requests (and the failback's own connection) would otherwise wait out. A
    * freeze between two slices is harmless: a block whose mark it moved away is marked
    * again by its write, as without a premark.
