@@ -456,18 +456,19 @@ async function premarkWhile(
   target: NbdTarget,
   connect: (target: PairTarget) => Promise<Record<string, unknown>>,
 ): Promise<Record<string, unknown>> {
-  const dialled = nbdTarget(registry, target);
-  if (!premark) return connect(await dialled);
-  dialled.catch(() => undefined); // awaited below, once the changed set is read
+  // The secondary dials; here the target is only made ready (key installed, address read).
+  const ready = nbdTarget(registry, target);
+  if (!premark) return connect(await ready);
+  ready.catch(() => undefined); // awaited below, once the changed set is read
   const changed = await changedSet(
     await clientOf(registry, premark.fromNode),
     premark.fromVolume,
     premark.changedIn,
   );
-  const t = await dialled;
+  const at = await ready;
   const marks = markChanged(registry, premark, changed);
   marks.catch(() => undefined); // awaited below, after the connection
-  const connected = await connect(t);
+  const connected = await connect(at);
   return { ...connected, premark: await marks };
 }
 
