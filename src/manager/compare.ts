@@ -89,6 +89,7 @@ export async function compareVolumes(
   // A bitmap made before the volume grew is shorter: the blocks past it are unset.
   const set = options.only?.set.clone();
   set?.resize(total);
+  const setBlocks = set?.count();
   // Up to RANGES_AHEAD ranges are asked for while one is compared: each node then always
   // has work queued, and plans one range on its main thread while its read workers hash
   // the others (the hashing, not the round trip, sets the pace).
@@ -143,7 +144,9 @@ export async function compareVolumes(
       report.firstMismatches.push({ block, offset: block * unit });
     }
     report.blocksCompared += n;
-    options.onProgress?.(Math.min(va.sizeBytes, (range.start + range.count) * unit), va.sizeBytes);
+    // Of the set: the blocks compared (a position in the volume would end short of 100%).
+    if (setBlocks !== undefined) options.onProgress?.(report.blocksCompared * unit, setBlocks * unit);
+    else options.onProgress?.(Math.min(va.sizeBytes, (range.start + range.count) * unit), va.sizeBytes);
   }
   report.identical = report.mismatchCount === 0;
   return report;

@@ -174,6 +174,9 @@ describe('failback by external volume', () => {
       blocksCompared: 177,
       hashBlockBytes: GRAIN,
     });
+    // What `rebound job show` reads once the job ended: the verify's last report, every
+    // changed grain compared (not an earlier report that the progress throttle kept).
+    assert.deepEqual([fb.progress?.bytesDone, fb.progress?.bytesTotal], [177 * GRAIN, 177 * GRAIN]);
     const specs = doneSpecs(fb);
     for (const s of ['S301-S303', 'S704', 'S702', 'S704-S705', 'S705', 'S708', 'S707', 'S709', 'S710'])
       assert.ok(specs.includes(s), `step ${s} is in the failback log`);

@@ -212,6 +212,8 @@ describe('failover to a secondary site built by the local provider', () => {
       blocksCompared: 1024,
       hashBlockBytes: 65536,
     });
+    // The job's last progress, as `rebound job show` reads it: the whole-volume verify's end.
+    assert.deepEqual([fb.progress?.bytesDone, fb.progress?.bytesTotal], [64 * 1024 * 1024, 64 * 1024 * 1024]);
     assert.equal(r.bytesMoved, 3 * 64 * 1024);
     const specs = doneSpecs(fb);
     for (const s of ['S503', 'S404', 'S403, S501-S504', 'S506-S507', 'S406', 'S405', 'S407', 'S408'])

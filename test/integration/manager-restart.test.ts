@@ -100,6 +100,10 @@ describe('manager killed mid-backup', () => {
       shown.log.some((l) => /resumed after a manager restart/.test(l.message)),
       'the step log says it resumed',
     );
+    // Once it ended, `job show` gives where its last step got to and the rate it had, no time left.
+    const human = await rebound('job', 'show', started.id);
+    assert.match(human, /^progress:\s+100% /m, human);
+    assert.match(human, /^rate, eta:\s+[\d.]+ [KMG]?i?B\/s$/m, human);
 
     await rebound(
       'restore',

@@ -176,7 +176,7 @@ export function drCommands(program: Command): void {
             changed:
               d.changedBlocks === null
                 ? '-'
-                : `${d.changedBlocks} blocks, ${formatBytes(d.changedBytes ?? 0)}`,
+                : `${d.changedBlocks} block${d.changedBlocks === 1 ? '' : 's'}, ${formatBytes(d.changedBytes ?? 0)}`,
             consistency: d.consistency ?? '-',
             failback: d.failback
               ? `${d.failback.method} ${d.failback.state}${d.failback.state === 'running' || d.failback.state === 'paused' ? ` at ${d.failback.step}${d.failback.bytesTotal ? ` ${Math.round((100 * (d.failback.bytesDone ?? 0)) / d.failback.bytesTotal)}%` : ''}` : ''}`

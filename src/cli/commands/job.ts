@@ -8,11 +8,22 @@ import { emit, printRecord, printTable } from '../output.js';
 import { formatBytes } from '../units.js';
 import { watchJob } from '../watch-job.js';
 
+/** The step's bytes done, or '-' when it reported none to do. */
 function progress(j: JobView): string {
-  if (!j.progress) return '-';
   const p = j.progress;
-  const pct = p.bytesTotal > 0 ? Math.floor((100 * p.bytesDone) / p.bytesTotal) : 0;
-  return `${pct}% ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}`;
+  if (!p || p.bytesTotal <= 0) return '-';
+  return `${Math.floor((100 * p.bytesDone) / p.bytesTotal)}% ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}`;
+}
+
+const ACTIVE = new Set(['queued', 'running', 'paused', 'cancelling']);
+
+/** While the job runs: its rate and time left; once it ended, the rate it last had, if any. */
+function rateEta(j: JobView): string {
+  const p = j.progress;
+  if (!p) return '-';
+  const rate = p.rateBytesPerSec > 0 ? `${formatBytes(Math.round(p.rateBytesPerSec))}/s` : null;
+  if (!ACTIVE.has(j.state)) return rate ?? '-';
+  return `${rate ?? '-'}, ${p.etaSeconds ?? '?'} s`;
 }
 
 /** After starting a job: follow it to its end and print it (a progress bar on a terminal), or with --no-wait print how to. */
@@ -36,9 +47,7 @@ export function showJob(j: JobView, options: { steps?: boolean } = {}): void {
     state: j.state + (j.pausedReason ? ` (${j.pausedReason})` : ''),
     step: j.step,
     progress: progress(j),
-    'rate, eta': j.progress
-      ? `${formatBytes(Math.round(j.progress.rateBytesPerSec))}/s, ${j.progress.etaSeconds ?? '?'} s`
-      : '-',
+    'rate, eta': rateEta(j),
     error: j.error ? `${j.error.code}: ${j.error.message}` : null,
     late: j.late ? 'yes (a run missed while the manager was down)' : null,
     by: j.createdBy ?? (j.setting ? `schedule ${j.setting}` : null),

@@ -196,7 +196,11 @@ export class JobRunner {
     const abort = new AbortController();
     const done = this.loop(id, abort.signal)
       .catch((err) => this.o.logger.error({ err, job: id }, 'job runner failed'))
-      .finally(() => this.active.delete(id));
+      .finally(() => {
+        this.active.delete(id);
+        this.lastProgressWrite.delete(id);
+        this.unsavedProgress.delete(id);
+      });
     this.active.set(id, { abort, done });
   }
 
@@ -271,13 +275,23 @@ export class JobRunner {
   }
 
   private lastProgressWrite = new Map<string, number>();
+  /**
+   * The newest progress of a job that the write throttle skipped: written with the job's
+   * next change (its step done, its end), so that a step's last report is what `job show`
+   * reads afterwards, not one from up to pollMs before it (a short copy's "0 of 0").
+   */
+  private unsavedProgress = new Map<string, JobProgress>();
 
   private async progress(job: JobRecord, p: JobProgress): Promise<void> {
     job.progress = p;
     this.emit(job);
     const now = this.o.clock.now();
-    if (now - (this.lastProgressWrite.get(job.id) ?? 0) < this.pollMs) return;
+    if (now - (this.lastProgressWrite.get(job.id) ?? 0) < this.pollMs) {
+      this.unsavedProgress.set(job.id, p);
+      return;
+    }
     this.lastProgressWrite.set(job.id, now);
+    this.unsavedProgress.delete(job.id);
     await this.o.db.updateJob(job.id, { progress: p, updatedAt: isoTime(this.o.clock) });
   }
 
@@ -338,7 +352,9 @@ export class JobRunner {
     line?: { step: string; spec: string | null; status: JobLogStatus; message: string },
   ): Promise<JobRecord> {
     const at = isoTime(this.o.clock);
-    const c: JobChange = { ...change, updatedAt: at };
+    const unsaved = change.progress === undefined ? this.unsavedProgress.get(job.id) : undefined;
+    this.unsavedProgress.delete(job.id);
+    const c: JobChange = { ...(unsaved ? { progress: unsaved } : {}), ...change, updatedAt: at };
     await this.o.db.updateJob(job.id, c, line && { job: job.id, at, ...line });
     if (line)
       this.o.logger.info(
