@@ -255,7 +255,7 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
         hashBlockBytes: v.hashBlockBytes,
       },
     },
-    message: `${p.primaryVolume} is back at ${p.primaryNode}: ${moved.bytesMoved} bytes moved for ${p.changedBytes ?? '?'} bytes changed in ${p.changedBlocks ?? '?'} blocks`,
+    message: `${p.primaryVolume} is back at ${p.primaryNode}: ${moved.bytesMoved} bytes moved for ${p.changedBytes ?? '?'} bytes changed in ${p.changedBlocks ?? '?'} block${p.changedBlocks === 1 ? '' : 's'}`,
   };
 }
 
