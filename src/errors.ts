@@ -78,6 +78,12 @@ export const ERROR_CODES = {
     retryable: false,
     doc: 'Pool metadata failed its checksum or magic check beyond the torn tail a crash can leave.',
   },
+  POOL_IN_USE: {
+    http: 409,
+    nbd: 'EIO',
+    retryable: false,
+    doc: 'Another process has the pool open (a node already runs on this data directory); stop it first.',
+  },
   POOL_NOT_INITIALISED: {
     http: 500,
     nbd: 'EIO',

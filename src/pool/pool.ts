@@ -16,6 +16,7 @@ import { ReboundError, toReboundError } from '../errors.js';
 import { Allocator } from './allocator.js';
 import { Drives } from './drives.js';
 import { writeFileAtomic } from './files.js';
+import { PoolLock } from './lock.js';
 import { type ApplyRecord, MetaLog } from './metalog.js';
 import { type DriveSpec, decodeSuperblock, encodeSuperblock, type Superblock } from './superblock.js';
 
@@ -46,6 +47,7 @@ export class Pool {
     readonly drives: Drives,
     readonly allocator: Allocator,
     readonly log: MetaLog,
+    private readonly lock: PoolLock,
   ) {}
 
   get blockSizeBytes(): number {
@@ -114,6 +116,15 @@ export class Pool {
     if (total >= 2 ** 32 - 1)
       throw new ReboundError('INVALID_ARGUMENT', `pool of ${total} blocks is too large`);
     if (await Pool.exists(dir)) throw new ReboundError('ALREADY_EXISTS', `a pool already exists in ${dir}`);
+    await mkdir(dir, { recursive: true }).catch((err) => {
+      throw toReboundError(err);
+    });
+    // Two inits at once must not interleave their files, nor an init write into an open pool.
+    const lock = await PoolLock.acquire(dir);
+    if (await Pool.exists(dir)) {
+      await lock.release();
+      throw new ReboundError('ALREADY_EXISTS', `a pool already exists in ${dir}`);
+    }
     const sb: Superblock = {
       blockSizeBytes,
       serial,
@@ -131,6 +142,8 @@ export class Pool {
       await writeFileAtomic(join(dir, 'superblock'), encodeSuperblock(sb));
     } catch (err) {
       throw toReboundError(err);
+    } finally {
+      await lock.release();
     }
     return sb;
   }
@@ -148,20 +161,24 @@ export class Pool {
       throw new ReboundError('POOL_NOT_INITIALISED', `no pool in ${dir} (no superblock)`, { cause: err });
     }
     const sb = decodeSuperblock(raw);
-    const drives = await Drives.open(dir, sb.drives, sb.blockSizeBytes, false);
-    const allocator = new Allocator(drives.totalBlocks);
-    let log: MetaLog;
+    // Before anything is written: opening replays the log and starts a new one.
+    const lock = await PoolLock.acquire(dir);
+    let drives: Drives | undefined;
     try {
-      log = await MetaLog.open(dir, makeApply(sb), {
-        dataSync: () => drives.datasync(),
+      drives = await Drives.open(dir, sb.drives, sb.blockSizeBytes, false);
+      const d = drives;
+      const allocator = new Allocator(d.totalBlocks);
+      const log = await MetaLog.open(dir, makeApply(sb), {
+        dataSync: () => d.datasync(),
         onDurable: (seq) => allocator.release(seq),
         checkpointLogBytes: options.checkpointLogBytes,
       });
+      return new Pool(dir, sb, d, allocator, log, lock);
     } catch (err) {
-      await drives.close();
+      await drives?.close();
+      await lock.release();
       throw err;
     }
-    return new Pool(dir, sb, drives, allocator, log);
   }
 
   /**
@@ -193,7 +210,11 @@ export class Pool {
     try {
       await this.log.close();
     } finally {
-      await this.drives.close();
+      try {
+        await this.drives.close();
+      } finally {
+        await this.lock.release();
+      }
     }
   }
 }
