@@ -7,7 +7,7 @@
  * appending to a log file that is no longer the pool's: everything it acknowledged after
  * that (volumes created, blocks mapped) is gone at its next start.
  *
- * The lock file is created with O_EXCL and holds who took it: pid, the process's start
+ * The lock file appears whole (written aside, then linked in) and holds who took it: pid, the process's start
  * time (field 22 of /proc/<pid>/stat), the host name and the kernel's boot ID. A lock
  * left by a process that is gone (kill -9, a crash, a reboot) is stale and taken over, so
  * a node restarts after a crash with nothing to clean up by hand: the pid no longer runs,
@@ -23,7 +23,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { open, readFile, unlink } from 'node:fs/promises';
+import { link, open, readFile, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ReboundError, toReboundError } from '../errors.js';
@@ -117,18 +117,29 @@ export class PoolLock {
       since: new Date().toISOString(),
     };
     for (let attempt = 0; ; attempt++) {
+      // Written whole to a file of our own, then linked in: `lock` never exists half
+      // written, so another process never mistakes a lock being taken for a torn one.
+      const tmp = `${path}.${me.nonce}.tmp`;
       try {
-        const fh = await open(path, 'wx', 0o644);
+        const fh = await open(tmp, 'wx', 0o644);
         try {
           await fh.writeFile(`${JSON.stringify(me)}\n`);
           await fh.sync();
         } finally {
           await fh.close();
         }
+        await link(tmp, path).catch(async (err) => {
+          const code = (err as NodeJS.ErrnoException).code;
+          // A file system without hard links: create it in place instead.
+          if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+          await writeFile(path, `${JSON.stringify(me)}\n`, { flag: 'wx', mode: 0o644 });
+        });
         held.add(path);
         return new PoolLock(path, me.nonce);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw toReboundError(err);
+      } finally {
+        await unlink(tmp).catch(() => undefined);
       }
       const text = await readFile(path, 'utf8').catch(() => null);
       if (text === null) continue; // removed meanwhile: try again
