@@ -7,9 +7,9 @@
  * appending to a log file that is no longer the pool's: everything it acknowledged after
  * that (volumes created, blocks mapped) is gone at its next start.
  *
- * The lock file appears whole (written aside, then linked in) and holds who took it: pid, the process's start
- * time (field 22 of /proc/<pid>/stat), the host name and the kernel's boot ID. A lock
- * left by a process that is gone (kill -9, a crash, a reboot) is stale and taken over, so
+ * The lock file appears whole (written aside, then linked in) and holds who took it:
+ * pid, the process's start time (field 22 of /proc/<pid>/stat), the host name and the
+ * kernel's boot ID. A lock left by a process that is gone (kill -9, a crash, a reboot) is stale and taken over, so
  * a node restarts after a crash with nothing to clean up by hand: the pid no longer runs,
  * or runs as another process (another start time), or the machine booted since; or it is
  * this process, which no longer has the pool open (a copy of the directory taken while it
@@ -73,19 +73,17 @@ function alive(pid: number): boolean {
 /** The lock files this process holds (a pool open twice in one process corrupts it as well). */
 const held = new Set<string>();
 
-/** Why the lock's owner is gone, or null while it may still run. */
-function staleBecause(o: LockOwner, path: string): string | null {
-  if (o.host !== hostname()) return null;
+/** Is the lock's owner gone? Never for another host's: it cannot be checked from here. */
+function isStale(o: LockOwner, path: string): boolean {
+  if (o.host !== hostname()) return false;
   // This process: it holds the pool now, or it left the lock in a copy of the directory
   // taken while the pool was open (what a crash leaves, as the crash tests make it).
-  if (o.pid === process.pid) return held.has(path) ? null : 'this process no longer has it open';
+  if (o.pid === process.pid) return !held.has(path);
   const boot = bootId();
-  if (o.bootId && boot && o.bootId !== boot) return 'the machine has booted since';
-  if (!alive(o.pid)) return `process ${o.pid} is gone`;
-  const start = startTimeOf(o.pid);
-  if (o.startTime !== null && start !== null && start !== o.startTime)
-    return `process ${o.pid} is another process now`;
-  return null;
+  if (o.bootId && boot && o.bootId !== boot) return true; // the machine booted since
+  if (!alive(o.pid)) return true;
+  const start = startTimeOf(o.pid); // the pid runs as another process now
+  return o.startTime !== null && start !== null && start !== o.startTime;
 }
 
 function parse(text: string): LockOwner | null {
@@ -95,7 +93,7 @@ function parse(text: string): LockOwner | null {
       ? o
       : null;
   } catch {
-    return null; // torn by a crash while it was written: nobody holds it
+    return null; // unreadable: see acquire
   }
 }
 
@@ -116,6 +114,7 @@ export class PoolLock {
       nonce: randomBytes(8).toString('hex'),
       since: new Date().toISOString(),
     };
+    const mine = `${JSON.stringify(me)}\n`;
     for (let attempt = 0; ; attempt++) {
       // Written whole to a file of our own, then linked in: `lock` never exists half
       // written, so another process never mistakes a lock being taken for a torn one.
@@ -123,7 +122,7 @@ export class PoolLock {
       try {
         const fh = await open(tmp, 'wx', 0o644);
         try {
-          await fh.writeFile(`${JSON.stringify(me)}\n`);
+          await fh.writeFile(mine);
           await fh.sync();
         } finally {
           await fh.close();
@@ -132,7 +131,7 @@ export class PoolLock {
           const code = (err as NodeJS.ErrnoException).code;
           // A file system without hard links: create it in place instead.
           if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
-          await writeFile(path, `${JSON.stringify(me)}\n`, { flag: 'wx', mode: 0o644 });
+          await writeFile(path, mine, { flag: 'wx', mode: 0o644 });
         });
         held.add(path);
         return new PoolLock(path, me.nonce);
@@ -144,8 +143,8 @@ export class PoolLock {
       const text = await readFile(path, 'utf8').catch(() => null);
       if (text === null) continue; // removed meanwhile: try again
       const owner = parse(text);
-      const why = owner ? staleBecause(owner, path) : 'its lock file is unreadable';
-      if (why === null || attempt > 0) {
+      // An unreadable lock is a torn one (it is never written in place): nobody holds it.
+      if (attempt > 0 || (owner !== null && !isStale(owner, path))) {
         const who = owner
           ? `process ${owner.pid} on ${owner.host} (since ${owner.since})`
           : 'another process';

@@ -115,6 +115,7 @@ export class Pool {
     const total = drives.reduce((n, d) => n + Math.floor(d.sizeBytes / blockSizeBytes), 0);
     if (total >= 2 ** 32 - 1)
       throw new ReboundError('INVALID_ARGUMENT', `pool of ${total} blocks is too large`);
+    // Asked before the lock too: init on a pool that is open says it exists, not that it is in use.
     if (await Pool.exists(dir)) throw new ReboundError('ALREADY_EXISTS', `a pool already exists in ${dir}`);
     await mkdir(dir, { recursive: true }).catch((err) => {
       throw toReboundError(err);
