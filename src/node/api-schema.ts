@@ -418,6 +418,8 @@ export const PairView = Type.Object({
   target: Type.Object({ host: Type.String(), port: Type.Integer(), export: Type.String() }),
   blocksToCopy: Type.Integer(),
   blocksCopied: Type.Integer(),
+  /** The unit of blocksToCopy and blocksCopied: a delta copies 4 KiB grains, a full copy blocks. */
+  blockBytes: Type.Integer(),
   /** Bytes of the copied blocks (zero ranges included). */
   bytesCopied: Type.Integer(),
   journal: Type.Object({

@@ -41,6 +41,8 @@ export interface LocalCopyResult {
   /** In units of the copy: the volume's grain for a delta (BitmapInfo.grainBytes), its block for a full copy. */
   blocksToCopy: number;
   blocksCopied: number;
+  /** The unit of blocksToCopy and blocksCopied, in bytes. */
+  blockBytes: number;
   bytesCopied: number;
   bytesZeroed: number;
 }
@@ -115,6 +117,7 @@ export async function localCopy(
     destinationId,
     blocksToCopy: blocks.count(),
     blocksCopied: r.blocksDone,
+    blockBytes: unitBytes,
     bytesCopied: r.bytesCopied,
     bytesZeroed: r.bytesZeroed,
   };

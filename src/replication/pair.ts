@@ -224,6 +224,8 @@ export class Pair {
       target: { host: r.target.host, port: r.target.port, export: r.target.export },
       blocksToCopy: r.blocksToCopy,
       blocksCopied: r.blocksCopied,
+      // Without a unitBytes (a full copy) the unit is the volume's block: the pool's.
+      blockBytes: r.unitBytes ?? this.ctx.storage.pool().blockSizeBytes,
       bytesCopied: r.bytesCopied,
       journal: {
         entriesShipped: r.entriesShipped,

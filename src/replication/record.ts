@@ -85,6 +85,8 @@ export interface PairView {
   target: { host: string; port: number; export: string };
   blocksToCopy: number;
   blocksCopied: number;
+  /** The unit of blocksToCopy and blocksCopied, in bytes (PairRecord.unitBytes). */
+  blockBytes: number;
   bytesCopied: number;
   journal: { entriesShipped: number; bytesShipped: number; lagEntries: number; lagBytes: number };
   error: { code: string; message: string } | null;

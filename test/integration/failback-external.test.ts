@@ -149,8 +149,9 @@ describe('failback by external volume', () => {
       changedBlocks: number;
       changedBytes: number;
       blocksMoved: number;
+      movedBlockBytes: number;
       bytesMoved: number;
-      passes: { blocks: number; mode: string }[];
+      passes: { blocks: number; blockBytes: number; mode: string }[];
       verify: { identical: boolean; blocksCompared: number };
       tls: { identity: string; tlsSessions: number };
     };
@@ -162,10 +163,10 @@ describe('failback by external volume', () => {
     assert.equal(r.changedBlocks, 11, 'blocks touched');
     assert.equal(r.changedBytes, 10 * BLOCK + GRAIN, 'the grains written in them');
     assert.deepEqual(r.passes, [
-      { blocks: 161, mode: 'delta' },
-      { blocks: 16, mode: 'delta' },
+      { blocks: 161, blockBytes: GRAIN, mode: 'delta' },
+      { blocks: 16, blockBytes: GRAIN, mode: 'delta' },
     ]);
-    assert.equal(r.blocksMoved, 177);
+    assert.deepEqual([r.blocksMoved, r.movedBlockBytes], [177, GRAIN]);
     assert.equal(r.bytesMoved, 11 * BLOCK + GRAIN);
     // The changed grains are compared (the default), the last pass's block among them.
     assert.deepEqual(r.verify, {
@@ -244,11 +245,21 @@ describe('failback by external volume', () => {
       idsFrom: string;
       destinationId: string;
       why: string;
-      passes: { blocks: number; mode: string }[];
+      blocksMoved: number;
+      movedBlockBytes: number;
+      passes: { blocks: number; blockBytes: number; mode: string }[];
     };
     assert.deepEqual([r.delta, r.idsFrom, r.destinationId], [false, 'primary', fresh.uniqueId]);
     assert.match(r.why, /the primary reports .* not /);
-    assert.deepEqual(r.passes[0], { blocks: 1024, mode: 'full' }, 'S706: every block');
+    assert.deepEqual(r.passes[0], { blocks: 1024, blockBytes: BLOCK, mode: 'full' }, 'S706: every block');
+    // The second pass copies grains: the total counts both passes in that unit.
+    const [, last] = r.passes;
+    assert.equal(last.blockBytes, 4096, JSON.stringify(r.passes));
+    assert.deepEqual(
+      [r.blocksMoved, r.movedBlockBytes],
+      [(1024 * BLOCK) / 4096 + last.blocks, 4096],
+      JSON.stringify(r),
+    );
     assert.ok(
       !(fb.log ?? []).some((l) => l.step === 'ids'),
       'the manager compared no IDs: the secondary did',

@@ -56,6 +56,7 @@ interface Moved {
   delta: boolean;
   why?: string;
   blocksMoved: number;
+  movedBlockBytes: number;
   changedBlocks: number | null;
 }
 
@@ -396,7 +397,11 @@ describe('failback under faults', () => {
       const r = end.result as Moved;
       assert.equal(r.delta, false, method);
       assert.match(r.why ?? '', /unique IDs differ/);
-      assert.equal(r.blocksMoved, all, `${method}: every block of the volume moves`);
+      assert.deepEqual(
+        [r.blocksMoved, r.movedBlockBytes],
+        [all, BLOCK],
+        `${method}: every block of the volume moves`,
+      );
       await assertIdentical(primary.uri(`${name}-new`), refs5[i]);
       const [dr] = (await admin.drStatus()).filter((d) => d.lineage === ids[i]);
       assert.deepEqual([dr.active, dr.volume], ['primary', `${name}-new`]);

@@ -140,6 +140,7 @@ describe('failover to a secondary site built by the local provider', () => {
     const moved = back.result as {
       delta: boolean;
       blocksMoved: number;
+      movedBlockBytes: number;
       changedBlocks: number;
       bytesMoved: number;
       verify: unknown;
@@ -147,6 +148,7 @@ describe('failover to a secondary site built by the local provider', () => {
     assert.equal(moved.delta, true, 'IDs equal and the primary at the base: only the changes move');
     assert.equal(moved.changedBlocks, 4, '1 + 3 blocks written at the secondary');
     assert.equal(moved.blocksMoved, 4, 'generation N+1 holds 4 whole blocks');
+    assert.equal(moved.movedBlockBytes, 64 * 1024);
     assert.equal(moved.bytesMoved, 4 * 64 * 1024);
     // The default verify compares the changed grains (64), and the drift consistency
     // assurance rewrote at failover (8M, 128 KiB: 32 grains).
@@ -199,12 +201,18 @@ describe('failover to a secondary site built by the local provider', () => {
     const r = fb.result as {
       delta: boolean;
       blocksMoved: number;
+      movedBlockBytes: number;
       bytesMoved: number;
       changedBlocks: number;
+      changedBlockBytes: number;
       verify: unknown;
     };
     // 3 blocks of 64 KiB changed; the pair copies 4 KiB grains: 48 of them.
-    assert.deepEqual([r.delta, r.changedBlocks, r.blocksMoved], [true, 3, 48], JSON.stringify(r));
+    assert.deepEqual(
+      [r.delta, r.changedBlocks, r.changedBlockBytes, r.blocksMoved, r.movedBlockBytes],
+      [true, 3, 64 * 1024, 48, 4096],
+      JSON.stringify(r),
+    );
     // verify 'full': every 64 KiB block of the 64 MiB volumes, though only 3 moved.
     assert.deepEqual(r.verify, {
       identical: true,

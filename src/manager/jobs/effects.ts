@@ -192,7 +192,9 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
             `the pair reached ${target} again after ${waiting.attempt} failed attempt${waiting.attempt === 1 ? '' : 's'}`,
           );
         waiting = p.retrying;
-        const bs = p.blocksCopied > 0 ? p.bytesCopied / p.blocksCopied : 0;
+        // Bytes per block as copied so far (exact at the end: a last partial block
+        // counts as it is); before the first, the pair's unit.
+        const bs = p.blocksCopied > 0 ? p.bytesCopied / p.blocksCopied : (p.blockBytes ?? 0);
         ctx.progress({
           bytesDone: p.bytesCopied,
           bytesTotal: Math.round(bs * p.blocksToCopy),
@@ -205,7 +207,12 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
             `pair ${p.name}: ${p.error?.message ?? 'failed'}`,
           );
         if (p.state !== 'initial-copy')
-          return { state: p.state, blocksCopied: p.blocksCopied, bytesCopied: p.bytesCopied };
+          return {
+            state: p.state,
+            blocksCopied: p.blocksCopied,
+            blockBytes: p.blockBytes,
+            bytesCopied: p.bytesCopied,
+          };
         if (ctx.signal.aborted)
           throw new ReboundError(ctx.signal.reason === 'cancel' ? 'CANCELLED' : 'SHUTTING_DOWN', 'stopped');
       }
@@ -217,6 +224,7 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
           const p = await client.releasePair(effect.volume, effect.name);
           return {
             blocksCopied: p.blocksCopied,
+            blockBytes: p.blockBytes,
             bytesCopied: p.bytesCopied,
             entriesShipped: p.journal.entriesShipped,
             bytesShipped: p.journal.bytesShipped,

@@ -152,6 +152,19 @@ function premarkWith(p: FailbackParams, data: JobData, wanted: boolean): { prema
   return wanted && !data.premark ? { premark: premarkEffect(p) } : {};
 }
 
+/**
+ * What the secondary changed, for a result: its changed blocks (of changedBlockBytes,
+ * its pool's block) and the bytes of the grains written in them. blocksMoved, in
+ * movedBlockBytes, counts what the copy moved: grains for a delta, blocks otherwise.
+ */
+function changed(p: FailbackParams): Record<string, number | null> {
+  return {
+    changedBlocks: p.changedBlocks,
+    changedBlockBytes: p.blockSizeBytes,
+    changedBytes: p.changedBytes ?? null,
+  };
+}
+
 /** The SPEC step numbers of the common end, per method. */
 const END_SPEC = {
   'object-store': { hosts: 'S904', unfence: 'S905', teardown: 'S906' },
@@ -166,7 +179,7 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
     return step(
       'verify',
       null,
-      `verify: ${p.primaryNode}/${p.primaryVolume} and ${p.secondaryNode}/${p.secondaryVolume} hold the same ${changed ? 'changed blocks' : 'blocks'} (hashes compared)`,
+      `${p.primaryNode}/${p.primaryVolume} and ${p.secondaryNode}/${p.secondaryVolume} hold the same ${changed ? 'changed blocks' : 'blocks'} (hashes compared)`,
       {
         type: 'compare-volumes',
         node: p.primaryNode,
@@ -354,6 +367,8 @@ function remoteCopy(
     });
   const r = data.release as {
     blocksCopied: number;
+    /** Absent in jobs from before it. */
+    blockBytes?: number;
     bytesCopied: number;
     entriesShipped: number;
     bytesShipped: number;
@@ -362,10 +377,10 @@ function remoteCopy(
     delta,
     ...why,
     blocksMoved: r.blocksCopied,
+    ...(r.blockBytes ? { movedBlockBytes: r.blockBytes } : {}),
     bytesMoved: r.bytesCopied + r.bytesShipped,
     journalEntries: r.entriesShipped,
-    changedBlocks: p.changedBlocks,
-    changedBytes: p.changedBytes ?? null,
+    ...changed(p),
     // The primary's account of the pair's connections: TLS, authenticated by the job's key.
     tls: data.unreserve,
   });
@@ -519,14 +534,14 @@ function external(
     ...(mode === 'by-id'
       ? { idsFrom: 'primary', destinationId: c1.destinationId, ...(c1.why ? { why: c1.why } : {}) }
       : {}),
-    blocksMoved: c1.blocksCopied + c2.blocksCopied,
+    ...blocksOfPasses(c1, c2),
     bytesMoved: c1.bytesCopied + c1.bytesZeroed + c2.bytesCopied + c2.bytesZeroed,
-    passes: [
-      { blocks: c1.blocksCopied, mode: c1.mode },
-      { blocks: c2.blocksCopied, mode: c2.mode },
-    ],
-    changedBlocks: p.changedBlocks,
-    changedBytes: p.changedBytes ?? null,
+    passes: [c1, c2].map((c) => ({
+      blocks: c.blocksCopied,
+      ...(c.blockBytes ? { blockBytes: c.blockBytes } : {}),
+      mode: c.mode,
+    })),
+    ...changed(p),
     tls: data.unreserve,
   });
 }
@@ -537,8 +552,24 @@ interface LocalCopyOutcome {
   why: string | null;
   destinationId: string | null;
   blocksCopied: number;
+  /** The unit of blocksCopied: a grain for a delta, a block for a full copy (absent in jobs from before it). */
+  blockBytes?: number;
   bytesCopied: number;
   bytesZeroed: number;
+}
+
+/**
+ * The blocks two local-copy passes moved, in one unit: a full first pass counts blocks
+ * and a delta second pass grains, so the sum is in the smaller (a block is a whole number
+ * of grains).
+ */
+function blocksOfPasses(c1: LocalCopyOutcome, c2: LocalCopyOutcome): Record<string, number> {
+  if (!c1.blockBytes || !c2.blockBytes) return { blocksMoved: c1.blocksCopied + c2.blocksCopied };
+  const unit = Math.min(c1.blockBytes, c2.blockBytes);
+  return {
+    blocksMoved: c1.blocksCopied * (c1.blockBytes / unit) + c2.blocksCopied * (c2.blockBytes / unit),
+    movedBlockBytes: unit,
+  };
 }
 
 export const failbackPlan: JobPlan<FailbackParams> = {
@@ -644,21 +675,19 @@ export const failbackPlan: JobPlan<FailbackParams> = {
     );
     if (back) return { step: back };
     const restored = data['back.task'] as { bytesCopied: number; bytesZeroed: number };
+    // Generation N+1's entries are the volume's blocks (a partial one holds its grains).
+    const blockBytes = ids.blockSizeBytes ?? p.blockSizeBytes ?? 65536; // older jobs: no ids.blockSizeBytes
     return finish(p, data, jobId, {
       delta,
       ...why,
       generation: gen.generationKey,
       // A delta applies generation N+1's blocks; a full restore writes every block of the
       // volume (zeros included), like a full remote copy (S505).
-      blocksMoved: delta
-        ? gen.blocks
-        : Math.ceil(
-            (restored.bytesCopied + restored.bytesZeroed) / (ids.blockSizeBytes ?? p.blockSizeBytes ?? 65536), // older jobs: no ids.blockSizeBytes
-          ),
+      blocksMoved: delta ? gen.blocks : Math.ceil((restored.bytesCopied + restored.bytesZeroed) / blockBytes),
+      movedBlockBytes: blockBytes,
       bytesStored: gen.bytesStored,
       bytesMoved: restored.bytesCopied + restored.bytesZeroed,
-      changedBlocks: p.changedBlocks,
-      changedBytes: p.changedBytes ?? null,
+      ...changed(p),
     });
   },
 
