@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { ReboundError } from '../../errors.js';
 import type { BackupSettingView } from '../../manager/api-schema.js';
 import { globals } from '../context.js';
+import { generationKey } from '../keys.js';
 import { managerClient } from '../manager-context.js';
 import { emit, printRecord, printTable } from '../output.js';
 import { formatBytes } from '../units.js';
@@ -104,7 +105,10 @@ export function backupCommands(program: Command): void {
     .option('--no-wait', 'start the job and print its ID')
     .action(async (opts: { store: string; generation?: string; wait: boolean }, cmd: Command) => {
       const client = await managerClient(cmd);
-      const job = await client.verify(opts.store, opts.generation ? { generation: opts.generation } : {});
+      const job = await client.verify(
+        opts.store,
+        opts.generation ? { generation: generationKey(opts.generation, '--generation') } : {},
+      );
       await followJob(cmd, client, job, opts.wait);
     });
 
@@ -255,7 +259,7 @@ export function backupCommands(program: Command): void {
         const client = await managerClient(cmd);
         const job = await client.restore({
           store: opts.store,
-          generation,
+          generation: generationKey(generation, '<generation>'),
           node: opts.on,
           ...(opts.volume ? { volume: opts.volume } : {}),
           ...(opts.overwrite ? { overwrite: true } : {}),

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { ReboundError } from '../../errors.js';
 import type { FailoverBody } from '../../manager/api-schema.js';
 import { globals } from '../context.js';
+import { generationKey } from '../keys.js';
 import { managerClient } from '../manager-context.js';
 import { emit, printTable } from '../output.js';
 import { formatBytes } from '../units.js';
@@ -65,7 +66,9 @@ export function drCommands(program: Command): void {
         const body = {
           site: opts.site,
           store: opts.store,
-          volumes: refs.map((r) => (opts.generation ? { volume: r, generation: opts.generation } : r)),
+          volumes: refs.map((r) =>
+            opts.generation ? { volume: r, generation: generationKey(opts.generation, '--generation') } : r,
+          ),
           ...(opts.provider ? { provider: await jsonFile(opts.provider, '--provider') } : {}),
           ...(opts.hooks ? { hooks: await jsonFile(opts.hooks, '--hooks') } : {}),
         } as FailoverBody;
