@@ -299,6 +299,12 @@ export const GenerationView = Type.Object({
   time: Type.String(),
   volumeName: Type.String(),
   uniqueId: Type.String(),
+  /**
+   * The unique ID (serial:number) of the volume that wrote it: the lineage's own, or a
+   * volume restored from the lineage, such as a secondary's writing generation N+1 of a
+   * failback through the object store (SPEC S803-S806, S901).
+   */
+  writtenBy: Type.String(),
   sizeBytes: Type.Integer(),
   usedBytes: Type.Integer(),
   blockCount: Type.Integer(),

@@ -31,7 +31,7 @@ import {
   teardownLocalSites,
 } from '../helpers/dr-fixture.js';
 import { type NodeFixture, startTestNode } from '../helpers/node-fixture.js';
-import { qemuIo, requireTools, runOk } from '../helpers/tools.js';
+import { qemuIo, requireTools, runCli, runOk } from '../helpers/tools.js';
 
 describe('failover to a secondary site built by the local provider', () => {
   let primary: NodeFixture;
@@ -166,6 +166,31 @@ describe('failover to a secondary site built by the local provider', () => {
     const [after] = await admin.drStatus();
     assert.deepEqual([after.active, after.state], ['primary', 'failed-back']);
     await assert.rejects(admin.getNode('dr-node'), /no node named/, 'S906: the secondary is gone');
+    // S901: the store lists generation N+1 under the lineage, written by the secondary's
+    // restored volume; the generations before it by the primary volume itself.
+    const gens = await admin.listGenerations('local', { uniqueId: appPrimary.uniqueId });
+    const n1 = gens.find((g) => g.key === (back.result as { generation: string }).generation);
+    assert.deepEqual([n1?.uniqueId, n1?.writtenBy], [appPrimary.uniqueId, secondary.uniqueId]);
+    assert.ok(
+      gens.filter((g) => g !== n1).every((g) => g.writtenBy === appPrimary.uniqueId),
+      JSON.stringify(gens.map((g) => [g.generation, g.writtenBy])),
+    );
+    const listed = await runCli(
+      { url: m.apiUrl, token: m.bootstrap!.token },
+      'backup',
+      'list',
+      '--store',
+      'local',
+      '--volume',
+      appPrimary.uniqueId,
+    );
+    assert.match(
+      listed,
+      new RegExp(
+        `^${n1?.generation}\\s+incremental\\s.*app \\(${appPrimary.uniqueId}\\)\\s+${secondary.uniqueId}\\s`,
+        'm',
+      ),
+    );
   });
 
   it('fails over again and back by remote copy: a pair with a journal moves only the changes', async () => {

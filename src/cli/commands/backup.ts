@@ -88,11 +88,14 @@ export function backupCommands(program: Command): void {
             method: g.method,
             time: g.time.slice(0, 19).replace('T', ' '),
             volume: `${g.volumeName} (${g.uniqueId})`,
+            // Another volume of the lineage wrote it: a restored copy, such as the
+            // secondary's generation N+1 of a failback through the store (S901).
+            from: g.writtenBy === g.uniqueId ? '-' : g.writtenBy,
             blocks: g.blockCount,
             stored: formatBytes(g.storedBytes),
             key: g.key,
           })),
-          ['generation', 'method', 'time', 'volume', 'blocks', 'stored', 'key'],
+          ['generation', 'method', 'time', 'volume', 'from', 'blocks', 'stored', 'key'],
         ),
       );
     });

@@ -64,6 +64,7 @@ function generationView(g: Generation): GenerationView {
     time: c.time,
     volumeName: c.volumeName,
     uniqueId: c.uniqueId,
+    writtenBy: `${c.serial}:${c.volumeNumber}`,
     sizeBytes: c.sizeBytes,
     usedBytes: c.usedBytes,
     blockCount: c.blockCount,

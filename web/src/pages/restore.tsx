@@ -1,7 +1,8 @@
 /**
  * Restore (SPEC Fig. 16, 32): pick the store, the source volume (every lineage with
  * generations there, restored secondary volumes' backups included: they carry the
- * lineage they inherited), the version, and the destination: a new volume on a node, or
+ * lineage they inherited, and the source and its versions name the restored volume that
+ * wrote them, S901), the version, and the destination: a new volume on a node, or
  * an existing one overwritten. The job page follows the restore. A link from a
  * generation fills the form in (?store=&source=&generation=).
  */
@@ -18,14 +19,17 @@ import { jobHref } from './jobs.js';
 interface Source {
   uniqueId: string;
   names: string[];
+  /** Restored volumes of the lineage that wrote generations of it (a secondary's N+1). */
+  restored: string[];
   generations: GenerationView[];
 }
 
 function sourcesOf(gens: GenerationView[]): Source[] {
   const by = new Map<string, Source>();
   for (const g of gens) {
-    const s = by.get(g.uniqueId) ?? { uniqueId: g.uniqueId, names: [], generations: [] };
+    const s = by.get(g.uniqueId) ?? { uniqueId: g.uniqueId, names: [], restored: [], generations: [] };
     if (!s.names.includes(g.volumeName)) s.names.push(g.volumeName);
+    if (g.writtenBy !== g.uniqueId && !s.restored.includes(g.writtenBy)) s.restored.push(g.writtenBy);
     s.generations.push(g);
     by.set(g.uniqueId, s);
   }
@@ -102,6 +106,7 @@ export function RestorePage() {
             {sources.map((s) => (
               <option key={s.uniqueId} value={s.uniqueId}>
                 {s.names.join(', ')} ({s.uniqueId})
+                {s.restored.length > 0 ? ` · also from restored ${s.restored.join(', ')}` : ''}
               </option>
             ))}
           </select>
@@ -115,6 +120,7 @@ export function RestorePage() {
             {(src?.generations ?? []).map((g) => (
               <option key={g.key} value={g.key}>
                 #{g.generation} {formatTime(g.time)} · {g.method} · {formatBytes(g.storedBytes)} stored
+                {g.writtenBy !== g.uniqueId ? ` · from restored ${g.writtenBy}` : ''}
               </option>
             ))}
           </select>
