@@ -48,8 +48,8 @@ import {
   restoreGeneration,
   WRITER_CODECS,
 } from '../src/backup/index.js';
-import { parseSize } from '../src/cli/units.js';
 import { DirectoryStore } from '../src/objectstore/index.js';
+import { parseSize } from '../src/units.js';
 import { NodeStorage } from '../src/volume/index.js';
 
 const exec = promisify(execFile);

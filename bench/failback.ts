@@ -42,10 +42,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { BlockDevice } from '../src/block/index.js';
-import { parseSize } from '../src/cli/units.js';
 import type { JobView } from '../src/manager/index.js';
 import { ManagerClient, type RunningManager, sites, startManager } from '../src/manager/index.js';
 import { connectNbd } from '../src/nbd/client/index.js';
+import { parseSize } from '../src/units.js';
 import { type NodeFixture, startTestNode } from '../test/helpers/node-fixture.js';
 
 const { values: args } = parseArgs({

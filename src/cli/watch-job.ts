@@ -7,7 +7,7 @@ import { SingleBar } from 'cli-progress';
 import { type ErrorCode, ReboundError } from '../errors.js';
 import type { JobView } from '../manager/api-schema.js';
 import type { ManagerClient } from '../manager/client.js';
-import { formatBytes } from './units.js';
+import { formatBytes } from '../units.js';
 
 export async function watchJob(client: ManagerClient, job: JobView, quiet: boolean): Promise<JobView> {
   const tty = !quiet && process.stderr.isTTY;

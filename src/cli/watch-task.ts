@@ -6,7 +6,7 @@
 import { SingleBar } from 'cli-progress';
 import { type ErrorCode, ReboundError } from '../errors.js';
 import type { api, NodeClient } from '../node/index.js';
-import { formatBytes } from './units.js';
+import { formatBytes } from '../units.js';
 
 const POLL_MS = 250;
 

@@ -150,6 +150,11 @@ describe('failover to a secondary site built by the local provider', () => {
     assert.equal(moved.blocksMoved, 4, 'generation N+1 holds 4 whole blocks');
     assert.equal(moved.movedBlockBytes, 64 * 1024);
     assert.equal(moved.bytesMoved, 4 * 64 * 1024);
+    assert.equal(
+      back.log?.at(-1)?.message,
+      'app is back at p1: 256 KiB moved for 256 KiB changed in 4 blocks',
+      'the last line of the log, in units an operator reads',
+    );
     // The default verify compares the changed grains (64), and the drift consistency
     // assurance rewrote at failover (8M, 128 KiB: 32 grains).
     assert.deepEqual(moved.verify, {

@@ -6,11 +6,11 @@
 import type { Command } from 'commander';
 import { ReboundError } from '../../errors.js';
 import type { BackupSettingView } from '../../manager/api-schema.js';
+import { formatBytes } from '../../units.js';
 import { globals } from '../context.js';
 import { generationKey } from '../keys.js';
 import { managerClient } from '../manager-context.js';
 import { emit, printRecord, printTable } from '../output.js';
-import { formatBytes } from '../units.js';
 import { followJob } from './job.js';
 
 const METHODS = ['full', 'incremental', 'differential'] as const;

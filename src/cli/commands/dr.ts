@@ -6,11 +6,11 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { ReboundError } from '../../errors.js';
 import type { FailoverBody } from '../../manager/api-schema.js';
+import { formatBytes } from '../../units.js';
 import { globals } from '../context.js';
 import { generationKey } from '../keys.js';
 import { managerClient } from '../manager-context.js';
 import { emit, printTable } from '../output.js';
-import { formatBytes } from '../units.js';
 import { followJob } from './job.js';
 
 async function jsonFile(path: string | undefined, what: string): Promise<unknown> {

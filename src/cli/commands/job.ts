@@ -2,10 +2,10 @@
 import type { Command } from 'commander';
 import type { JobView } from '../../manager/api-schema.js';
 import type { ManagerClient } from '../../manager/client.js';
+import { formatBytes } from '../../units.js';
 import { globals } from '../context.js';
 import { managerClient } from '../manager-context.js';
 import { emit, printRecord, printTable } from '../output.js';
-import { formatBytes } from '../units.js';
 import { watchJob } from '../watch-job.js';
 
 /** The step's bytes done, or '-' when it reported none to do. */

@@ -17,10 +17,10 @@ import {
   startNode,
   writeNodeConfig,
 } from '../../node/index.js';
+import { formatBytes, parseSize } from '../../units.js';
 import { NodeStorage } from '../../volume/index.js';
 import { DEFAULT_NODE_DIR, globals, nodeClient } from '../context.js';
 import { emit, printRecord } from '../output.js';
-import { formatBytes, parseSize } from '../units.js';
 
 export function parseListen(text: string, what: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);

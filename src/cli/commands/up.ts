@@ -17,10 +17,10 @@ import { systemClock } from '../../manager/clock.js';
 import { readManagerConfig } from '../../manager/config.js';
 import { startManager } from '../../manager/daemon.js';
 import { nbdUri, readNodeConfig, startNode } from '../../node/index.js';
+import { parseSize } from '../../units.js';
 import { DEFAULT_DATA_DIR, globals } from '../context.js';
 import { QUICKSTART_FILE, readQuickstart } from '../manager-context.js';
 import { emit } from '../output.js';
-import { parseSize } from '../units.js';
 import { initNode } from './node.js';
 
 export const QUICKSTART = { site: 'site-a', node: 'node1', store: 'local' };

@@ -4,10 +4,10 @@
  */
 import type { Command } from 'commander';
 import type { VolumeView } from '../../manager/api-schema.js';
+import { formatBytes, parseSize } from '../../units.js';
 import { globals } from '../context.js';
 import { managerClient } from '../manager-context.js';
 import { emit, printRecord, printTable } from '../output.js';
-import { formatBytes, parseSize } from '../units.js';
 
 function showVolume(v: VolumeView): void {
   printRecord({

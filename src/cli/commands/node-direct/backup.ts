@@ -5,9 +5,9 @@
 import type { Command } from 'commander';
 import { ReboundError } from '../../../errors.js';
 import type { api } from '../../../node/index.js';
+import { formatBytes } from '../../../units.js';
 import { globals, nodeClient } from '../../context.js';
 import { emit, printRecord, printTable } from '../../output.js';
-import { formatBytes } from '../../units.js';
 import { watchTask } from '../../watch-task.js';
 
 const METHODS = ['full', 'incremental', 'differential'] as const;

@@ -4,10 +4,9 @@
  */
 import type { Command } from 'commander';
 import type { api } from '../../../node/index.js';
-
+import { formatBytes } from '../../../units.js';
 import { globals, nodeClient } from '../../context.js';
 import { emit, printTable } from '../../output.js';
-import { formatBytes } from '../../units.js';
 
 type BitmapInfo = api.BitmapInfo;
 

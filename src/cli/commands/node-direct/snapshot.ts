@@ -1,8 +1,8 @@
 /** rebound snapshot create|list|delete */
 import type { Command } from 'commander';
+import { formatBytes } from '../../../units.js';
 import { globals, nodeClient } from '../../context.js';
 import { emit, printTable } from '../../output.js';
-import { formatBytes } from '../../units.js';
 
 export function snapshotCommands(program: Command): void {
   const snapshot = program.command('snapshot').description('read-only, copy-on-write snapshots of a volume');

@@ -1,10 +1,9 @@
 /** rebound volume create|list|show|grow|delete|fence|unfence */
 import type { Command } from 'commander';
 import type { api } from '../../../node/index.js';
-
+import { formatBytes, parseSize } from '../../../units.js';
 import { globals, nodeClient } from '../../context.js';
 import { emit, printRecord, printTable } from '../../output.js';
-import { formatBytes, parseSize } from '../../units.js';
 
 type VolumeInfo = api.VolumeInfo;
 

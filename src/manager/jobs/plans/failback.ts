@@ -35,6 +35,8 @@
  *
  * By external volume virtualization (S701-S710), see `external` below.
  */
+
+import { formatBytes } from '../../../units.js';
 import type { DrChange, JobData, JobPlan, PremarkEffect, Step } from '../plan.js';
 import { applyNodeTask, type Decision, storeStep, taskSteps } from '../plan.js';
 
@@ -268,7 +270,7 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
         hashBlockBytes: v.hashBlockBytes,
       },
     },
-    message: `${p.primaryVolume} is back at ${p.primaryNode}: ${moved.bytesMoved} bytes moved for ${p.changedBytes ?? '?'} bytes changed in ${p.changedBlocks ?? '?'} block${p.changedBlocks === 1 ? '' : 's'}`,
+    message: `${p.primaryVolume} is back at ${p.primaryNode}: ${formatBytes(moved.bytesMoved as number)} moved for ${p.changedBytes == null ? '?' : formatBytes(p.changedBytes)} changed in ${p.changedBlocks ?? '?'} block${p.changedBlocks === 1 ? '' : 's'}`,
   };
 }
 

@@ -1,5 +1,5 @@
 /** Sizes as operators type and read them: "10G", "512M", "64K" (binary units) and back. */
-import { ReboundError } from '../errors.js';
+import { ReboundError } from './errors.js';
 
 const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40, P: 2 ** 50 };
 
