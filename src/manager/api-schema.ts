@@ -435,6 +435,9 @@ export const DrVolumeView = Type.Object({
       state: Type.String({ description: 'initial-copy, streaming, releasing, released, failed' }),
       blocksToCopy: Type.Integer(),
       blocksCopied: Type.Integer(),
+      blockBytes: Type.Integer({
+        description: 'the unit of blocksToCopy and blocksCopied: 4 KiB grains for a delta',
+      }),
       lagEntries: Type.Integer({ description: 'journal entries not yet applied at the primary' }),
       lagBytes: Type.Integer(),
       retrying: Nullable(

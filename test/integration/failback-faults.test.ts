@@ -175,6 +175,7 @@ describe('failback under faults', () => {
     await jobWhen(fb.id, 'the initial copy under way', (j) => j.step === 'copy');
     await until('blocks copied', async () => ((await pair())?.blocksCopied ?? 0) > 0 || undefined);
     assert.equal((await pair())?.state, 'initial-copy');
+    assert.equal((await pair())?.blockBytes, 4096, 'a delta pair counts 4 KiB grains');
     await manager.kill();
     await write(uri, ref, 'write -P 0x22 16M 1M'); // journaled while the manager is down
     await manager.restart();

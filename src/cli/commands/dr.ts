@@ -185,7 +185,7 @@ export function drCommands(program: Command): void {
               ? `${d.failback.method} ${d.failback.state}${d.failback.state === 'running' || d.failback.state === 'paused' ? ` at ${d.failback.step}${d.failback.bytesTotal ? ` ${Math.round((100 * (d.failback.bytesDone ?? 0)) / d.failback.bytesTotal)}%` : ''}` : ''}`
               : '-',
             pair: d.pair
-              ? `${d.pair.state} ${d.pair.blocksCopied}/${d.pair.blocksToCopy}, lag ${d.pair.lagEntries}${d.pair.retrying ? `, retrying (attempt ${d.pair.retrying.attempt}: ${d.pair.retrying.message})` : ''}`
+              ? `${d.pair.state} ${formatBytes(d.pair.blocksCopied * d.pair.blockBytes)}/${formatBytes(d.pair.blocksToCopy * d.pair.blockBytes)}, lag ${d.pair.lagEntries}${d.pair.retrying ? `, retrying (attempt ${d.pair.retrying.attempt}: ${d.pair.retrying.message})` : ''}`
               : '-',
             rpo: age(d.rpoSeconds),
             nbd: d.secondaryNbdUri ?? '-',

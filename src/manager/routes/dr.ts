@@ -336,6 +336,7 @@ export async function drRoutes(scope: FastifyInstance, ctx: ManagerApiContext): 
             state: p.state,
             blocksToCopy: p.blocksToCopy,
             blocksCopied: p.blocksCopied,
+            blockBytes: p.blockBytes,
             lagEntries: p.journal.lagEntries,
             lagBytes: p.journal.lagBytes,
             // A node from before `retrying` leaves it out.

@@ -158,7 +158,8 @@ export function DrPage() {
           if (!p) return <span class="muted">—</span>;
           return (
             <span title={`pair ${p.name}`}>
-              {p.state} {p.blocksCopied}/{p.blocksToCopy}
+              {p.state} {formatBytes(p.blocksCopied * p.blockBytes)} of{' '}
+              {formatBytes(p.blocksToCopy * p.blockBytes)}
               <br />
               <span class="muted">
                 lag {plural(p.lagEntries, 'entry', 'entries')}, {formatBytes(p.lagBytes)}
