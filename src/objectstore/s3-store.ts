@@ -22,7 +22,12 @@
  *   bucket is missing; the first such 404 checks the bucket once.
  *
  * Retries: the SDK's standard strategy (exponential backoff with jitter) retries
- * throttling, 5xx, timeouts and refused or reset connections, `maxAttempts` in all.
+ * throttling, 5xx, timeouts and refused or reset connections, `maxAttempts` in all,
+ * within a few seconds. A store that has answered before and then stops (a gateway
+ * restarting, a load balancer failing over) is waited for longer: the request is sent
+ * again with backoff for up to `outageGraceMs` (`patient`), so a backup of hours does
+ * not fail on a blip. A store that never answered fails at once: a wrong endpoint is
+ * reported when the store is registered, not minutes later.
  * Concurrency: a semaphore of `maxConcurrency` requests, and as many sockets.
  * Secrets: the credentials live only inside the SDK client, held in a private field;
  * `description` and error messages carry the bucket and endpoint (stripped of any
@@ -61,8 +66,13 @@ export interface S3StoreOptions {
   maxConcurrency?: number;
   /** Create the bucket on first need (the registration left the name to us). Default false. */
   createBucket?: boolean;
-  /** Attempts per request, the first included. Default 5. */
+  /** Attempts per request, the first included (the SDK's retries). Default 5. */
   maxAttempts?: number;
+  /**
+   * How long a store that has answered before is waited for once it stops answering
+   * (unreachable, 5xx, throttled), the request sent again with backoff. Default 120000.
+   */
+  outageGraceMs?: number;
   /** Give up a TCP connect after this long. Default 5000. */
   connectTimeoutMs?: number;
   /** Give up a request whose socket stays silent this long. Default 60000. */
@@ -104,6 +114,17 @@ const NETWORK_ERRNOS = new Set([
 /** Reads of a GET body cut off mid-stream, the first included. */
 const BODY_ATTEMPTS = 3;
 const TIMEOUT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
+/** Backoff between sends of a request while a store that answered before does not (ms). */
+const OUTAGE_FIRST_DELAY_MS = 500;
+const OUTAGE_MAX_DELAY_MS = 15_000;
+
+/** Did no server answer (refused, reset, timed out), or did it answer "not now" (5xx, 429)? */
+function isTransient(e: SdkError): boolean {
+  const errno = e.code ?? (e as { cause?: SdkError }).cause?.code;
+  if ((errno !== undefined && NETWORK_ERRNOS.has(errno)) || TIMEOUT_NAMES.has(e.name ?? '')) return true;
+  const status = e.$metadata?.httpStatusCode;
+  return status !== undefined && (status >= 500 || status === 429);
+}
 
 export class S3Store implements ObjectStore {
   readonly description: string;
@@ -113,7 +134,10 @@ export class S3Store implements ObjectStore {
   readonly #createBucket: boolean;
   readonly #writeOnce: 'if-none-match' | 'head-then-put';
   readonly #region: string;
+  readonly #outageGraceMs: number;
   #bucketChecked = false;
+  /** Some request got an answer from the server (any status): the endpoint is right. */
+  #answered = false;
   #ensuring: Promise<void> | undefined;
 
   constructor(options: S3StoreOptions) {
@@ -151,6 +175,7 @@ export class S3Store implements ObjectStore {
     this.bucket = options.bucket;
     this.#region = options.region;
     this.#createBucket = options.createBucket ?? false;
+    this.#outageGraceMs = options.outageGraceMs ?? 120_000;
     this.#writeOnce = options.writeOnce ?? 'if-none-match';
     this.#sem = new Semaphore(maxConcurrency);
     this.description = `s3://${options.bucket}@${endpoint ? publicEndpoint(endpoint) : `aws:${options.region}`}`;
@@ -215,7 +240,9 @@ export class S3Store implements ObjectStore {
         let bytes: Buffer;
         let contentRange: string | undefined;
         try {
-          const out = await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range }));
+          const out = await this.patient(() =>
+            this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range })),
+          );
           this.#bucketChecked = true;
           contentRange = out.ContentRange;
           try {
@@ -251,7 +278,9 @@ export class S3Store implements ObjectStore {
     checkKey(key);
     const info = await this.#sem.run(async () => {
       try {
-        const out = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+        const out = await this.patient(() =>
+          this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })),
+        );
         this.#bucketChecked = true;
         return { key, sizeBytes: out.ContentLength ?? 0 };
       } catch (err) {
@@ -269,12 +298,14 @@ export class S3Store implements ObjectStore {
     do {
       const page = await this.#sem.run(async () => {
         try {
-          return await this.#client.send(
-            new ListObjectsV2Command({
-              Bucket: this.bucket,
-              Prefix: prefix === '' ? undefined : prefix,
-              ContinuationToken: token,
-            }),
+          return await this.patient(() =>
+            this.#client.send(
+              new ListObjectsV2Command({
+                Bucket: this.bucket,
+                Prefix: prefix === '' ? undefined : prefix,
+                ContinuationToken: token,
+              }),
+            ),
           );
         } catch (err) {
           throw this.mapError(err, 'list', prefix);
@@ -299,7 +330,9 @@ export class S3Store implements ObjectStore {
     await this.#sem.run(async () => {
       try {
         // DeleteObject of a missing key succeeds on S3 (204).
-        await this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+        await this.patient(() =>
+          this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })),
+        );
       } catch (err) {
         if ((err as SdkError).name === 'NoSuchKey') return;
         throw this.mapError(err, 'delete', key);
@@ -314,7 +347,7 @@ export class S3Store implements ObjectStore {
   private async putNow(key: string, body: Buffer): Promise<void> {
     if (this.#writeOnce === 'head-then-put') {
       try {
-        await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+        await this.patient(() => this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })));
         throw this.alreadyExists(key);
       } catch (err) {
         if (err instanceof ReboundError) throw err;
@@ -322,24 +355,30 @@ export class S3Store implements ObjectStore {
       }
     }
     const md5 = createHash('md5').update(body).digest();
+    const sends = { count: 0 };
     try {
-      await this.#client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          Body: body,
-          ContentLength: body.length,
-          // Content-MD5 lets the server refuse a body damaged on the way (BadDigest).
-          ContentMD5: md5.toString('base64'),
-          IfNoneMatch: this.#writeOnce === 'if-none-match' ? '*' : undefined,
-        }),
+      await this.patient(
+        () =>
+          this.#client.send(
+            new PutObjectCommand({
+              Bucket: this.bucket,
+              Key: key,
+              Body: body,
+              ContentLength: body.length,
+              // Content-MD5 lets the server refuse a body damaged on the way (BadDigest).
+              ContentMD5: md5.toString('base64'),
+              IfNoneMatch: this.#writeOnce === 'if-none-match' ? '*' : undefined,
+            }),
+          ),
+        sends,
       );
       this.#bucketChecked = true;
     } catch (err) {
       const e = err as SdkError;
       const status = e.$metadata?.httpStatusCode;
       if (status === 412 || e.name === 'PreconditionFailed') {
-        if ((e.$metadata?.attempts ?? 1) > 1 && (await this.isOurs(key, md5))) return;
+        // Sent more than once (by the SDK or again here): the first may have landed.
+        if (((e.$metadata?.attempts ?? 1) > 1 || sends.count > 1) && (await this.isOurs(key, md5))) return;
         throw this.alreadyExists(key);
       }
       // AWS answers 409 ConditionalRequestConflict when two conditional puts of one key
@@ -349,10 +388,42 @@ export class S3Store implements ObjectStore {
     }
   }
 
+  /**
+   * One request (the SDK retries it a few times within seconds). When it fails because
+   * the store does not answer, or answers "not now", and the store has answered before,
+   * it is sent again with backoff until `outageGraceMs` has passed since the first
+   * failure; the last error is then thrown. `sends.count` tells the caller how many
+   * times it went out.
+   */
+  private async patient<T>(request: () => Promise<T>, sends = { count: 0 }): Promise<T> {
+    let since: number | undefined;
+    for (let delay = OUTAGE_FIRST_DELAY_MS; ; delay = Math.min(delay * 2, OUTAGE_MAX_DELAY_MS)) {
+      sends.count++;
+      try {
+        const out = await request();
+        this.#answered = true;
+        return out;
+      } catch (err) {
+        const e = err as SdkError;
+        const transient = isTransient(e);
+        if (!transient && e.$metadata?.httpStatusCode !== undefined) this.#answered = true;
+        since ??= Date.now();
+        const waited = Date.now() - since;
+        if (!transient || !this.#answered || waited + delay > this.#outageGraceMs) {
+          if (waited > 0) (err as { waitedMs?: number }).waitedMs = waited;
+          throw err;
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay * (0.5 + Math.random() / 2)));
+      }
+    }
+  }
+
   /** After a retried conditional put: is the object there the one we sent? */
   private async isOurs(key: string, md5: Buffer): Promise<boolean> {
     try {
-      const out = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const out = await this.patient(() =>
+        this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })),
+      );
       return out.ETag?.replaceAll('"', '').toLowerCase() === md5.toString('hex');
     } catch {
       return false;
@@ -366,7 +437,7 @@ export class S3Store implements ObjectStore {
       input.CreateBucketConfiguration = { LocationConstraint: this.#region as BucketLocationConstraint };
     }
     try {
-      await this.#client.send(new CreateBucketCommand(input));
+      await this.patient(() => this.#client.send(new CreateBucketCommand(input)));
     } catch (err) {
       const e = err as SdkError;
       if (e.name === 'BucketAlreadyOwnedByYou') return;
@@ -396,7 +467,7 @@ export class S3Store implements ObjectStore {
   private async checkBucket(): Promise<void> {
     await this.#sem.run(async () => {
       try {
-        await this.#client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+        await this.patient(() => this.#client.send(new HeadBucketCommand({ Bucket: this.bucket })));
         this.#bucketChecked = true;
       } catch (err) {
         if ((err as SdkError).$metadata?.httpStatusCode === 404) throw this.noBucket(err);
@@ -434,6 +505,9 @@ export class S3Store implements ObjectStore {
     const status = e.$metadata?.httpStatusCode;
     const where = `${this.description}: ${op} ${key}`;
     const attempts = e.$metadata?.attempts;
+    // Waited for a store that had answered before (patient): say for how long.
+    const waitedMs = (err as { waitedMs?: number }).waitedMs;
+    const waited = waitedMs ? `; waited ${Math.round(waitedMs / 1000)} s for it to answer again` : '';
     const detail = { key, op, s3Error: name, httpStatus: status, attempts };
     const make = (code: ErrorCode, why: string): ReboundError =>
       new ReboundError(code, `${where}: ${why}`, { cause: err, detail });
@@ -449,10 +523,11 @@ export class S3Store implements ObjectStore {
     if ((errno !== undefined && NETWORK_ERRNOS.has(errno)) || TIMEOUT_NAMES.has(name)) {
       return make(
         'STORE_UNREACHABLE',
-        `endpoint did not answer (${errno ?? name}${attempts ? ` after ${attempts} attempts` : ''})`,
+        `endpoint did not answer (${errno ?? name}${attempts ? ` after ${attempts} attempts` : ''})${waited}`,
       );
     }
-    if (status !== undefined && status >= 500) return make('IO_ERROR', `server error ${status} ${name}`);
+    if (status !== undefined && status >= 500)
+      return make('IO_ERROR', `server error ${status} ${name}${waited}`);
     if (status === undefined)
       return make('IO_ERROR', `request failed before an answer: ${name} ${e.message ?? ''}`);
     return make('IO_ERROR', `request failed: ${status} ${name}`);

@@ -16,6 +16,7 @@ import { isReboundError } from '../../src/errors.js';
 import { openStore, S3Store, type S3StoreOptions } from '../../src/objectstore/index.js';
 import { objectStoreConformance } from '../helpers/objectstore-conformance.js';
 import { freePort, type Rgw, startRgw, stopRgw } from '../helpers/radosgw.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 let rgw: Rgw | undefined;
 
@@ -129,6 +130,42 @@ describe('S3Store on radosgw: S3 specifics', () => {
       await store.close();
       for (const s of sockets) s.destroy();
       await new Promise((ok) => silent.close(ok));
+    }
+  });
+
+  it('waits out an outage of a store that has answered before, up to its grace, and says how long it waited', async () => {
+    const proxy = await startTcpProxy();
+    const rgwUrl = new URL(rgw!.endpoint);
+    proxy.target = { host: rgwUrl.hostname, port: Number(rgwUrl.port) };
+    const endpoint = `http://127.0.0.1:${proxy.port}`;
+    const store = new S3Store(options({ endpoint, createBucket: true, outageGraceMs: 20_000 }));
+    const short = new S3Store({ ...options(), endpoint, bucket: store.bucket, outageGraceMs: 1500 });
+    const never = new S3Store({ ...options(), endpoint, bucket: store.bucket, outageGraceMs: 20_000 });
+    try {
+      await store.put('before', Buffer.from('1'));
+      assert.equal((await short.get('before')).toString(), '1');
+      // A gateway restarting: every connection dropped, new ones refused for 3 s.
+      proxy.cut(3000);
+      let t0 = Date.now();
+      await store.put('during', Buffer.from('2'));
+      assert.ok(Date.now() - t0 >= 2000, `the put waited for the store (${Date.now() - t0} ms)`);
+      assert.equal((await store.get('during')).toString(), '2', 'and landed once it answered');
+      // A longer outage than the grace: the request fails, saying how long it waited.
+      proxy.cut(8000);
+      t0 = Date.now();
+      await assert.rejects(short.get('before'), (err) => {
+        expectCode('STORE_UNREACHABLE')(err);
+        assert.match((err as Error).message, /waited \d+ s for it to answer again/);
+        return true;
+      });
+      assert.ok(Date.now() - t0 < 6000, `gave up after its grace (${Date.now() - t0} ms)`);
+      // A store that never answered (a wrong endpoint, say) is not waited for.
+      t0 = Date.now();
+      await assert.rejects(never.head('before'), expectCode('STORE_UNREACHABLE'));
+      assert.ok(Date.now() - t0 < 4000, `failed at once (${Date.now() - t0} ms)`);
+    } finally {
+      await Promise.all([store.close(), short.close(), never.close()]);
+      await proxy.close();
     }
   });
 
