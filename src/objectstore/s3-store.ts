@@ -431,6 +431,16 @@ export class S3Store implements ObjectStore {
   }
 
   private async createBucketNow(): Promise<void> {
+    // Asked first, read-only: a bucket that exists (every open after the first) needs no
+    // write, which a key without s3:CreateBucket may not make, and a gateway may be slow to.
+    try {
+      await this.patient(() => this.#client.send(new HeadBucketCommand({ Bucket: this.bucket })));
+      this.#bucketChecked = true;
+      return;
+    } catch (err) {
+      if ((err as SdkError).$metadata?.httpStatusCode !== 404)
+        throw this.mapError(err, 'head bucket', this.bucket);
+    }
     const input: CreateBucketCommandInput = { Bucket: this.bucket };
     // us-east-1 must not be named; radosgw's default zonegroup takes no constraint either.
     if (this.#region !== 'us-east-1' && this.#region !== 'default') {
