@@ -433,14 +433,7 @@ export class S3Store implements ObjectStore {
   private async createBucketNow(): Promise<void> {
     // Asked first, read-only: a bucket that exists (every open after the first) needs no
     // write, which a key without s3:CreateBucket may not make, and a gateway may be slow to.
-    try {
-      await this.patient(() => this.#client.send(new HeadBucketCommand({ Bucket: this.bucket })));
-      this.#bucketChecked = true;
-      return;
-    } catch (err) {
-      if ((err as SdkError).$metadata?.httpStatusCode !== 404)
-        throw this.mapError(err, 'head bucket', this.bucket);
-    }
+    if (await this.bucketExists()) return;
     const input: CreateBucketCommandInput = { Bucket: this.bucket };
     // us-east-1 must not be named; radosgw's default zonegroup takes no constraint either.
     if (this.#region !== 'us-east-1' && this.#region !== 'default') {
@@ -476,14 +469,20 @@ export class S3Store implements ObjectStore {
   /** A HEAD 404 does not say whether the key or the bucket is missing: ask once. */
   private async checkBucket(): Promise<void> {
     await this.#sem.run(async () => {
-      try {
-        await this.patient(() => this.#client.send(new HeadBucketCommand({ Bucket: this.bucket })));
-        this.#bucketChecked = true;
-      } catch (err) {
-        if ((err as SdkError).$metadata?.httpStatusCode === 404) throw this.noBucket(err);
-        throw this.mapError(err, 'head bucket', this.bucket);
-      }
+      if (!(await this.bucketExists())) throw this.noBucket(undefined);
     });
+  }
+
+  /** HEAD the bucket (inside the caller's semaphore slot): a 404 is false, any other failure throws. */
+  private async bucketExists(): Promise<boolean> {
+    try {
+      await this.patient(() => this.#client.send(new HeadBucketCommand({ Bucket: this.bucket })));
+      this.#bucketChecked = true;
+      return true;
+    } catch (err) {
+      if ((err as SdkError).$metadata?.httpStatusCode === 404) return false;
+      throw this.mapError(err, 'head bucket', this.bucket);
+    }
   }
 
   private notFound(key: string, cause?: unknown): ReboundError {

@@ -224,8 +224,7 @@ export class Pair {
       target: { host: r.target.host, port: r.target.port, export: r.target.export },
       blocksToCopy: r.blocksToCopy,
       blocksCopied: r.blocksCopied,
-      // Without a unitBytes (a full copy) the unit is the volume's block: the pool's.
-      blockBytes: r.unitBytes ?? this.ctx.storage.pool().blockSizeBytes,
+      blockBytes: this.unitBytes(),
       bytesCopied: r.bytesCopied,
       journal: {
         entriesShipped: r.entriesShipped,
@@ -574,9 +573,12 @@ export class Pair {
     });
   }
 
-  /** The unit of the copy's sets and counts: a grain of the volume (record.unitBytes), or a block. */
+  /**
+   * The unit of the copy's sets and counts: a grain of the volume (record.unitBytes), or
+   * a block: the pool's, asked of the pool so a view works once the volume is gone.
+   */
   private unitBytes(): number {
-    return this.record.unitBytes ?? this.device().blockSizeBytes;
+    return this.record.unitBytes ?? this.ctx.storage.pool().blockSizeBytes;
   }
 
   /** Delta: the frozen bitmap's blocks (at unitBytes) as saved at the start. */

@@ -207,12 +207,7 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
             `pair ${p.name}: ${p.error?.message ?? 'failed'}`,
           );
         if (p.state !== 'initial-copy')
-          return {
-            state: p.state,
-            blocksCopied: p.blocksCopied,
-            blockBytes: p.blockBytes,
-            bytesCopied: p.bytesCopied,
-          };
+          return { state: p.state, blocksCopied: p.blocksCopied, bytesCopied: p.bytesCopied };
         if (ctx.signal.aborted)
           throw new ReboundError(ctx.signal.reason === 'cancel' ? 'CANCELLED' : 'SHUTTING_DOWN', 'stopped');
       }
