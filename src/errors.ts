@@ -175,6 +175,12 @@ export const ERROR_CODES = {
     retryable: false,
     doc: 'The bucket does not exist (and could not be created); check the bucket name.',
   },
+  STORE_FULL: {
+    http: 507,
+    nbd: 'ENOSPC',
+    retryable: false,
+    doc: 'The object store has no room for the backup (its disk is full, or a bucket or user quota is reached): free space or raise the quota, or expire generations with retention. The generation being written is not recorded; earlier ones are intact.',
+  },
   BACKUP_OBJECT_CORRUPT: {
     http: 502,
     nbd: 'EIO',

@@ -312,12 +312,17 @@ export class DirectoryStore implements ObjectStore {
   private ioError(op: string, key: string, err: unknown): ReboundError {
     if (err instanceof ReboundError) return err;
     const code = errno(err);
-    const why = code === 'ENOSPC' || code === 'EDQUOT' ? 'store is full' : (code ?? 'error');
+    const full = code === 'ENOSPC' || code === 'EDQUOT';
+    const why = full ? 'store is full (no space left on its file system)' : (code ?? 'error');
     const msg = err instanceof Error ? err.message : String(err);
-    return new ReboundError('IO_ERROR', `${this.description}: ${op} ${key}: ${why}: ${msg}`, {
-      cause: err,
-      detail: { key, op, errno: code },
-    });
+    return new ReboundError(
+      full ? 'STORE_FULL' : 'IO_ERROR',
+      `${this.description}: ${op} ${key}: ${why}: ${msg}`,
+      {
+        cause: err,
+        detail: { key, op, errno: code },
+      },
+    );
   }
 
   /** "a/b" cannot be stored when "a" is an object, nor "a" when keys below "a/" exist. */

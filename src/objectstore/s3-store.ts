@@ -100,6 +100,8 @@ const AUTH_ERRORS = new Set([
   'AuthorizationHeaderMalformed',
   'RequestTimeTooSkewed',
 ]);
+/** A store out of room: radosgw's quota error, MinIO's full disk (HTTP 507 as well). */
+const STORE_FULL_ERRORS = new Set(['QuotaExceeded', 'XMinioStorageFull']);
 const NETWORK_ERRNOS = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -123,7 +125,8 @@ function isTransient(e: SdkError): boolean {
   const errno = e.code ?? (e as { cause?: SdkError }).cause?.code;
   if ((errno !== undefined && NETWORK_ERRNOS.has(errno)) || TIMEOUT_NAMES.has(e.name ?? '')) return true;
   const status = e.$metadata?.httpStatusCode;
-  return status !== undefined && (status >= 500 || status === 429);
+  // 507: the store is full, which waiting does not mend (STORE_FULL at once).
+  return status !== undefined && status !== 507 && (status >= 500 || status === 429);
 }
 
 export class S3Store implements ObjectStore {
@@ -521,6 +524,14 @@ export class S3Store implements ObjectStore {
     const make = (code: ErrorCode, why: string): ReboundError =>
       new ReboundError(code, `${where}: ${why}`, { cause: err, detail });
     if (name === 'NoSuchBucket') return this.noBucket(err);
+    // Before the 403 of STORE_AUTH: radosgw answers a quota with 403 QuotaExceeded, and
+    // MinIO a full disk with 507 XMinioStorageFull. Neither is the credentials' fault.
+    if (STORE_FULL_ERRORS.has(name) || status === 507) {
+      return make(
+        'STORE_FULL',
+        `the store has no room for it (${name || status}: a bucket or user quota, or its storage is full)`,
+      );
+    }
     if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) return this.notFound(key, err);
     if (AUTH_ERRORS.has(name) || status === 403 || status === 401) {
       return make(

@@ -17,7 +17,7 @@
  * - `delete` of a missing key succeeds (idempotent).
  * - Errors: OBJECT_NOT_FOUND (permanent for that key), STORE_AUTH (wrong credentials:
  *   permanent), STORE_UNREACHABLE (endpoint down: retryable), STORE_NO_BUCKET
- *   (permanent), IO_ERROR (retryable). Implementations retry retryable errors with backoff
+ *   (permanent), STORE_FULL (no space or quota left: permanent), IO_ERROR (retryable). Implementations retry retryable errors with backoff
  *   themselves before giving up.
  */
 

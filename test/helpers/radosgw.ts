@@ -79,6 +79,14 @@ export async function startRgw(): Promise<Rgw> {
   };
 }
 
+/** A quota of `maxBytes` on an existing bucket (radosgw-admin, against this server's cluster). */
+export async function setBucketQuota(rgw: Rgw, bucket: string, maxBytes: number): Promise<void> {
+  const env = { ...process.env, CEPH_CONF: join(rgw.dir, 'ceph.conf') };
+  const admin = (args: string[]) => run('radosgw-admin', args, { env, timeout: 30_000 });
+  await admin(['quota', 'set', '--quota-scope=bucket', `--bucket=${bucket}`, `--max-size=${maxBytes}`]);
+  await admin(['quota', 'enable', '--quota-scope=bucket', `--bucket=${bucket}`]);
+}
+
 export async function stopRgw(rgw: Rgw | undefined): Promise<void> {
   if (!rgw) return;
   await run(SCRIPT, ['stop', rgw.dir]).catch(() => {});

@@ -15,7 +15,7 @@ import { inspect } from 'node:util';
 import { isReboundError } from '../../src/errors.js';
 import { openStore, S3Store, type S3StoreOptions } from '../../src/objectstore/index.js';
 import { objectStoreConformance } from '../helpers/objectstore-conformance.js';
-import { freePort, type Rgw, startRgw, stopRgw } from '../helpers/radosgw.js';
+import { freePort, type Rgw, setBucketQuota, startRgw, stopRgw } from '../helpers/radosgw.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 let rgw: Rgw | undefined;
@@ -179,6 +179,25 @@ describe('S3Store on radosgw: S3 specifics', () => {
         for await (const _ of store.list('')) {
         }
       }, expectCode('STORE_NO_BUCKET'));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('reports a bucket over its quota as STORE_FULL, not as a credentials problem, and at once', async () => {
+    assert.ok(rgw);
+    const store = await openStore({ kind: 's3', ...options({ createBucket: true }) });
+    try {
+      await store.put('small', Buffer.alloc(1024, 1)); // makes the bucket
+      await setBucketQuota(rgw, (store as S3Store).bucket, 64 * 1024);
+      const started = Date.now();
+      await assert.rejects(store.put('big', randomBytes(128 * 1024)), (err) => {
+        expectCode('STORE_FULL', 'QuotaExceeded')(err);
+        assert.match((err as Error).message, /big/, 'the message names the object');
+        return true;
+      });
+      assert.ok(Date.now() - started < 20_000, 'not waited for as an outage');
+      assert.deepEqual(await store.get('small'), Buffer.alloc(1024, 1), 'what was stored before is intact');
     } finally {
       await store.close();
     }
