@@ -30,9 +30,16 @@ export async function watchTask(
   process.on('SIGINT', onSigint);
   try {
     let t = task;
+    let notesSeen = 0;
     while (t.state === 'running') {
       await new Promise((r) => setTimeout(r, POLL_MS));
       t = await client.getTask(task.id);
+      // A note (the store stopped answering) says why the bar stands still.
+      for (const n of (t.notes ?? []).slice(notesSeen)) {
+        if (bar) process.stderr.write('\n');
+        process.stderr.write(`${task.title}: ${n.message}\n`);
+      }
+      notesSeen = Math.max(notesSeen, t.notes?.length ?? 0);
       if (bar && t.progress) {
         bar.setTotal(Math.max(1, t.progress.bytesTotal));
         bar.update(t.progress.bytesDone, {

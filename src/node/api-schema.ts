@@ -214,6 +214,7 @@ export const TaskView = Type.Object({
     }),
     Type.Null(),
   ]),
+  notes: Type.Array(Type.Object({ at: Type.String(), message: Type.String() })),
   startedAt: Type.String(),
   endedAt: Type.Union([Type.String(), Type.Null()]),
 });

@@ -26,6 +26,8 @@ export interface TaskView {
   progress: TaskProgress | null;
   result: unknown;
   error: { code: string; message: string; detail?: Record<string, unknown> } | null;
+  /** What an operator should know while it runs (the store it writes to stopped answering), oldest first. */
+  notes: { at: string; message: string }[];
   startedAt: string;
   endedAt: string | null;
 }
@@ -33,10 +35,14 @@ export interface TaskView {
 export interface TaskContext {
   signal: AbortSignal;
   progress(bytesDone: number, bytesTotal: number, rateBytesPerSec: number): void;
+  /** A line for the task's notes (and the node's log). */
+  note(message: string): void;
 }
 
 /** Finished tasks kept for inspection; the oldest are forgotten first. */
 const KEEP_FINISHED = 200;
+/** Notes a task keeps; later ones go to the node's log only (a watcher counts them by index). */
+const MAX_NOTES = 100;
 
 export class TaskRunner {
   private readonly tasks = new Map<string, { view: TaskView; abort: AbortController; done: Promise<void> }>();
@@ -59,6 +65,7 @@ export class TaskRunner {
       progress: null,
       result: null,
       error: null,
+      notes: [],
       startedAt: new Date().toISOString(),
       endedAt: null,
     };
@@ -72,6 +79,10 @@ export class TaskRunner {
           rateBytesPerSec: rate,
           etaSeconds: rate > 0 ? Math.ceil(left / rate) : null,
         };
+      },
+      note: (message) => {
+        this.logger.warn({ task: view.id, kind }, message);
+        if (view.notes.length < MAX_NOTES) view.notes.push({ at: new Date().toISOString(), message });
       },
     };
     this.logger.info({ task: view.id, kind, title }, 'task started');

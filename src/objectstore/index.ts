@@ -23,19 +23,25 @@ export type { ObjectInfo, ObjectStore } from './types.js';
 /** A store as a registration describes it. */
 export type StoreConfig =
   | { kind: 'directory'; path: string; maxConcurrency?: number }
-  | ({ kind: 's3' } & S3StoreOptions);
+  | ({ kind: 's3' } & Omit<S3StoreOptions, 'onOutage'>);
+
+/** What the opener of a store is told while it is in use. */
+export interface StoreHooks {
+  /** An S3 store stopped answering and is waited for, or answers again (S3StoreOptions.onOutage). */
+  onOutage?: (message: string) => void;
+}
 
 /**
  * Build the store a config describes. An S3 config with `createBucket` gets its bucket
  * created now (or finds it there), so a wrong endpoint or key fails here, not mid-backup.
  */
-export async function openStore(config: StoreConfig): Promise<ObjectStore> {
+export async function openStore(config: StoreConfig, hooks: StoreHooks = {}): Promise<ObjectStore> {
   switch (config?.kind) {
     case 'directory':
       return new DirectoryStore(config.path, { maxConcurrency: config.maxConcurrency });
     case 's3': {
       const { kind: _kind, ...options } = config;
-      const store = new S3Store(options);
+      const store = new S3Store({ ...options, ...(hooks.onOutage && { onOutage: hooks.onOutage }) });
       if (options.createBucket) {
         try {
           await store.ensureBucket();

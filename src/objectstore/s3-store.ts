@@ -73,6 +73,12 @@ export interface S3StoreOptions {
    * (unreachable, 5xx, throttled), the request sent again with backoff. Default 120000.
    */
   outageGraceMs?: number;
+  /**
+   * Told, in a sentence for an operator, when the store stops answering and is waited for,
+   * and when it answers again (once per outage, however many requests wait): a job says
+   * why its progress stands still.
+   */
+  onOutage?: (message: string) => void;
   /** Give up a TCP connect after this long. Default 5000. */
   connectTimeoutMs?: number;
   /** Give up a request whose socket stays silent this long. Default 60000. */
@@ -129,6 +135,14 @@ function isTransient(e: SdkError): boolean {
   return status !== undefined && status !== 507 && (status >= 500 || status === 429);
 }
 
+/** Why a request did not get through, in a word: the errno, the HTTP status or the SDK's name. */
+function reasonOf(e: SdkError): string {
+  const errno = e.code ?? (e as { cause?: SdkError }).cause?.code;
+  if (errno) return errno;
+  const status = e.$metadata?.httpStatusCode;
+  return status !== undefined ? `HTTP ${status}${e.name ? ` ${e.name}` : ''}` : (e.name ?? 'no answer');
+}
+
 export class S3Store implements ObjectStore {
   readonly description: string;
   readonly bucket: string;
@@ -138,6 +152,9 @@ export class S3Store implements ObjectStore {
   readonly #writeOnce: 'if-none-match' | 'head-then-put';
   readonly #region: string;
   readonly #outageGraceMs: number;
+  readonly #onOutage: ((message: string) => void) | undefined;
+  /** When requests started waiting for the store (patient), until one gets through. */
+  #outageSince: number | null = null;
   #bucketChecked = false;
   /** Some request got an answer from the server (any status): the endpoint is right. */
   #answered = false;
@@ -179,6 +196,7 @@ export class S3Store implements ObjectStore {
     this.#region = options.region;
     this.#createBucket = options.createBucket ?? false;
     this.#outageGraceMs = options.outageGraceMs ?? 120_000;
+    this.#onOutage = options.onOutage;
     this.#writeOnce = options.writeOnce ?? 'if-none-match';
     this.#sem = new Semaphore(maxConcurrency);
     this.description = `s3://${options.bucket}@${endpoint ? publicEndpoint(endpoint) : `aws:${options.region}`}`;
@@ -405,20 +423,39 @@ export class S3Store implements ObjectStore {
       try {
         const out = await request();
         this.#answered = true;
+        this.outageEnded();
         return out;
       } catch (err) {
         const e = err as SdkError;
         const transient = isTransient(e);
-        if (!transient && e.$metadata?.httpStatusCode !== undefined) this.#answered = true;
+        if (!transient && e.$metadata?.httpStatusCode !== undefined) {
+          this.#answered = true;
+          this.outageEnded();
+        }
         since ??= Date.now();
         const waited = Date.now() - since;
         if (!transient || !this.#answered || waited + delay > this.#outageGraceMs) {
           if (waited > 0) (err as { waitedMs?: number }).waitedMs = waited;
           throw err;
         }
+        if (this.#outageSince === null) {
+          this.#outageSince = Date.now();
+          this.#onOutage?.(
+            `${this.description} stopped answering (${reasonOf(e)}); waiting up to ` +
+              `${Math.round(this.#outageGraceMs / 1000)} s for it, sending requests again with backoff`,
+          );
+        }
         await new Promise((resolve) => setTimeout(resolve, delay * (0.5 + Math.random() / 2)));
       }
     }
+  }
+
+  /** A request got an answer: an outage being waited for is over. */
+  private outageEnded(): void {
+    if (this.#outageSince === null) return;
+    const s = Math.round((Date.now() - this.#outageSince) / 1000);
+    this.#outageSince = null;
+    this.#onOutage?.(`${this.description} answers again after ${s} s; going on`);
   }
 
   /** After a retried conditional put: is the object there the one we sent? */

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { api, NodeClient } from '../../src/node/index.js';
 import { type NodeFixture, startTestNode } from '../helpers/node-fixture.js';
 import { type Rgw, startRgw, stopRgw } from '../helpers/radosgw.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 const MiB = 2 ** 20;
 
@@ -75,5 +76,59 @@ describe('backups through a node to radosgw', () => {
     }
     const verify = await finish(fx.client, await fx.client.startVerify('s3', {}));
     assert.equal((verify.result as { ok: boolean }).ok, true);
+  });
+
+  it('rides out the store going away mid-backup, and the task says so while it waits', async () => {
+    assert.ok(rgw);
+    const proxy = await startTcpProxy();
+    const rgwUrl = new URL(rgw.endpoint);
+    proxy.target = { host: rgwUrl.hostname, port: Number(rgwUrl.port) };
+    // Read at 8 MiB/s, the backup of 48 MiB lasts long enough to lose its store midway.
+    const slow = await startTestNode({ poolSizeBytes: 512 * MiB, init: { backupRate: '8M' } });
+    try {
+      await slow.client.addStore({
+        name: 'flaky',
+        provider: 's3',
+        endpoint: `http://127.0.0.1:${proxy.port}`,
+        region: rgw.region,
+        accessKeyId: rgw.accessKeyId,
+        secretAccessKey: rgw.secretAccessKey,
+      });
+      await slow.client.createVolume('db', 48 * MiB);
+      const data = randomBytes(48 * MiB);
+      await slow.node.storage.device('db').write(0, data);
+      let t = await slow.client.startBackup({ volume: 'db', store: 'flaky', method: 'full' });
+      while ((t.progress?.bytesDone ?? 0) < 8 * MiB) {
+        await new Promise((r) => setTimeout(r, 50));
+        t = await slow.client.getTask(t.id);
+      }
+      proxy.cut(5000); // a gateway restarting: connections dropped, new ones refused
+      const cutAt = Date.now();
+      while (t.state === 'running' && t.notes.length === 0 && Date.now() - cutAt < 15_000) {
+        await new Promise((r) => setTimeout(r, 100));
+        t = await slow.client.getTask(t.id);
+      }
+      assert.equal(t.state, 'running', `the backup waits for its store: ${JSON.stringify(t.error)}`);
+      assert.match(
+        t.notes[0]?.message ?? '',
+        /stopped answering \(\w+\); waiting up to 120 s/,
+        JSON.stringify(t.notes),
+      );
+      t = await finish(slow.client, t);
+      assert.equal(t.notes.length, 2, JSON.stringify(t.notes));
+      assert.match(t.notes[1].message, /answers again after \d+ s/);
+      const key = (t.result as { generationKey: string }).generationKey;
+      await finish(
+        slow.client,
+        await slow.client.startRestore({ store: 'flaky', generation: key, volume: 'back' }),
+      );
+      assert.ok(
+        (await slow.node.storage.device('back').read(0, 48 * MiB)).equals(data),
+        'every byte backed up',
+      );
+    } finally {
+      await slow.close();
+      await proxy.close();
+    }
   });
 });

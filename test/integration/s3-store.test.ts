@@ -138,7 +138,10 @@ describe('S3Store on radosgw: S3 specifics', () => {
     const rgwUrl = new URL(rgw!.endpoint);
     proxy.target = { host: rgwUrl.hostname, port: Number(rgwUrl.port) };
     const endpoint = `http://127.0.0.1:${proxy.port}`;
-    const store = new S3Store(options({ endpoint, createBucket: true, outageGraceMs: 20_000 }));
+    const told: string[] = [];
+    const store = new S3Store(
+      options({ endpoint, createBucket: true, outageGraceMs: 20_000, onOutage: (m) => told.push(m) }),
+    );
     const short = new S3Store({ ...options(), endpoint, bucket: store.bucket, outageGraceMs: 1500 });
     const never = new S3Store({ ...options(), endpoint, bucket: store.bucket, outageGraceMs: 20_000 });
     try {
@@ -150,6 +153,10 @@ describe('S3Store on radosgw: S3 specifics', () => {
       await store.put('during', Buffer.from('2'));
       assert.ok(Date.now() - t0 >= 2000, `the put waited for the store (${Date.now() - t0} ms)`);
       assert.equal((await store.get('during')).toString(), '2', 'and landed once it answered');
+      assert.equal(told.length, 2, `told once when it stopped and once when it came back: ${told}`);
+      assert.match(told[0], /stopped answering \(\w+\); waiting up to 20 s for it/);
+      assert.ok(told[0].includes(store.bucket), 'names the store');
+      assert.match(told[1], /answers again after \d+ s/);
       // A longer outage than the grace: the request fails, saying how long it waited.
       proxy.cut(8000);
       t0 = Date.now();

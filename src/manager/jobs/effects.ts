@@ -482,6 +482,7 @@ async function premarkWhile(
  */
 async function waitTask(client: NodeClient, taskId: string, ctx: EffectContext): Promise<TaskOutcome> {
   let cancelSent = false;
+  let notesSeen = 0; // the task's notes go to the job's log once each
   for (;;) {
     let task: TaskView;
     try {
@@ -492,6 +493,8 @@ async function waitTask(client: NodeClient, taskId: string, ctx: EffectContext):
       throw err;
     }
     if (task.progress) ctx.progress(task.progress);
+    const notes = task.notes ?? []; // a node older than notes has none
+    for (; notesSeen < notes.length; notesSeen++) ctx.note(notes[notesSeen].message);
     if (task.state === 'succeeded')
       return { lost: false, result: (task.result ?? {}) as Record<string, unknown> };
     if (task.state === 'failed' || task.state === 'cancelled') {

@@ -49,6 +49,7 @@ import {
   VerifyBody,
   WaitQuery,
 } from '../api-schema.js';
+import type { TaskContext } from '../tasks.js';
 import { heldUntil, waitMsOf } from './wait.js';
 
 /** Generations mounted over NBD are exported under this prefix. */
@@ -81,11 +82,13 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
   const { storage, stores, tasks, mounts } = ctx;
 
+  /** Open a registered store for `fn`; a task's store tells the task's notes when it stops answering. */
   async function withStore<T>(
     name: string,
     fn: (store: ObjectStore, key: Buffer | undefined) => Promise<T>,
+    task?: TaskContext,
   ): Promise<T> {
-    const store = await openStore(stores.storeConfig(name));
+    const store = await openStore(stores.storeConfig(name), task ? { onOutage: (m) => task.note(m) } : {});
     try {
       return await fn(store, stores.encryptionKey(name));
     } finally {
@@ -111,15 +114,18 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
         'backup',
         `${method} backup of ${volume} to ${store}`,
         (t) =>
-          withStore(store, (s, encryptionKey) =>
-            backupVolume(storage, volume, s, {
-              method,
-              ...(from ? { from } : {}),
-              encryptionKey,
-              maxBytesPerSec: ctx.backupBytesPerSec,
-              signal: t.signal,
-              onProgress: (p) => t.progress(p.bytesRead, p.bytesTotal, p.rateBytesPerSec),
-            }),
+          withStore(
+            store,
+            (s, encryptionKey) =>
+              backupVolume(storage, volume, s, {
+                method,
+                ...(from ? { from } : {}),
+                encryptionKey,
+                maxBytesPerSec: ctx.backupBytesPerSec,
+                signal: t.signal,
+                onProgress: (p) => t.progress(p.bytesRead, p.bytesTotal, p.rateBytesPerSec),
+              }),
+            t,
           ).then(({ catalog: _catalog, ...result }) => result),
         taskId,
       );
@@ -137,16 +143,19 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
         'restore',
         `restore ${generation} from ${store}${volume ? ` into ${volume}` : ''}`,
         (t) =>
-          withStore(store, (s, encryptionKey) =>
-            restoreGeneration(storage, s, generation, {
-              volume,
-              existing: overwrite || onlyNewest ? 'overwrite' : 'fail',
-              onlyNewest,
-              encryptionKey,
-              maxBytesPerSec: ctx.restoreBytesPerSec,
-              signal: t.signal,
-              onProgress: (p) => t.progress(p.bytesDone, p.bytesTotal, p.rateBytesPerSec),
-            }),
+          withStore(
+            store,
+            (s, encryptionKey) =>
+              restoreGeneration(storage, s, generation, {
+                volume,
+                existing: overwrite || onlyNewest ? 'overwrite' : 'fail',
+                onlyNewest,
+                encryptionKey,
+                maxBytesPerSec: ctx.restoreBytesPerSec,
+                signal: t.signal,
+                onProgress: (p) => t.progress(p.bytesDone, p.bytesTotal, p.rateBytesPerSec),
+              }),
+            t,
           ),
         taskId,
       );
@@ -165,13 +174,16 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
         'revert',
         `consistency assurance: bring ${volume} back to ${generation}`,
         (t) =>
-          withStore(store, (s, encryptionKey) =>
-            revertToGeneration(storage, volume, s, generation, {
-              encryptionKey,
-              snapshot,
-              signal: t.signal,
-              onProgress: (p) => t.progress(p.bytesDone, p.bytesTotal, p.rateBytesPerSec),
-            }),
+          withStore(
+            store,
+            (s, encryptionKey) =>
+              revertToGeneration(storage, volume, s, generation, {
+                encryptionKey,
+                snapshot,
+                signal: t.signal,
+                onProgress: (p) => t.progress(p.bytesDone, p.bytesTotal, p.rateBytesPerSec),
+              }),
+            t,
           ),
         taskId,
       );
@@ -210,11 +222,14 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
       return tasks.start(
         'verify',
         `verify ${generation ?? uniqueId ?? 'every generation'} in ${store}`,
-        () =>
-          withStore(store, (s, encryptionKey) =>
-            generation
-              ? verifyGeneration(s, generation, { encryptionKey })
-              : verifyStore(s, { uniqueId, encryptionKey }),
+        (t) =>
+          withStore(
+            store,
+            (s, encryptionKey) =>
+              generation
+                ? verifyGeneration(s, generation, { encryptionKey })
+                : verifyStore(s, { uniqueId, encryptionKey }),
+            t,
           ),
         taskId,
       );
