@@ -23,12 +23,16 @@ export type { ObjectInfo, ObjectStore } from './types.js';
 /** A store as a registration describes it. */
 export type StoreConfig =
   | { kind: 'directory'; path: string; maxConcurrency?: number }
-  | ({ kind: 's3' } & Omit<S3StoreOptions, 'onOutage'>);
+  | ({ kind: 's3' } & Omit<S3StoreOptions, keyof StoreHooks>);
 
-/** What the opener of a store is told while it is in use. */
+/** What the opener of a store knows of it, and is told while it is in use (S3 only). */
 export interface StoreHooks {
   /** An S3 store stopped answering and is waited for, or answers again (S3StoreOptions.onOutage). */
   onOutage?: (message: string) => void;
+  /** It answered an earlier job: wait for it from the first request (S3StoreOptions.answeredBefore). */
+  answeredBefore?: boolean;
+  /** Its first answer in this use (S3StoreOptions.onAnswered). */
+  onAnswered?: () => void;
 }
 
 /**
@@ -41,7 +45,7 @@ export async function openStore(config: StoreConfig, hooks: StoreHooks = {}): Pr
       return new DirectoryStore(config.path, { maxConcurrency: config.maxConcurrency });
     case 's3': {
       const { kind: _kind, ...options } = config;
-      const store = new S3Store({ ...options, ...(hooks.onOutage && { onOutage: hooks.onOutage }) });
+      const store = new S3Store({ ...options, ...hooks });
       if (options.createBucket) {
         try {
           await store.ensureBucket();

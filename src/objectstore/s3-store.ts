@@ -27,7 +27,9 @@
  * restarting, a load balancer failing over) is waited for longer: the request is sent
  * again with backoff for up to `outageGraceMs` (`patient`), so a backup of hours does
  * not fail on a blip. A store that never answered fails at once: a wrong endpoint is
- * reported when the store is registered, not minutes later.
+ * reported when the store is registered, not minutes later. Its opener may say the store
+ * answered an earlier job (`answeredBefore`): a job started during an outage then waits
+ * too (a nightly backup that starts while the gateway restarts).
  * Concurrency: a semaphore of `maxConcurrency` requests, and as many sockets.
  * Secrets: the credentials live only inside the SDK client, held in a private field;
  * `description` and error messages carry the bucket and endpoint (stripped of any
@@ -79,6 +81,14 @@ export interface S3StoreOptions {
    * why its progress stands still.
    */
   onOutage?: (message: string) => void;
+  /**
+   * The store answered before this object existed (an earlier job of its opener reached
+   * it): it is waited for from the first request, as one that answered in this object.
+   * Default false.
+   */
+  answeredBefore?: boolean;
+  /** Told the first time a request gets an answer (any status): the endpoint is right. */
+  onAnswered?: () => void;
   /** Give up a TCP connect after this long. Default 5000. */
   connectTimeoutMs?: number;
   /** Give up a request whose socket stays silent this long. Default 60000. */
@@ -153,11 +163,14 @@ export class S3Store implements ObjectStore {
   readonly #region: string;
   readonly #outageGraceMs: number;
   readonly #onOutage: ((message: string) => void) | undefined;
+  readonly #onAnswered: (() => void) | undefined;
   /** When requests started waiting for the store (patient), until one gets through. */
   #outageSince: number | null = null;
   #bucketChecked = false;
-  /** Some request got an answer from the server (any status): the endpoint is right. */
+  /** Some request got an answer from the server (any status), or answeredBefore: worth waiting for. */
   #answered = false;
+  /** A request of this object got an answer (onAnswered told). */
+  #reached = false;
   #ensuring: Promise<void> | undefined;
 
   constructor(options: S3StoreOptions) {
@@ -197,6 +210,8 @@ export class S3Store implements ObjectStore {
     this.#createBucket = options.createBucket ?? false;
     this.#outageGraceMs = options.outageGraceMs ?? 120_000;
     this.#onOutage = options.onOutage;
+    this.#onAnswered = options.onAnswered;
+    this.#answered = options.answeredBefore ?? false;
     this.#writeOnce = options.writeOnce ?? 'if-none-match';
     this.#sem = new Semaphore(maxConcurrency);
     this.description = `s3://${options.bucket}@${endpoint ? publicEndpoint(endpoint) : `aws:${options.region}`}`;
@@ -422,16 +437,12 @@ export class S3Store implements ObjectStore {
       sends.count++;
       try {
         const out = await request();
-        this.#answered = true;
-        this.outageEnded();
+        this.gotAnswer();
         return out;
       } catch (err) {
         const e = err as SdkError;
         const transient = isTransient(e);
-        if (!transient && e.$metadata?.httpStatusCode !== undefined) {
-          this.#answered = true;
-          this.outageEnded();
-        }
+        if (!transient && e.$metadata?.httpStatusCode !== undefined) this.gotAnswer();
         since ??= Date.now();
         const waited = Date.now() - since;
         if (!transient || !this.#answered || waited + delay > this.#outageGraceMs) {
@@ -450,8 +461,13 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  /** A request got an answer: an outage being waited for is over. */
-  private outageEnded(): void {
+  /** A request got an answer: the endpoint is right, and an outage being waited for is over. */
+  private gotAnswer(): void {
+    if (!this.#reached) {
+      this.#reached = true;
+      this.#onAnswered?.();
+    }
+    this.#answered = true;
     if (this.#outageSince === null) return;
     const s = Math.round((Date.now() - this.#outageSince) / 1000);
     this.#outageSince = null;

@@ -141,6 +141,17 @@ describe('backups through a node to radosgw', () => {
         (await slow.node.storage.device('back').read(0, 48 * MiB)).equals(data),
         'every byte backed up',
       );
+
+      // A job that starts while the store (which answered this node before) is away waits for it too.
+      await slow.node.storage.device('db').write(0, Buffer.alloc(MiB, 7));
+      proxy.cut(4000);
+      const second = await admin.backup({ volume: 'db', store: 'flaky', method: 'incremental' });
+      job = await admin.waitJob(second.id, { intervalMs: 50, timeoutMs: 120_000 });
+      assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
+      assert.ok(
+        (job.log ?? []).some((l) => /stopped answering/.test(l.message)),
+        'the wait is in its log',
+      );
     } finally {
       await m.close();
       await slow.close();

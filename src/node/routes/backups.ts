@@ -82,13 +82,26 @@ export async function backupRoutes(scope: FastifyInstance, ctx: NodeApiContext):
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
   const { storage, stores, tasks, mounts } = ctx;
 
+  /**
+   * Stores (by where they are) that answered a request of this node since it started: a
+   * job that finds one not answering waits for it (a gateway restarting), while a store
+   * never reached fails at once (a wrong endpoint).
+   */
+  const reached = new Set<string>();
+
   /** Open a registered store for `fn`; a task's store tells the task's notes when it stops answering. */
   async function withStore<T>(
     name: string,
     fn: (store: ObjectStore, key: Buffer | undefined) => Promise<T>,
     task?: TaskContext,
   ): Promise<T> {
-    const store = await openStore(stores.storeConfig(name), task ? { onOutage: (m) => task.note(m) } : {});
+    const config = stores.storeConfig(name);
+    const where = JSON.stringify(config.kind === 's3' ? [config.endpoint, config.bucket] : [config.path]);
+    const store = await openStore(config, {
+      answeredBefore: reached.has(where),
+      onAnswered: () => reached.add(where),
+      ...(task && { onOutage: (m: string) => task.note(m) }),
+    });
     try {
       return await fn(store, stores.encryptionKey(name));
     } finally {
