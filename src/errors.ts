@@ -100,7 +100,7 @@ export const ERROR_CODES = {
     http: 409,
     nbd: 'EPERM',
     retryable: false,
-    doc: "The volume is a failback's target: only that pair's TLS connection may open it until the job ends (or DELETE its pair-key).",
+    doc: "The volume is a failback's target: only that pair's TLS connection may open it until the failback releases it. A failed failback keeps it held (no host writes into a half-copied volume): fail back again, or DELETE its pair-key.",
   },
   IO_ERROR: { http: 500, nbd: 'EIO', retryable: true, doc: 'A drive read or write failed.' },
   SHUTTING_DOWN: {

@@ -119,7 +119,9 @@ export class PairKeys {
     if (!k || (peer?.tls && peer.pskIdentity === k.identity)) return;
     throw new ReboundError(
       'VOLUME_RESERVED',
-      `volume ${volume} is the target of a failback (pair ${k.identity}): only that pair's TLS connection may open it until the failback ends`,
+      `volume ${volume} is the target of a failback (pair ${k.identity}): only that pair's TLS connection ` +
+        'may open it until the failback releases it. A failback that failed keeps it held, so that no host ' +
+        'writes into a half-copied volume: fail back again to finish the copy',
       { detail: { volume, identity: k.identity } },
     );
   }
