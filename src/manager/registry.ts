@@ -23,6 +23,13 @@ export type NodeConnector = (apiUrl: string, token: string) => NodeClient;
 
 export const defaultConnector: NodeConnector = (url, token) => new NodeClient(url, token);
 
+/**
+ * How long a node may take to register a store: it checks the store first, which takes
+ * about 10 s when the endpoint never answers (node/routes/stores.ts). Under the node
+ * client's own 30 s.
+ */
+const STORE_CHECK_MS = 25_000;
+
 export interface RegistryOptions {
   db: ManagerDb;
   box: SecretBox;
@@ -374,7 +381,13 @@ export class Registry {
     try {
       const known = await this.withTimeout(client.listStores(), node.apiUrl);
       if (known.some((s) => s.name === store)) return false;
-      await this.withTimeout(client.addStore(await this.storeRegistration(store)), node.apiUrl);
+      // The node checks the store before it answers (about 10 s for an endpoint
+      // that never answers, node/routes/stores.ts): that wait is the store's, not the node's.
+      await this.withTimeout(
+        client.addStore(await this.storeRegistration(store)),
+        node.apiUrl,
+        STORE_CHECK_MS,
+      );
     } catch (err) {
       throw nodeError(err, node.name, node.apiUrl, `cannot register store ${store} on`);
     }
@@ -434,18 +447,16 @@ export class Registry {
     return { config: JSON.parse(this.box.open(r.sealedConfig)) as unknown, hooks: r.hooks };
   }
 
-  /** A node call that takes longer than nodeTimeoutMs (on the manager's clock) fails as unreachable. */
-  private withTimeout<T>(p: Promise<T>, url: string): Promise<T> {
+  /** A node call that takes longer than `ms` (nodeTimeoutMs; on the manager's clock) fails as unreachable. */
+  private withTimeout<T>(p: Promise<T>, url: string, ms = this.nodeTimeoutMs): Promise<T> {
+    const limit = Math.max(ms, this.nodeTimeoutMs);
     return new Promise<T>((resolve, reject) => {
       const timer = this.clock.setTimeout(
         () =>
           reject(
-            new ReboundError(
-              'NODE_UNREACHABLE',
-              `the node at ${url} did not answer within ${this.nodeTimeoutMs} ms`,
-            ),
+            new ReboundError('NODE_UNREACHABLE', `the node at ${url} did not answer within ${limit} ms`),
           ),
-        this.nodeTimeoutMs,
+        limit,
       );
       p.then(
         (v) => {

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -89,18 +90,9 @@ describe('backups through a node to radosgw', () => {
     proxy.target = { host: rgwUrl.hostname, port: Number(rgwUrl.port) };
     // Read at 8 MiB/s, the backup of 48 MiB lasts long enough to lose its store midway.
     const slow = await startTestNode({ poolSizeBytes: 512 * MiB, init: { backupRate: '8M' } });
-    const dir = await mkdtemp(join(tmpdir(), 'rebound-s3-outage-'));
-    const m = await startManager(
-      dir,
-      { apiPort: 0, secretKey: 'ab'.repeat(32), pollIntervalMs: 3_600_000 },
-      {
-        jobPollMs: 20,
-      },
-    );
+    const m = await managerOf(slow);
     try {
-      const admin = new ManagerClient(m.apiUrl, m.bootstrap!.token);
-      await admin.addSite({ name: 'dc1', role: 'primary' });
-      await admin.registerNode({ name: 'n1', site: 'dc1', url: slow.node.apiUrl, token: slow.node.token });
+      const { admin } = m;
       await admin.addStore({
         name: 'flaky',
         provider: 's3',
@@ -156,7 +148,58 @@ describe('backups through a node to radosgw', () => {
       await m.close();
       await slow.close();
       await proxy.close();
-      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails a backup to an endpoint that never answers with STORE_UNREACHABLE, without taking the node for gone', async () => {
+    // Accepts connections and never says a word: a firewall that drops, a hung gateway.
+    const held = new Set<Socket>();
+    const silent = createServer((s) => held.add(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const m = await managerOf(fx);
+    try {
+      await m.admin.addStore({
+        name: 'void',
+        provider: 's3',
+        endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+        region: 'default',
+        accessKeyId: 'AKIDEXAMPLE',
+        secretAccessKey: 'not-a-secret-that-matters',
+      });
+      await m.admin.createVolume('n1', 'quiet', 8 * MiB);
+      const started = Date.now();
+      const job = await m.admin.waitJob(
+        (await m.admin.backup({ volume: 'quiet', store: 'void', method: 'full' })).id,
+        { intervalMs: 100, timeoutMs: 60_000 },
+      );
+      assert.equal(job.state, 'failed', JSON.stringify(job.log));
+      assert.equal(job.error?.code, 'STORE_UNREACHABLE', job.error?.message);
+      assert.ok(!(job.log ?? []).some((l) => l.status === 'paused'), 'never paused as if the node were down');
+      assert.ok(Date.now() - started < 40_000, `failed in ${Date.now() - started} ms`);
+    } finally {
+      await m.close();
+      for (const s of held) s.destroy();
+      await new Promise((r) => silent.close(r));
     }
   });
 });
+
+/** A manager (on the real clock) with `node` registered as n1 at primary site dc1. */
+async function managerOf(node: NodeFixture) {
+  const dir = await mkdtemp(join(tmpdir(), 'rebound-s3-manager-'));
+  const m = await startManager(
+    dir,
+    { apiPort: 0, secretKey: 'ab'.repeat(32), pollIntervalMs: 3_600_000 },
+    { jobPollMs: 20 },
+  );
+  const admin = new ManagerClient(m.apiUrl, m.bootstrap!.token);
+  await admin.addSite({ name: 'dc1', role: 'primary' });
+  await admin.registerNode({ name: 'n1', site: 'dc1', url: node.node.apiUrl, token: node.node.token });
+  return {
+    admin,
+    async close() {
+      await m.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
