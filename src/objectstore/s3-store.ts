@@ -145,6 +145,11 @@ function isTransient(e: SdkError): boolean {
   return status !== undefined && status !== 507 && (status >= 500 || status === 429);
 }
 
+/** "60 s", or "300 ms" below a second. */
+function seconds(ms: number): string {
+  return ms >= 1000 ? `${Math.round(ms / 1000)} s` : `${ms} ms`;
+}
+
 /** Why a request did not get through, in a word: the errno, the HTTP status or the SDK's name. */
 function reasonOf(e: SdkError): string {
   const errno = e.code ?? (e as { cause?: SdkError }).cause?.code;
@@ -162,6 +167,7 @@ export class S3Store implements ObjectStore {
   readonly #writeOnce: 'if-none-match' | 'head-then-put';
   readonly #region: string;
   readonly #outageGraceMs: number;
+  readonly #idleTimeoutMs: number;
   readonly #onOutage: ((message: string) => void) | undefined;
   readonly #onAnswered: (() => void) | undefined;
   /** When requests started waiting for the store (patient), until one gets through. */
@@ -209,6 +215,7 @@ export class S3Store implements ObjectStore {
     this.#region = options.region;
     this.#createBucket = options.createBucket ?? false;
     this.#outageGraceMs = options.outageGraceMs ?? 120_000;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     this.#onOutage = options.onOutage;
     this.#onAnswered = options.onAnswered;
     this.#answered = options.answeredBefore ?? false;
@@ -227,7 +234,7 @@ export class S3Store implements ObjectStore {
       retryMode: 'standard',
       requestHandler: {
         connectionTimeout: options.connectTimeoutMs ?? 5000,
-        socketTimeout: options.idleTimeoutMs ?? 60_000,
+        socketTimeout: this.#idleTimeoutMs,
         httpAgent: new HttpAgent(agent),
         httpsAgent: new HttpsAgent(agent),
       },
@@ -593,11 +600,20 @@ export class S3Store implements ObjectStore {
       );
     }
     const errno = e.code ?? (e as { cause?: SdkError }).cause?.code;
-    if ((errno !== undefined && NETWORK_ERRNOS.has(errno)) || TIMEOUT_NAMES.has(name)) {
+    const tries = attempts ? ` after ${attempts} attempts` : '';
+    // The SDK's socket timeout ("... timed out after N ms of inactivity"), not its connect
+    // timeout: connected, then silence. Ceph holds writes while its cluster is full, so its
+    // gateway goes quiet rather than refuse. (Should the SDK reword it: the message below.)
+    if (TIMEOUT_NAMES.has(name) && /inactivity|no activity/.test(e.message ?? '')) {
       return make(
         'STORE_UNREACHABLE',
-        `endpoint did not answer (${errno ?? name}${attempts ? ` after ${attempts} attempts` : ''})${waited}`,
+        `endpoint took the request and then sent nothing for ${seconds(this.#idleTimeoutMs)} ` +
+          `(${name}${tries})${waited}: a gateway that goes quiet is hung or overloaded, or its storage is full ` +
+          '(a full Ceph cluster holds writes until it has room)',
       );
+    }
+    if ((errno !== undefined && NETWORK_ERRNOS.has(errno)) || TIMEOUT_NAMES.has(name)) {
+      return make('STORE_UNREACHABLE', `endpoint did not answer (${errno ?? name}${tries})${waited}`);
     }
     if (status !== undefined && status >= 500)
       return make('IO_ERROR', `server error ${status} ${name}${waited}`);

@@ -174,6 +174,7 @@ describe('backups through a node to radosgw', () => {
       );
       assert.equal(job.state, 'failed', JSON.stringify(job.log));
       assert.equal(job.error?.code, 'STORE_UNREACHABLE', job.error?.message);
+      assert.match(job.error?.message ?? '', /sent nothing for 5 s/);
       assert.ok(!(job.log ?? []).some((l) => l.status === 'paused'), 'never paused as if the node were down');
       assert.ok(Date.now() - started < 40_000, `failed in ${Date.now() - started} ms`);
     } finally {
