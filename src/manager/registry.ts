@@ -447,7 +447,7 @@ export class Registry {
     return { config: JSON.parse(this.box.open(r.sealedConfig)) as unknown, hooks: r.hooks };
   }
 
-  /** A node call that takes longer than `ms` (nodeTimeoutMs; on the manager's clock) fails as unreachable. */
+  /** A node call that takes longer than `ms` (never less than nodeTimeoutMs; on the manager's clock) fails as unreachable. */
   private withTimeout<T>(p: Promise<T>, url: string, ms = this.nodeTimeoutMs): Promise<T> {
     const limit = Math.max(ms, this.nodeTimeoutMs);
     return new Promise<T>((resolve, reject) => {
