@@ -136,9 +136,14 @@ const TIMEOUT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeout
 const OUTAGE_FIRST_DELAY_MS = 500;
 const OUTAGE_MAX_DELAY_MS = 15_000;
 
+/** The socket's errno (ECONNREFUSED, ...): on the SDK's error, or on its cause. */
+function errnoOf(e: SdkError): string | undefined {
+  return e.code ?? (e as { cause?: SdkError }).cause?.code;
+}
+
 /** Did no server answer (refused, reset, timed out), or did it answer "not now" (5xx, 429)? */
 function isTransient(e: SdkError): boolean {
-  const errno = e.code ?? (e as { cause?: SdkError }).cause?.code;
+  const errno = errnoOf(e);
   if ((errno !== undefined && NETWORK_ERRNOS.has(errno)) || TIMEOUT_NAMES.has(e.name ?? '')) return true;
   const status = e.$metadata?.httpStatusCode;
   // 507: the store is full, which waiting does not mend (STORE_FULL at once).
@@ -152,7 +157,7 @@ function seconds(ms: number): string {
 
 /** Why a request did not get through, in a word: the errno, the HTTP status or the SDK's name. */
 function reasonOf(e: SdkError): string {
-  const errno = e.code ?? (e as { cause?: SdkError }).cause?.code;
+  const errno = errnoOf(e);
   if (errno) return errno;
   const status = e.$metadata?.httpStatusCode;
   return status !== undefined ? `HTTP ${status}${e.name ? ` ${e.name}` : ''}` : (e.name ?? 'no answer');
@@ -173,9 +178,9 @@ export class S3Store implements ObjectStore {
   /** When requests started waiting for the store (patient), until one gets through. */
   #outageSince: number | null = null;
   #bucketChecked = false;
-  /** Some request got an answer from the server (any status), or answeredBefore: worth waiting for. */
-  #answered = false;
-  /** A request of this object got an answer (onAnswered told). */
+  /** The store answered an earlier job of the opener (options.answeredBefore). */
+  readonly #answeredBefore: boolean;
+  /** A request of this object got an answer from the server (any status): the endpoint is right. */
   #reached = false;
   #ensuring: Promise<void> | undefined;
 
@@ -218,7 +223,7 @@ export class S3Store implements ObjectStore {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     this.#onOutage = options.onOutage;
     this.#onAnswered = options.onAnswered;
-    this.#answered = options.answeredBefore ?? false;
+    this.#answeredBefore = options.answeredBefore ?? false;
     this.#writeOnce = options.writeOnce ?? 'if-none-match';
     this.#sem = new Semaphore(maxConcurrency);
     this.description = `s3://${options.bucket}@${endpoint ? publicEndpoint(endpoint) : `aws:${options.region}`}`;
@@ -452,7 +457,8 @@ export class S3Store implements ObjectStore {
         if (!transient && e.$metadata?.httpStatusCode !== undefined) this.gotAnswer();
         since ??= Date.now();
         const waited = Date.now() - since;
-        if (!transient || !this.#answered || waited + delay > this.#outageGraceMs) {
+        const worthWaiting = this.#reached || this.#answeredBefore;
+        if (!transient || !worthWaiting || waited + delay > this.#outageGraceMs) {
           if (waited > 0) (err as { waitedMs?: number }).waitedMs = waited;
           throw err;
         }
@@ -474,7 +480,6 @@ export class S3Store implements ObjectStore {
       this.#reached = true;
       this.#onAnswered?.();
     }
-    this.#answered = true;
     if (this.#outageSince === null) return;
     const s = Math.round((Date.now() - this.#outageSince) / 1000);
     this.#outageSince = null;
@@ -599,7 +604,7 @@ export class S3Store implements ObjectStore {
         `the store refused the credentials (${name || status}); check the access key and secret`,
       );
     }
-    const errno = e.code ?? (e as { cause?: SdkError }).cause?.code;
+    const errno = errnoOf(e);
     const tries = attempts ? ` after ${attempts} attempts` : '';
     // The SDK's socket timeout ("... timed out after N ms of inactivity"), not its connect
     // timeout: connected, then silence. Ceph holds writes while its cluster is full, so its

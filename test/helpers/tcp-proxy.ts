@@ -3,7 +3,8 @@
  * advertise the proxy's port as its NBD address): it can slow the client-to-server
  * direction to a byte rate (to hold a copy open long enough to interrupt it) and cut the
  * link (every socket destroyed, new connections refused for a while), as a network
- * outage would. The server-to-client direction is never slowed.
+ * outage would. The server-to-client direction is never slowed. And an endpoint that
+ * accepts and never answers (startSilentEndpoint).
  */
 import net from 'node:net';
 
@@ -82,4 +83,21 @@ export async function startTcpProxy(): Promise<TcpProxy> {
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   (proxy as { port: number }).port = (server.address() as net.AddressInfo).port;
   return proxy;
+}
+
+/** An endpoint that accepts connections and never says a word: a firewall that drops, a hung gateway. */
+export async function startSilentEndpoint(): Promise<{ port: number; close(): Promise<void> }> {
+  const held = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    held.add(s);
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    async close() {
+      for (const s of held) s.destroy();
+      await new Promise((done) => server.close(done));
+    },
+  };
 }

@@ -5,15 +5,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type JobView, ManagerClient, startManager } from '../../src/manager/index.js';
 import type { api, NodeClient } from '../../src/node/index.js';
+import { registerPrimary } from '../helpers/dr-fixture.js';
 import { type NodeFixture, startTestNode } from '../helpers/node-fixture.js';
 import { type Rgw, startRgw, stopRgw } from '../helpers/radosgw.js';
-import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { startSilentEndpoint, startTcpProxy } from '../helpers/tcp-proxy.js';
 
 const MiB = 2 ** 20;
 
@@ -101,7 +101,7 @@ describe('backups through a node to radosgw', () => {
         accessKeyId: rgw.accessKeyId,
         secretAccessKey: rgw.secretAccessKey,
       });
-      await admin.createVolume('n1', 'db', 48 * MiB);
+      await admin.createVolume('p1', 'db', 48 * MiB);
       const data = randomBytes(48 * MiB);
       await slow.node.storage.device('db').write(0, data);
       let job = await admin.backup({ volume: 'db', store: 'flaky', method: 'full' });
@@ -152,21 +152,18 @@ describe('backups through a node to radosgw', () => {
   });
 
   it('fails a backup to an endpoint that never answers with STORE_UNREACHABLE, without taking the node for gone', async () => {
-    // Accepts connections and never says a word: a firewall that drops, a hung gateway.
-    const held = new Set<Socket>();
-    const silent = createServer((s) => held.add(s));
-    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const silent = await startSilentEndpoint();
     const m = await managerOf(fx);
     try {
       await m.admin.addStore({
         name: 'void',
         provider: 's3',
-        endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+        endpoint: `http://127.0.0.1:${silent.port}`,
         region: 'default',
         accessKeyId: 'AKIDEXAMPLE',
         secretAccessKey: 'not-a-secret-that-matters',
       });
-      await m.admin.createVolume('n1', 'quiet', 8 * MiB);
+      await m.admin.createVolume('p1', 'quiet', 8 * MiB);
       const started = Date.now();
       const job = await m.admin.waitJob(
         (await m.admin.backup({ volume: 'quiet', store: 'void', method: 'full' })).id,
@@ -179,13 +176,12 @@ describe('backups through a node to radosgw', () => {
       assert.ok(Date.now() - started < 40_000, `failed in ${Date.now() - started} ms`);
     } finally {
       await m.close();
-      for (const s of held) s.destroy();
-      await new Promise((r) => silent.close(r));
+      await silent.close();
     }
   });
 });
 
-/** A manager (on the real clock) with `node` registered as n1 at primary site dc1. */
+/** A manager (on the real clock) with `node` registered as p1 at primary site dc1 (registerPrimary). */
 async function managerOf(node: NodeFixture) {
   const dir = await mkdtemp(join(tmpdir(), 'rebound-s3-manager-'));
   const m = await startManager(
@@ -194,8 +190,7 @@ async function managerOf(node: NodeFixture) {
     { jobPollMs: 20 },
   );
   const admin = new ManagerClient(m.apiUrl, m.bootstrap!.token);
-  await admin.addSite({ name: 'dc1', role: 'primary' });
-  await admin.registerNode({ name: 'n1', site: 'dc1', url: node.node.apiUrl, token: node.node.token });
+  await registerPrimary(admin, node, join(dir, 'store'));
   return {
     admin,
     async close() {

@@ -9,14 +9,13 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import { isReboundError } from '../../src/errors.js';
 import { openStore, S3Store, type S3StoreOptions } from '../../src/objectstore/index.js';
 import { objectStoreConformance } from '../helpers/objectstore-conformance.js';
 import { freePort, type Rgw, setBucketQuota, startRgw, stopRgw } from '../helpers/radosgw.js';
-import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { startSilentEndpoint, startTcpProxy } from '../helpers/tcp-proxy.js';
 
 let rgw: Rgw | undefined;
 
@@ -109,16 +108,10 @@ describe('S3Store on radosgw: S3 specifics', () => {
   });
 
   it('reports an endpoint that accepts but never answers as STORE_UNREACHABLE after the idle timeout', async () => {
-    const sockets = new Set<Socket>();
-    const silent: Server = createServer((s) => {
-      sockets.add(s);
-      s.on('error', () => {});
-    });
-    await new Promise<void>((ok) => silent.listen(0, '127.0.0.1', ok));
-    const { port } = silent.address() as { port: number };
+    const silent = await startSilentEndpoint();
     const store = new S3Store({
       ...options(),
-      endpoint: `http://127.0.0.1:${port}`,
+      endpoint: `http://127.0.0.1:${silent.port}`,
       maxAttempts: 2,
       idleTimeoutMs: 300,
     });
@@ -133,8 +126,7 @@ describe('S3Store on radosgw: S3 specifics', () => {
       assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
     } finally {
       await store.close();
-      for (const s of sockets) s.destroy();
-      await new Promise((ok) => silent.close(ok));
+      await silent.close();
     }
   });
 
