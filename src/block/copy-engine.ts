@@ -120,6 +120,11 @@ export interface CopyOptions {
    * collection (a failback's pair keeps 4).
    */
   maxBatchesInFlight?: number;
+  /**
+   * A delta whose verify follows: the source may keep a hash of each unit it reads
+   * (ReadDataOptions.keepHashes), so the verify does not read it again. Default false.
+   */
+  keepSourceHashes?: boolean;
   /** Flush the destination before resolving. Default true. */
   flush?: boolean;
   /**
@@ -180,6 +185,7 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
   const concurrency = options.concurrency ?? 8;
   const maxIoBytes = options.maxIoBytes ?? 4 * 1024 * 1024;
   const zeroes = options.zeroes ?? 'write';
+  const readOptions = options.keepSourceHashes ? { keepHashes: true } : undefined;
   const useStatus = options.useBlockStatus ?? true;
   const mergeHoleBytes = options.mergeHoleBytes ?? 0;
   const batchBytes = options.batchBytes ?? 1024 * 1024;
@@ -405,7 +411,7 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
         at = last.offset + last.length;
       }
     }
-    const data = ranges.length > 0 ? await source.readDataRanges!(ranges) : undefined;
+    const data = ranges.length > 0 ? await source.readDataRanges!(ranges, readOptions) : undefined;
     const writes: Promise<void>[] = [];
     for (const e of zeroExtents) writes.push(zero(e.offset, e.length));
     let r = 0;
@@ -488,13 +494,16 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
       if (stopped()) return;
       const batch = take();
       if (batch.length === 0) return;
+      // A lone chunk is read by itself, unless the source keeps the hashes of what a
+      // batch read gives (keepSourceHashes): then every chunk is read as a batch.
+      const asBatch = batch.length > 1 || (batching && readOptions !== undefined);
       const copy = async () => {
         const bytes = batch.reduce((n, c) => n + c.count * blockSize, 0);
         await pace(bytes);
         if (stopped()) return;
         await acquire(bytes);
         try {
-          if (batch.length > 1) await copyBatch(batch);
+          if (asBatch) await copyBatch(batch);
           else await copyChunk(batch[0]);
         } catch (err) {
           failure ??= err;
@@ -502,7 +511,7 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
           release(bytes);
         }
       };
-      if (batch.length > 1) await batchSlots.run(copy);
+      if (asBatch) await batchSlots.run(copy);
       else await copy();
     }
   };

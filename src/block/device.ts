@@ -29,6 +29,15 @@
  *   non-overlapping ones never disturb each other.
  */
 
+/** Hints to readDataRanges (a device may ignore them). */
+export interface ReadDataOptions {
+  /**
+   * A delta copy's batch whose verify follows: the device may keep a hash of each unit it
+   * read, so the verify need not read them again (a volume: volume/hash-memo.ts).
+   */
+  keepHashes?: boolean;
+}
+
 export interface WriteOptions {
   /** Force unit access: resolve only once this write is durable. */
   fua?: boolean;
@@ -98,7 +107,7 @@ export interface BlockDevice {
    * backup image decodes the blocks of all of them in one codec job per fetch window):
    * the copy engine then reads a batch of scattered chunks with one call.
    */
-  readDataRanges?(ranges: readonly ByteRange[]): Promise<Buffer>;
+  readDataRanges?(ranges: readonly ByteRange[], options?: ReadDataOptions): Promise<Buffer>;
   /**
    * Optional: read of several ranges in one call, their bytes back to back (range i at
    * the sum of the lengths before it), every byte as `read` gives it, zeros included.

@@ -12,7 +12,14 @@ export {
   copyBlocks,
   isZeroBuffer,
 } from './copy-engine.js';
-export type { BlockDevice, ByteRange, Extent, WriteOptions, ZeroOptions } from './device.js';
+export type {
+  BlockDevice,
+  ByteRange,
+  Extent,
+  ReadDataOptions,
+  WriteOptions,
+  ZeroOptions,
+} from './device.js';
 export { GrainMasks, grainBytesOf, grainSet, popcount32, regrid } from './grain-masks.js';
 export { diffHashes, HASH_BYTES } from './hash.js';
 export { MemoryDevice } from './memory-device.js';

@@ -51,6 +51,8 @@ export interface ComparisonReport {
   firstMismatches: { block: number; offset: number }[];
   /** Set when the volumes are not even the same size. */
   why: string | null;
+  /** Of b's hashes, those b answered with what a delta copy from it hashed as it read (`copiedFrom`). */
+  hashesFromCopy: number;
 }
 
 export async function compareVolumes(
@@ -61,6 +63,12 @@ export async function compareVolumes(
     onProgress?: (bytesDone: number, bytesTotal: number) => void;
     /** Compare only these blocks, of `blockBytes` each (the set must cover the volume). */
     only?: { set: BlockSet; blockBytes: number };
+    /**
+     * b is the source a delta copy into a just read: b may answer a block with the hash
+     * the copy took as it read it, if the block has not changed since (a failback's verify;
+     * a needs to read back what it holds either way).
+     */
+    copiedFrom?: 'b';
   } = {},
 ): Promise<ComparisonReport> {
   const [va, vb] = await Promise.all([a.client.getVolume(a.volume), b.client.getVolume(b.volume)]);
@@ -77,6 +85,7 @@ export async function compareVolumes(
     mismatchCount: 0,
     firstMismatches: [],
     why: null,
+    hashesFromCopy: 0,
   };
   if (va.sizeBytes !== vb.sizeBytes)
     return {
@@ -100,7 +109,11 @@ export async function compareVolumes(
       hashBlockBytes: unit,
       ...(range.only ? { only: range.only.encode().toString('base64') } : {}),
     };
-    const both = Promise.all([a.client.hashes(a.volume, body), b.client.hashes(b.volume, body)]);
+    const fromCopy = options.copiedFrom === 'b' ? { fromCopy: true } : {};
+    const both = Promise.all([
+      a.client.hashes(a.volume, body),
+      b.client.hashes(b.volume, { ...body, ...fromCopy }),
+    ]);
     both.catch(() => undefined); // awaited below, or dropped once an earlier range failed
     return both;
   };
@@ -144,6 +157,7 @@ export async function compareVolumes(
       report.firstMismatches.push({ block, offset: block * unit });
     }
     report.blocksCompared += n;
+    report.hashesFromCopy += hb.fromCopy ?? 0;
     // Of the set: the blocks compared (a position in the volume would end short of 100%).
     if (setBlocks !== undefined) options.onProgress?.(report.blocksCompared * unit, setBlocks * unit);
     else options.onProgress?.(Math.min(va.sizeBytes, (range.start + range.count) * unit), va.sizeBytes);
@@ -242,7 +256,9 @@ export function unionChanged(a: ChangedSet, b: ChangedSet): ChangedSet {
 export function describeComparison(r: ComparisonReport): string {
   if (r.why) return r.why;
   const what = r.scope === 'changed' ? 'changed blocks' : 'blocks';
+  const fromCopy =
+    r.hashesFromCopy > 0 ? `; ${r.hashesFromCopy} of ${r.b.node}'s hashes taken as the copy read them` : '';
   if (r.identical)
-    return `identical (${r.blocksCompared} ${what} of ${r.hashBlockBytes / 1024} KiB compared)`;
+    return `identical (${r.blocksCompared} ${what} of ${r.hashBlockBytes / 1024} KiB compared${fromCopy})`;
   return `${r.mismatchCount} of ${r.blocksCompared} ${what} of ${r.hashBlockBytes / 1024} KiB differ, first at block ${r.firstMismatches.map((m) => m.block).join(', ')}`;
 }

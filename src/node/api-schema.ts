@@ -539,6 +539,12 @@ export const HashesBody = Type.Object(
           'base64 of an encoded block set of `count` bits (bit k: block startBlock + k): hash only those blocks (a verify of the changed blocks)',
       }),
     ),
+    fromCopy: Type.Optional(
+      Type.Boolean({
+        description:
+          "answer a block a delta copy read from this volume, unchanged since, with the hash the copy's read worker took of it instead of reading it again (a failback's verify, at the copy's source); each such hash is given once",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -552,6 +558,8 @@ export const HashesView = Type.Object({
   algorithm: Type.Literal('sha256'),
   /** base64 of `hashed` 32-byte digests, in block order. */
   hashes: Type.String(),
+  /** Of `hashed`, those answered with the hash a delta copy took as it read them (fromCopy). */
+  fromCopy: Type.Optional(Type.Integer()),
 });
 
 export type AttachExternalBody = Static<typeof AttachExternalBody>;

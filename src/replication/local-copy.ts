@@ -106,6 +106,8 @@ export async function localCopy(
     concurrency: options.concurrency ?? COPY_CONCURRENCY,
     maxBatchesInFlight: COPY_BATCHES,
     flushEveryBytes: COPY_FLUSH_BYTES,
+    // A delta's verify compares its grains: hashed here as they are read (hash-memo.ts).
+    keepSourceHashes: mode === 'delta',
     signal: options.signal,
     progressIntervalMs: 200,
     onProgress: (p) => options.onProgress?.(p.bytesDone, p.bytesTotal, p.rateBytesPerSec),

@@ -478,6 +478,8 @@ export class Pair {
       concurrency: this.ctx.copyConcurrency,
       maxBatchesInFlight: COPY_BATCHES,
       flushEveryBytes: COPY_FLUSH_BYTES,
+      // A delta's verify compares its grains: hashed here as they are read (hash-memo.ts).
+      keepSourceHashes: this.record.mode !== 'full',
       signal: this.abort.signal,
       progressIntervalMs: 200,
       onProgress: (p) => {

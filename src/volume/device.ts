@@ -7,7 +7,14 @@
  * - snapshot: read only.
  * All three go through the same data path (VolumeIo), which marks update bitmaps.
  */
-import type { BlockDevice, ByteRange, Extent, WriteOptions, ZeroOptions } from '../block/device.js';
+import type {
+  BlockDevice,
+  ByteRange,
+  Extent,
+  ReadDataOptions,
+  WriteOptions,
+  ZeroOptions,
+} from '../block/device.js';
 import { checkRange } from '../block/range.js';
 import { ReadOnlyDevice } from '../block/read-only-device.js';
 import { ReboundError } from '../errors.js';
@@ -57,10 +64,15 @@ export class VolumeDevice implements BlockDevice {
 
   /**
    * BlockDevice.readDataRanges: the copy engine's batch of scattered chunks (a failback's
-   * 4 KiB blocks) read by a read worker in one message. Holes read as zeros.
+   * 4 KiB blocks) read by a read worker in one message. Holes read as zeros. With
+   * keepHashes, the worker also hashes what it read, for the copy's verify (hash-memo.ts).
    */
-  readDataRanges(ranges: readonly ByteRange[]): Promise<Buffer> {
-    return this.readRanges(ranges);
+  readDataRanges(ranges: readonly ByteRange[], options?: ReadDataOptions): Promise<Buffer> {
+    if (options?.keepHashes !== true) return this.readRanges(ranges);
+    return this.run(async () => {
+      for (const r of ranges) checkRange(this, r.offset, r.length);
+      return this.io.readRangesKeepingHashes(this.vol, ranges);
+    });
   }
 
   /** BlockDevice.readRanges: scattered ranges read by a read worker in one message. */

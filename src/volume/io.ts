@@ -67,6 +67,8 @@ export class VolumeIo {
   readonly blockSizeBytes: number;
   /** Copy-on-write grain (0: whole blocks only, a 4 KiB pool). */
   readonly grainBytes: number;
+  /** The unit a delta copies and its verify hashes: the grain, or the block without grains. */
+  readonly hashUnitBytes: number;
   private readonly fullMask: number;
   private readonly zeroBlock: Buffer;
 
@@ -76,6 +78,7 @@ export class VolumeIo {
   ) {
     this.blockSizeBytes = pool.blockSizeBytes;
     this.grainBytes = grainBytesOf(this.blockSizeBytes);
+    this.hashUnitBytes = this.grainBytes || this.blockSizeBytes;
     this.fullMask = this.grainBytes === 0 ? 0 : fullMask(this.blockSizeBytes / this.grainBytes);
     this.zeroBlock = Buffer.alloc(this.blockSizeBytes);
   }
@@ -167,6 +170,79 @@ export class VolumeIo {
     }
   }
 
+  /**
+   * readRanges of a delta copy's batch (VolumeDevice.readDataRanges with keepHashes): the
+   * read worker also hashes each whole unit of `hashUnitBytes` it read, and those hashes
+   * are kept for the copy's verify (hash-memo.ts). Units of a locked block (a write under
+   * way) are not kept, nor any once the memo is full.
+   */
+  async readRangesKeepingHashes(v: Volume, ranges: readonly ByteRange[]): Promise<Buffer> {
+    const u = this.hashUnitBytes;
+    const bs = this.blockSizeBytes;
+    const offsets = new Float64Array(ranges.length);
+    const lengths = new Uint32Array(ranges.length);
+    const units: number[] = [];
+    const hashAt: number[] = []; // where each unit's bytes are in the answer
+    let at = 0;
+    for (let i = 0; i < ranges.length; i++) {
+      const { offset, length } = ranges[i];
+      offsets[i] = offset;
+      lengths[i] = length;
+      for (let g = Math.ceil(offset / u); (g + 1) * u <= offset + length; g++) {
+        if (v.rt.locks.held(Math.floor((g * u) / bs))) continue;
+        units.push(g);
+        hashAt.push(at + g * u - offset);
+      }
+      at += length;
+    }
+    // From here to the worker's job, nothing awaits: a write that locks a block after this
+    // point spoils what this read would keep of it.
+    const memo = v.rt.copyHashes;
+    if (!memo.begin(units)) return this.readRanges(v.table, ranges);
+    const where = units.map((g) => this.unitWhere(v.table, g));
+    const alloc = this.pool.allocator;
+    const epoch = alloc.beginIo(); // no block planned here is reused before the worker has read it
+    let hashes: Buffer | null = null;
+    try {
+      const plan = planReads(this.pool, v.table, offsets, lengths);
+      const r = await this.readers.readHashing(plan, Float64Array.from(hashAt), u);
+      hashes = Buffer.from(r.hashes); // its own memory: the batch's bytes are not held by the memo
+      return r.data;
+    } finally {
+      alloc.endIo(epoch);
+      memo.end(units, where, hashes);
+    }
+  }
+
+  /**
+   * The hash kept by a delta copy's read for unit `unit` (of hashUnitBytes) of `v`, if it
+   * still describes the unit (hash-memo.ts); given out once.
+   */
+  takeCopyHash(v: Volume, unit: number): Buffer | undefined {
+    return v.rt.copyHashes.take(unit, this.unitWhere(v.table, unit));
+  }
+
+  /**
+   * Where unit `unit`'s bytes are now: pool block x block size + byte in it (a pool block
+   * of 0 is a hole), or -1 when they are in more than one piece.
+   */
+  private unitWhere(table: MappingTable, unit: number): number {
+    const bs = this.blockSizeBytes;
+    const pos = unit * this.hashUnitBytes;
+    const lba = Math.floor(pos / bs);
+    let where = -2;
+    eachSource(table, lba, pos - lba * bs, this.hashUnitBytes, this.grainBytes, (pbn, at) => {
+      where = where === -2 ? pbn * bs + at : -1;
+    });
+    return where;
+  }
+
+  /** Blocks [first, first + count) are locked for a change: what a copy kept of them is stale. */
+  private spoilHashes(v: Volume, first: number, count: number): void {
+    const per = this.blockSizeBytes / this.hashUnitBytes;
+    v.rt.copyHashes.spoil(first * per, count * per);
+  }
+
   /** Wait out a snapshot/freeze barrier, then count a mutation in flight. */
   private async enter(v: Volume): Promise<number> {
     while (v.rt.barrier) await v.rt.barrier;
@@ -190,6 +266,7 @@ export class VolumeIo {
       const count = Math.floor((offset + data.length - 1) / bs) - first + 1;
       let journaled: Promise<void> | undefined;
       const release = await v.rt.locks.acquire(first, count);
+      this.spoilHashes(v, first, count);
       try {
         await this.markDirty(v, first, count, offset, data.length);
         await this.writeLocked(v, this.pieces(offset, data), direct);
@@ -459,6 +536,7 @@ export class VolumeIo {
     try {
       let journaled: Promise<void> | undefined;
       const release = await v.rt.locks.acquire(first, count);
+      this.spoilHashes(v, first, count);
       try {
         const mappedPartial: Piece[] = [];
         for (const r of ranges) {
@@ -503,6 +581,7 @@ export class VolumeIo {
     try {
       let journaled: Promise<void> | undefined;
       const release = await v.rt.locks.acquire(first, count);
+      this.spoilHashes(v, first, count);
       try {
         await this.markDirty(v, first, count, offset, length);
         if (wholeEnd > wholeFirst) {

@@ -7,6 +7,11 @@
 export class BlockLocks {
   private readonly tails = new Map<number, Promise<void>>();
 
+  /** Whether block `b` is locked or waited for (a write to it is under way). */
+  held(b: number): boolean {
+    return this.tails.has(b);
+  }
+
   /** Lock blocks [start, start + count); resolves with the release function. */
   async acquire(start: number, count: number): Promise<() => void> {
     let release!: () => void;

@@ -2,7 +2,8 @@
  * A read worker thread (read-workers.ts, a WorkerPool's: { id, job } in, { id, result }
  * or { id, error } out): follows a plan (read-plan.ts) with pread,
  * straight from the drives, and either hashes each range (SHA-256) or returns the bytes
- * of all ranges back to back. Synchronous reads are right here: this thread does
+ * of all ranges back to back (and, for a delta copy's batch, the hashes of its grains:
+ * hash-memo.ts). Synchronous reads are right here: this thread does
  * nothing else, and a scattered block costs one syscall instead of a thread-pool round
  * trip of the node's main thread (about 4x faster for 4 KiB blocks), while the main
  * thread goes on serving hosts.
@@ -68,22 +69,40 @@ function hash(plan: ReadPlan): Buffer {
   return out;
 }
 
-function read(plan: ReadPlan): Buffer {
+/**
+ * The bytes of every range, back to back; with `hashAt`, followed by the SHA-256 of the
+ * `hashBytes` bytes at each of those places (a delta copy's batch, hashed as it is read
+ * for the copy's verify: volume/hash-memo.ts).
+ */
+function read(plan: ReadPlan, hashAt?: Float64Array, hashBytes = 0): Buffer {
   let total = 0;
   for (let i = 0; i < plan.lengths.length; i++) total += plan.lengths[i];
-  const out = Buffer.alloc(total); // a fresh buffer reads as zeros: holes need no fill
+  const hashes = hashAt?.length ?? 0;
+  const out = Buffer.alloc(total + hashes * 32); // a fresh buffer reads as zeros: holes need no fill
   let at = 0;
   for (let i = 0; i < plan.lengths.length; i++) {
     readRange(plan, i, out, at, false);
     at += plan.lengths[i];
   }
+  for (let k = 0; k < hashes; k++) {
+    const from = hashAt![k];
+    digest('sha256', out.subarray(from, from + hashBytes), 'buffer').copy(out, total + k * 32);
+  }
   return out;
 }
 
-port.on('message', (msg: { id: number; job: { op: ReadOp; plan: ReadPlan } }) => {
+export interface ReadJob {
+  op: ReadOp;
+  plan: ReadPlan;
+  /** op 'read': also hash `hashBytes` at each of these byte positions of the answer. */
+  hashAt?: Float64Array;
+  hashBytes?: number;
+}
+
+port.on('message', (msg: { id: number; job: ReadJob }) => {
   try {
-    const { op, plan } = msg.job;
-    const result = op === 'hash' ? hash(plan) : read(plan);
+    const { op, plan, hashAt, hashBytes } = msg.job;
+    const result = op === 'hash' ? hash(plan) : read(plan, hashAt, hashBytes);
     port.postMessage({ id: msg.id, result }, [result.buffer as ArrayBuffer]);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

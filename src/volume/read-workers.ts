@@ -19,7 +19,7 @@
 import { ReboundError } from '../errors.js';
 import { WorkerPool } from '../worker-pool.js';
 import type { ReadPlan } from './read-plan.js';
-import type { ReadOp } from './read-worker.js';
+import type { ReadJob, ReadOp } from './read-worker.js';
 
 /** Worker threads per node (see the file comment: the queue depth of scattered reads). */
 export const READ_WORKERS = 4;
@@ -46,6 +46,26 @@ export class ReadWorkers {
     return this.run('read', plan);
   }
 
+  /**
+   * read, and the SHA-256 of the `hashBytes` bytes at each of `hashAt` in the answer
+   * (a delta copy's batch, hashed for its verify: hash-memo.ts).
+   */
+  async readHashing(
+    plan: ReadPlan,
+    hashAt: Float64Array,
+    hashBytes: number,
+  ): Promise<{ data: Buffer; hashes: Buffer }> {
+    const out = (await this.pool.run({
+      op: 'read',
+      plan,
+      hashAt,
+      hashBytes,
+    } satisfies ReadJob)) as Uint8Array;
+    const all = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+    const total = all.length - hashAt.length * 32;
+    return { data: all.subarray(0, total), hashes: all.subarray(total) };
+  }
+
   /** Start the workers now instead of at the first job (they do not keep the process alive). */
   start(): void {
     this.pool.start();
@@ -56,7 +76,7 @@ export class ReadWorkers {
   }
 
   private async run(op: ReadOp, plan: ReadPlan): Promise<Buffer> {
-    const out = (await this.pool.run({ op, plan })) as Uint8Array;
+    const out = (await this.pool.run({ op, plan } satisfies ReadJob)) as Uint8Array;
     return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
   }
 }

@@ -8,6 +8,7 @@ import { BlockSet } from '../block/block-set.js';
 import { GrainMasks } from '../block/grain-masks.js';
 import { ReboundError } from '../errors.js';
 import { ByteReader } from '../pool/index.js';
+import { GrainHashMemo } from './hash-memo.js';
 import { BlockLocks } from './locks.js';
 import { MappingTable } from './mapping.js';
 import { RecordType, rec } from './records.js';
@@ -52,6 +53,8 @@ export class VolumeRuntime {
   lastMarkSeq = 0;
   /** Where writes are also recorded while a pair is active (types.ts, JournalSink). */
   journal: JournalSink | null = null;
+  /** Hashes of grains as a delta copy read them, for its verify (hash-memo.ts). */
+  readonly copyHashes = new GrainHashMemo();
   private drainWaiters: (() => void)[] = [];
 
   /** Resolve when `count()` is zero. */

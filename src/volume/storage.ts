@@ -13,6 +13,7 @@ import { type GrainMasks, grainBytesOf, grainSet, popcount32 } from '../block/gr
 /** Grain sets are made up to this many bits (32 MiB: volumes up to 1 TiB at 4 KiB grains). */
 const MAX_GRAIN_SET_BITS = 2 ** 28;
 
+import { HASH_BYTES } from '../block/hash.js';
 import { ReboundError } from '../errors.js';
 import { Pool, type PoolInitOptions, type PoolOpenOptions } from '../pool/index.js';
 import { SnapshotDevice, VolumeDevice } from './device.js';
@@ -474,8 +475,15 @@ export class NodeStorage implements Storage {
   /**
    * SHA-256 of hash blocks `blocks` (numbers, in units of `hashBlockBytes`) of a volume,
    * 32 bytes each in the order given, read and hashed in a worker thread (read-workers.ts).
+   * With `fromCopy`, a block a delta copy read and hashed, unchanged since, is answered
+   * with that hash instead (hash-memo.ts); `fromCopy` of the answer counts them.
    */
-  async hashVolumeBlocks(volume: string, blocks: ArrayLike<number>, hashBlockBytes: number): Promise<Buffer> {
+  async hashVolumeBlocks(
+    volume: string,
+    blocks: ArrayLike<number>,
+    hashBlockBytes: number,
+    options: { fromCopy?: boolean } = {},
+  ): Promise<{ hashes: Buffer; fromCopy: number }> {
     const v = this.vol(volume);
     const total = Math.ceil(v.sizeBytes / hashBlockBytes);
     for (let i = 0; i < blocks.length; i++)
@@ -484,11 +492,35 @@ export class NodeStorage implements Storage {
           'OUT_OF_RANGE',
           `hash block ${blocks[i]} is past the end of ${volume} (${total} blocks of ${hashBlockBytes} bytes)`,
         );
-    if (blocks.length === 0) return Buffer.alloc(0);
+    if (blocks.length === 0) return { hashes: Buffer.alloc(0), fromCopy: 0 };
+    const out = Buffer.allocUnsafe(blocks.length * HASH_BYTES);
+    let rest: ArrayLike<number> = blocks; // the blocks to read and hash
+    let restAt: number[] | null = null; // their places in `out`, when not all of them
+    if (options.fromCopy && hashBlockBytes === this.io.hashUnitBytes) {
+      const misses: number[] = [];
+      restAt = [];
+      for (let i = 0; i < blocks.length; i++) {
+        const kept = this.io.takeCopyHash(v, blocks[i]);
+        if (kept) kept.copy(out, i * HASH_BYTES);
+        else {
+          misses.push(blocks[i]);
+          restAt.push(i);
+        }
+      }
+      rest = misses;
+    }
+    const fromCopy = blocks.length - rest.length;
+    if (rest.length === 0) return { hashes: out, fromCopy };
     const alloc = this.poolRef.allocator;
     const epoch = alloc.beginIo(); // no block planned here is reused before the worker has read it
     try {
-      return await this.readers.hash(planHashes(this.poolRef, v.table, v.sizeBytes, blocks, hashBlockBytes));
+      const read = await this.readers.hash(
+        planHashes(this.poolRef, v.table, v.sizeBytes, rest, hashBlockBytes),
+      );
+      if (restAt === null) return { hashes: read, fromCopy };
+      for (let k = 0; k < restAt.length; k++)
+        read.copy(out, restAt[k] * HASH_BYTES, k * HASH_BYTES, (k + 1) * HASH_BYTES);
+      return { hashes: out, fromCopy };
     } finally {
       alloc.endIo(epoch);
     }

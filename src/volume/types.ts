@@ -173,8 +173,17 @@ export interface Storage {
    */
   premarkBitmaps(volume: string, ranges: { offset: number; length: number }[]): Promise<number>;
 
-  /** SHA-256 of the given hash blocks of a volume, 32 bytes each, hashed off the main thread. */
-  hashVolumeBlocks(volume: string, blocks: ArrayLike<number>, hashBlockBytes: number): Promise<Buffer>;
+  /**
+   * SHA-256 of the given hash blocks of a volume, 32 bytes each, hashed off the main
+   * thread; with `fromCopy`, blocks a delta copy read and hashed, unchanged since, are
+   * answered from its hashes (hash-memo.ts), `fromCopy` of the answer counting them.
+   */
+  hashVolumeBlocks(
+    volume: string,
+    blocks: ArrayLike<number>,
+    hashBlockBytes: number,
+    options?: { fromCopy?: boolean },
+  ): Promise<{ hashes: Buffer; fromCopy: number }>;
 
   /** Persist everything and close the drives. */
   close(): Promise<void>;

@@ -234,6 +234,7 @@ describe('web console: backup, failover and failback by clicks', () => {
       scope: 'full',
       blocksCompared: 1024,
       hashBlockBytes: 65536,
+      hashesFromCopy: 0, // whole blocks are read again on both nodes
     });
     await screenshot(page, 'dr-10-failback-job');
 

@@ -152,7 +152,7 @@ describe('failback by external volume', () => {
       movedBlockBytes: number;
       bytesMoved: number;
       passes: { blocks: number; blockBytes: number; mode: string }[];
-      verify: { identical: boolean; blocksCompared: number };
+      verify: { identical: boolean; blocksCompared: number; hashesFromCopy: number };
       tls: { identity: string; tlsSessions: number };
     };
     assert.equal(r.delta, true, 'consistency assurance done, IDs equal: only the changes move');
@@ -174,6 +174,9 @@ describe('failback by external volume', () => {
       scope: 'changed',
       blocksCompared: 177,
       hashBlockBytes: GRAIN,
+      // Every grain compared was read by one of the passes and not written after it: the
+      // secondary answers with the hashes its read workers took as they read them.
+      hashesFromCopy: 177,
     });
     // What `rebound job show` reads once the job ended: the verify's last report, every
     // changed grain compared (not an earlier report that the progress throttle kept).

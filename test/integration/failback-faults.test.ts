@@ -443,8 +443,16 @@ describe('failback under faults', () => {
     assert.deepEqual([r.delta, r.blocksMoved], [true, 32]);
     // The verify compares the drift that consistency assurance rewrote as well: 8M-8M+128k
     // and 26M+64k (48 grains) and 12M+64k, which only the secondary wrote.
-    const v = r.verify as { identical: boolean; scope: string; blocksCompared: number };
+    const v = r.verify as {
+      identical: boolean;
+      scope: string;
+      blocksCompared: number;
+      hashesFromCopy: number;
+    };
     assert.deepEqual([v.identical, v.scope, v.blocksCompared], [true, 'changed', 64]);
+    // The secondary answers for the 32 grains its pair copied with the hashes taken as
+    // they were read; the drift's grains, which it did not copy, it reads again.
+    assert.equal(v.hashesFromCopy, 32);
     // The drift is undone except where the secondary wrote (8M); 26M reads the base again.
     await assertIdentical(primary.uri('app'), ref);
     await readsAs(primary.uri('app'), '0x11', '26M', '64k');

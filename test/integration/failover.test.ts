@@ -162,6 +162,8 @@ describe('failover to a secondary site built by the local provider', () => {
       scope: 'changed',
       blocksCompared: 96,
       hashBlockBytes: 4096,
+      // Generation N+1 reads the secondary in its codec workers: nothing kept for the verify.
+      hashesFromCopy: 0,
     });
     const backSpecs = doneSpecs(back);
     for (const s of ['S503', 'S801', 'S803-S806', 'S903', 'S904', 'S905', 'S906'])
@@ -249,6 +251,7 @@ describe('failover to a secondary site built by the local provider', () => {
       scope: 'full',
       blocksCompared: 1024,
       hashBlockBytes: 65536,
+      hashesFromCopy: 0, // whole blocks are read again on both nodes
     });
     // The job's last progress, as `rebound job show` reads it: the whole-volume verify's end.
     assert.deepEqual([fb.progress?.bytesDone, fb.progress?.bytesTotal], [64 * 1024 * 1024, 64 * 1024 * 1024]);

@@ -308,6 +308,7 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
           onProgress: (done, total) =>
             ctx.progress({ bytesDone: done, bytesTotal: total, rateBytesPerSec: 0, etaSeconds: null }),
           only,
+          ...(effect.otherHashesFromCopy ? { copiedFrom: 'b' as const } : {}),
         },
       );
       const summary = {
@@ -315,6 +316,7 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
         scope: r.scope,
         blocksCompared: r.blocksCompared,
         hashBlockBytes: r.hashBlockBytes,
+        hashesFromCopy: r.hashesFromCopy,
         mismatchCount: r.mismatchCount,
         firstMismatches: r.firstMismatches,
         ...(r.why ? { why: r.why } : {}),

@@ -132,6 +132,11 @@ export type Effect =
        * incremental backup bitmap from it): what consistency assurance rewrote.
        */
       driftSince?: string;
+      /**
+       * The other volume is the source a delta copy just read: it may answer a block with
+       * the hash the copy took as it read it, unchanged since (volume/hash-memo.ts).
+       */
+      otherHashesFromCopy?: boolean;
     }
   /** Record where each volume is active now (the DR state). */
   | { type: 'record-dr'; records: DrChange[] };

@@ -103,7 +103,9 @@ export async function volumeRoutes(scope: FastifyInstance, ctx: NodeApiContext):
         let k = 0;
         for (const r of only.runs()) for (let b = 0; b < r.count; b++) blocks[k++] = startBlock + r.start + b;
       } else for (let k = 0; k < count; k++) blocks[k] = startBlock + k;
-      const hashes = await storage.hashVolumeBlocks(req.params.volume, blocks, hashBlockBytes);
+      const { hashes, fromCopy } = await storage.hashVolumeBlocks(req.params.volume, blocks, hashBlockBytes, {
+        fromCopy: req.body.fromCopy === true,
+      });
       return {
         sizeBytes,
         hashBlockBytes,
@@ -112,6 +114,7 @@ export async function volumeRoutes(scope: FastifyInstance, ctx: NodeApiContext):
         hashed,
         algorithm: 'sha256' as const,
         hashes: hashes.toString('base64'),
+        fromCopy,
       };
     },
   );

@@ -63,7 +63,7 @@ describe('copy-on-write at the grain (overlays)', () => {
     const batched = await dev.readDataRanges!(ranges);
     const want = Buffer.concat(ranges.map((r) => model.bytes.subarray(r.offset, r.offset + r.length)));
     assert.ok(batched.equals(want), 'batched reads (read workers) read as written');
-    const hashes = await t.storage.hashVolumeBlocks('v', [3, 5, 7], BS);
+    const hashes = (await t.storage.hashVolumeBlocks('v', [3, 5, 7], BS)).hashes;
     for (const [i, b] of [3, 5, 7].entries()) {
       const h = createHash('sha256')
         .update(model.bytes.subarray(b * BS, (b + 1) * BS))

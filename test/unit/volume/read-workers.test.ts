@@ -35,18 +35,18 @@ describe('volume reads in worker threads', () => {
           const want = Buffer.concat(
             all.map((b) => sha(image.subarray(b * unit, Math.min((b + 1) * unit, size)))),
           );
-          assert.deepEqual(await s.hashVolumeBlocks('v', all, unit), want);
+          assert.deepEqual((await s.hashVolumeBlocks('v', all, unit)).hashes, want);
           // A scattered choice, in the order asked.
           const some = [total - 1, 0, 1, Math.floor(total / 2), 3];
           assert.deepEqual(
-            await s.hashVolumeBlocks('v', some, unit),
+            (await s.hashVolumeBlocks('v', some, unit)).hashes,
             Buffer.concat(some.map((b) => want.subarray(b * 32, (b + 1) * 32))),
           );
           await assert.rejects(
             s.hashVolumeBlocks('v', [total], unit),
             (e: unknown) => isReboundError(e, 'OUT_OF_RANGE') && /past the end/.test((e as Error).message),
           );
-          assert.equal((await s.hashVolumeBlocks('v', [], unit)).length, 0);
+          assert.equal((await s.hashVolumeBlocks('v', [], unit)).hashes.length, 0);
         } finally {
           await t.cleanup();
         }
@@ -60,18 +60,18 @@ describe('volume reads in worker threads', () => {
       const d = s.device('v');
       await d.write(0, pattern(8 * MiB, 5));
       const blocks = Array.from({ length: 128 }, (_, b) => b);
-      const before = await s.hashVolumeBlocks('v', blocks, 64 * KiB);
+      const before = (await s.hashVolumeBlocks('v', blocks, 64 * KiB)).hashes;
       // Writes to other blocks during hashing change nothing of the blocks hashed.
       const writes = Promise.all(
         Array.from({ length: 32 }, (_, i) => d.write(4 * MiB + i * 64 * KiB, pattern(64 * KiB, 100 + i))),
       );
-      const during = await s.hashVolumeBlocks('v', blocks.slice(0, 64), 64 * KiB);
+      const during = (await s.hashVolumeBlocks('v', blocks.slice(0, 64), 64 * KiB)).hashes;
       await writes;
       assert.deepEqual(during, before.subarray(0, 64 * 32));
       await d.flush();
       const image = await d.read(0, 8 * MiB);
       await t.reopen();
-      const after = await t.storage.hashVolumeBlocks('v', blocks, 64 * KiB);
+      const after = (await t.storage.hashVolumeBlocks('v', blocks, 64 * KiB)).hashes;
       assert.deepEqual(
         after,
         Buffer.concat(blocks.map((b) => sha(image.subarray(b * 64 * KiB, (b + 1) * 64 * KiB)))),

@@ -188,7 +188,7 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
         volume: p.primaryVolume,
         otherNode: p.secondaryNode,
         otherVolume: p.secondaryVolume,
-        ...(changed ? { changedIn: CHANGED, driftSince: p.baseGeneration } : {}),
+        ...(changed ? { changedIn: CHANGED, driftSince: p.baseGeneration, otherHashesFromCopy: true } : {}),
       },
     );
   }
@@ -257,6 +257,7 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
     scope?: string;
     blocksCompared: number;
     hashBlockBytes: number;
+    hashesFromCopy?: number;
   };
   return {
     done: {
@@ -268,6 +269,8 @@ function finish(p: FailbackParams, data: JobData, jobId: string, moved: Record<s
         scope: v.scope ?? 'full', // jobs from before the changed-blocks verify compared everything
         blocksCompared: v.blocksCompared,
         hashBlockBytes: v.hashBlockBytes,
+        // The secondary's hashes taken as the copy read its blocks, not read again.
+        hashesFromCopy: v.hashesFromCopy ?? 0,
       },
     },
     message: `${p.primaryVolume} is back at ${p.primaryNode}: ${formatBytes(moved.bytesMoved as number)} moved for ${p.changedBytes == null ? '?' : formatBytes(p.changedBytes)} changed in ${p.changedBlocks ?? '?'} block${p.changedBlocks === 1 ? '' : 's'}`,

@@ -1,0 +1,91 @@
+/**
+ * A delta copy's reads keep the hashes of what they read (readDataRanges with keepHashes),
+ * and a verify with fromCopy is answered from them only where the volume has not changed
+ * since: the answer must always equal the hashes of what a read gives now
+ * (volume/hash-memo.ts).
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { BlockSet, copyBlocks, MemoryDevice } from '../../../src/block/index.js';
+import { MiB, pattern, tempStorage } from './helpers.js';
+
+const KiB = 1024;
+const G = 4 * KiB;
+
+function sha(data: Buffer): Buffer {
+  return createHash('sha256').update(data).digest();
+}
+
+describe('hashes kept by a delta copy for its verify', () => {
+  it('answers the verify from the copy where nothing changed, and reads again where something did', async () => {
+    const t = await tempStorage({ drives: [{ sizeBytes: 64 * MiB }], blockSizeBytes: 64 * KiB });
+    try {
+      const s = t.storage;
+      const size = 8 * MiB;
+      await s.createVolume('v', size);
+      const d = s.device('v');
+      await d.write(0, pattern(size, 1));
+      await s.createSnapshot('v', 'base'); // the writes below make grain overlays, as after a failover
+      // Scattered grains, as hosts' 4 KiB writes leave them (some adjacent: 8 KiB ranges).
+      const grains = [3, 17, 18, 40, 255, 600, 601, 602, 1500, 2047];
+      for (const g of grains) await d.write(g * G, pattern(G, 100 + g));
+      const set = new BlockSet(size / G);
+      for (const g of grains) set.add(g);
+
+      const dest = new MemoryDevice(size, { blockSizeBytes: G });
+      await copyBlocks({ source: d, dest, blocks: set, blockSizeBytes: G, keepSourceHashes: true });
+      const hashOf = async (g: number) => sha(await d.read(g * G, G));
+
+      // Two grains change after the copy read them: a write, and a zeroing.
+      await d.write(17 * G + 100, Buffer.from('changed after the copy'));
+      await d.writeZeroes(1500 * G, G);
+      const asked = [...grains, 5]; // 5: never copied, so never kept
+      const { hashes, fromCopy } = await s.hashVolumeBlocks('v', asked, G, { fromCopy: true });
+      for (let i = 0; i < asked.length; i++)
+        assert.deepEqual(hashes.subarray(i * 32, i * 32 + 32), await hashOf(asked[i]), `grain ${asked[i]}`);
+      // A change spoils what was kept of its whole 64 KiB block: 17 and 18 (block 1), 1500.
+      assert.equal(fromCopy, grains.length - 3, "all but the changed blocks' grains and the uncopied one");
+
+      // Each kept hash is given once: asked again, every grain is read and hashed.
+      const again = await s.hashVolumeBlocks('v', grains, G, { fromCopy: true });
+      assert.equal(again.fromCopy, 0);
+      assert.deepEqual(again.hashes, hashes.subarray(0, grains.length * 32));
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('keeps nothing of a grain written while the copy reads it, nor without keepHashes or fromCopy', async () => {
+    const t = await tempStorage({ drives: [{ sizeBytes: 64 * MiB }], blockSizeBytes: 64 * KiB });
+    try {
+      const s = t.storage;
+      const size = 4 * MiB;
+      await s.createVolume('v', size);
+      const d = s.device('v');
+      await d.write(0, pattern(size, 2));
+      const grains = Array.from({ length: 256 }, (_, i) => i * 4);
+      const ranges = grains.map((g) => ({ offset: g * G, length: G }));
+
+      // Writes racing the batch's read: whichever the worker saw, the verify must give the
+      // hash of what the grain holds now.
+      const reading = d.readDataRanges!(ranges, { keepHashes: true });
+      const writes = grains.slice(0, 64).map((g) => d.write(g * G, pattern(G, 500 + g)));
+      await Promise.all([reading, ...writes]);
+      const { hashes, fromCopy } = await s.hashVolumeBlocks('v', grains, G, { fromCopy: true });
+      for (let i = 0; i < grains.length; i++)
+        assert.deepEqual(hashes.subarray(i * 32, i * 32 + 32), sha(await d.read(grains[i] * G, G)));
+      // A write spoils its whole block's grains: blocks 0-15 hold the 64 grains written.
+      assert.equal(fromCopy, grains.length - 64, 'none of the written grains answered from the read');
+
+      // Without keepHashes nothing is kept; without fromCopy nothing is used.
+      await d.readDataRanges!(ranges);
+      assert.equal((await s.hashVolumeBlocks('v', grains, G, { fromCopy: true })).fromCopy, 0);
+      await d.readDataRanges!(ranges, { keepHashes: true });
+      assert.equal((await s.hashVolumeBlocks('v', grains, G)).fromCopy, 0);
+      assert.equal((await s.hashVolumeBlocks('v', grains, G, { fromCopy: true })).fromCopy, 256);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});

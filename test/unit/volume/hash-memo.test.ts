@@ -1,0 +1,72 @@
+/**
+ * GrainHashMemo: a hash a copy's read kept is given out once, only while it still
+ * describes its grain (volume/hash-memo.ts).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { GrainHashMemo } from '../../../src/volume/hash-memo.js';
+
+const h = (n: number) => Buffer.alloc(32, n);
+const hashes = (...ns: number[]) => Buffer.concat(ns.map(h));
+
+describe('GrainHashMemo', () => {
+  it('gives a kept hash once, and only while the grain is where it was read', () => {
+    const m = new GrainHashMemo();
+    assert.ok(m.begin([3, 4, 9]));
+    m.end([3, 4, 9], [100, 200, 300], hashes(3, 4, 9));
+    assert.equal(m.size, 3);
+    assert.deepEqual(m.take(3, 100), h(3));
+    assert.equal(m.take(3, 100), undefined, 'given once');
+    assert.equal(m.take(4, 999), undefined, 'moved (a revert, a resize): a miss');
+    assert.equal(m.take(4, 200), undefined, 'and dropped');
+    assert.deepEqual(m.take(9, 300), h(9));
+    assert.equal(m.size, 0);
+  });
+
+  it('drops what a write spoils, kept already or still being read', () => {
+    const m = new GrainHashMemo();
+    m.begin([1, 2]);
+    m.end([1, 2], [10, 20], hashes(1, 2));
+    m.spoil(2, 1);
+    assert.deepEqual(m.take(1, 10), h(1));
+    assert.equal(m.take(2, 20), undefined, 'written after it was read');
+
+    // A write while the read is in flight: the worker may have read before or after it.
+    m.begin([5, 6, 7]);
+    m.spoil(6, 1);
+    m.end([5, 6, 7], [50, 60, 70], hashes(5, 6, 7));
+    assert.deepEqual(m.take(5, 50), h(5));
+    assert.equal(m.take(6, 60), undefined, 'spoiled in flight: not kept');
+    assert.deepEqual(m.take(7, 70), h(7));
+
+    // The spoil ends with the read: the next read of the grain keeps it again.
+    m.begin([6]);
+    m.end([6], [61], hashes(6));
+    assert.deepEqual(m.take(6, 61), h(6));
+  });
+
+  it('a long write over few kept grains spoils them as a short one does', () => {
+    const m = new GrainHashMemo();
+    m.begin([10, 1000, 5000]);
+    m.end([10, 1000, 5000], [1, 2, 3], hashes(1, 2, 3));
+    m.begin([2000]);
+    m.spoil(500, 100_000); // longer than everything kept and in flight: walks the maps instead
+    m.end([2000], [4], hashes(4));
+    assert.deepEqual(m.take(10, 1), h(1));
+    assert.equal(m.take(1000, 2), undefined);
+    assert.equal(m.take(5000, 3), undefined);
+    assert.equal(m.take(2000, 4), undefined);
+  });
+
+  it('keeps nothing of a failed read, and nothing past its cap', () => {
+    const m = new GrainHashMemo(4);
+    assert.ok(m.begin([1, 2]));
+    m.end([1, 2], [1, 2], null);
+    assert.equal(m.size, 0);
+    assert.ok(m.begin([1, 2, 3]));
+    assert.equal(m.begin([4, 5]), false, 'over the cap: the read keeps nothing');
+    m.end([1, 2, 3], [1, 2, 3], hashes(1, 2, 3));
+    assert.equal(m.size, 3);
+    assert.equal(m.begin([]), false);
+  });
+});
