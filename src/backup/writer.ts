@@ -573,6 +573,8 @@ async function writeBlocks(
   const jobInputs = new BufferPool(sharedBuffer, concurrency + 1);
   const readInto = device.readInto?.bind(device);
   const readRanges = device.readRanges?.bind(device);
+  // Generation N+1 of a failback: its verify follows, which may take these hashes (hash-memo.ts).
+  const keepHashes = options.from ? { keepHashes: true } : undefined;
   const objectBytes = DATA_HEADER_BYTES + Math.max(objectSize, maxStored);
   const objectBuffers = new BufferPool((size) => Buffer.allocUnsafeSlow(size), uploadConcurrency + 1);
 
@@ -672,10 +674,13 @@ async function writeBlocks(
     // The device's end may cut the last block short: the rest reads as zeros.
     const lengthOf = (r: (typeof reads)[number]) =>
       Math.max(0, Math.min(r.length, device.sizeBytes - r.offset));
-    if (readRanges && reads.length > 1) {
+    if (readRanges && (reads.length > 1 || keepHashes)) {
       // Scattered grains: one call for the batch (a volume's read worker), not a read each.
       const some = reads.filter((r) => lengthOf(r) > 0);
-      const data = await readRanges(some.map((r) => ({ offset: r.offset, length: lengthOf(r) })));
+      const data = await readRanges(
+        some.map((r) => ({ offset: r.offset, length: lengthOf(r) })),
+        keepHashes,
+      );
       let from = 0;
       for (const r of reads) {
         const len = lengthOf(r);

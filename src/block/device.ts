@@ -29,11 +29,12 @@
  *   non-overlapping ones never disturb each other.
  */
 
-/** Hints to readDataRanges (a device may ignore them). */
+/** Hints to readDataRanges and readRanges (a device may ignore them). */
 export interface ReadDataOptions {
   /**
-   * A delta copy's batch whose verify follows: the device may keep a hash of each unit it
-   * read, so the verify need not read them again (a volume: volume/hash-memo.ts).
+   * A failback's delta whose verify follows (a copy's batch, generation N+1's grains): the
+   * device may keep a hash of each unit it read, so the verify need not read them again
+   * (a volume: volume/hash-memo.ts).
    */
   keepHashes?: boolean;
 }
@@ -115,7 +116,7 @@ export interface BlockDevice {
    * scattered small ranges (a backup of 4 KiB grains) where one call costs much less
    * than one read each (a volume's read workers).
    */
-  readRanges?(ranges: readonly ByteRange[]): Promise<Buffer>;
+  readRanges?(ranges: readonly ByteRange[], options?: ReadDataOptions): Promise<Buffer>;
   write(offset: number, data: Buffer, options?: WriteOptions): Promise<void>;
   writeZeroes(offset: number, length: number, options?: ZeroOptions): Promise<void>;
   trim(offset: number, length: number, options?: WriteOptions): Promise<void>;

@@ -151,10 +151,17 @@ export class SnapshotDevice extends ReadOnlyDevice {
     return this.io.readInto(this.snap.table, offset, out);
   }
 
-  /** BlockDevice.readRanges: a backup's scattered grains, read by a read worker in one message. */
-  async readRanges(ranges: readonly ByteRange[]): Promise<Buffer> {
+  /**
+   * BlockDevice.readRanges: a backup's scattered grains, read by a read worker in one
+   * message. With keepHashes (generation N+1 of a failback through the object store), the
+   * hashes of what was read are kept in the snapshot's volume for the verify: they answer
+   * for a grain while the volume still maps it where the snapshot does (hash-memo.ts).
+   */
+  async readRanges(ranges: readonly ByteRange[], options?: ReadDataOptions): Promise<Buffer> {
     this.check();
     for (const r of ranges) checkRange(this, r.offset, r.length);
+    if (options?.keepHashes === true)
+      return this.io.readRangesKeepingHashes(this.snap.volume, ranges, this.snap.table);
     return this.io.readRanges(this.snap.table, ranges);
   }
 

@@ -171,12 +171,17 @@ export class VolumeIo {
   }
 
   /**
-   * readRanges of a delta copy's batch (VolumeDevice.readDataRanges with keepHashes): the
-   * read worker also hashes each whole unit of `hashUnitBytes` it read, and those hashes
-   * are kept for the copy's verify (hash-memo.ts). Units of a locked block (a write under
-   * way) are not kept, nor any once the memo is full.
+   * readRanges of a delta copy's batch (VolumeDevice.readDataRanges with keepHashes; or
+   * generation N+1's, from a snapshot of `v`: `table` is then the snapshot's): the read
+   * worker also hashes each whole unit of `hashUnitBytes` it read, and those hashes are
+   * kept in `v` for the verify (hash-memo.ts). Units of a locked block (a write under way)
+   * are not kept, nor any once the memo is full.
    */
-  async readRangesKeepingHashes(v: Volume, ranges: readonly ByteRange[]): Promise<Buffer> {
+  async readRangesKeepingHashes(
+    v: Volume,
+    ranges: readonly ByteRange[],
+    table: MappingTable = v.table,
+  ): Promise<Buffer> {
     const u = this.hashUnitBytes;
     const bs = this.blockSizeBytes;
     const offsets = new Float64Array(ranges.length);
@@ -198,13 +203,13 @@ export class VolumeIo {
     // From here to the worker's job, nothing awaits: a write that locks a block after this
     // point spoils what this read would keep of it.
     const memo = v.rt.copyHashes;
-    if (!memo.begin(units)) return this.readRanges(v.table, ranges);
-    const where = units.map((g) => this.unitWhere(v.table, g));
+    if (!memo.begin(units)) return this.readRanges(table, ranges);
+    const where = units.map((g) => this.unitWhere(table, g));
     const alloc = this.pool.allocator;
     const epoch = alloc.beginIo(); // no block planned here is reused before the worker has read it
     let hashes: Buffer | null = null;
     try {
-      const plan = planReads(this.pool, v.table, offsets, lengths);
+      const plan = planReads(this.pool, table, offsets, lengths);
       const r = await this.readers.readHashing(plan, Float64Array.from(hashAt), u);
       hashes = Buffer.from(r.hashes); // its own memory: the batch's bytes are not held by the memo
       return r.data;
