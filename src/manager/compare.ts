@@ -256,9 +256,7 @@ export function unionChanged(a: ChangedSet, b: ChangedSet): ChangedSet {
 export function describeComparison(r: ComparisonReport): string {
   if (r.why) return r.why;
   const what = r.scope === 'changed' ? 'changed blocks' : 'blocks';
-  const fromCopy =
-    r.hashesFromCopy > 0 ? `; ${r.hashesFromCopy} of ${r.b.node}'s hashes taken as the copy read them` : '';
   if (r.identical)
-    return `identical (${r.blocksCompared} ${what} of ${r.hashBlockBytes / 1024} KiB compared${fromCopy})`;
+    return `identical (${r.blocksCompared} ${what} of ${r.hashBlockBytes / 1024} KiB compared)`;
   return `${r.mismatchCount} of ${r.blocksCompared} ${what} of ${r.hashBlockBytes / 1024} KiB differ, first at block ${r.firstMismatches.map((m) => m.block).join(', ')}`;
 }

@@ -9,10 +9,6 @@
 import type { BlockSet } from '../block/block-set.js';
 import type { BlockDevice } from '../block/device.js';
 import { type GrainMasks, grainBytesOf, grainSet, popcount32 } from '../block/grain-masks.js';
-
-/** Grain sets are made up to this many bits (32 MiB: volumes up to 1 TiB at 4 KiB grains). */
-const MAX_GRAIN_SET_BITS = 2 ** 28;
-
 import { HASH_BYTES } from '../block/hash.js';
 import { ReboundError } from '../errors.js';
 import { Pool, type PoolInitOptions, type PoolOpenOptions } from '../pool/index.js';
@@ -31,6 +27,9 @@ import {
   type Storage,
   type VolumeInfo,
 } from './types.js';
+
+/** Grain sets are made up to this many bits (32 MiB: volumes up to 1 TiB at 4 KiB grains). */
+const MAX_GRAIN_SET_BITS = 2 ** 28;
 
 /** How long close() waits for requests in flight before closing the drives anyway. */
 const CLOSE_DRAIN_MS = 10_000;
