@@ -52,14 +52,16 @@ function walk(p: FailbackParams, results: Record<string, unknown[]>) {
 }
 
 const verified = {
-  verify: [{ identical: true, scope: 'changed', blocksCompared: 10, hashBlockBytes: 65536 }],
+  verify: [
+    { identical: true, scope: 'changed', blocksCompared: 10, hashBlockBytes: 65536, hashesFromCopy: 10 },
+  ],
 };
 
 /** The verify step's effect once the walk is over (the data as it was before verify ran). */
 function verifyEffect(p: FailbackParams, data: JobData) {
   const d = failbackPlan.next(p, { ...data, verify: undefined }, 'j1');
   assert.ok('step' in d && d.step.effect.type === 'compare-volumes');
-  return d.step.effect as { changedIn?: string[] };
+  return d.step.effect as { changedIn?: string[]; otherHashesFromCopy?: boolean };
 }
 
 describe('failback plan', () => {
@@ -105,8 +107,11 @@ describe('failback plan', () => {
       scope: 'changed',
       blocksCompared: 10,
       hashBlockBytes: 65536,
+      hashesFromCopy: 10,
     });
     assert.deepEqual(verifyEffect(base, r.data).changedIn, ['since-restore', 'failback.1', 'failback.2']);
+    // The secondary may answer with the hashes its copy took as it read (hash-memo.ts).
+    assert.equal(verifyEffect(base, r.data).otherHashesFromCopy, true);
   });
 
   it("verify compares every block after a full copy, and with verify 'full'", () => {
@@ -117,6 +122,7 @@ describe('failback plan', () => {
     };
     const full = walk({ ...base, verify: 'full' }, { ...ids, ...verified });
     assert.equal(verifyEffect({ ...base, verify: 'full' }, full.data).changedIn, undefined);
+    assert.equal(verifyEffect({ ...base, verify: 'full' }, full.data).otherHashesFromCopy, undefined);
     const differ = walk(base, {
       ids: [{ equal: false, destination: 'Q:7', lineage: 'P:1' }],
       'copy.task': [copied('full', 1024)],
