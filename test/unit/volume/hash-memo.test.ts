@@ -11,7 +11,7 @@ const hashes = (...ns: number[]) => Buffer.concat(ns.map(h));
 
 describe('GrainHashMemo', () => {
   it('gives a kept hash once, and only while the grain is where it was read', () => {
-    const m = new GrainHashMemo();
+    const m = new GrainHashMemo({ cap: 1024, used: 0 });
     assert.ok(m.begin([3, 4, 9]));
     m.end([3, 4, 9], [100, 200, 300], hashes(3, 4, 9));
     assert.equal(m.size, 3);
@@ -24,7 +24,7 @@ describe('GrainHashMemo', () => {
   });
 
   it('drops what a write spoils, kept already or still being read', () => {
-    const m = new GrainHashMemo();
+    const m = new GrainHashMemo({ cap: 1024, used: 0 });
     m.begin([1, 2]);
     m.end([1, 2], [10, 20], hashes(1, 2));
     m.spoil(2, 1);
@@ -46,7 +46,7 @@ describe('GrainHashMemo', () => {
   });
 
   it('a long write over few kept grains spoils them as a short one does', () => {
-    const m = new GrainHashMemo();
+    const m = new GrainHashMemo({ cap: 1024, used: 0 });
     m.begin([10, 1000, 5000]);
     m.end([10, 1000, 5000], [1, 2, 3], hashes(1, 2, 3));
     m.begin([2000]);
@@ -58,8 +58,9 @@ describe('GrainHashMemo', () => {
     assert.equal(m.take(2000, 4), undefined);
   });
 
-  it('keeps nothing of a failed read, and nothing past its cap', () => {
-    const m = new GrainHashMemo(4);
+  it('keeps nothing of a failed read, and nothing past the budget the memos of a node share', () => {
+    const budget = { cap: 4, used: 0 };
+    const m = new GrainHashMemo(budget);
     assert.ok(m.begin([1, 2]));
     m.end([1, 2], [1, 2], null);
     assert.equal(m.size, 0);
@@ -68,5 +69,15 @@ describe('GrainHashMemo', () => {
     m.end([1, 2, 3], [1, 2, 3], hashes(1, 2, 3));
     assert.equal(m.size, 3);
     assert.equal(m.begin([]), false);
+    // Another volume's memo on the same node has one grain left of the budget.
+    const other = new GrainHashMemo(budget);
+    assert.equal(other.begin([7, 8]), false);
+    assert.ok(other.begin([7]));
+    other.end([7], [70], hashes(7));
+    assert.equal(budget.used, 4);
+    // Given out, they free the budget.
+    for (const g of [1, 2, 3]) assert.deepEqual(m.take(g, g), h(g));
+    assert.deepEqual(other.take(7, 70), h(7));
+    assert.equal(budget.used, 0);
   });
 });
