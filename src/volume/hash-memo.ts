@@ -22,20 +22,43 @@
  * hashed again, as before.
  *
  * Memory: 32 bytes of hash, 8 of place and a map entry a grain (about 66 bytes), with one
- * budget for the whole node (MEMO_GRAINS: a failback of many volumes shares it); past it,
- * nothing more is kept. A memo that empties gives its memory back.
+ * budget for the whole node (MEMO_GRAINS: a failback of many volumes shares it). A read
+ * that would pass it first drops what other memos kept more than STALE_MS ago (a copy
+ * whose verify never came: a failed failback, a verify of every block); if it still would,
+ * it keeps nothing. A memo that empties gives its memory back; a deleted volume's is
+ * emptied.
  */
 
 /** Grains kept at most on a node: 2 GiB of 4 KiB grains, about 35 MB (measured: 14 MB of map, 20 of arrays). */
 export const MEMO_GRAINS = 1 << 19;
 
+/** Kept hashes older than this give way to a new copy's: a verify follows its copy within seconds. */
+export const STALE_MS = 10 * 60_000;
+
 /** Grains kept or being read, against a cap; shared by the memos of one node. */
-export interface MemoBudget {
-  readonly cap: number;
-  used: number;
+export class MemoBudget {
+  used = 0;
+  /** The memos holding hashes. */
+  readonly holders = new Set<GrainHashMemo>();
+
+  constructor(
+    readonly cap = MEMO_GRAINS,
+    readonly now: () => number = Date.now,
+  ) {}
+
+  /** Room for `n` more, dropping what memos kept before STALE_MS ago if need be. */
+  reserve(n: number): boolean {
+    if (this.used + n > this.cap) {
+      const before = this.now() - STALE_MS;
+      for (const m of [...this.holders]) if (m.keptAt < before) m.clear();
+    }
+    if (this.used + n > this.cap) return false;
+    this.used += n;
+    return true;
+  }
 }
 
-const NODE_BUDGET: MemoBudget = { cap: MEMO_GRAINS, used: 0 };
+const NODE_BUDGET = new MemoBudget();
 
 const HASH = 32;
 
@@ -47,6 +70,8 @@ export class GrainHashMemo {
   private places = new Float64Array(0);
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
+  /** When a hash was last kept (the budget's clock). */
+  keptAt = 0;
   /** Grains that reads in flight will keep, and how many such reads. */
   private readonly reading = new Map<number, number>();
   /** Grains written while a read of them was in flight: that read keeps nothing of them. */
@@ -80,8 +105,7 @@ export class GrainHashMemo {
    * and nothing registered, when keeping them would pass the node's budget.
    */
   begin(grains: readonly number[]): boolean {
-    if (grains.length === 0 || this.budget.used + grains.length > this.budget.cap) return false;
-    this.budget.used += grains.length;
+    if (grains.length === 0 || !this.budget.reserve(grains.length)) return false;
     for (const g of grains) this.reading.set(g, (this.reading.get(g) ?? 0) + 1);
     return true;
   }
@@ -92,6 +116,7 @@ export class GrainHashMemo {
    */
   end(grains: readonly number[], where: readonly number[], hashes: Uint8Array | null): void {
     this.budget.used -= grains.length; // what is kept is counted again as it is kept
+    if (hashes) this.keptAt = this.budget.now();
     for (let i = 0; i < grains.length; i++) {
       const g = grains[i];
       if (hashes && !this.spoiled.has(g)) this.keep(g, where[i], hashes.subarray(i * HASH, (i + 1) * HASH));
@@ -116,6 +141,13 @@ export class GrainHashMemo {
     return hash;
   }
 
+  /** Forget every kept hash (the volume is gone, or they went stale); reads in flight go on. */
+  clear(): void {
+    this.budget.used -= this.slots.size;
+    this.slots.clear();
+    this.release();
+  }
+
   private keep(grain: number, where: number, hash: Uint8Array): void {
     let slot = this.slots.get(grain);
     if (slot === undefined) {
@@ -123,6 +155,7 @@ export class GrainHashMemo {
       if (slot >= this.places.length) this.grow(slot + 1);
       this.slots.set(grain, slot);
       this.budget.used++;
+      this.budget.holders.add(this);
     }
     this.hashes.set(hash, slot * HASH);
     this.places[slot] = where;
@@ -133,15 +166,17 @@ export class GrainHashMemo {
     if (slot === undefined) return;
     this.slots.delete(grain);
     this.budget.used--;
-    if (this.slots.size > 0) {
-      this.freeSlots.push(slot);
-      return;
-    }
-    // Empty: give the memory back.
+    if (this.slots.size > 0) this.freeSlots.push(slot);
+    else this.release();
+  }
+
+  /** Empty: give the memory back. */
+  private release(): void {
     this.hashes = Buffer.alloc(0);
     this.places = new Float64Array(0);
     this.freeSlots.length = 0;
     this.nextSlot = 0;
+    this.budget.holders.delete(this);
   }
 
   private grow(slots: number): void {

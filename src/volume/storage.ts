@@ -247,6 +247,7 @@ export class NodeStorage implements Storage {
       this.state.apply(record[6], record.subarray(12));
       const seq = this.poolRef.log.append(record);
       table.eachRef((pbn) => this.poolRef.allocator.unref(pbn, seq));
+      v.rt.copyHashes.clear(); // the node's budget for them goes back
       await this.poolRef.log.commit(seq);
     });
   }

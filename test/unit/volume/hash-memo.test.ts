@@ -4,14 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GrainHashMemo } from '../../../src/volume/hash-memo.js';
+import { GrainHashMemo, MemoBudget, STALE_MS } from '../../../src/volume/hash-memo.js';
 
 const h = (n: number) => Buffer.alloc(32, n);
 const hashes = (...ns: number[]) => Buffer.concat(ns.map(h));
 
 describe('GrainHashMemo', () => {
   it('gives a kept hash once, and only while the grain is where it was read', () => {
-    const m = new GrainHashMemo({ cap: 1024, used: 0 });
+    const m = new GrainHashMemo(new MemoBudget(1024));
     assert.ok(m.begin([3, 4, 9]));
     m.end([3, 4, 9], [100, 200, 300], hashes(3, 4, 9));
     assert.equal(m.size, 3);
@@ -24,7 +24,7 @@ describe('GrainHashMemo', () => {
   });
 
   it('drops what a write spoils, kept already or still being read', () => {
-    const m = new GrainHashMemo({ cap: 1024, used: 0 });
+    const m = new GrainHashMemo(new MemoBudget(1024));
     m.begin([1, 2]);
     m.end([1, 2], [10, 20], hashes(1, 2));
     m.spoil(2, 1);
@@ -46,7 +46,7 @@ describe('GrainHashMemo', () => {
   });
 
   it('a long write over few kept grains spoils them as a short one does', () => {
-    const m = new GrainHashMemo({ cap: 1024, used: 0 });
+    const m = new GrainHashMemo(new MemoBudget(1024));
     m.begin([10, 1000, 5000]);
     m.end([10, 1000, 5000], [1, 2, 3], hashes(1, 2, 3));
     m.begin([2000]);
@@ -59,7 +59,7 @@ describe('GrainHashMemo', () => {
   });
 
   it('keeps nothing of a failed read, and nothing past the budget the memos of a node share', () => {
-    const budget = { cap: 4, used: 0 };
+    const budget = new MemoBudget(4);
     const m = new GrainHashMemo(budget);
     assert.ok(m.begin([1, 2]));
     m.end([1, 2], [1, 2], null);
@@ -79,5 +79,25 @@ describe('GrainHashMemo', () => {
     for (const g of [1, 2, 3]) assert.deepEqual(m.take(g, g), h(g));
     assert.deepEqual(other.take(7, 70), h(7));
     assert.equal(budget.used, 0);
+  });
+
+  it('gives way to a new copy once what another memo kept is stale, and a cleared memo frees its share', () => {
+    let now = 0;
+    const budget = new MemoBudget(4, () => now);
+    const old = new GrainHashMemo(budget);
+    old.begin([1, 2, 3]);
+    old.end([1, 2, 3], [1, 2, 3], hashes(1, 2, 3)); // a copy whose verify never came
+    const next = new GrainHashMemo(budget);
+    now = STALE_MS - 1;
+    assert.equal(next.begin([5, 6]), false, 'not stale yet: the new copy keeps nothing');
+    now = STALE_MS + 1;
+    assert.ok(next.begin([5, 6]), 'stale: dropped for the new copy');
+    assert.equal(old.size, 0);
+    assert.equal(old.take(1, 1), undefined);
+    next.end([5, 6], [5, 6], hashes(5, 6));
+    assert.equal(budget.used, 2);
+    next.clear(); // its volume deleted
+    assert.equal(budget.used, 0);
+    assert.equal(next.take(5, 5), undefined);
   });
 });
