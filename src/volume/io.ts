@@ -221,10 +221,14 @@ export class VolumeIo {
 
   /**
    * The hash kept by a delta copy's read for unit `unit` (of hashUnitBytes) of `v`, if it
-   * still describes the unit (hash-memo.ts); given out once.
+   * still describes the unit (hash-memo.ts); given out once. None while a write holds or
+   * waits for the unit's block: it may change the unit before it has spoiled the hash.
    */
   takeCopyHash(v: Volume, unit: number): Buffer | undefined {
-    return v.rt.copyHashes.take(unit, this.unitWhere(v.table, unit));
+    const where = v.rt.locks.held(Math.floor((unit * this.hashUnitBytes) / this.blockSizeBytes))
+      ? -3 // matches no place: the kept hash is dropped, the unit read again
+      : this.unitWhere(v.table, unit);
+    return v.rt.copyHashes.take(unit, where);
   }
 
   /**
