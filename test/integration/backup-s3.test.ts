@@ -92,7 +92,7 @@ describe('backups through a node to radosgw', () => {
     const slow = await startTestNode({ poolSizeBytes: 512 * MiB, init: { backupRate: '8M' } });
     const m = await managerOf(slow);
     try {
-      const { admin } = m;
+      let { admin } = m;
       await admin.addStore({
         name: 'flaky',
         provider: 's3',
@@ -118,7 +118,14 @@ describe('backups through a node to radosgw', () => {
       }
       assert.equal(job.state, 'running', `the backup waits for its store: ${JSON.stringify(job.error)}`);
       assert.match(waiting(job)?.message ?? '', /stopped answering \(\w+\); waiting up to 120 s/);
+      // The manager restarts meanwhile: the job follows the same node task again, and the
+      // notes already in its log are not copied twice.
+      admin = await m.restart();
       job = await admin.waitJob(job.id, { intervalMs: 50, timeoutMs: 120_000 });
+      assert.ok(
+        (job.log ?? []).some((l) => l.message === 'resumed after a manager restart'),
+        'the job went on after the restart',
+      );
       assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
       const lines = (job.log ?? []).map((l) => l.message);
       assert.equal(lines.filter((l) => /stopped answering/.test(l)).length, 1, lines.join('\n'));
@@ -184,15 +191,24 @@ describe('backups through a node to radosgw', () => {
 /** A manager (on the real clock) with `node` registered as p1 at primary site dc1 (registerPrimary). */
 async function managerOf(node: NodeFixture) {
   const dir = await mkdtemp(join(tmpdir(), 'rebound-s3-manager-'));
-  const m = await startManager(
-    dir,
-    { apiPort: 0, secretKey: 'ab'.repeat(32), pollIntervalMs: 3_600_000 },
-    { jobPollMs: 20 },
-  );
-  const admin = new ManagerClient(m.apiUrl, m.bootstrap!.token);
+  const start = () =>
+    startManager(
+      dir,
+      { apiPort: 0, secretKey: 'ab'.repeat(32), pollIntervalMs: 3_600_000 },
+      { jobPollMs: 20 },
+    );
+  let m = await start();
+  const token = m.bootstrap!.token;
+  const admin = new ManagerClient(m.apiUrl, token);
   await registerPrimary(admin, node, join(dir, 'store'));
   return {
     admin,
+    /** Stop the manager and start it again on its data: the client of the new one. */
+    async restart(): Promise<ManagerClient> {
+      await m.close();
+      m = await start();
+      return new ManagerClient(m.apiUrl, token);
+    },
     async close() {
       await m.close();
       await rm(dir, { recursive: true, force: true });

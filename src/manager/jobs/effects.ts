@@ -33,6 +33,11 @@ export interface EffectContext {
    * target. Not awaited; a line that cannot be recorded is logged and dropped.
    */
   note(message: string): void;
+  /**
+   * The `note` lines already in the job's log under the running step, in order: what an
+   * earlier run of the step noted before a manager restart.
+   */
+  notedBefore(): Promise<string[]>;
   /** How often a node task is polled. */
   pollMs: number;
 }
@@ -484,7 +489,9 @@ async function premarkWhile(
  */
 async function waitTask(client: NodeClient, taskId: string, ctx: EffectContext): Promise<TaskOutcome> {
   let cancelSent = false;
-  let notesSeen = 0; // the task's notes go to the job's log once each
+  // The task's notes go to the job's log once each: after a manager restart, the step
+  // follows the same task again, and the notes its first run copied are skipped.
+  let notesSeen: number | undefined;
   for (;;) {
     let task: TaskView;
     try {
@@ -496,6 +503,12 @@ async function waitTask(client: NodeClient, taskId: string, ctx: EffectContext):
     }
     if (task.progress) ctx.progress(task.progress);
     const notes = task.notes ?? []; // a node older than notes has none
+    if (notesSeen === undefined) {
+      notesSeen = 0;
+      if (notes.length > 0)
+        for (const line of await ctx.notedBefore())
+          if (notesSeen < notes.length && line === notes[notesSeen].message) notesSeen++;
+    }
     for (; notesSeen < notes.length; notesSeen++) ctx.note(notes[notesSeen].message);
     if (task.state === 'succeeded')
       return { lost: false, result: (task.result ?? {}) as Record<string, unknown> };

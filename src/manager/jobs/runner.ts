@@ -252,6 +252,10 @@ export class JobRunner {
             void this.log(job, step.name, step.spec, 'info', message).catch((err) =>
               this.o.logger.warn({ err, job: job.id }, 'a job log line was not recorded'),
             ),
+          notedBefore: async () =>
+            (await this.o.db.listJobLog(job.id))
+              .filter((e) => e.step === step.name && e.status === 'info')
+              .map((e) => e.message),
         });
       } catch (err) {
         if (signal.reason === 'shutdown') return;
