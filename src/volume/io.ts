@@ -155,12 +155,7 @@ export class VolumeIo {
    * thread-pool read each. Unmapped blocks read as zeros.
    */
   async readRanges(table: MappingTable, ranges: readonly ByteRange[]): Promise<Buffer> {
-    const offsets = new Float64Array(ranges.length);
-    const lengths = new Uint32Array(ranges.length);
-    for (let i = 0; i < ranges.length; i++) {
-      offsets[i] = ranges[i].offset;
-      lengths[i] = ranges[i].length;
-    }
+    const { offsets, lengths } = rangeArrays(ranges);
     const alloc = this.pool.allocator;
     const epoch = alloc.beginIo(); // no block planned here is reused before the worker has read it
     try {
@@ -184,15 +179,10 @@ export class VolumeIo {
   ): Promise<Buffer> {
     const u = this.hashUnitBytes;
     const bs = this.blockSizeBytes;
-    const offsets = new Float64Array(ranges.length);
-    const lengths = new Uint32Array(ranges.length);
     const units: number[] = [];
     const hashAt: number[] = []; // where each unit's bytes are in the answer
     let at = 0;
-    for (let i = 0; i < ranges.length; i++) {
-      const { offset, length } = ranges[i];
-      offsets[i] = offset;
-      lengths[i] = length;
+    for (const { offset, length } of ranges) {
       for (let g = Math.ceil(offset / u); (g + 1) * u <= offset + length; g++) {
         if (v.rt.locks.held(Math.floor((g * u) / bs))) continue;
         units.push(g);
@@ -209,6 +199,7 @@ export class VolumeIo {
     const epoch = alloc.beginIo(); // no block planned here is reused before the worker has read it
     let hashes: Buffer | null = null;
     try {
+      const { offsets, lengths } = rangeArrays(ranges);
       const plan = planReads(this.pool, table, offsets, lengths);
       const r = await this.readers.readHashing(plan, Float64Array.from(hashAt), u);
       hashes = r.hashes; // copied into the memo's own memory: the batch's bytes are not held
@@ -724,4 +715,15 @@ function markRange(b: Bitmap, first: number, count: number, offset: number, leng
   g.mark(first, g.maskOfRange(first, offset, length), headWasSet);
   if (count > 1) g.mark(last, g.maskOfRange(last, offset, length), tailWasSet);
   return fresh;
+}
+
+/** The offsets and lengths of `ranges`, as a read plan takes them. */
+function rangeArrays(ranges: readonly ByteRange[]): { offsets: Float64Array; lengths: Uint32Array } {
+  const offsets = new Float64Array(ranges.length);
+  const lengths = new Uint32Array(ranges.length);
+  for (let i = 0; i < ranges.length; i++) {
+    offsets[i] = ranges[i].offset;
+    lengths[i] = ranges[i].length;
+  }
+  return { offsets, lengths };
 }
