@@ -61,8 +61,12 @@ export async function compareVolumes(
   options: {
     signal?: AbortSignal;
     onProgress?: (bytesDone: number, bytesTotal: number) => void;
-    /** Compare only these blocks, of `blockBytes` each (the set must cover the volume). */
-    only?: { set: BlockSet; blockBytes: number };
+    /**
+     * Compare only these blocks, of `blockBytes` each (the set must cover the volume);
+     * undefined: every block. A promise is awaited with the volumes' sizes (the round
+     * trips that read the set and the sizes go at once).
+     */
+    only?: ChangedSet | Promise<ChangedSet | undefined>;
     /**
      * b is the source a delta copy into a just read: b may answer a block with the hash
      * the copy took as it read it, if the block has not changed since (a failback's verify;
@@ -71,7 +75,11 @@ export async function compareVolumes(
     copiedFrom?: 'b';
   } = {},
 ): Promise<ComparisonReport> {
-  const [va, vb] = await Promise.all([a.client.getVolume(a.volume), b.client.getVolume(b.volume)]);
+  const [va, vb, only] = await Promise.all([
+    a.client.getVolume(a.volume),
+    b.client.getVolume(b.volume),
+    options.only,
+  ]);
   const sides = {
     a: { node: a.node, volume: a.volume, sizeBytes: va.sizeBytes },
     b: { node: b.node, volume: b.volume, sizeBytes: vb.sizeBytes },
@@ -79,8 +87,8 @@ export async function compareVolumes(
   const report: ComparisonReport = {
     identical: true,
     ...sides,
-    scope: options.only ? 'changed' : 'full',
-    hashBlockBytes: options.only?.blockBytes ?? COMPARE_BLOCK_BYTES,
+    scope: only ? 'changed' : 'full',
+    hashBlockBytes: only?.blockBytes ?? COMPARE_BLOCK_BYTES,
     blocksCompared: 0,
     mismatchCount: 0,
     firstMismatches: [],
@@ -96,7 +104,7 @@ export async function compareVolumes(
   const unit = report.hashBlockBytes;
   const total = Math.ceil(va.sizeBytes / unit);
   // A bitmap made before the volume grew is shorter: the blocks past it are unset.
-  const set = options.only?.set.clone();
+  const set = only?.set.clone();
   set?.resize(total);
   const setBlocks = set?.count();
   // Up to RANGES_AHEAD ranges are asked for while one is compared: each node then always

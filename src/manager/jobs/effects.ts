@@ -298,13 +298,12 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
       const client = await clientOf(registry, effect.node);
       // With the volume's own changes since the base: its drift that consistency assurance
       // rewrote (and the copy's writes again), so that a wrong rewrite shows too.
-      const [changed, drift] = await Promise.all([
+      const only = Promise.all([
         effect.changedIn ? changedSet(other, effect.otherVolume, effect.changedIn) : undefined,
         effect.changedIn && effect.driftSince
           ? changedSet(client, effect.volume, isIncrementalBitmapSince(effect.driftSince))
           : undefined,
-      ]);
-      const only = changed && drift ? unionChanged(changed, drift) : changed;
+      ]).then(([changed, drift]) => (changed && drift ? unionChanged(changed, drift) : changed));
       const r = await compareVolumes(
         { client, node: effect.node, volume: effect.volume },
         { client: other, node: effect.otherNode, volume: effect.otherVolume },
