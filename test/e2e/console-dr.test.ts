@@ -181,6 +181,10 @@ describe('web console: backup, failover and failback by clicks', () => {
 
   it("starts the secondary's node again from the sites page after it was killed", async () => {
     const [dr] = await stack.admin.drStatus();
+    // While its node answers, the site offers no start.
+    await nav(page, 'Sites and nodes');
+    await page.getByRole('table', { name: 'Sites' }).getByRole('row', { name: /^dr\b/ }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Start the node of site dr' }).count(), 0);
     const pidFile = join(stack.dataDir, 'sites', 'dr', 'node.pid');
     process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGKILL');
     // The dashboard says the secondary does not answer.
@@ -188,6 +192,8 @@ describe('web console: backup, failover and failback by clicks', () => {
     await page.getByTestId('secondary-problem').waitFor({ timeout: 15_000 });
     await screenshot(page, 'dr-08a-secondary-down');
     await nav(page, 'Sites and nodes');
+    // The poller (hourly in this fixture) has not seen it yet: the operator checks the node now.
+    await page.getByRole('button', { name: 'Check dr-node now' }).click();
     await page.getByRole('button', { name: 'Start the node of site dr' }).click();
     assert.equal(await jobEnds(page, 60_000), 'succeeded');
     const steps = await page.getByRole('table', { name: 'Step log' }).innerText();

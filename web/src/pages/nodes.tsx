@@ -32,6 +32,12 @@ export function NodesPage() {
   const [checkError, setCheckError] = useState<ApiError | null>(null);
   const [startError, setStartError] = useState<ApiError | null>(null);
   const reload = data.reload;
+  // Sites with a node the poller cannot reach: only their node may need starting again.
+  const nodes = data.data?.nodes;
+  const downSites = useMemo(
+    () => new Set((nodes ?? []).filter((n) => n.health === 'unreachable').map((n) => n.site)),
+    [nodes],
+  );
 
   const siteColumns = useMemo<Column<SiteView>[]>(() => {
     const cols: Column<SiteView>[] = [
@@ -55,8 +61,8 @@ export function NodesPage() {
         noFilter: true,
         render: (s) => (
           <span class="row-actions">
-            {/* A secondary with a node was built by a failover: its node can be started again. */}
-            {canStartSite && s.role === 'secondary' && s.nodes.length > 0 && (
+            {/* A secondary with a node was built by a failover: its node can be started again once it stopped answering. */}
+            {canStartSite && s.role === 'secondary' && downSites.has(s.name) && (
               <button
                 type="button"
                 class="small"
@@ -92,7 +98,7 @@ export function NodesPage() {
         ),
       });
     return cols;
-  }, [api, canRemoveSite, canStartSite, reload]);
+  }, [api, canRemoveSite, canStartSite, reload, downSites]);
 
   const nodeColumns = useMemo<Column<NodeView>[]>(() => {
     const cols: Column<NodeView>[] = [
