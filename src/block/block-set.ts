@@ -17,6 +17,9 @@ const HEADER_BYTES = 16;
 /** Bits set in each byte value, for counting. */
 const POPCOUNT = new Uint8Array(256);
 for (let i = 1; i < 256; i++) POPCOUNT[i] = (i & 1) + POPCOUNT[i >> 1];
+/** The lowest set bit of each non-zero byte value (its trailing zeros), for nextWith. */
+const LOWEST_BIT = new Uint8Array(256);
+for (let i = 1; i < 256; i++) LOWEST_BIT[i] = 31 - Math.clz32(i & -i);
 
 export interface Run {
   /** First block of the run. */
@@ -132,7 +135,7 @@ export class BlockSet {
     while (b < end) {
       b = this.nextWith(true, b, end);
       if (b >= end) return;
-      const stop = this.nextWith(false, b, end);
+      const stop = this.nextWith(false, b + 1, end);
       yield { start: b, count: stop - b };
       b = stop;
     }
@@ -140,20 +143,25 @@ export class BlockSet {
 
   /**
    * The first block at or after `from` (and before `end`) whose bit equals `value`, or
-   * `end`. Skips whole bytes, so a sparse set is scanned quickly.
+   * `end` (at most the set's size). A byte at a time, its lowest matching bit from a table: a failback's set of
+   * 20,000 scattered grains in 2 million is 40,000 of these calls (runs() makes two per
+   * run), on the critical path of a pair's start, a premark and a verify.
    */
   nextWith(value: boolean, from: number, end = this.bits): number {
-    const skip = value ? 0x00 : 0xff;
-    let b = from;
-    while (b < end) {
-      if ((b & 7) === 0 && this.bytes[b >> 3] === skip) {
-        b += 8;
-        continue;
-      }
-      if (this.has(b) === value) return b;
-      b++;
-    }
-    return end;
+    end = Math.min(end, this.bits);
+    if (from < 0) from = 0;
+    if (from >= end) return end;
+    const bytes = this.bytes;
+    // Looking for clear bits: look for set bits of the complement.
+    const flip = value ? 0 : 0xff;
+    let i = from >> 3;
+    const last = (end - 1) >> 3;
+    // The first byte, without the bits below `from`.
+    let x = (bytes[i] ^ flip) & (0xff << (from & 7));
+    while (x === 0 && i < last) x = bytes[++i] ^ flip;
+    if (x === 0) return end;
+    // Past `end` (in the last byte, or the padding bits past the set's size): none.
+    return Math.min((i << 3) + LOWEST_BIT[x], end);
   }
 
   encode(): Buffer {

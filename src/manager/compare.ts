@@ -144,11 +144,7 @@ export async function compareVolumes(
         'the comparison was stopped',
       );
     // The block numbers the hashes stand for, in order.
-    const blocks = range.only
-      ? [...range.only.runs()].flatMap((r) =>
-          Array.from({ length: r.count }, (_, k) => range.start + r.start + k),
-        )
-      : null;
+    const blocks = range.only ? blockNumbers(range) : null;
     const n = blocks ? blocks.length : range.count;
     const [ha, hb] = await answer;
     const ba = Buffer.from(ha.hashes, 'base64');
@@ -179,6 +175,13 @@ interface HashRange {
   count: number;
   /** The blocks of the range to hash (bit k: block start + k); null: all of them. */
   only: BlockSet | null;
+}
+
+/** The blocks of a range's set, as block numbers of the volume (4,096 of them in a verify's range). */
+function blockNumbers(range: HashRange): number[] {
+  const out: number[] = [];
+  for (const r of range.only!.runs()) for (let k = 0; k < r.count; k++) out.push(range.start + r.start + k);
+  return out;
 }
 
 function* fullRanges(total: number): Generator<HashRange> {

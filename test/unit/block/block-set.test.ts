@@ -66,4 +66,40 @@ describe('BlockSet', () => {
       }
     }
   });
+
+  it('nextWith and runs match a bit-by-bit scan (sizes inside a byte, every from and end)', () => {
+    // A small LCG: the same sets on every run.
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    for (const size of [0, 1, 7, 8, 9, 31, 64, 67]) {
+      for (const density of [0, 0.1, 0.5, 0.9, 1]) {
+        const s = new BlockSet(size);
+        for (let i = 0; i < size; i++) if (random() < density) s.add(i);
+        const naive = (value: boolean, from: number, end: number) => {
+          for (let b = Math.max(0, from); b < Math.min(end, size); b++) if (s.has(b) === value) return b;
+          return Math.min(end, size);
+        };
+        for (let from = 0; from <= size + 2; from++) {
+          for (let end = from; end <= size + 2; end++) {
+            for (const value of [true, false]) {
+              assert.equal(
+                s.nextWith(value, from, end),
+                naive(value, from, end),
+                `${size}/${density}: ${value} in [${from}, ${end})`,
+              );
+            }
+          }
+        }
+        const bits: number[] = [];
+        for (const r of s.runs()) for (let k = 0; k < r.count; k++) bits.push(r.start + k);
+        assert.deepEqual(
+          bits,
+          Array.from({ length: size }, (_, i) => i).filter((i) => s.has(i)),
+        );
+      }
+    }
+  });
 });
