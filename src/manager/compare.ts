@@ -144,7 +144,7 @@ export async function compareVolumes(
         'the comparison was stopped',
       );
     // The block numbers the hashes stand for, in order.
-    const blocks = range.only ? blockNumbers(range) : null;
+    const blocks = range.only ? blockNumbers(range.only, range.start) : null;
     const n = blocks ? blocks.length : range.count;
     const [ha, hb] = await answer;
     const ba = Buffer.from(ha.hashes, 'base64');
@@ -177,10 +177,10 @@ interface HashRange {
   only: BlockSet | null;
 }
 
-/** The blocks of a range's set, as block numbers of the volume (4,096 of them in a verify's range). */
-function blockNumbers(range: HashRange): number[] {
+/** The blocks of a range's set (bit k: block start + k), as block numbers of the volume. */
+function blockNumbers(only: BlockSet, start: number): number[] {
   const out: number[] = [];
-  for (const r of range.only!.runs()) for (let k = 0; k < r.count; k++) out.push(range.start + r.start + k);
+  for (const r of only.runs()) for (let k = 0; k < r.count; k++) out.push(start + r.start + k);
   return out;
 }
 
