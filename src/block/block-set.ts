@@ -143,9 +143,9 @@ export class BlockSet {
 
   /**
    * The first block at or after `from` (and before `end`) whose bit equals `value`, or
-   * `end` (at most the set's size). A byte at a time, its lowest matching bit from a table: a failback's set of
-   * 20,000 scattered grains in 2 million is 40,000 of these calls (runs() makes two per
-   * run), on the critical path of a pair's start, a premark and a verify.
+   * `end` (at most the set's size). A byte at a time, its lowest matching bit from a
+   * table: a failback's set of 20,000 scattered grains in 2 million is 40,000 of these
+   * calls (runs() makes two per run), for its copy, its premark and its verify.
    */
   nextWith(value: boolean, from: number, end = this.bits): number {
     end = Math.min(end, this.bits);
