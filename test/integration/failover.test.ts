@@ -220,6 +220,9 @@ describe('failover to a secondary site built by the local provider', () => {
       { intervalMs: 100, timeoutMs: 180_000 },
     );
     assert.equal(fo.state, 'succeeded', JSON.stringify(fo.error));
+    // Its consistency assurance had nothing to rewrite ("0 of 0"): the job shows its restore.
+    assert.ok((fo.progress?.bytesTotal ?? 0) > 0, JSON.stringify(fo.progress));
+    assert.equal(fo.progress?.bytesDone, fo.progress?.bytesTotal);
     const [dr] = await admin.drStatus();
     const uri = dr.secondaryNbdUri!;
     assert.equal((await qemuIo(uri, ['write -P 0x44 40M 64k', 'write -P 0x45 48M 128k'])).code, 0);
@@ -315,6 +318,9 @@ describe('failover to a secondary site built by the local provider', () => {
       { intervalMs: 100, timeoutMs: 180_000 },
     );
     assert.equal(fo.state, 'succeeded', JSON.stringify(fo.error));
+    // Its consistency assurance had nothing to rewrite ("0 of 0"): the job shows its restore.
+    assert.ok((fo.progress?.bytesTotal ?? 0) > 0, JSON.stringify(fo.progress));
+    assert.equal(fo.progress?.bytesDone, fo.progress?.bytesTotal);
     const [dr] = await admin.drStatus();
     const node = await m.registry.node(dr.secondaryNode!);
     assert.equal((await m.registry.client(node).identity()).pool.blockSizeBytes, 4096);

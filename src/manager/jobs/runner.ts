@@ -287,6 +287,10 @@ export class JobRunner {
   private unsavedProgress = new Map<string, JobProgress>();
 
   private async progress(job: JobRecord, p: JobProgress): Promise<void> {
+    // A step with nothing to do ("0 of 0") leaves the job's progress as an earlier step
+    // made it: a failover whose consistency assurance rewrites nothing ends showing its
+    // restore, not "-".
+    if (p.bytesTotal <= 0 && (job.progress?.bytesTotal ?? 0) > 0) return;
     job.progress = p;
     this.emit(job);
     const now = this.o.clock.now();
