@@ -18,7 +18,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ManagerClient, type RunningManager, startManager } from '../../src/manager/index.js';
+import { type JobView, ManagerClient, type RunningManager, startManager } from '../../src/manager/index.js';
 import { nbdTargetIdentity, nbdTargetKey } from '../../src/manager/jobs/index.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 import {
@@ -220,9 +220,7 @@ describe('failover to a secondary site built by the local provider', () => {
       { intervalMs: 100, timeoutMs: 180_000 },
     );
     assert.equal(fo.state, 'succeeded', JSON.stringify(fo.error));
-    // Its consistency assurance had nothing to rewrite ("0 of 0"): the job shows its restore.
-    assert.ok((fo.progress?.bytesTotal ?? 0) > 0, JSON.stringify(fo.progress));
-    assert.equal(fo.progress?.bytesDone, fo.progress?.bytesTotal);
+    assertShowsRestore(fo);
     const [dr] = await admin.drStatus();
     const uri = dr.secondaryNbdUri!;
     assert.equal((await qemuIo(uri, ['write -P 0x44 40M 64k', 'write -P 0x45 48M 128k'])).code, 0);
@@ -318,9 +316,7 @@ describe('failover to a secondary site built by the local provider', () => {
       { intervalMs: 100, timeoutMs: 180_000 },
     );
     assert.equal(fo.state, 'succeeded', JSON.stringify(fo.error));
-    // Its consistency assurance had nothing to rewrite ("0 of 0"): the job shows its restore.
-    assert.ok((fo.progress?.bytesTotal ?? 0) > 0, JSON.stringify(fo.progress));
-    assert.equal(fo.progress?.bytesDone, fo.progress?.bytesTotal);
+    assertShowsRestore(fo);
     const [dr] = await admin.drStatus();
     const node = await m.registry.node(dr.secondaryNode!);
     assert.equal((await m.registry.client(node).identity()).pool.blockSizeBytes, 4096);
@@ -354,3 +350,9 @@ describe('failover to a secondary site built by the local provider', () => {
     await assertIdentical(primary.uri('app'), ref);
   });
 });
+
+/** Its consistency assurance had nothing to rewrite ("0 of 0"): a failover shows its restore. */
+function assertShowsRestore(job: JobView): void {
+  assert.ok((job.progress?.bytesTotal ?? 0) > 0, JSON.stringify(job.progress));
+  assert.equal(job.progress?.bytesDone, job.progress?.bytesTotal);
+}
