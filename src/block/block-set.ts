@@ -112,6 +112,21 @@ export class BlockSet {
     return this;
   }
 
+  /**
+   * Blocks [start, start + count) as a set of their own (bit k: block start + k). From a
+   * byte boundary the bytes are copied whole; elsewhere run by run.
+   */
+  slice(start: number, count: number): BlockSet {
+    if (count < 0 || start < 0 || start + count > this.bits)
+      throw new RangeError(`slice [${start}, +${count}) of a set of ${this.bits}`);
+    const part = new BlockSet(count);
+    if ((start & 7) === 0) {
+      part.bytes.set(this.bytes.subarray(start >> 3, (start >> 3) + part.bytes.length));
+      part.resize(count); // the bits past `count` in the last byte are not the slice's
+    } else for (const r of this.runs(start, count)) part.addRange(r.start - start, r.count);
+    return part;
+  }
+
   clone(): BlockSet {
     const copy = new BlockSet(this.bits);
     copy.bytes.set(this.bytes);

@@ -6,7 +6,6 @@
  * task), following a task is a read, recording a backup or syncing sets the same state.
  */
 import { isIncrementalBitmapSince } from '../../backup/keys.js';
-import { BlockSet } from '../../block/index.js';
 import { isReboundError, ReboundError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { type PairTarget, type PairView, PREMARK_MAX_BLOCKS, type TaskView } from '../../node/api-schema.js';
@@ -435,8 +434,7 @@ async function markChanged(
   for (let start = 0; start < set.sizeBlocks; start += PREMARK_MAX_BLOCKS) {
     const count = Math.min(PREMARK_MAX_BLOCKS, set.sizeBlocks - start);
     if (!set.hasAny(start, count)) continue;
-    const part = new BlockSet(count);
-    for (const r of set.runs(start, count)) part.addRange(r.start - start, r.count);
+    const part = set.slice(start, count);
     const r = await target.premark(effect.volume, {
       blockSizeBytes: blockBytes,
       startBlock: start,

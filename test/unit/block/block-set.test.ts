@@ -102,4 +102,20 @@ describe('BlockSet', () => {
       }
     }
   });
+  it('slice holds exactly the bits of its range, from a byte boundary or not', () => {
+    const s = new BlockSet(70);
+    for (const b of [0, 3, 7, 8, 15, 16, 17, 40, 63, 64, 69]) s.add(b);
+    for (let start = 0; start <= 70; start++) {
+      for (let count = 0; start + count <= 70; count++) {
+        const part = s.slice(start, count);
+        assert.equal(part.sizeBlocks, count);
+        const want = Array.from({ length: count }, (_, k) => k).filter((k) => s.has(start + k));
+        const got: number[] = [];
+        for (const r of part.runs()) for (let k = 0; k < r.count; k++) got.push(r.start + k);
+        assert.deepEqual(got, want, `[${start}, +${count})`);
+        assert.equal(part.count(), want.length, `count of [${start}, +${count})`);
+      }
+    }
+    assert.throws(() => s.slice(60, 11), RangeError);
+  });
 });
