@@ -212,14 +212,15 @@ export class VolumeIo {
 
   /**
    * The hash kept by a delta copy's read for unit `unit` (of hashUnitBytes) of `v`, if it
-   * still describes the unit (hash-memo.ts); given out once. None while a write holds or
-   * waits for the unit's block: it may change the unit before it has spoiled the hash.
+   * still describes the unit (hash-memo.ts), copied into `out` at `at`: true; given out
+   * once. None while a write holds or waits for the unit's block: it may change the unit
+   * before it has spoiled the hash.
    */
-  takeCopyHash(v: Volume, unit: number): Buffer | undefined {
+  takeCopyHash(v: Volume, unit: number, out: Buffer, at: number): boolean {
     const where = v.rt.locks.held(Math.floor((unit * this.hashUnitBytes) / this.blockSizeBytes))
       ? -3 // matches no place: the kept hash is dropped, the unit read again
       : this.unitWhere(v.table, unit);
-    return v.rt.copyHashes.take(unit, where);
+    return v.rt.copyHashes.take(unit, where, out, at);
   }
 
   /**
@@ -230,6 +231,10 @@ export class VolumeIo {
     const bs = this.blockSizeBytes;
     const pos = unit * this.hashUnitBytes;
     const lba = Math.floor(pos / bs);
+    // Without an overlay the unit is in one piece (eachSource's first case, without its
+    // callback: the verify asks this 20,000 times in a row in code that has never run).
+    const pbn = table.get(lba);
+    if (pbn === 0 || table.overlay(lba) === undefined) return pbn * bs + pos - lba * bs;
     let where = -2;
     eachSource(table, lba, pos - lba * bs, this.hashUnitBytes, this.grainBytes, (pbn, at) => {
       where = where === -2 ? pbn * bs + at : -1;

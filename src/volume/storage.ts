@@ -500,9 +500,7 @@ export class NodeStorage implements Storage {
       const misses: number[] = [];
       restAt = [];
       for (let i = 0; i < blocks.length; i++) {
-        const kept = this.io.takeCopyHash(v, blocks[i]);
-        if (kept) kept.copy(out, i * HASH_BYTES);
-        else {
+        if (!this.io.takeCopyHash(v, blocks[i], out, i * HASH_BYTES)) {
           misses.push(blocks[i]);
           restAt.push(i);
         }
