@@ -4,3 +4,4 @@
  */
 export { installErrorHandlers } from './error-handler.js';
 export { enc, JsonClient, type JsonClientOptions, query } from './json-client.js';
+export { Nullable, StringEnum } from './schema.js';

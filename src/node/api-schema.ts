@@ -4,6 +4,7 @@
  * their types from them.
  */
 import { type Static, Type } from '@sinclair/typebox';
+import { Nullable, StringEnum } from '../http/schema.js';
 
 const Name = Type.String({
   pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$',
@@ -48,7 +49,7 @@ export const VolumeInfo = Type.Object({
   serial: Type.String(),
   number: Type.Integer(),
   uniqueId: Type.String(),
-  inheritedUniqueId: Type.Union([Type.String(), Type.Null()]),
+  inheritedUniqueId: Nullable(Type.String()),
   pool: Type.String(),
   sizeBytes: Type.Integer(),
   usedBytes: Type.Integer(),
@@ -190,33 +191,26 @@ export const TaskView = Type.Object({
   id: Type.String(),
   kind: Type.String(),
   title: Type.String(),
-  state: Type.Union([
-    Type.Literal('running'),
-    Type.Literal('succeeded'),
-    Type.Literal('failed'),
-    Type.Literal('cancelled'),
-  ]),
-  progress: Type.Union([
+  state: StringEnum(['running', 'succeeded', 'failed', 'cancelled']),
+  progress: Nullable(
     Type.Object({
       bytesDone: Type.Number(),
       bytesTotal: Type.Number(),
       rateBytesPerSec: Type.Number(),
-      etaSeconds: Type.Union([Type.Number(), Type.Null()]),
+      etaSeconds: Nullable(Type.Number()),
     }),
-    Type.Null(),
-  ]),
+  ),
   result: Type.Unknown(),
-  error: Type.Union([
+  error: Nullable(
     Type.Object({
       code: Type.String(),
       message: Type.String(),
       detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     }),
-    Type.Null(),
-  ]),
+  ),
   notes: Type.Array(Type.Object({ at: Type.String(), message: Type.String() })),
   startedAt: Type.String(),
-  endedAt: Type.Union([Type.String(), Type.Null()]),
+  endedAt: Nullable(Type.String()),
 });
 
 /**
@@ -385,7 +379,7 @@ export const PairTarget = Type.Object({
   export: Type.String({ maxLength: 4096 }),
   tls: Type.Optional(PairTls),
 });
-const PairMode = Type.Union([Type.Literal('delta'), Type.Literal('full')]);
+const PairMode = StringEnum(['delta', 'full']);
 export const StartPairBody = Type.Object(
   {
     name: Name,
@@ -402,13 +396,7 @@ export const StartPairBody = Type.Object(
   },
   { additionalProperties: false },
 );
-const PairState = Type.Union([
-  Type.Literal('initial-copy'),
-  Type.Literal('streaming'),
-  Type.Literal('releasing'),
-  Type.Literal('released'),
-  Type.Literal('failed'),
-]);
+const PairState = StringEnum(['initial-copy', 'streaming', 'releasing', 'released', 'failed']);
 /** `?waitMs=N[&whileState=S]`: answer once the pair's state is not S (default: its state when asked). */
 export const PairWaitQuery = Type.Object(
   {
@@ -437,9 +425,9 @@ export const PairView = Type.Object({
     lagEntries: Type.Integer(),
     lagBytes: Type.Integer(),
   }),
-  error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+  error: Nullable(Type.Object({ code: Type.String(), message: Type.String() })),
   /** The target unreachable or the connection dropped: waiting to try again (null while moving). */
-  retrying: Type.Union([
+  retrying: Nullable(
     Type.Object({
       attempt: Type.Integer(),
       code: Type.String(),
@@ -447,11 +435,10 @@ export const PairView = Type.Object({
       since: Type.String(),
       nextAttemptAt: Type.String(),
     }),
-    Type.Null(),
-  ]),
+  ),
   startedAt: Type.String(),
-  copiedAt: Type.Union([Type.String(), Type.Null()]),
-  releasedAt: Type.Union([Type.String(), Type.Null()]),
+  copiedAt: Nullable(Type.String()),
+  releasedAt: Nullable(Type.String()),
 });
 
 export type StartPairBody = Static<typeof StartPairBody>;
