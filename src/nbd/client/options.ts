@@ -62,7 +62,10 @@ export interface NbdClientOptions {
   maxInFlight?: number;
   /** Request payload bytes (written or read) on the wire at once (default 64 MiB). */
   maxInFlightBytes?: number;
-  /** A request without a reply for this long counts as a dropped connection (default 60 s; 0 = never). */
+  /**
+   * A request without a reply for this long counts as a dropped connection (default 60 s;
+   * 0 = never). Checked a few times per timeout: it fires up to a quarter of it late.
+   */
   requestTimeoutMs?: number;
   /** Connect plus handshake must finish within this (default 30 s). */
   connectTimeoutMs?: number;
