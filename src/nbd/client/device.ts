@@ -171,11 +171,34 @@ export class NbdClientDevice implements BlockDevice {
       : out.subarray(offset - start, offset - start + length);
   }
 
-  async write(offset: number, data: Buffer, options: WriteOptions = {}): Promise<void> {
-    checkRange(this, offset, data.length, true);
-    if (data.length === 0) return;
+  write(offset: number, data: Buffer, options: WriteOptions = {}): Promise<void> {
+    try {
+      checkRange(this, offset, data.length, true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (data.length === 0) return Promise.resolve();
     const flags = this.fuaFlag(options);
     const keep: KeepData = options.handOff ? 'take' : 'copy';
+    // One request, nothing to lock, no flush after it: straight to the session. A copy's
+    // 4 KiB writes (20,000 a failback) skip five async steps each, in a secondary whose
+    // code for them has never run.
+    if (
+      this.session.negotiated.minimumBlockBytes === 1 &&
+      data.length <= this.maxIoBytes &&
+      !(options.fua && !this.has(NBD_FLAG_SEND_FUA))
+    )
+      return this.session.write(offset, data, flags, keep);
+    return this.writeLocked(offset, data, flags, keep, options);
+  }
+
+  private async writeLocked(
+    offset: number,
+    data: Buffer,
+    flags: number,
+    keep: KeepData,
+    options: WriteOptions,
+  ): Promise<void> {
     await this.locked(offset, data.length, () => this.writeUnlocked(offset, data, flags, keep));
     await this.fuaByFlush(options);
   }

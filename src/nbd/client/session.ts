@@ -117,11 +117,13 @@ export class ClientSession {
   }
 
   /** How a write's data is kept for replay (`KeepData`): copied unless nobody changes it. */
-  async write(offset: number, data: Buffer, flags: number, keep: KeepData = 'copy'): Promise<void> {
+  write(offset: number, data: Buffer, flags: number, keep: KeepData = 'copy'): Promise<void> {
     let entry: UnflushedEntry | undefined;
     let payload = data;
     if (this.retains && !(flags & NBD_CMD_FLAG_FUA)) {
-      await this.admit(data.length);
+      // Not async: most writes have room and go out without a turn of their own.
+      if (this.overBudget(data.length))
+        return this.admit(data.length).then(() => this.write(offset, data, flags, keep));
       if (keep === 'copy') payload = Buffer.from(data);
       entry = this.unflushed.add(offset, data.length, payload, 0, keep !== 'shared');
     }
@@ -192,13 +194,18 @@ export class ClientSession {
     });
   }
 
-  /** Keep unflushed memory bounded: flush (once, shared) before admitting more. */
-  private async admit(bytes: number): Promise<void> {
-    while (
+  /** Whether `bytes` more would pass the unflushed budget while a flush can free some. */
+  private overBudget(bytes: number): boolean {
+    return (
       this.unflushed.bytes + bytes > this.options.maxUnflushedBytes &&
       this.unflushed.completedBytes > 0 &&
       this.closing === undefined
-    ) {
+    );
+  }
+
+  /** Keep unflushed memory bounded: flush (once, shared) before admitting more. */
+  private async admit(bytes: number): Promise<void> {
+    while (this.overBudget(bytes)) {
       this.internalFlush ??= this.flush().finally(() => {
         this.internalFlush = undefined;
       });
