@@ -681,13 +681,21 @@ async function writeBlocks(
         some.map((r) => ({ offset: r.offset, length: lengthOf(r) })),
         keepHashes,
       );
-      let from = 0;
-      for (const r of reads) {
-        const len = lengthOf(r);
-        data.copy(input, r.at, from, from + len);
-        from += len;
-        progress.bytesRead += len;
-        if (len < r.room) input.fill(0, r.at + len, r.at + r.room);
+      if (data.length === at) {
+        // Every read whole (all but a volume's last block): the answer is the batch's
+        // bytes in order, one copy instead of one per grain (20,000 for generation N+1
+        // of a failback, each making a view of the answer).
+        data.copy(input, 0, 0, at);
+        progress.bytesRead += at;
+      } else {
+        let from = 0;
+        for (const r of reads) {
+          const len = lengthOf(r);
+          data.copy(input, r.at, from, from + len);
+          from += len;
+          progress.bytesRead += len;
+          if (len < r.room) input.fill(0, r.at + len, r.at + r.room);
+        }
       }
     } else {
       await Promise.all(
