@@ -9,11 +9,8 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 
 /** One of `values`, as `{ type: 'string', enum }` rather than a union of literals. */
-export function StringEnum<const T extends readonly string[]>(
-  values: T,
-  options: { description?: string } = {},
-) {
-  return Type.Unsafe<T[number]>({ ...options, type: 'string', enum: [...values] });
+export function StringEnum<const T extends readonly string[]>(values: T) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values] });
 }
 
 /**
