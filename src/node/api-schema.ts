@@ -4,7 +4,7 @@
  * their types from them.
  */
 import { type Static, Type } from '@sinclair/typebox';
-import { Nullable, StringEnum } from '../http/schema.js';
+import { Nullable, StringEnum } from '../http/index.js';
 
 const Name = Type.String({
   pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$',
