@@ -64,7 +64,8 @@ export interface RestoreOptions {
   /**
    * Start a flush of the destination (in the background, one at a time) each time this
    * many bytes of blocks were written since the last one, so that the drives write back
-   * while later blocks are fetched and decoded. Default 128 MiB; 0: only the final flush.
+   * while later blocks are fetched and decoded. Default 128 MiB, and DELTA_FLUSH_BYTES
+   * for a delta (onlyNewest); 0: only the final flush.
    */
   flushEveryBytes?: number;
   /** Write at most this many bytes per second into the destination (the node's restore rate). */
@@ -153,6 +154,7 @@ export async function restoreGeneration(
     : exists
       ? fullSet(image.sizeBytes, bs)
       : bridged(image.plan.held, Math.max(1, Math.floor(maxIoBytes / bs)));
+  const flushEvery = options.flushEveryBytes ?? (options.onlyNewest ? DELTA_FLUSH_BYTES : 128 * 1024 * 1024);
   const result = await copyBlocks({
     source: image,
     dest,
@@ -167,7 +169,7 @@ export async function restoreGeneration(
     // Flushing as the restore goes overlaps the drives' write-back (buffered writes: a
     // volume on tmpfs, a partial last block) and the metadata commits with the fetching
     // and decoding of later blocks.
-    flushEveryBytes: options.flushEveryBytes ?? 128 * 1024 * 1024,
+    flushEveryBytes: flushEvery,
     recycle: (data) => image.recycle(data),
     // Nobody reads a restore's blocks back soon: they go to the drives once, not through
     // the page cache (copied in, written back later, the node's cache flooded).
@@ -175,7 +177,7 @@ export async function restoreGeneration(
     maxBytesPerSec: options.maxBytesPerSec,
     signal: options.signal,
   });
-  result.bytesCopied += await writePartialBlocks(image, dest, partial, options.signal);
+  result.bytesCopied += await writePartialBlocks(image, dest, partial, flushEvery, options.signal);
   if (exists && info.sizeBytes > image.sizeBytes) {
     await dest.writeZeroes(image.sizeBytes, info.sizeBytes - image.sizeBytes);
     await dest.flush();
@@ -214,6 +216,14 @@ function withoutBlocks(set: BlockSet, blocks: Iterable<number>): BlockSet {
   return out;
 }
 
+/**
+ * A delta's background flushes come this often (as a failback's remote copy does:
+ * replication/target.ts COPY_FLUSH_BYTES). Its writes are scattered 4 KiB grains, and
+ * write-back costs per page: a failback's 20,000 of them took 230 ms to fdatasync when
+ * the only flush was the last one, after every grain was written.
+ */
+export const DELTA_FLUSH_BYTES = 16 * 1024 * 1024;
+
 /** Partly held blocks read together (one codec job per fetch window). */
 const PARTIAL_BATCH_BLOCKS = 256;
 
@@ -221,12 +231,14 @@ const PARTIAL_BATCH_BLOCKS = 256;
  * Write the grains of partly held blocks (block -> grains) from the image into `dest`,
  * grain run by grain run, a few batches at once, and flush; returns the bytes written.
  * The grains come packed, as the delta stores them (readPartialGrains): no block around
- * them is decoded or assembled.
+ * them is decoded or assembled. A flush starts in the background each `flushEvery`
+ * bytes (one at a time), so the last one finds little left to write back.
  */
 async function writePartialBlocks(
   image: BackupImageDevice,
   dest: BlockDevice,
   partial: Map<number, number>,
+  flushEvery: number,
   signal: AbortSignal | undefined,
 ): Promise<number> {
   if (partial.size === 0) return 0;
@@ -235,13 +247,32 @@ async function writePartialBlocks(
   const blocks = [...partial.keys()].sort((x, y) => x - y);
   let next = 0;
   let written = 0;
+  let sinceFlush = 0;
+  let flushing: Promise<void> | undefined;
+  let flushFailed: { error: unknown } | undefined;
+  const flushAlong = (bytes: number) => {
+    sinceFlush += bytes;
+    if (flushEvery <= 0 || sinceFlush < flushEvery || flushing) return;
+    sinceFlush = 0;
+    flushing = dest.flush().then(
+      () => {
+        flushing = undefined;
+      },
+      (error) => {
+        flushFailed ??= { error };
+        flushing = undefined;
+      },
+    );
+  };
   const worker = async () => {
     while (next < blocks.length) {
       signal?.throwIfAborted();
+      if (flushFailed) throw flushFailed.error;
       const batch = blocks.slice(next, next + PARTIAL_BATCH_BLOCKS);
       next += batch.length;
       const { data, at, masks } = await image.readPartialGrains(batch);
       const writes: Promise<void>[] = [];
+      let batchBytes = 0;
       batch.forEach((b, i) => {
         const start = b * bs;
         const length = Math.min(bs, image.sizeBytes - start);
@@ -259,12 +290,16 @@ async function writePartialBlocks(
             writes.push(dest.write(start + from, data.subarray(p, p + to - from)));
           }
           written += to - from;
+          batchBytes += to - from;
         });
       });
       for (const s of await Promise.allSettled(writes)) if (s.status === 'rejected') throw s.reason;
+      flushAlong(batchBytes);
     }
   };
   await Promise.all(Array.from({ length: 4 }, worker));
+  await flushing;
+  if (flushFailed) throw flushFailed.error;
   await dest.flush();
   return written;
 }

@@ -21,6 +21,7 @@ import {
   verifyGeneration,
   verifyStore,
 } from '../../src/backup/index.js';
+import type { BlockDevice } from '../../src/block/index.js';
 import { DirectoryStore } from '../../src/objectstore/index.js';
 import { NodeStorage } from '../../src/volume/index.js';
 import { volumeBytes } from '../helpers/volume-bytes.js';
@@ -197,6 +198,64 @@ describe('incrementals of partly changed blocks (4 KiB grains in 64 KiB blocks)'
     assert.equal(inc.bytesRead, BS + G, 'block 40 whole, block 41 one grain');
     await restoreGeneration(storage, store, inc.generationKey, { volume: 'after-restart' });
     assert.ok((await volumeBytes(storage, 'after-restart')).equals(await volumeBytes(storage, 'v')));
+  });
+
+  it('flushes a delta along its apply, not only at the end', async () => {
+    // 1,500 partial blocks: six batches of the apply (four at a time), so a flush started
+    // after the first batches comes before the last batches' writes. Sparse, in a pool of
+    // its own: each block holds one grain.
+    const blocks = 1500;
+    const pool = await NodeStorage.init(join(dir, 'pool-scattered'), {
+      drives: [{ sizeBytes: 1024 * MiB }],
+      blockSizeBytes: BS,
+    });
+    try {
+      await pool.createVolume('scattered', blocks * BS);
+      const base = await backupVolume(pool, 'scattered', store, { method: 'full' });
+      const dev = pool.hostDevice('scattered');
+      for (let b = 0; b < blocks; b++) await dev.write(b * BS + (b % 16) * G, randomBytes(G));
+      const delta = await backupVolume(pool, 'scattered', store, { method: 'incremental' });
+      assert.equal(delta.bytesStored, blocks * G, 'one grain a block');
+      await restoreGeneration(pool, store, base.generationKey, { volume: 'scattered-apply' });
+      // The real storage, the order of its device's writes and flushes noted.
+      const events: string[] = [];
+      const noting = new Proxy(pool, {
+        get(target, key) {
+          if (key !== 'device') {
+            const v = Reflect.get(target, key);
+            return typeof v === 'function' ? v.bind(target) : v;
+          }
+          return (name: string) =>
+            new Proxy(target.device(name), {
+              get(t, k) {
+                if (k === 'flush' || k === 'write')
+                  return (...a: Parameters<BlockDevice['write']>) => {
+                    events.push(k);
+                    return k === 'flush' ? t.flush() : t.write(...a);
+                  };
+                const v = Reflect.get(t, k);
+                return typeof v === 'function' ? v.bind(t) : v;
+              },
+            });
+        },
+      });
+      const r = await restoreGeneration(noting, store, delta.generationKey, {
+        volume: 'scattered-apply',
+        existing: 'overwrite',
+        onlyNewest: true,
+        flushEveryBytes: 64 * 1024,
+      });
+      assert.equal(r.bytesCopied, blocks * G);
+      assert.ok(
+        (await volumeBytes(pool, 'scattered-apply')).equals(await volumeBytes(pool, 'scattered')),
+        'the delta applied byte for byte',
+      );
+      const grains = events.slice(events.indexOf('write'), events.lastIndexOf('write'));
+      const along = grains.filter((e) => e === 'flush').length;
+      assert.ok(along >= 1, `a flush between the grains' writes (${along} of ${events.length} calls)`);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('catches a flipped byte in a partial entry in verify and in restore', async () => {
