@@ -37,6 +37,14 @@ export interface ReadDataOptions {
    * (a volume: volume/hash-memo.ts).
    */
   keepHashes?: boolean;
+  /**
+   * Read into this memory, from its start, instead of a buffer of the device's own; the
+   * answer is then a view of it. For memory the caller reuses: a backup reads a batch of
+   * grains straight into its codec job's input (shared memory), and a volume's read
+   * worker preads into it, with no buffer made and no copy per batch. A device that
+   * ignores it answers with a buffer of its own, so the caller checks which it got.
+   */
+  into?: Buffer;
 }
 
 export interface WriteOptions {

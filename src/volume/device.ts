@@ -156,13 +156,14 @@ export class SnapshotDevice extends ReadOnlyDevice {
    * message. With keepHashes (generation N+1 of a failback through the object store), the
    * hashes of what was read are kept in the snapshot's volume for the verify: they answer
    * for a grain while the volume still maps it where the snapshot does (hash-memo.ts).
+   * With `into` (shared memory: the backup's codec input), the worker reads into it.
    */
   async readRanges(ranges: readonly ByteRange[], options?: ReadDataOptions): Promise<Buffer> {
     this.check();
     for (const r of ranges) checkRange(this, r.offset, r.length);
     if (options?.keepHashes === true)
-      return this.io.readRangesKeepingHashes(this.snap.volume, ranges, this.snap.table);
-    return this.io.readRanges(this.snap.table, ranges);
+      return this.io.readRangesKeepingHashes(this.snap.volume, ranges, this.snap.table, options.into);
+    return this.io.readRanges(this.snap.table, ranges, options?.into);
   }
 
   async blockStatus(offset: number, length: number): Promise<Extent[]> {

@@ -152,14 +152,15 @@ export class VolumeIo {
   /**
    * The bytes of several ranges (checked by the caller), back to back, read by a read
    * worker (read-workers.ts): one message for a batch of scattered blocks instead of a
-   * thread-pool read each. Unmapped blocks read as zeros.
+   * thread-pool read each. Unmapped blocks read as zeros. Into `into` when it is shared
+   * memory (ReadDataOptions.into), the worker writing it in place.
    */
-  async readRanges(table: MappingTable, ranges: readonly ByteRange[]): Promise<Buffer> {
+  async readRanges(table: MappingTable, ranges: readonly ByteRange[], into?: Buffer): Promise<Buffer> {
     const { offsets, lengths } = rangeArrays(ranges);
     const alloc = this.pool.allocator;
     const epoch = alloc.beginIo(); // no block planned here is reused before the worker has read it
     try {
-      return await this.readers.read(planReads(this.pool, table, offsets, lengths));
+      return await this.readers.read(planReads(this.pool, table, offsets, lengths), sharedOnly(into));
     } finally {
       alloc.endIo(epoch);
     }
@@ -176,6 +177,7 @@ export class VolumeIo {
     v: Volume,
     ranges: readonly ByteRange[],
     table: MappingTable = v.table,
+    into?: Buffer,
   ): Promise<Buffer> {
     const u = this.hashUnitBytes;
     const bs = this.blockSizeBytes;
@@ -193,7 +195,7 @@ export class VolumeIo {
     // From here to the worker's job, nothing awaits: a write that locks a block after this
     // point spoils what this read would keep of it.
     const memo = v.rt.copyHashes;
-    if (!memo.begin(units)) return this.readRanges(table, ranges);
+    if (!memo.begin(units)) return this.readRanges(table, ranges, into);
     const where = units.map((g) => this.unitWhere(table, g));
     const alloc = this.pool.allocator;
     const epoch = alloc.beginIo(); // no block planned here is reused before the worker has read it
@@ -201,7 +203,7 @@ export class VolumeIo {
     try {
       const { offsets, lengths } = rangeArrays(ranges);
       const plan = planReads(this.pool, table, offsets, lengths);
-      const r = await this.readers.readHashing(plan, Float64Array.from(hashAt), u);
+      const r = await this.readers.readHashing(plan, Float64Array.from(hashAt), u, sharedOnly(into));
       hashes = r.hashes; // copied into the memo's own memory: the batch's bytes are not held
       return r.data;
     } finally {
@@ -731,4 +733,9 @@ function rangeArrays(ranges: readonly ByteRange[]): { offsets: Float64Array; len
     lengths[i] = ranges[i].length;
   }
   return { offsets, lengths };
+}
+
+/** ReadDataOptions.into, when a read worker can write it: shared memory only. */
+function sharedOnly(into: Buffer | undefined): Buffer | undefined {
+  return into?.buffer instanceof SharedArrayBuffer ? into : undefined;
 }

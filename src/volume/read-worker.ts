@@ -72,21 +72,26 @@ function hash(plan: ReadPlan): Buffer {
 /**
  * The bytes of every range, back to back; with `hashAt`, followed by the SHA-256 of the
  * `hashBytes` bytes at each of those places (a delta copy's batch, hashed as it is read
- * for the copy's verify: volume/hash-memo.ts).
+ * for the copy's verify: volume/hash-memo.ts). With `into` (shared memory), the bytes go
+ * there and the answer is the hashes alone.
  */
-function read(plan: ReadPlan, hashAt?: Float64Array, hashBytes = 0): Buffer {
+function read(plan: ReadPlan, hashAt?: Float64Array, hashBytes = 0, into?: Uint8Array): Buffer {
   let total = 0;
   for (let i = 0; i < plan.lengths.length; i++) total += plan.lengths[i];
   const hashes = hashAt?.length ?? 0;
-  const out = Buffer.alloc(total + hashes * 32); // a fresh buffer reads as zeros: holes need no fill
+  if (into && into.length < total) throw new Error(`${total} bytes to read into ${into.length}`);
+  // A fresh buffer reads as zeros, so its holes need no fill; memory given to reuse does.
+  const data = into ? Buffer.from(into.buffer, into.byteOffset, total) : Buffer.alloc(total + hashes * 32);
+  const out = into ? Buffer.alloc(hashes * 32) : data;
+  const hashesAt = into ? 0 : total;
   let at = 0;
   for (let i = 0; i < plan.lengths.length; i++) {
-    readRange(plan, i, out, at, false);
+    readRange(plan, i, data, at, into !== undefined);
     at += plan.lengths[i];
   }
   for (let k = 0; k < hashes; k++) {
     const from = hashAt![k];
-    digest('sha256', out.subarray(from, from + hashBytes), 'buffer').copy(out, total + k * 32);
+    digest('sha256', data.subarray(from, from + hashBytes), 'buffer').copy(out, hashesAt + k * 32);
   }
   return out;
 }
@@ -97,12 +102,14 @@ export interface ReadJob {
   /** op 'read': also hash `hashBytes` at each of these byte positions of the answer. */
   hashAt?: Float64Array;
   hashBytes?: number;
+  /** op 'read': read into this shared memory (from its start); the answer is then the hashes. */
+  into?: Uint8Array;
 }
 
 port.on('message', (msg: { id: number; job: ReadJob }) => {
   try {
-    const { op, plan, hashAt, hashBytes } = msg.job;
-    const result = op === 'hash' ? hash(plan) : read(plan, hashAt, hashBytes);
+    const { op, plan, hashAt, hashBytes, into } = msg.job;
+    const result = op === 'hash' ? hash(plan) : read(plan, hashAt, hashBytes, into);
     port.postMessage({ id: msg.id, result }, [result.buffer as ArrayBuffer]);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

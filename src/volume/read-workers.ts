@@ -41,9 +41,14 @@ export class ReadWorkers {
     return this.run('hash', plan);
   }
 
-  /** The bytes of the planned ranges, back to back (unmapped blocks read as zeros). */
-  read(plan: ReadPlan): Promise<Buffer> {
-    return this.run('read', plan);
+  /**
+   * The bytes of the planned ranges, back to back (unmapped blocks read as zeros): a new
+   * buffer, or `into` (a Buffer on a SharedArrayBuffer: the worker writes it in place).
+   */
+  async read(plan: ReadPlan, into?: Buffer): Promise<Buffer> {
+    if (!into) return this.run('read', plan);
+    await this.pool.run({ op: 'read', plan, into: shared(into) } satisfies ReadJob);
+    return into.subarray(0, planBytes(plan));
   }
 
   /**
@@ -54,14 +59,17 @@ export class ReadWorkers {
     plan: ReadPlan,
     hashAt: Float64Array,
     hashBytes: number,
+    into?: Buffer,
   ): Promise<{ data: Buffer; hashes: Buffer }> {
     const out = (await this.pool.run({
       op: 'read',
       plan,
       hashAt,
       hashBytes,
+      ...(into ? { into: shared(into) } : {}),
     } satisfies ReadJob)) as Uint8Array;
     const all = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+    if (into) return { data: into.subarray(0, planBytes(plan)), hashes: all };
     const total = all.length - hashAt.length * 32;
     return { data: all.subarray(0, total), hashes: all.subarray(total) };
   }
@@ -79,4 +87,21 @@ export class ReadWorkers {
     const out = (await this.pool.run({ op, plan } satisfies ReadJob)) as Uint8Array;
     return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
   }
+}
+
+/** The bytes a plan reads. */
+function planBytes(plan: ReadPlan): number {
+  let total = 0;
+  for (let i = 0; i < plan.lengths.length; i++) total += plan.lengths[i];
+  return total;
+}
+
+/**
+ * `into` as the worker may write it: memory of a SharedArrayBuffer only (an ArrayBuffer
+ * would be copied into the message, and the bytes read into the copy lost).
+ */
+function shared(into: Buffer): Uint8Array {
+  if (!(into.buffer instanceof SharedArrayBuffer))
+    throw new ReboundError('INTERNAL', 'a read into memory needs a SharedArrayBuffer');
+  return into;
 }

@@ -121,4 +121,43 @@ describe('volume reads in worker threads', () => {
         await t.cleanup();
       }
     });
+
+  it("a snapshot's readRanges into shared memory: the worker writes it in place, holes zeroed", async () => {
+    const t = await tempStorage({ drives: [{ sizeBytes: 32 * MiB }], blockSizeBytes: 64 * KiB });
+    try {
+      const s = t.storage;
+      await s.createVolume('v', 4 * MiB);
+      const d = s.device('v');
+      for (let i = 0; i < 8; i++) await d.write(i * 300 * KiB, pattern(4 * KiB, i));
+      await s.createSnapshot('v', 'snap');
+      await d.write(300 * KiB, pattern(4 * KiB, 99)); // after the snapshot: not what it reads
+      const snap = s.snapshotDevice('v', 'snap');
+      const ranges = [
+        { offset: 0, length: 4 * KiB },
+        { offset: 300 * KiB, length: 4 * KiB },
+        { offset: 1 * MiB, length: 8 * KiB }, // a hole: zeros over what the memory held
+        { offset: 1200 * KiB, length: 4 * KiB },
+      ];
+      const want = Buffer.concat(await Promise.all(ranges.map((r) => snap.read(r.offset, r.length))));
+      for (const keepHashes of [false, true]) {
+        const into = Buffer.from(new SharedArrayBuffer(64 * KiB)).fill(0xee);
+        const got = await snap.readRanges!(ranges, { keepHashes, into });
+        assert.equal(got.buffer, into.buffer, 'a view of the memory given');
+        assert.equal(got.byteOffset, into.byteOffset);
+        assert.deepEqual(got, want);
+        assert.ok(
+          into.subarray(want.length).every((b) => b === 0xee),
+          'nothing written past the ranges',
+        );
+      }
+      // Memory a worker cannot share is not used: the answer is the device's own.
+      const local = Buffer.alloc(64 * KiB, 0xee);
+      const got = await snap.readRanges!(ranges, { into: local });
+      assert.notEqual(got.buffer, local.buffer);
+      assert.deepEqual(got, want);
+      assert.ok(local.every((b) => b === 0xee));
+    } finally {
+      await t.cleanup();
+    }
+  });
 });
