@@ -615,29 +615,6 @@ async function writeBlocks(
     partEntries = 0;
     await upload(key, buffer, length);
   };
-  const add = async (block: number, f: number, stored: Uint8Array, checksum: Uint8Array) => {
-    if (stored.length > 0) {
-      if (object && partBytes + stored.length > objectSize && partEntries > 0) await finishObject();
-      if (!object) {
-        object = objectBuffers.take(objectBytes);
-        firstBlock = block;
-        segments.push({ object: objects.length, offset: DATA_HEADER_BYTES, count: 0 });
-      }
-      object.set(stored, DATA_HEADER_BYTES + partBytes);
-      partBytes += stored.length;
-    } else if (!object) {
-      // A zero block outside any object: it needs no payload.
-      const last = segments[segments.length - 1];
-      if (!last || last.object !== NO_OBJECT) segments.push({ object: NO_OBJECT, offset: 0, count: 0 });
-    }
-    if (object) partEntries++;
-    segments[segments.length - 1].count++;
-    lengths[entry] = stored.length;
-    flags[entry] = f;
-    checksums.set(checksum, entry * CHECKSUM_BYTES);
-    entry++;
-  };
-
   const pool = codecPool();
   // A batch: up to readIoBytes of blocks from one or more runs (scattered changes make
   // runs of a block or two), read in parallel into a reused shared buffer that the
@@ -729,24 +706,54 @@ async function writeBlocks(
   };
 
   const inflight: ReturnType<typeof readBatch>[] = [];
+  // A batch's entries, in order, into the data objects: each entry's length, flags and
+  // mask, and its payload where the object being filled has room (else the object goes
+  // and another starts). No step per entry awaits or makes a buffer: the payloads of
+  // consecutive entries are copied into an object in one copy, the checksums of the
+  // batch in one.
   const consume = async () => {
     const done = await inflight.shift()!;
-    let at = 0;
+    const { out, lengths: stored } = done;
+    checksums.set(done.checksums.subarray(0, done.addresses.length * CHECKSUM_BYTES), entry * CHECKSUM_BYTES);
+    let at = 0; // the entry's payload in `out`
+    let pending = 0; // bytes before `at` that belong in `object` and are not copied yet
+    const copyPending = () => {
+      if (pending === 0) return;
+      out.copy(object!, DATA_HEADER_BYTES + partBytes - pending, at - pending, at);
+      pending = 0;
+    };
     let i = 0;
     for (const piece of done.pieces) {
       for (let j = 0; j < piece.count; j++, i++) {
-        const len = done.lengths[i];
+        const len = stored[i];
+        if (len > 0) {
+          if (object && partBytes + len > objectSize && partEntries > 0) {
+            copyPending();
+            await finishObject();
+          }
+          if (!object) {
+            object = objectBuffers.take(objectBytes);
+            firstBlock = done.addresses[i];
+            segments.push({ object: objects.length, offset: DATA_HEADER_BYTES, count: 0 });
+          }
+          partBytes += len;
+          pending += len;
+        } else if (!object) {
+          // A zero block outside any object: it needs no payload.
+          const last = segments[segments.length - 1];
+          if (!last || last.object !== NO_OBJECT) segments.push({ object: NO_OBJECT, offset: 0, count: 0 });
+        }
+        if (object) partEntries++;
+        segments[segments.length - 1].count++;
+        lengths[entry] = len;
+        flags[entry] = done.flags[i] | (piece.mask !== undefined ? BLOCK_PARTIAL : 0);
         if (piece.mask !== undefined) masks[entry] = piece.mask;
-        await add(
-          done.addresses[i],
-          done.flags[i] | (piece.mask !== undefined ? BLOCK_PARTIAL : 0),
-          done.out.subarray(at, at + len),
-          done.checksums.subarray(i * CHECKSUM_BYTES, (i + 1) * CHECKSUM_BYTES),
-        );
+        entry++;
         at += len;
       }
     }
-    jobOutputs.give(done.out);
+    copyPending();
+    jobOutputs.give(out);
     progress.blocksDone += done.addresses.length;
     report();
   };

@@ -214,8 +214,13 @@ describe('incrementals of partly changed blocks (4 KiB grains in 64 KiB blocks)'
       const base = await backupVolume(pool, 'scattered', store, { method: 'full' });
       const dev = pool.hostDevice('scattered');
       for (let b = 0; b < blocks; b++) await dev.write(b * BS + (b % 16) * G, randomBytes(G));
-      const delta = await backupVolume(pool, 'scattered', store, { method: 'incremental' });
+      // Small data objects: a batch's entries (256 grains) span several.
+      const delta = await backupVolume(pool, 'scattered', store, {
+        method: 'incremental',
+        objectSizeBytes: 64 * 1024,
+      });
       assert.equal(delta.bytesStored, blocks * G, 'one grain a block');
+      assert.equal(delta.dataObjects, Math.ceil((blocks * G) / (64 * 1024)));
       await restoreGeneration(pool, store, base.generationKey, { volume: 'scattered-apply' });
       // The real storage, the order of its device's writes and flushes noted.
       const events: string[] = [];
