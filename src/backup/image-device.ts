@@ -400,7 +400,8 @@ export class BackupImageDevice extends ReadOnlyDevice {
    * its delta stores them: block i's entry holds the grains of `masks[i]`, in order,
    * packed, at `at[i]` of `data` (-1: a zero entry, its grains read as zeros), decoded in
    * one codec job per fetch window. No block is assembled around them: a delta's apply
-   * writes the grains alone.
+   * writes the grains alone. `data` is memory of a few sizes, reused once the caller
+   * gives it back (recycle): every byte of it is decoded into, so no old byte shows.
    */
   async readPartialGrains(
     blocks: readonly number[],
@@ -427,8 +428,17 @@ export class BackupImageDevice extends ReadOnlyDevice {
       addEntry(gen, entry, b, 'scratch', bytes);
       bytes += entryBytes(meta, entry);
     }
-    const data = sharedBuffer(bytes);
-    await this.decodeGroups(groups, EMPTY, data);
+    // A fresh one per batch was 85 MB of zeroed shared memory for a failback's 20,000
+    // grains, and collections to match.
+    const base = this.batchOutputs.take(2 ** Math.ceil(Math.log2(Math.max(bytes, 64 * 1024))));
+    const data = base.subarray(0, bytes);
+    this.batchBases.set(data, base);
+    try {
+      await this.decodeGroups(groups, EMPTY, data);
+    } catch (err) {
+      this.recycle(data); // every job has ended (decodeGroups waits for all of them)
+      throw err;
+    }
     return { data, at, masks };
   }
 

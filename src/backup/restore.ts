@@ -293,7 +293,9 @@ async function writePartialBlocks(
           batchBytes += to - from;
         });
       });
-      for (const s of await Promise.allSettled(writes)) if (s.status === 'rejected') throw s.reason;
+      const settled = await Promise.allSettled(writes);
+      image.recycle(data); // every write has ended: the next batch may read into it
+      for (const s of settled) if (s.status === 'rejected') throw s.reason;
       flushAlong(batchBytes);
     }
   };
