@@ -219,7 +219,7 @@ function withoutBlocks(set: BlockSet, blocks: Iterable<number>): BlockSet {
 /**
  * A delta's background flushes come this often (as a failback's remote copy does:
  * replication/target.ts COPY_FLUSH_BYTES). Its writes are scattered 4 KiB grains, and
- * write-back costs per page: a failback's 20,000 of them took 230 ms to fdatasync when
+ * write-back costs per page: a failback's 20,000 of them took 170-330 ms to fdatasync when
  * the only flush was the last one, after every grain was written.
  */
 export const DELTA_FLUSH_BYTES = 16 * 1024 * 1024;
