@@ -35,6 +35,7 @@
 import { BlockSet } from '../block/block-set.js';
 import { type CopyProgress, copyBlocks } from '../block/copy-engine.js';
 import type { BlockDevice } from '../block/device.js';
+import { flushAlong } from '../block/flush-along.js';
 import { fullMask, grainRuns, popcount32 } from '../block/grain-masks.js';
 import { ReboundError } from '../errors.js';
 import type { ObjectStore } from '../objectstore/types.js';
@@ -217,10 +218,9 @@ function withoutBlocks(set: BlockSet, blocks: Iterable<number>): BlockSet {
 }
 
 /**
- * A delta's background flushes come this often (as a failback's remote copy does:
- * replication/target.ts COPY_FLUSH_BYTES). Its writes are scattered 4 KiB grains, and
- * write-back costs per page: a failback's 20,000 of them took 170-330 ms to fdatasync when
- * the only flush was the last one, after every grain was written.
+ * A delta's background flushes (block/flush-along.ts) come this often, as a failback's
+ * remote copy's do (replication/target.ts COPY_FLUSH_BYTES): its writes are scattered
+ * 4 KiB grains, and write-back costs per page, not per byte.
  */
 export const DELTA_FLUSH_BYTES = 16 * 1024 * 1024;
 
@@ -247,23 +247,10 @@ async function writePartialBlocks(
   const blocks = [...partial.keys()].sort((x, y) => x - y);
   let next = 0;
   let written = 0;
-  let sinceFlush = 0;
-  let flushing: Promise<void> | undefined;
   let flushFailed: { error: unknown } | undefined;
-  const flushAlong = (bytes: number) => {
-    sinceFlush += bytes;
-    if (flushEvery <= 0 || sinceFlush < flushEvery || flushing) return;
-    sinceFlush = 0;
-    flushing = dest.flush().then(
-      () => {
-        flushing = undefined;
-      },
-      (error) => {
-        flushFailed ??= { error };
-        flushing = undefined;
-      },
-    );
-  };
+  const flushes = flushAlong(dest, flushEvery, (error) => {
+    flushFailed ??= { error };
+  });
   const worker = async () => {
     while (next < blocks.length) {
       signal?.throwIfAborted();
@@ -296,11 +283,11 @@ async function writePartialBlocks(
       const settled = await Promise.allSettled(writes);
       image.recycle(data); // every write has ended: the next batch may read into it
       for (const s of settled) if (s.status === 'rejected') throw s.reason;
-      flushAlong(batchBytes);
+      flushes.wrote(batchBytes);
     }
   };
   await Promise.all(Array.from({ length: 4 }, worker));
-  await flushing;
+  await flushes.idle();
   if (flushFailed) throw flushFailed.error;
   await dest.flush();
   return written;

@@ -34,10 +34,12 @@
  * batch. onDone still reports each chunk. A chunk of batchBytes or more goes alone, by
  * the one-chunk path above.
  */
+
 import { ReboundError } from '../errors.js';
 import { Semaphore } from '../semaphore.js';
 import type { BlockSet } from './block-set.js';
 import type { BlockDevice, ByteRange, Extent } from './device.js';
+import { flushAlong } from './flush-along.js';
 import { pacer } from './pacer.js';
 
 /** The shortest write that gets the `direct` hint (CopyOptions.direct). */
@@ -326,23 +328,9 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
   /** The first error (or the abort): no new chunk starts once it is set. */
   let failure: unknown;
   // Flushes along the way (flushEveryBytes): one at a time, never waited for but at the end.
-  const flushEvery = options.flushEveryBytes ?? 0;
-  let sinceFlush = 0;
-  let flushing: Promise<void> | undefined;
-  const flushAlong = (bytes: number) => {
-    sinceFlush += bytes;
-    if (flushEvery <= 0 || sinceFlush < flushEvery || flushing) return;
-    sinceFlush = 0;
-    flushing = dest.flush().then(
-      () => {
-        flushing = undefined;
-      },
-      (err) => {
-        failure ??= err;
-        flushing = undefined;
-      },
-    );
-  };
+  const flushes = flushAlong(dest, options.flushEveryBytes ?? 0, (err) => {
+    failure ??= err;
+  });
 
   /** Count a finished chunk and tell the caller. */
   const chunkDone = (c: Chunk) => {
@@ -350,7 +338,7 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     p.blocksDone += c.count;
     p.bytesDone += bytes;
     options.onDone?.(c.start, c.count);
-    flushAlong(bytes);
+    flushes.wrote(bytes);
   };
 
   const copyChunk = async (c: Chunk) => {
@@ -516,7 +504,7 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  await flushing;
+  await flushes.idle();
   if (failure !== undefined) {
     report(true);
     throw failure;
