@@ -35,6 +35,8 @@
  * --block-size 64K (the pool's, so a full backup's unit; incrementals store the 4 KiB
  * grains a write changed either way, docs/formats/backup.md "Partial entries").
  */
+// First: V8's tiering as a node process has it (bin/rebound.js); this process hosts a node.
+import '../src/v8-tuning.js';
 import { execFile, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';

@@ -35,6 +35,8 @@
  * even N, and the range; the full copy runs once: runs of the same code here differ by
  * about 10% with the machine's load).
  */
+// First: V8's tiering as a node process has it (bin/rebound.js); this process hosts a node.
+import '../src/v8-tuning.js';
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
