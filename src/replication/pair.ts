@@ -170,7 +170,17 @@ export class Pair {
     connecting.catch(() => {}); // awaited below, or closed once a step failed
     try {
       await mkdir(dir, { recursive: true });
-      await pair.ensurePairBitmap();
+      // The journal's files are made while the pair bitmap is marked (each waits for its
+      // fsyncs): the bitmap still comes before the journal is attached to the volume, the
+      // order a crash needs (file comment). Both settle first, so discard() finds the
+      // journal if either failed.
+      const [opened, marked] = await Promise.allSettled([
+        Journal.open(join(dir, JOURNAL_DIR), ctx.journal),
+        pair.ensurePairBitmap(),
+      ]);
+      if (opened.status === 'fulfilled') pair.journal = opened.value;
+      if (opened.status === 'rejected') throw opened.reason;
+      if (marked.status === 'rejected') throw marked.reason;
       await pair.attach();
       const base = await baseSet();
       if (base) {
@@ -555,11 +565,11 @@ export class Pair {
     return this.ctx.storage.device(this.volume);
   }
 
-  /** Open the journal and attach it to the volume (S502). */
+  /** Open the journal (unless create() did) and attach it to the volume (S502). */
   private async attach(): Promise<void> {
     const vol = this.ctx.storage.getVolume(this.volume); // NOT_FOUND first
     const dev = this.device();
-    this.journal = await Journal.open(join(this.dir, JOURNAL_DIR), this.ctx.journal);
+    this.journal ??= await Journal.open(join(this.dir, JOURNAL_DIR), this.ctx.journal);
     this.sink = new PairSink(this.journal, vol.uniqueId, dev.blockSizeBytes, () => dev.sizeBytes, {
       wake: () => this.wake(),
       failed: (err) => {
