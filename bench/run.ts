@@ -132,7 +132,17 @@ async function startRebound(port: number, apiPort: number): Promise<Server> {
     env: { ...process.env, REBOUND_LOG_LEVEL: 'warn' },
   });
   await waitForPort(apiPort);
-  await exec('node', [bin, '--data-dir', data, 'volume', 'create', 'vol0', '--size', String(sizeBytes)]);
+  await exec('node', [
+    bin,
+    '--data-dir',
+    data,
+    'node',
+    'volume',
+    'create',
+    'vol0',
+    '--size',
+    String(sizeBytes),
+  ]);
   return { name: 'rebound', uri: `nbd://127.0.0.1:${port}/vol0`, stop: stopper(child) };
 }
 

@@ -13,10 +13,12 @@
  *
  * Ten times the budget: code that runs for a moment stays in the baseline tiers, and
  * TurboFan still takes what stays hot (a function is optimised after ten times as many
- * calls or loop iterations; steady host I/O gets there within a second). Measured with
- * bench:failback, the secondary alone changed, alternated in one run: remote copy 1.1 and
- * 1.3 s against 1.6 and 1.3 s by default; the secondary's CPU 0.75-0.89 s against
- * 0.97-1.02 s.
+ * calls or loop iterations). Measured with bench:failback, the secondary alone changed,
+ * alternated in one run: remote copy 1.1 and 1.3 s against 1.6 and 1.3 s by default; the
+ * secondary's CPU 0.75-0.89 s against 0.97-1.02 s. The cost is a slower start: `npm run
+ * bench` on a node just started (1 GiB, 5 s fio runs, one run each way) gave random
+ * writes 9-16% and the first sequential write 25% lower, reads from 11% lower to 7%
+ * higher (qemu-nbd's own figures moved by up to 19% between the two runs).
  */
 import { setFlagsFromString } from 'node:v8';
 
