@@ -35,7 +35,7 @@
 import { BlockSet } from '../block/block-set.js';
 import { type CopyProgress, copyBlocks } from '../block/copy-engine.js';
 import type { BlockDevice } from '../block/device.js';
-import { flushAlong } from '../block/flush-along.js';
+import { flushAlong, SCATTERED_FLUSH_BYTES } from '../block/flush-along.js';
 import { fullMask, grainRuns, popcount32 } from '../block/grain-masks.js';
 import { ReboundError } from '../errors.js';
 import type { ObjectStore } from '../objectstore/types.js';
@@ -65,8 +65,8 @@ export interface RestoreOptions {
   /**
    * Start a flush of the destination (in the background, one at a time) each time this
    * many bytes of blocks were written since the last one, so that the drives write back
-   * while later blocks are fetched and decoded. Default 128 MiB, and DELTA_FLUSH_BYTES
-   * for a delta (onlyNewest); 0: only the final flush.
+   * while later blocks are fetched and decoded. Default 128 MiB, and SCATTERED_FLUSH_BYTES
+   * (block/flush-along.ts) for a delta (onlyNewest); 0: only the final flush.
    */
   flushEveryBytes?: number;
   /** Write at most this many bytes per second into the destination (the node's restore rate). */
@@ -155,7 +155,8 @@ export async function restoreGeneration(
     : exists
       ? fullSet(image.sizeBytes, bs)
       : bridged(image.plan.held, Math.max(1, Math.floor(maxIoBytes / bs)));
-  const flushEvery = options.flushEveryBytes ?? (options.onlyNewest ? DELTA_FLUSH_BYTES : 128 * 1024 * 1024);
+  const flushEvery =
+    options.flushEveryBytes ?? (options.onlyNewest ? SCATTERED_FLUSH_BYTES : 128 * 1024 * 1024);
   const result = await copyBlocks({
     source: image,
     dest,
@@ -216,13 +217,6 @@ function withoutBlocks(set: BlockSet, blocks: Iterable<number>): BlockSet {
   for (const b of blocks) out.delete(b);
   return out;
 }
-
-/**
- * A delta's background flushes (block/flush-along.ts) come this often, as a failback's
- * remote copy's do (replication/target.ts COPY_FLUSH_BYTES): its writes are scattered
- * 4 KiB grains, and write-back costs per page, not per byte.
- */
-export const DELTA_FLUSH_BYTES = 16 * 1024 * 1024;
 
 /** Partly held blocks read together (one codec job per fetch window). */
 const PARTIAL_BATCH_BLOCKS = 256;

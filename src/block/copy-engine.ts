@@ -34,7 +34,6 @@
  * batch. onDone still reports each chunk. A chunk of batchBytes or more goes alone, by
  * the one-chunk path above.
  */
-
 import { ReboundError } from '../errors.js';
 import { Semaphore } from '../semaphore.js';
 import type { BlockSet } from './block-set.js';

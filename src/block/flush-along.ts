@@ -8,6 +8,13 @@
  */
 import type { BlockDevice } from './device.js';
 
+/**
+ * How often scattered writes (a failback's 4 KiB grains: a remote copy, a local copy into
+ * a virtual volume, a delta's apply) flush along the way: write-back costs per page, not
+ * per byte, so 16 MiB of them is already some 4,000 pages to write back.
+ */
+export const SCATTERED_FLUSH_BYTES = 16 * 1024 * 1024;
+
 export interface FlushAlong {
   /** Count bytes written (their writes have ended); may start a flush. */
   wrote(bytes: number): void;

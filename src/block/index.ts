@@ -20,6 +20,7 @@ export type {
   WriteOptions,
   ZeroOptions,
 } from './device.js';
+export { SCATTERED_FLUSH_BYTES } from './flush-along.js';
 export { GrainMasks, grainBytesOf, grainSet, popcount32, regrid } from './grain-masks.js';
 export { diffHashes, HASH_BYTES } from './hash.js';
 export { MemoryDevice } from './memory-device.js';

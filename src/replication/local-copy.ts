@@ -11,12 +11,12 @@
  *   delta (S705): the bitmap's blocks; full (S706): every block
  *   copyBlocks(volume -> virtual volume), zeros written as zeros, flushed at the end
  */
-import { BlockSet, copyBlocks } from '../block/index.js';
+import { BlockSet, copyBlocks, SCATTERED_FLUSH_BYTES } from '../block/index.js';
 import { ReboundError } from '../errors.js';
 import type { Storage } from '../volume/index.js';
 import type { ExternalVolumes } from './external.js';
 import { freezeInto } from './freeze.js';
-import { COPY_BATCHES, COPY_CONCURRENCY, COPY_FLUSH_BYTES } from './target.js';
+import { COPY_BATCHES, COPY_CONCURRENCY } from './target.js';
 
 export interface LocalCopyRequest {
   volume: string;
@@ -105,7 +105,7 @@ export async function localCopy(
     zeroes: 'write',
     concurrency: options.concurrency ?? COPY_CONCURRENCY,
     maxBatchesInFlight: COPY_BATCHES,
-    flushEveryBytes: COPY_FLUSH_BYTES,
+    flushEveryBytes: SCATTERED_FLUSH_BYTES,
     // A delta's verify compares its grains: hashed here as they are read (hash-memo.ts).
     keepSourceHashes: mode === 'delta',
     signal: options.signal,

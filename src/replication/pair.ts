@@ -37,7 +37,7 @@
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type BlockDevice, BlockSet, copyBlocks, regrid } from '../block/index.js';
+import { type BlockDevice, BlockSet, copyBlocks, regrid, SCATTERED_FLUSH_BYTES } from '../block/index.js';
 import { isReboundError, isRetryable, ReboundError, toReboundError } from '../errors.js';
 import { applyEntries, Journal, type JournalOptions } from '../journal/index.js';
 import { type Logger, silentLogger } from '../logger.js';
@@ -55,7 +55,7 @@ import {
   writeRecord,
 } from './record.js';
 import { PairSink } from './sink.js';
-import { COPY_BATCHES, COPY_FLUSH_BYTES, dialOptions, type Secrets, targetLabel } from './target.js';
+import { COPY_BATCHES, dialOptions, type Secrets, targetLabel } from './target.js';
 
 /** A connected target: a BlockDevice that can be closed (an NbdClientDevice). */
 export type TargetDevice = BlockDevice & { close(): Promise<void> };
@@ -495,7 +495,7 @@ export class Pair {
       zeroes: 'write',
       concurrency: this.ctx.copyConcurrency,
       maxBatchesInFlight: COPY_BATCHES,
-      flushEveryBytes: COPY_FLUSH_BYTES,
+      flushEveryBytes: SCATTERED_FLUSH_BYTES,
       // A delta's verify compares its grains: hashed here as they are read (hash-memo.ts).
       keepSourceHashes: this.record.mode !== 'full',
       signal: this.abort.signal,

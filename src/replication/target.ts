@@ -52,12 +52,6 @@ export const COPY_CONCURRENCY = 256;
  */
 export const COPY_BATCHES = 4;
 
-/**
- * A copy flushes its target along the way every this many bytes (CopyOptions.
- * flushEveryBytes), so the target writes back during the copy, not all at its end.
- */
-export const COPY_FLUSH_BYTES = 16 * 1024 * 1024;
-
 /** The NBD client options that dial a stored target (INVALID_ARGUMENT when its CA file is unreadable). */
 export async function dialOptions(
   t: StoredTarget,
