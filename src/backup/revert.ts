@@ -22,7 +22,11 @@ import { backupBitmaps, storeTagOf } from './writer.js';
 
 export interface RevertOptions {
   encryptionKey?: Buffer;
-  /** The snapshot kept of the drifted primary (S302). Default `before-failback`. */
+  /**
+   * The snapshot kept of the drifted primary (S302). The manager names it for its job
+   * (before-failback-<job>), so a second failover keeps its own drift rather than finding
+   * the first one's snapshot and keeping nothing. Default `before-failback`.
+   */
   snapshot?: string;
   onProgress?: (progress: CopyProgress) => void;
   signal?: AbortSignal;

@@ -208,7 +208,9 @@ describe('failback by external volume', () => {
     const secondary = (await admin.listVolumes({ node: 'dr-node' }))[0];
 
     // The primary's volume is made anew (new drives, say): same name, another unique ID.
-    await primary.client.deleteSnapshot('app', 'before-failback');
+    // The snapshots consistency assurance kept (the first test's failback, this failover).
+    for (const s of await primary.client.listSnapshots('app'))
+      await primary.client.deleteSnapshot('app', s.name);
     await primary.client.deleteVolume('app');
     const fresh = await primary.client.createVolume('app', 64 * MiB);
     assert.notEqual(fresh.uniqueId, dr.lineage);

@@ -100,7 +100,11 @@ describe('failover to a secondary site built by the local provider', () => {
       true,
       'S301: host I/O stopped on the primary',
     );
-    await readsAs(primary.uri('app@before-failback'), '0x99', '8M', '128k');
+    assert.ok(
+      end.log?.some((l) => l.message.includes(`snapshot before-failback-${job.id} kept`)),
+      'the job log names the snapshot',
+    );
+    await readsAs(primary.uri(`app@before-failback-${job.id}`), '0x99', '8M', '128k');
     await primary.client.unfence('app');
     await readsAs(primary.uri('app'), '0x00', '8M', '128k');
     await readsAs(primary.uri('app'), '0x11', '0', '4M');
@@ -204,6 +208,9 @@ describe('failover to a secondary site built by the local provider', () => {
   it('fails over again and back by remote copy: a pair with a journal moves only the changes', async () => {
     const id = (await admin.listVolumes({ node: 'p1' }))[0].uniqueId;
     await backUp(admin, id, 'incremental');
+    // The primary drifts again after this backup: this failover keeps that drift in a
+    // snapshot of its own, not in the first failover's (which is kept too).
+    assert.equal((await qemuIo(primary.uri('app'), ['write -P 0x77 56M 64k'])).code, 0);
     // The secondary's stop-hosts hook runs mid-failback (S406, the pair streaming): a plain
     // host there tries to write into the primary volume.
     const probe = join(dir, 'plain-write.txt');
@@ -221,6 +228,12 @@ describe('failover to a secondary site built by the local provider', () => {
     );
     assert.equal(fo.state, 'succeeded', JSON.stringify(fo.error));
     assertShowsRestore(fo);
+    const kept = (await primary.client.listSnapshots('app'))
+      .map((s) => s.name)
+      .filter((n) => n.startsWith('before-failback-'));
+    assert.equal(kept.length, 2, JSON.stringify(kept));
+    assert.ok(kept.includes(`before-failback-${fo.id}`), JSON.stringify(kept));
+    await readsAs(primary.uri(`app@before-failback-${fo.id}`), '0x77', '56M', '64k');
     const [dr] = await admin.drStatus();
     const uri = dr.secondaryNbdUri!;
     assert.equal((await qemuIo(uri, ['write -P 0x44 40M 64k', 'write -P 0x45 48M 128k'])).code, 0);

@@ -123,6 +123,7 @@ export async function runEffect(effect: Effect, ctx: EffectContext): Promise<unk
           volume: effect.volume,
           store: effect.store,
           generation: effect.generation,
+          snapshot: effect.snapshot,
           taskId: effect.taskId,
         });
         const done = await waitTask(client, effect.taskId, ctx);

@@ -52,6 +52,11 @@ export type Effect =
       volume: string;
       store: string;
       generation: string;
+      /**
+       * The snapshot that keeps the primary's drift (S302), named for the job that takes it:
+       * a snapshot kept by an earlier failover must not stand in for this one's.
+       */
+      snapshot: string;
       taskId: string;
       /** At failback the primary must answer: an unreachable one pauses the job instead. */
       required?: boolean;
@@ -193,6 +198,22 @@ export function remember(data: JobData, step: Step, result: unknown): JobData {
 
 /** A node task's outcome as wait-task reports it. */
 export type TaskOutcome = { lost: true } | { lost: false; result: Record<string, unknown> };
+
+/**
+ * The snapshot in which consistency assurance keeps the primary's drift (S302), named for
+ * the job that takes it: each failover keeps its own, a repeated step finds its own, and
+ * the operator can tell them apart (and delete them once nothing in them is wanted).
+ */
+export function keptSnapshotName(jobId: string): string {
+  return `before-failback-${jobId}`;
+}
+
+/** The job log's line for an assure-consistency step's outcome. */
+export function describeConsistency(r: Record<string, unknown>): string {
+  if (r.owed) return `owed: ${r.reason}`;
+  const what = r.mode === 'delta' ? `${r.blocks} drifted blocks` : `every block (${r.reason})`;
+  return `done: primary fenced, snapshot ${r.snapshot} kept, ${what} brought back to the base`;
+}
 
 /** Register the store on a node, once per job (SPEC Fig. 9, S103). */
 export function storeStep(data: JobData, node: string, store: string, name = 'store'): Step | null {

@@ -38,7 +38,14 @@
 
 import { formatBytes } from '../../../units.js';
 import type { DrChange, JobData, JobPlan, PremarkEffect, Step } from '../plan.js';
-import { applyNodeTask, type Decision, storeStep, taskSteps } from '../plan.js';
+import {
+  applyNodeTask,
+  type Decision,
+  describeConsistency,
+  keptSnapshotName,
+  storeStep,
+  taskSteps,
+} from '../plan.js';
 
 export type FailbackMethod = 'object-store' | 'remote-copy' | 'external';
 
@@ -101,6 +108,7 @@ function common(p: FailbackParams, data: JobData, jobId: string): Decision | nul
         volume: p.primaryVolume,
         store: p.store,
         generation: p.baseGeneration,
+        snapshot: keptSnapshotName(jobId),
         taskId: `${jobId}.ca`,
         required: true,
       },
@@ -703,6 +711,7 @@ export const failbackPlan: JobPlan<FailbackParams> = {
     if (step.effect.type === 'teardown-site' && r.outcome === 'kept')
       return `the secondary is kept: ${(r.stillFailedOver as string[]).join(', ')} still failed over to site ${step.effect.site}`;
     if (step.effect.type === 'teardown-site') return `${step.title}: ${r.outcome}`;
+    if (step.effect.type === 'assure-consistency') return describeConsistency(r);
     return `${step.title}: done`;
   },
 };

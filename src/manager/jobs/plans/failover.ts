@@ -14,7 +14,14 @@
  *              record the DR state: active on the secondary, the base generation
  */
 import type { DrChange, JobPlan } from '../plan.js';
-import { applyNodeTask, type Decision, storeStep, taskSteps } from '../plan.js';
+import {
+  applyNodeTask,
+  type Decision,
+  describeConsistency,
+  keptSnapshotName,
+  storeStep,
+  taskSteps,
+} from '../plan.js';
 
 export interface FailoverVolume {
   /** The primary volume's unique ID (also its backups' lineage), node and name. */
@@ -131,13 +138,20 @@ export const failoverPlan: JobPlan<FailoverParams> = {
               volume: v.name,
               store: p.store,
               generation: (data[`pick${i}`] as { key: string }).key,
+              snapshot: keptSnapshotName(jobId),
               taskId: `${jobId}.ca${i}`,
             },
           },
         };
     if (!data.record) {
       const records: DrChange[] = p.volumes.map((v, i) => {
-        const ca = data[`ca${i}`] as { owed: boolean; reason?: string; mode?: string; blocks?: number };
+        const ca = data[`ca${i}`] as {
+          owed: boolean;
+          reason?: string;
+          mode?: string;
+          blocks?: number;
+          snapshot?: string;
+        };
         return {
           lineage: v.lineage,
           primaryNode: v.node,
@@ -151,7 +165,9 @@ export const failoverPlan: JobPlan<FailoverParams> = {
             secondaryNode: secondary,
             secondaryVolume: v.name,
             consistency: ca.owed ? 'owed' : 'done',
-            consistencyDetail: ca.owed ? (ca.reason ?? null) : `${ca.mode}: ${ca.blocks} blocks brought back`,
+            consistencyDetail: ca.owed
+              ? (ca.reason ?? null)
+              : `${ca.mode}: ${ca.blocks} blocks brought back; the drift kept in snapshot ${ca.snapshot}`,
             failoverJob: jobId,
             failbackJob: null,
             failedOverAt: 'now',
@@ -194,10 +210,7 @@ export const failoverPlan: JobPlan<FailoverParams> = {
       return r.outcome === 'skipped'
         ? 'no start-hosts hook configured: skipped'
         : `start-hosts ran: ${String(r.outputTail ?? '').slice(-200)}`;
-    if (step.effect.type === 'assure-consistency')
-      return r.owed
-        ? `owed: ${r.reason}`
-        : `done: primary fenced, snapshot ${r.snapshot} kept, ${r.mode === 'delta' ? `${r.blocks} drifted blocks` : `every block (${r.reason})`} brought back to the base`;
+    if (step.effect.type === 'assure-consistency') return describeConsistency(r);
     return `${step.title}: done`;
   },
 };
