@@ -7,7 +7,9 @@
  *   - a forced full copy: a remote-copy failback onto a primary volume with another
  *     unique ID (deleted and created again), which copies every block (S505).
  * Each method gets its own failover (and a backup before it), so each starts from the
- * same state: the primary at the base generation, the secondary 1% changed.
+ * same state: the primary at the base generation, the secondary 1% changed. After each
+ * failback the snapshot its failover kept on the primary is deleted and the overlays it
+ * leaves are folded, so every failover's snapshot finds plain blocks, as the first does.
  *
  * Real parts: a manager (in-process, as `rebound manager run` would be), the primary node
  * (in-process, the tests' node fixture), the secondary built by the local site provider
@@ -48,6 +50,7 @@ import type { JobView } from '../src/manager/index.js';
 import { ManagerClient, type RunningManager, sites, startManager } from '../src/manager/index.js';
 import { connectNbd } from '../src/nbd/client/index.js';
 import { parseSize } from '../src/units.js';
+import type { NodeStorage } from '../src/volume/index.js';
 import { type NodeFixture, startTestNode } from '../test/helpers/node-fixture.js';
 
 const { values: args } = parseArgs({
@@ -359,6 +362,17 @@ async function main(): Promise<void> {
         throw new Error(`${method.name}: the primary (${got}) differs from the secondary (${sha256})`);
       if (result.delta === method.forceFull)
         throw new Error(`${method.name}: the failback was ${result.delta ? 'a delta' : 'a full copy'}`);
+      // The failover's kept snapshot (S302) goes, as an operator deletes it once nothing of
+      // the drift in it is wanted, and the overlays it leaves fold back into plain blocks
+      // (VolumeIo.foldOverlays) before the next pass: each pass starts from a primary like
+      // the first one's, plain blocks under one fresh snapshot. Kept, the next failover's
+      // snapshot would share this failback's overlays, and a write into a shared overlay
+      // copies its whole block.
+      t0 = process.hrtime.bigint();
+      for (const s of await primary.client.listSnapshots(VOLUME))
+        await primary.client.deleteSnapshot(VOLUME, s.name);
+      await (primary.node.storage as NodeStorage).whenFolded();
+      const foldSeconds = seconds(t0);
       const sample: Sample = {
         method: method.name,
         changedBlocks: params.changedBlocks,
@@ -379,7 +393,8 @@ async function main(): Promise<void> {
       samples.push(sample);
       console.log(
         `${method.name}: failback in ${sample.jobSeconds.toFixed(1)} s (copy ${sample.copySeconds.toFixed(1)} s), ` +
-          `${fmtBytes(sample.bytesMoved)} moved for ${sample.changedBlocks} changed blocks; primary = secondary (${sha256.slice(0, 12)}); load ${load()}`,
+          `${fmtBytes(sample.bytesMoved)} moved for ${sample.changedBlocks} changed blocks; primary = secondary (${sha256.slice(0, 12)}); ` +
+          `the kept snapshot deleted, its overlays folded in ${foldSeconds.toFixed(1)} s; load ${load()}`,
       );
       console.log(
         `  steps (s): ${Object.entries(sample.steps)
