@@ -78,7 +78,6 @@ describe('failback plan', () => {
       'accept S702',
       'attach S702',
       'copy.start S704-S705',
-      'premark S704',
       'copy.task S705',
       'stop S705',
       'fence S705',
@@ -172,7 +171,7 @@ describe('failback plan', () => {
     assert.deepEqual([r.done.idsFrom, r.done.delta], ['primary', false]);
   });
 
-  it('a delta premarks the primary while the secondary connects (a pair) or copies (external); a full copy does not', () => {
+  it('a delta premarks the primary while the secondary connects to it; a full copy does not', () => {
     const premark = {
       type: 'premark',
       node: 'p1',
@@ -189,21 +188,15 @@ describe('failback plan', () => {
     const ready = { ids: { equal: true }, reserve: {}, accept: {} };
     const pair = effectOf({ ...base, method: 'remote-copy' }, ready);
     assert.deepEqual([pair.type, pair.premark], ['start-pair', premark]);
-    // External: the attach does not wait for the marks; they come once the copy has started.
     const attach = effectOf(base, ready);
-    assert.deepEqual([attach.type, attach.premark], ['attach-external', undefined]);
-    const copying = { ...ready, attach: { name: 'fb-j1' }, 'copy.start': { taskId: 'j1.copy.1' } };
-    assert.deepEqual(effectOf(base, copying), premark);
-    assert.equal(effectOf(base, { ...copying, premark: { marked: 3 } }).type, 'wait-task');
+    assert.deepEqual([attach.type, attach.premark], ['attach-external', premark]);
     assert.deepEqual(
-      effectOf({ ...base, readIdFrom: 'primary' }, { reserve: {}, accept: {}, attach: {}, 'copy.start': {} }),
+      effectOf({ ...base, readIdFrom: 'primary' }, { reserve: {}, accept: {} }).premark,
       premark,
     );
-    // A job whose attach premarked (recorded before this): not again.
-    assert.equal(effectOf(base, { ...copying, attach: { premark: { marked: 3 } } }).type, 'wait-task');
     const differ = { ...ready, ids: { equal: false, destination: 'Q:7', lineage: 'P:1' } };
     assert.equal(effectOf({ ...base, method: 'remote-copy' }, differ).premark, undefined);
-    assert.equal(effectOf(base, { ...differ, attach: {}, 'copy.start': {} }).type, 'wait-task');
+    assert.equal(effectOf(base, differ).premark, undefined);
     // A job recorded when premark was a step of its own, done already: not again.
     assert.equal(
       effectOf({ ...base, method: 'remote-copy' }, { ...ready, premark: { marked: 3 } }).premark,

@@ -134,9 +134,8 @@ const CHANGED = [SINCE_RESTORE, ...FROZEN];
  * the copy waits for a bitmap commit of its own (S404 / S702 / S902: the primary takes
  * the writes). Blocks written at the secondary after this are marked as they come, and
  * so is a block whose write comes before the marks. It runs inside the step where the
- * secondary connects to the primary (the pair's start: the set is read first, then marked
- * meanwhile), while the secondary's local copy into the primary runs (external), and while
- * the secondary writes generation N+1.
+ * secondary connects to the primary (the pair's start, the attach), and while the
+ * secondary writes generation N+1: the set is read first, then marked meanwhile.
  */
 function premarkEffect(p: FailbackParams): PremarkEffect {
   return {
@@ -408,11 +407,11 @@ function remoteCopy(
  *   accept    S702 the primary volume takes writes through its export (its hosts start
  *             only at S707: the fence is per volume, as for remote copy's S404)
  *   attach    S702 the primary's export becomes virtual volume fb-<job> of the secondary
+ *             (a delta: the primary's bitmaps premarked meanwhile)
  *   copy.*    S704-S706 while the secondary's hosts still write: its since-restore bitmap
  *             frozen (the pairs' freeze) and those blocks copied, or every block when the
  *             IDs or the base differ; with readIdFrom 'primary' the secondary decides by
- *             the ID the primary gives for the export (Fig. 27-28). A delta's premark of
- *             the primary's bitmaps runs as a step of its own once the copy has started
+ *             the ID the primary gives for the export (Fig. 27-28)
  *   stop      the secondary's hosts stop (hook) and its host I/O is fenced, so the last
  *   fence     pass copies everything written during the first: nothing acknowledged is lost
  *   final.*   S705 the blocks written since the first freeze (a second freeze)
@@ -446,12 +445,15 @@ function external(
       `${p.primaryVolume} at ${p.primaryNode} takes the virtual volume's writes (hosts start at S707)`,
       { type: 'fence', node: p.primaryNode, volume: p.primaryVolume, fenced: false },
     );
+  // 'by-id' may turn out a full copy: marks ahead of it are only marks of blocks it writes.
+  const attachMarks = premarkWith(p, data, mode !== 'full');
   if (!data.attach)
     return step(
       'attach',
       'S702',
-      `attach ${p.primaryNode}/${p.primaryVolume} to ${p.secondaryNode} as virtual volume ${name}`,
+      `attach ${p.primaryNode}/${p.primaryVolume} to ${p.secondaryNode} as virtual volume ${name}${attachMarks.premark ? ', the changed blocks premarked in its bitmaps meanwhile' : ''}`,
       {
+        ...attachMarks,
         type: 'attach-external',
         node: p.secondaryNode,
         name,
@@ -484,16 +486,6 @@ function external(
           : `local copy of ${mode === 'delta' ? 'the changed blocks' : 'every block'} into the virtual volume`,
     },
   );
-  // The premark, once the copy runs: done in the attach step, it held the copy's start for
-  // the time it took on the primary (0.1-0.2 s for 20,000 blocks); now it overlaps the
-  // copy, whose writes that come before their marks mark their blocks themselves, as in
-  // the pair's start. 'by-id' may turn out a full copy: marks ahead of it are only marks
-  // of blocks it writes; a set read while the copy's freeze moves its bits may lack some,
-  // which costs those writes a mark of their own, nothing else. A job whose attach did
-  // the premark (before this) is not marked again.
-  const premarkedAtAttach = (data.attach as { premark?: unknown } | undefined)?.premark !== undefined;
-  if (first?.effect.type === 'wait-task' && mode !== 'full' && !data.premark && !premarkedAtAttach)
-    return premark(p, 'S704');
   if (first) return { step: first };
   if (!data.stop)
     return step(
