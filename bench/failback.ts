@@ -170,6 +170,12 @@ async function scatteredChange(dev: BlockDevice, seed: number): Promise<number> 
   return writes;
 }
 
+/** Delete every snapshot of the primary's volume (the one its failover kept, S302). */
+async function deleteSnapshots(primary: NodeFixture): Promise<void> {
+  for (const s of await primary.client.listSnapshots(VOLUME))
+    await primary.client.deleteSnapshot(VOLUME, s.name);
+}
+
 /** sha256 of a whole device, read in order with a few chunks ahead. */
 async function hashDevice(dev: BlockDevice): Promise<string> {
   const h = createHash('sha256');
@@ -342,8 +348,7 @@ async function main(): Promise<void> {
 
       if (method.forceFull) {
         // A new volume under the old name: its unique ID differs from the lineage (S505).
-        for (const s of await primary.client.listSnapshots(VOLUME))
-          await primary.client.deleteSnapshot(VOLUME, s.name);
+        await deleteSnapshots(primary);
         await primary.client.deleteVolume(VOLUME);
         await primary.client.createVolume(VOLUME, sizeBytes);
         await primary.client.fence(VOLUME);
@@ -369,8 +374,7 @@ async function main(): Promise<void> {
       // snapshot would share this failback's overlays, and a write into a shared overlay
       // copies its whole block.
       t0 = process.hrtime.bigint();
-      for (const s of await primary.client.listSnapshots(VOLUME))
-        await primary.client.deleteSnapshot(VOLUME, s.name);
+      await deleteSnapshots(primary);
       await (primary.node.storage as NodeStorage).whenFolded();
       const foldSeconds = seconds(t0);
       const sample: Sample = {
