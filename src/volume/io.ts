@@ -644,8 +644,9 @@ export class VolumeIo {
    *
    * The ranges are marked PREMARK_SLICE at a time, with a turn of the event loop between
    * slices: a failback's 20,000 scattered blocks take some 50 ms of this thread, which
-   * hosts' requests (and the failback's own connection) would otherwise wait out. A
-   * freeze between two slices is harmless: a block whose mark it moved away is marked
+   * hosts' requests (and the failback's own connection) would otherwise wait out. Each
+   * slice is logged as one BitmapMarkList record (80 of them, not 20,000 BitmapMarks).
+   * A freeze between two slices is harmless: a block whose mark it moved away is marked
    * again by its write, as without a premark.
    */
   async premark(v: Volume, ranges: { offset: number; length: number }[]): Promise<number> {
@@ -656,22 +657,29 @@ export class VolumeIo {
     let active = activeOf();
     if (active.length === 0) return 0;
     const sizeBlocks = Math.ceil(v.sizeBytes / bs);
-    for (let i = 0; i < ranges.length; i++) {
-      if (i > 0 && i % PREMARK_SLICE === 0) {
+    for (let from = 0; from < ranges.length; from += PREMARK_SLICE) {
+      if (from > 0) {
         await new Promise((resolve) => setImmediate(resolve));
         if (v.deleted) throw new ReboundError('NOT_FOUND', `volume ${v.name} was deleted`);
         active = activeOf(); // bitmaps created or deleted meanwhile
       }
       if (active.length === 0) continue;
-      const r = ranges[i];
-      if (r.length <= 0) continue;
-      const first = Math.floor(r.offset / bs);
-      const end = Math.min(Math.ceil((r.offset + r.length) / bs), sizeBlocks);
-      if (end <= first) continue;
-      for (let b = first; b < end; b++) if (active.some((bm) => !bm.set.has(b))) marked++;
-      let fresh = false;
-      for (const bm of active) if (markRange(bm, first, end - first, r.offset, r.length)) fresh = true;
-      if (fresh) v.rt.lastMarkSeq = log.append(rec.bitmapMark(v.number, first, end - first));
+      // The slice's fresh marks, logged as one record before the next turn (so that a
+      // freeze in between is replayed after them, as it happened).
+      const fresh: number[] = [];
+      for (let i = from; i < Math.min(from + PREMARK_SLICE, ranges.length); i++) {
+        const r = ranges[i];
+        if (r.length <= 0) continue;
+        const first = Math.floor(r.offset / bs);
+        const end = Math.min(Math.ceil((r.offset + r.length) / bs), sizeBlocks);
+        if (end <= first) continue;
+        for (let b = first; b < end; b++) if (active.some((bm) => !bm.set.has(b))) marked++;
+        let isFresh = false;
+        for (const bm of active) if (markRange(bm, first, end - first, r.offset, r.length)) isFresh = true;
+        if (isFresh) fresh.push(first, end - first);
+      }
+      if (fresh.length > 0)
+        v.rt.lastMarkSeq = log.append(rec.bitmapMarkList(v.number, Uint32Array.from(fresh)));
     }
     if (v.rt.lastMarkSeq > log.durableSeq) await log.commit(v.rt.lastMarkSeq);
     return marked;

@@ -22,6 +22,7 @@ export const RecordType = {
   Counters: 15,
   MapRuns: 16,
   MapOverlays: 17,
+  BitmapMarkList: 18,
 } as const;
 
 export const rec = {
@@ -97,6 +98,16 @@ export const rec = {
   },
   bitmapMark(volume: number, start: number, count: number): Buffer {
     return frameRecord(RecordType.BitmapMark, new ByteWriter(12).u32(volume).u32(start).u32(count).finish());
+  },
+  /**
+   * Many BitmapMarks of one volume in one record: [first block, block count] pairs. A
+   * failback's premark of 20,000 scattered blocks is then some 80 records, not 20,000
+   * (each a framed, checksummed buffer of its own).
+   */
+  bitmapMarkList(volume: number, pairs: Uint32Array): Buffer {
+    const w = new ByteWriter(8 + pairs.length * 4).u32(volume).u32(pairs.length / 2);
+    for (let i = 0; i < pairs.length; i++) w.u32(pairs[i]);
+    return frameRecord(RecordType.BitmapMarkList, w.finish());
   },
   bitmapFreeze(src: number, into: number, intoName: string, createdAt: string): Buffer {
     const w = new ByteWriter().u32(src).u32(into).str(intoName).str(createdAt);

@@ -278,16 +278,13 @@ export class State {
       }
       case RecordType.BitmapMark: {
         const v = this.volume(r.u32());
-        const start = r.u32();
-        const count = r.u32();
-        for (const b of v.bitmaps.values()) {
-          if (!b.active) continue;
-          const end = Math.min(start + count, b.set.sizeBlocks);
-          if (end > start) {
-            b.set.addRange(start, end - start);
-            b.grains.markWhole(start, end - start);
-          }
-        }
+        markActive(v, r.u32(), r.u32());
+        return;
+      }
+      case RecordType.BitmapMarkList: {
+        const v = this.volume(r.u32());
+        const n = r.u32();
+        for (let i = 0; i < n; i++) markActive(v, r.u32(), r.u32());
         return;
       }
       case RecordType.BitmapFreeze: {
@@ -424,5 +421,17 @@ export class State {
       }
     }
     return out;
+  }
+}
+
+/** BitmapMark's replay: blocks [start, start + count) set in every active bitmap of `v`, whole. */
+function markActive(v: Volume, start: number, count: number): void {
+  for (const b of v.bitmaps.values()) {
+    if (!b.active) continue;
+    const end = Math.min(start + count, b.set.sizeBlocks);
+    if (end > start) {
+      b.set.addRange(start, end - start);
+      b.grains.markWhole(start, end - start);
+    }
   }
 }

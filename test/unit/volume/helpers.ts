@@ -1,5 +1,5 @@
 /** Temp-dir storages for the volume tests. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeStorage, type StorageInitOptions, type StorageOpenOptions } from '../../../src/volume/index.js';
@@ -11,6 +11,8 @@ export interface TempStorage {
   dir: string;
   storage: NodeStorage;
   reopen(options?: StorageOpenOptions): Promise<NodeStorage>;
+  /** Open the pool as a crash leaves it (no clean close, so no checkpoint): replayed from the log. */
+  reopenFromLog(): Promise<NodeStorage>;
   cleanup(): Promise<void>;
 }
 
@@ -25,6 +27,17 @@ export async function tempStorage(
     async reopen(o?: StorageOpenOptions) {
       await t.storage.close();
       t.storage = await NodeStorage.open(dir, o ?? open);
+      return t.storage;
+    },
+    async reopenFromLog() {
+      // Copy the pool directory as it is now, close (which writes a checkpoint), put the copy back.
+      const copy = `${dir}-crash`;
+      await cp(dir, copy, { recursive: true });
+      await t.storage.close();
+      await rm(dir, { recursive: true, force: true });
+      await cp(copy, dir, { recursive: true });
+      await rm(copy, { recursive: true, force: true });
+      t.storage = await NodeStorage.open(dir, open);
       return t.storage;
     },
     async cleanup() {

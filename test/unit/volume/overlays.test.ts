@@ -7,9 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cp, rm } from 'node:fs/promises';
 import { afterEach, describe, it } from 'node:test';
-import { NodeStorage } from '../../../src/volume/index.js';
 import { BS, MiB, pattern, type TempStorage, tempStorage } from './helpers.js';
 
 const G = 4096;
@@ -215,14 +213,7 @@ describe('copy-on-write at the grain (overlays)', () => {
       }
       await dev.flush();
       if (how === 'the log (no checkpoint)') {
-        // Copy the pool directory as it is now (flushed, not closed): what a crash leaves.
-        const copy = `${t.dir}-crash`;
-        await cp(t.dir, copy, { recursive: true });
-        await t.storage.close();
-        await rm(t.dir, { recursive: true, force: true });
-        await cp(copy, t.dir, { recursive: true });
-        await rm(copy, { recursive: true, force: true });
-        t.storage = await NodeStorage.open(t.dir);
+        await t.reopenFromLog(); // flushed, not closed: what a crash leaves
       } else {
         await t.reopen();
       }
