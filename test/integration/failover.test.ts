@@ -120,6 +120,11 @@ describe('failover to a secondary site built by the local provider', () => {
     assert.equal(dr.changedBytes, 64 * 1024);
     assert.equal(dr.secondarySite, 'dr');
     assert.ok(dr.rpoSeconds !== null && dr.rpoSeconds >= 0);
+    assert.match(
+      await runCli({ url: m.apiUrl, token: m.bootstrap!.token }, 'dr', 'status'),
+      new RegExp(`app: consistency assurance at failover: .*kept in snapshot before-failback-${job.id}`),
+      'dr status says where the drift is kept',
+    );
 
     // The name is now held by two nodes: the unique ID names the primary volume.
     await assert.rejects(admin.failover({ site: 'dr', store: 'local', volumes: ['app'] }), /several nodes/);

@@ -203,6 +203,12 @@ export function drCommands(program: Command): void {
             'nbd',
           ],
         );
+        // What consistency assurance did at failover (S301-S303), or why it is owed: where
+        // the primary's writes after its last backup are kept, which a table cell cannot hold.
+        for (const d of list.filter((x) => x.consistencyDetail))
+          console.log(
+            `\n${d.volume}: consistency assurance ${d.consistency === 'owed' ? 'owed' : 'at failover'}: ${d.consistencyDetail}`,
+          );
         // A secondary that does not answer leaves its columns unknown: say why, and the way back.
         for (const d of list.filter((x) => x.secondaryProblem))
           console.log(
