@@ -24,7 +24,8 @@
  * Aims (the issue):
  * bytes moved <= 1.05x the changed bytes, time <= 3% of the full copy's. Every failback is
  * checked: the primary volume's sha256 must equal the secondary's before the failback.
- * The machine's load average is printed: other work changes the times, not the bytes.
+ * The machine's load average is printed, and how long memory and I/O stalls held every task
+ * during each failback (Linux PSI): other work changes the times, not the bytes.
  *
  * Each failback verifies as a user's would by default: a delta compares its changed blocks,
  * the full copy every block; `--verify full` makes every method compare every block.
@@ -41,6 +42,7 @@
 import '../src/v8-tuning.js';
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -211,6 +213,26 @@ function load(): string {
     .join(' ');
 }
 
+/**
+ * Linux's pressure stall information (PSI): the share of the last 10 s in which every
+ * task waited for memory, and for I/O. On the VM this bench was written on, page cache
+ * reclaim stalled everything for 50-90% of some runs' failbacks, and those were the slow
+ * ones: a figure that says the machine, not the code, moved a time.
+ */
+function stalls(): string {
+  const full = (what: string) => {
+    try {
+      return /full avg10=([\d.]+)/.exec(readFileSync(`/proc/pressure/${what}`, 'utf8'))?.[1];
+    } catch {
+      return undefined; // no PSI here (not Linux, or a kernel without it)
+    }
+  };
+  const memory = full('memory');
+  return memory === undefined
+    ? ''
+    : `; all tasks stalled on memory ${memory}%, on I/O ${full('io')}% of the last 10 s`;
+}
+
 /** Wait for a job and fail loudly unless it succeeded. */
 async function finished(admin: ManagerClient, job: JobView): Promise<JobView> {
   const end = await admin.waitJob(job.id, { intervalMs: 100, timeoutMs: JOB_TIMEOUT_MS });
@@ -362,6 +384,7 @@ async function main(): Promise<void> {
       );
       const result = fb.result as { bytesMoved: number; delta: boolean };
       const params = fb.params as { changedBlocks: number; blockSizeBytes: number; changedBytes?: number };
+      const stalled = stalls(); // over the failback, before the hash and the fold below
       const got = await hashDevice(primary.node.storage.device(VOLUME));
       if (got !== sha256)
         throw new Error(`${method.name}: the primary (${got}) differs from the secondary (${sha256})`);
@@ -398,7 +421,7 @@ async function main(): Promise<void> {
       console.log(
         `${method.name}: failback in ${sample.jobSeconds.toFixed(1)} s (copy ${sample.copySeconds.toFixed(1)} s), ` +
           `${fmtBytes(sample.bytesMoved)} moved for ${sample.changedBlocks} changed blocks; primary = secondary (${sha256.slice(0, 12)}); ` +
-          `the kept snapshot deleted, its overlays folded in ${foldSeconds.toFixed(1)} s; load ${load()}`,
+          `the kept snapshot deleted, its overlays folded in ${foldSeconds.toFixed(1)} s; load ${load()}${stalled}`,
       );
       console.log(
         `  steps (s): ${Object.entries(sample.steps)
