@@ -215,9 +215,10 @@ function load(): string {
 
 /**
  * Linux's pressure stall information (PSI): the share of the last 10 s in which every
- * task waited for memory, and for I/O. On the VM this bench was written on, page cache
- * reclaim stalled everything for 50-90% of some runs' failbacks, and those were the slow
- * ones: a figure that says the machine, not the code, moved a time.
+ * task waited for memory, and for I/O: whether the machine, not the code, held a run
+ * back. In one run on the VM this bench was written on, memory stalls held every task
+ * for 50-88% of 10 s windows (page cache reclaim), and its failovers, folds and
+ * failbacks were the slowest of that day; in the next, 1-6% through the failbacks.
  */
 function stalls(): string {
   const full = (what: string) => {
