@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -273,13 +273,17 @@ describe('CodecPool', () => {
       script,
       "import { parentPort } from 'node:worker_threads';\nparentPort.on('message', () => { throw new Error('boom'); });\n",
     );
-    const pool = make(1, pathToFileURL(script));
-    const data = text(BS);
-    const jobs = [0, 1, 2].map((i) =>
-      pool.encode(data, { blockSizeBytes: BS, firstBlock: i, compression: 'brotli', uniqueId: UID }),
-    );
-    await Promise.all(jobs.map((j) => assert.rejects(j, { code: 'INTERNAL' })));
-    assert.ok(pool.crashes >= 1);
+    try {
+      const pool = make(1, pathToFileURL(script));
+      const data = text(BS);
+      const jobs = [0, 1, 2].map((i) =>
+        pool.encode(data, { blockSizeBytes: BS, firstBlock: i, compression: 'brotli', uniqueId: UID }),
+      );
+      await Promise.all(jobs.map((j) => assert.rejects(j, { code: 'INTERNAL' })));
+      assert.ok(pool.crashes >= 1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses jobs once closed', async () => {
