@@ -7,7 +7,7 @@ import { isReboundError } from '../../../src/errors.js';
 import { FILE_HEADER_BYTES, parseRecords } from '../../../src/pool/metalog.js';
 import { NodeStorage } from '../../../src/volume/index.js';
 import { RecordType } from '../../../src/volume/records.js';
-import { BS, MiB, pattern, tempStorage } from './helpers.js';
+import { BS, MiB, pattern, type TempStorage, tempStorage } from './helpers.js';
 
 const code = (c: string) => (e: unknown) => isReboundError(e) && e.code === c;
 
@@ -515,14 +515,26 @@ describe('premark', () => {
 });
 
 describe('premark of many ranges', () => {
-  it('lets the event loop turn between slices of ranges, and marks every range durably', async () => {
+  /** A volume with active bitmap `a`, and 3,000 scattered 4 KiB ranges to premark: a failback's changed set, in several slices. */
+  async function withScattered(
+    test: (t: TempStorage, ranges: { offset: number; length: number }[]) => Promise<void>,
+  ): Promise<void> {
     const t = await tempStorage();
     try {
+      await t.storage.createVolume('v', 8192 * BS);
+      await t.storage.createBitmap('v', 'a');
+      await test(
+        t,
+        Array.from({ length: 3000 }, (_, i) => ({ offset: i * 2 * BS, length: 4096 })),
+      );
+    } finally {
+      await t.cleanup();
+    }
+  }
+
+  it('lets the event loop turn between slices of ranges, and marks every range durably', () =>
+    withScattered(async (t, ranges) => {
       const s = t.storage;
-      await s.createVolume('v', 8192 * BS);
-      await s.createBitmap('v', 'a');
-      // 3,000 scattered blocks: a changed set of a failback, in several slices.
-      const ranges = Array.from({ length: 3000 }, (_, i) => ({ offset: i * 2 * BS, length: 4096 }));
       const premark = s.premarkBitmaps('v', ranges);
       let seenMidway = -1;
       setImmediate(() => {
@@ -533,18 +545,11 @@ describe('premark of many ranges', () => {
       const s2 = await t.reopenFromLog(); // as a crash leaves the pool: the marks replayed
       assert.equal(s2.getBitmap('v', 'a').count(), 3000);
       assert.ok(s2.getBitmap('v', 'a').has(2 * 2999));
-    } finally {
-      await t.cleanup();
-    }
-  });
+    }));
 
-  it('replays a freeze between two slices where it came: the bitmaps reopen as they were', async () => {
-    const t = await tempStorage();
-    try {
+  it('replays a freeze between two slices where it came: the bitmaps reopen as they were', () =>
+    withScattered(async (t, ranges) => {
       const s = t.storage;
-      await s.createVolume('v', 8192 * BS);
-      await s.createBitmap('v', 'a');
-      const ranges = Array.from({ length: 3000 }, (_, i) => ({ offset: i * 2 * BS, length: 4096 }));
       const premark = s.premarkBitmaps('v', ranges);
       let frozen: Promise<unknown> | undefined;
       setImmediate(() => {
@@ -557,10 +562,7 @@ describe('premark of many ranges', () => {
       const s2 = await t.reopenFromLog(); // the marks replayed, not read from a checkpoint
       assert.deepEqual([...s2.getBitmap('v', 'a').runs()], before.a, 'a: the marks after the freeze');
       assert.deepEqual([...s2.getBitmap('v', 'f').runs()], before.f, 'f: the marks before it');
-    } finally {
-      await t.cleanup();
-    }
-  });
+    }));
 });
 
 describe('fence', () => {
