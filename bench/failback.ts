@@ -43,7 +43,7 @@ import '../src/v8-tuning.js';
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -401,6 +401,9 @@ async function main(): Promise<void> {
       await deleteSnapshots(primary);
       await (primary.node.storage as NodeStorage).whenFolded();
       const foldSeconds = seconds(t0);
+      // What the primary's sparse drive file holds on the disk (pool/allocator.ts: freed
+      // blocks go out again before holes, so it grows only with what the pool needs).
+      const driveBytes = (await stat(join(primary.dataDir, 'drive0.img'))).blocks * 512;
       const sample: Sample = {
         method: method.name,
         changedBlocks: params.changedBlocks,
@@ -422,7 +425,8 @@ async function main(): Promise<void> {
       console.log(
         `${method.name}: failback in ${sample.jobSeconds.toFixed(1)} s (copy ${sample.copySeconds.toFixed(1)} s), ` +
           `${fmtBytes(sample.bytesMoved)} moved for ${sample.changedBlocks} changed blocks; primary = secondary (${sha256.slice(0, 12)}); ` +
-          `the kept snapshot deleted, its overlays folded in ${foldSeconds.toFixed(1)} s; load ${load()}${stalled}`,
+          `the kept snapshot deleted, its overlays folded in ${foldSeconds.toFixed(1)} s; ` +
+          `the primary's drive file holds ${fmtBytes(driveBytes)}; load ${load()}${stalled}`,
       );
       console.log(
         `  steps (s): ${Object.entries(sample.steps)

@@ -14,6 +14,16 @@
  *   free --alloc--> reserved --map--> mapped (refs >= 1) --unmap to 0--> quarantined
  *     ^                |  (write failed)                                    |
  *     +----------------+-------------------- free durable, old I/O done ----+
+ *
+ * Which free block a write gets: one below `top` (the highest block ever handed out or
+ * mapped) before any above it. A drive is a sparse file, and every block above `top` is
+ * still a hole in it: a write there makes the file system allocate (an extent for each
+ * 4 KiB grain of a failback's scattered copy-on-write writes, then metadata to flush),
+ * where a freed block below `top` is overwritten in extents the file already has. So the
+ * drive file stays the size the pool has needed rather than growing to its full size as
+ * a cursor walks it. Below `top` the search is next-fit from a cursor, skipping groups of
+ * blocks with none free; above it blocks go out in order, so blocks allocated together
+ * are adjacent (one I/O for a run of them, drives.ts).
  */
 import { ReboundError } from '../errors.js';
 
@@ -25,10 +35,18 @@ interface Quarantined {
   epoch: number;
 }
 
+/** Blocks per group of the free counts that let the search skip full stretches. */
+const GROUP = 1024;
+
 export class Allocator {
   private readonly refs: Uint32Array;
   private readonly reserved: Uint8Array;
   private freeCount: number;
+  /** Free blocks per GROUP blocks (group g holds blocks g*GROUP .. g*GROUP+GROUP-1). */
+  private readonly groupFree: Uint32Array;
+  /** The highest block ever handed out or mapped: every block above it is free, and a hole. */
+  private top = 0;
+  /** Where the next-fit search below `top` goes on (1..top). */
   private cursor = 1;
   private quarantine: Quarantined[] = [];
   private ioEpoch = 1;
@@ -39,6 +57,10 @@ export class Allocator {
     this.refs = new Uint32Array(totalBlocks + 1);
     this.reserved = new Uint8Array(totalBlocks + 1);
     this.freeCount = totalBlocks;
+    this.groupFree = new Uint32Array(Math.floor(totalBlocks / GROUP) + 1).fill(GROUP);
+    this.groupFree[0] = GROUP - 1; // block 0 does not exist
+    const last = Math.floor(totalBlocks / GROUP);
+    this.groupFree[last] -= GROUP - 1 - (totalBlocks % GROUP);
   }
 
   get freeBlocks(): number {
@@ -76,7 +98,8 @@ export class Allocator {
         `mapping points at pool block ${pbn} outside 1..${this.totalBlocks}`,
       );
     }
-    if (this.refs[pbn]++ === 0 && !this.reserved[pbn]) this.freeCount--;
+    if (this.refs[pbn]++ === 0 && !this.reserved[pbn]) this.taken(pbn);
+    if (pbn > this.top) this.top = pbn;
   }
 
   /** Reserve a free block for a write; throws POOL_NO_SPACE when there is none. */
@@ -84,23 +107,51 @@ export class Allocator {
     if (this.freeCount === 0) {
       throw new ReboundError('POOL_NO_SPACE', `pool full: all ${this.totalBlocks} blocks in use`);
     }
-    const n = this.totalBlocks;
-    let p = this.cursor;
-    for (let i = 0; i < n; i++, p = p === n ? 1 : p + 1) {
-      if (this.refs[p] === 0 && this.reserved[p] === 0) {
-        this.reserved[p] = 1;
-        this.freeCount--;
-        this.cursor = p === n ? 1 : p + 1;
+    // Every block above `top` is free, so the free ones below it are the rest.
+    const p = this.freeCount > this.totalBlocks - this.top ? this.nextFreeBelowTop() : ++this.top;
+    this.reserved[p] = 1;
+    this.taken(p);
+    return p;
+  }
+
+  /** Next-fit among blocks 1..top, of which at least one is free. */
+  private nextFreeBelowTop(): number {
+    const top = this.top;
+    let p = this.cursor > top ? 1 : this.cursor;
+    // Two passes over 1..top at most: from the cursor to the top, then from 1.
+    for (let wrapped = 0; wrapped < 2; ) {
+      if (this.groupFree[Math.floor(p / GROUP)] === 0) {
+        p = (Math.floor(p / GROUP) + 1) * GROUP; // the next group's first block
+      } else if (this.refs[p] === 0 && this.reserved[p] === 0) {
+        this.cursor = p + 1;
         return p;
+      } else {
+        p++;
+      }
+      if (p > top) {
+        p = 1;
+        wrapped++;
       }
     }
-    throw new Error(`allocator: free count ${this.freeCount} but no free block found`);
+    throw new Error(`allocator: free count ${this.freeCount} but no free block up to ${top}`);
+  }
+
+  /** Block `pbn` stops being free. */
+  private taken(pbn: number): void {
+    this.freeCount--;
+    this.groupFree[Math.floor(pbn / GROUP)]--;
+  }
+
+  /** Block `pbn` is free again. */
+  private freed(pbn: number): void {
+    this.freeCount++;
+    this.groupFree[Math.floor(pbn / GROUP)]++;
   }
 
   /** A reserved block was not used (the write failed): give it back at once, it was never mapped. */
   unreserve(pbn: number): void {
     this.reserved[pbn] = 0;
-    if (this.refs[pbn] === 0) this.freeCount++;
+    if (this.refs[pbn] === 0) this.freed(pbn);
   }
 
   /** A reserved block is now in a mapping table. */
@@ -148,7 +199,7 @@ export class Allocator {
     for (const q of this.quarantine) {
       if (q.seq <= durableSeq && q.epoch < oldest) {
         this.reserved[q.pbn] = 0;
-        if (this.refs[q.pbn] === 0) this.freeCount++;
+        if (this.refs[q.pbn] === 0) this.freed(q.pbn);
         released++;
       } else {
         keep.push(q);

@@ -189,9 +189,9 @@ export class Drives {
   // CPU per 4 KiB request (bench/run.ts).
   //
   // Writes are gathered for the rest of the event-loop turn and written with one pwritev
-  // per run of adjacent ones: blocks allocated together (a failback's copy-on-write
-  // writes arrive many at once and get consecutive blocks) then cost one thread-pool
-  // round trip instead of one each. The small runs of a turn that has several (4 KiB
+  // per run of adjacent ones: blocks allocated together (a restore's, a volume's first
+  // fill: consecutive new blocks, allocator.ts) then cost one thread-pool round trip
+  // instead of one each. The small runs of a turn that has several (4 KiB
   // writes into blocks of their own: a failback's copy into a 64 KiB-block pool, whose
   // writes land at their grain in new blocks) go to a write worker in one message
   // (write-worker.ts). Each write still resolves only once its bytes are written. Writes

@@ -1,6 +1,6 @@
 /** NodeStorage: thin allocation, space accounting, snapshots, bitmaps, fence, persistence. */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isReboundError } from '../../../src/errors.js';
@@ -145,6 +145,29 @@ describe('space', () => {
       assert.equal(s.pool().usedBytes, 3 * BS);
       await b.write(7 * BS, Buffer.alloc(BS, 0x77));
       assert.deepEqual(await b.read(7 * BS, BS), Buffer.alloc(BS, 0x77));
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('reuses freed blocks before growing the drive file into its holes', async () => {
+    const t = await tempStorage({ drives: [{ sizeBytes: 64 * MiB }] });
+    try {
+      const s = t.storage;
+      const drive = join(t.dir, 'drives/drive0.img');
+      const allocated = async () => (await stat(drive)).blocks * 512;
+      await s.createVolume('a', 4 * MiB);
+      await s.device('a').write(0, pattern(4 * MiB, 1));
+      await s.device('a').flush();
+      const afterA = await allocated();
+      assert.ok(afterA >= 4 * MiB, `the drive holds a's 4 MiB (${afterA} bytes allocated)`);
+      await s.deleteVolume('a');
+      // b's blocks are a's old ones, already allocated in the file: it does not grow.
+      await s.createVolume('b', 4 * MiB);
+      await s.device('b').write(0, pattern(4 * MiB, 2));
+      await s.device('b').flush();
+      assert.equal(await allocated(), afterA);
+      assert.deepEqual(await s.device('b').read(0, 4 * MiB), pattern(4 * MiB, 2));
     } finally {
       await t.cleanup();
     }
