@@ -25,6 +25,8 @@ export const PoolInfo = Type.Object({
   capacityBytes: Type.Integer(),
   usedBytes: Type.Integer(),
   freeBytes: Type.Integer(),
+  /** What the drive files take on their file systems (sparse: the blocks written). */
+  diskBytes: Type.Integer(),
   drives: Type.Array(Type.Object({ path: Type.String(), sizeBytes: Type.Integer() })),
 });
 

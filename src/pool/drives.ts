@@ -6,7 +6,7 @@
  *   pool block:  1 .. n0        n0+1 .. n0+n1     ...
  *   drive:       drive0.img     drive1.img
  */
-import { constants, read as readCb, write as writeCb, writev as writevCb } from 'node:fs';
+import { constants, fstatSync, read as readCb, write as writeCb, writev as writevCb } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
@@ -147,6 +147,16 @@ export class Drives {
 
   get specs(): DriveSpec[] {
     return this.list.map((d) => ({ path: d.specPath, sizeBytes: d.sizeBytes }));
+  }
+
+  /**
+   * What the drive files take on their file systems: a sparse file holds only the blocks
+   * the pool has written (allocator.ts keeps that near the most the pool has held).
+   */
+  get diskBytes(): number {
+    let n = 0;
+    for (const d of this.list) n += fstatSync(d.fh.fd).blocks * 512;
+    return n;
   }
 
   /** Each drive's file descriptor, by drive index (for readers in worker threads). */

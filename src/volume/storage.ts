@@ -119,6 +119,7 @@ export class NodeStorage implements Storage {
       capacityBytes,
       usedBytes,
       freeBytes: capacityBytes - usedBytes,
+      diskBytes: p.drives.diskBytes,
       drives: p.drives.specs,
     };
   }

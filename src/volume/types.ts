@@ -16,6 +16,8 @@ export interface PoolInfo {
   capacityBytes: number;
   usedBytes: number;
   freeBytes: number;
+  /** What the (sparse) drive files take on disk. */
+  diskBytes: number;
   drives: { path: string; sizeBytes: number }[];
 }
 

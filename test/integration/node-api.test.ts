@@ -38,6 +38,10 @@ describe('node control API', () => {
     assert.match(id.serial, /^[0-9A-F]{8}$/);
     assert.equal(id.pool.blockSizeBytes, 65536);
     assert.equal(id.pool.capacityBytes, 8 * 2 ** 30);
+    assert.ok(
+      id.pool.diskBytes < id.pool.capacityBytes,
+      `a sparse drive: ${id.pool.diskBytes} bytes on disk`,
+    );
     const health = await fx.client.health();
     assert.equal(health.status, 'ok');
     assert.equal(health.serial, id.serial);

@@ -203,6 +203,7 @@ export function nodeCommands(program: Command): Command {
           'pool capacity': formatBytes(id.pool.capacityBytes),
           'pool used': formatBytes(id.pool.usedBytes),
           'pool free': formatBytes(id.pool.freeBytes),
+          'drives on disk': formatBytes(id.pool.diskBytes),
           volumes: health.volumes,
           'nbd connections': health.nbdConnections,
         }),

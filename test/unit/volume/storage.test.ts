@@ -155,7 +155,11 @@ describe('space', () => {
     try {
       const s = t.storage;
       const drive = join(t.dir, 'drives/drive0.img');
-      const allocated = async () => (await stat(drive)).blocks * 512;
+      const allocated = async () => {
+        const bytes = (await stat(drive)).blocks * 512;
+        assert.equal(s.pool().diskBytes, bytes, 'the pool reports what the file takes');
+        return bytes;
+      };
       await s.createVolume('a', 4 * MiB);
       await s.device('a').write(0, pattern(4 * MiB, 1));
       await s.device('a').flush();
