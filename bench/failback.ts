@@ -43,7 +43,7 @@ import '../src/v8-tuning.js';
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -403,7 +403,7 @@ async function main(): Promise<void> {
       const foldSeconds = seconds(t0);
       // What the primary's sparse drive file holds on the disk (pool/allocator.ts: freed
       // blocks go out again before holes, so it grows only with what the pool needs).
-      const driveBytes = (await stat(join(primary.dataDir, 'drive0.img'))).blocks * 512;
+      const driveBytes = primary.node.storage.pool().diskBytes;
       const sample: Sample = {
         method: method.name,
         changedBlocks: params.changedBlocks,

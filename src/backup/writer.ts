@@ -306,7 +306,7 @@ async function runBackup(
   const now = options.now ?? (() => new Date());
   const info = storage.getVolume(volumeName);
   const uniqueId = info.inheritedUniqueId ?? info.uniqueId;
-  const blockSizeBytes = storage.pool().blockSizeBytes;
+  const blockSizeBytes = storage.blockSizeBytes;
   const keys = options.encryptionKey ? deriveKeys(options.encryptionKey) : undefined;
   const compression = options.compression ?? DEFAULT_COMPRESSION;
 

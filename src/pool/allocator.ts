@@ -58,10 +58,10 @@ export class Allocator {
     this.refs = new Uint32Array(totalBlocks + 1);
     this.reserved = new Uint8Array(totalBlocks + 1);
     this.freeCount = totalBlocks;
-    this.groupFree = new Uint32Array(Math.floor(totalBlocks / GROUP) + 1).fill(GROUP);
-    this.groupFree[0] = GROUP - 1; // block 0 does not exist
     const last = Math.floor(totalBlocks / GROUP);
-    this.groupFree[last] -= GROUP - 1 - (totalBlocks % GROUP);
+    this.groupFree = new Uint32Array(last + 1).fill(GROUP);
+    this.groupFree[0] = GROUP - 1; // block 0 does not exist
+    this.groupFree[last] -= GROUP - 1 - (totalBlocks % GROUP); // the last group ends at totalBlocks
   }
 
   get freeBlocks(): number {

@@ -598,7 +598,7 @@ export class Pair {
    * a block: the pool's, asked of the pool so a view works once the volume is gone.
    */
   private unitBytes(): number {
-    return this.record.unitBytes ?? this.ctx.storage.pool().blockSizeBytes;
+    return this.record.unitBytes ?? this.ctx.storage.blockSizeBytes;
   }
 
   /**

@@ -99,6 +99,9 @@ export interface JournalSink {
 export interface Storage {
   /** The node's serial number, fixed at `rebound node init`. */
   readonly serial: string;
+  /** The pool's block size: the unit of allocation, bitmaps and backups. */
+  readonly blockSizeBytes: number;
+  /** Capacity, use and what the drives take on disk (a stat of each drive file). */
   pool(): PoolInfo;
 
   listVolumes(): VolumeInfo[];

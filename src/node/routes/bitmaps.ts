@@ -69,7 +69,7 @@ export async function bitmapRoutes(scope: FastifyInstance, ctx: NodeApiContext):
       const size = storage.getVolume(req.params.volume).sizeBytes;
       for (const r of ranges) r.length = Math.max(0, Math.min(r.length, size - r.offset));
       const marked = await storage.premarkBitmaps(req.params.volume, ranges);
-      return { marked, blockSizeBytes: storage.pool().blockSizeBytes };
+      return { marked, blockSizeBytes: storage.blockSizeBytes };
     },
   );
 
