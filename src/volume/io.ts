@@ -25,7 +25,7 @@
  * while an older read still uses it is not handed out again before that read ends.
  */
 import type { ByteRange, Extent, ZeroOptions } from '../block/device.js';
-import { fullMask, grainBytesOf, grainRuns } from '../block/grain-masks.js';
+import { fullMask, grainBytesOf, grainRuns, popcount32 } from '../block/grain-masks.js';
 import { ReboundError } from '../errors.js';
 import type { Pool } from '../pool/index.js';
 import { eachSource, type MappingTable, type Overlay } from './mapping.js';
@@ -448,11 +448,18 @@ export class VolumeIo {
 
   /**
    * Fold the overlays whose base no other table holds (its snapshot is gone) back into
-   * plain blocks: the base's grains are copied into the overlay's block and the base is
-   * let go, so an overlay does not keep two pool blocks for one for good. One block at a
-   * time, under its lock, as a write (a snapshot waits for it); stops early when `stop`
-   * says so. Returns the blocks folded. What a crash interrupts stays an overlay, which
-   * reads the same.
+   * plain blocks, so an overlay does not keep two pool blocks for one for good. The side
+   * with fewer grains is copied into the other, which becomes the plain block, and the
+   * emptied one is let go: a failback's overlay holds one grain of 16, so its 4 KiB go
+   * back into the base (the volume keeps the place it had on the drive) and the overlay's
+   * block, mostly a hole of the drive file, is freed. Copying the base's 60 KiB the other
+   * way moved 15 times the bytes, and the blocks freed were ones a backup or a host had
+   * read through the page cache; a 4 KiB write into those costs the kernel several times
+   * what one into a hole does (docs/profiling.md, "Folding into the base").
+   * The copy writes only grains the block's reads take from the other side, so nothing
+   * readable changes until the Map record. One block at a time, under its lock, as a
+   * write (a snapshot waits for it); stops early when `stop` says so. Returns the blocks
+   * folded. What a crash interrupts stays an overlay, which reads the same.
    */
   async foldOverlays(v: Volume, stop: () => boolean): Promise<number> {
     const alloc = this.pool.allocator;
@@ -473,13 +480,16 @@ export class VolumeIo {
           const o = v.table.overlay(lba);
           if (!o || alloc.refCount(pbn) !== 1 || alloc.refCount(o.base) !== 1) continue;
           const missing = (this.fullMask & ~o.mask) >>> 0;
+          // Into the base when the overlay holds fewer grains than it lacks.
+          const intoBase = popcount32(o.mask) < popcount32(missing);
+          const [from, to, moved] = intoBase ? [pbn, o.base, o.mask] : [o.base, pbn, missing];
           const runs: [number, number][] = [];
-          grainRuns(missing, (g0, g1) => runs.push([g0 * g, (g1 - g0) * g]));
+          grainRuns(moved, (g0, g1) => runs.push([g0 * g, (g1 - g0) * g]));
           const bufs = runs.map(([, n]) => Buffer.allocUnsafe(n));
-          await Promise.all(runs.map(([at, n], i) => drives.read(o.base, at, bufs[i], 0, n)));
-          await Promise.all(runs.map(([at], i) => drives.write(pbn, at, bufs[i])));
-          v.table.set(lba, pbn);
-          alloc.unref(o.base, this.pool.log.append(rec.map(v.objId, lba, pbn), true));
+          await Promise.all(runs.map(([at, n], i) => drives.read(from, at, bufs[i], 0, n)));
+          await Promise.all(runs.map(([at], i) => drives.write(to, at, bufs[i])));
+          v.table.set(lba, to);
+          alloc.unref(from, this.pool.log.append(rec.map(v.objId, lba, to), true));
           folded++;
         } finally {
           release();
