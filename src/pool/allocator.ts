@@ -18,7 +18,7 @@
  * Which free block a write gets: one below `top` (the highest block ever handed out or
  * mapped) before any above it. A drive is a sparse file, and every block above `top` is
  * still a hole in it. A cursor walking the whole pool handed out holes while the blocks
- * freed behind it (a fold's bases, a deleted volume's) waited for it to come round, so
+ * freed behind it (those a fold empties, a deleted volume's) waited for it to come round, so
  * the file grew towards its full size whatever the pool held: 1.18 GiB more for each 1%
  * failback of an 8 GiB volume in bench/failback.ts. Freed blocks first keep the file the
  * size the pool has needed, and a write into one overwrites extents the file already

@@ -157,8 +157,14 @@ describe('copy-on-write at the grain (overlays)', () => {
     await t.storage.hostDevice('w').write(BS + 10, w);
     const want = Buffer.alloc(4 * BS);
     w.copy(want, BS + 10);
-    assert.ok((await t.storage.device('w').read(0, 4 * BS)).equals(want), 'the new volume reads its own bytes');
-    assert.ok((await t.storage.device('v').read(0, SIZE)).equals(model.bytes), 'the folded volume is untouched');
+    assert.ok(
+      (await t.storage.device('w').read(0, 4 * BS)).equals(want),
+      'the new volume reads its own bytes',
+    );
+    assert.ok(
+      (await t.storage.device('v').read(0, SIZE)).equals(model.bytes),
+      'the folded volume is untouched',
+    );
   });
 
   it('unaligned and spanning writes fill their edge grains from where the grain is', async () => {
