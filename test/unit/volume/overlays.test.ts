@@ -115,8 +115,8 @@ describe('copy-on-write at the grain (overlays)', () => {
     assert.equal(t.storage.foldStats.folded, 4, 'four overlays folded');
     assert.equal(t.storage.foldStats.lastError, null);
     // Blocks 3, 5 and 7: their 1, 1 and 2 grains go back into the base. Block 9: the
-    // base's 4 other grains go into the overlay's block. Whole-side copies would be 180
-    // KiB for the first three.
+    // base's 4 other grains go into the overlay's block. Copying the base's side always,
+    // as the fold once did, wrote 44 grains for the first three.
     assert.equal(
       t.storage.rawPool.drives.stats.writtenBytes - written,
       (1 + 1 + 2 + 4) * G,
@@ -141,20 +141,29 @@ describe('copy-on-write at the grain (overlays)', () => {
     assert.equal(t.storage.foldStats.folded, 0, 'nothing left to fold at open');
   });
 
-  it('a block freed by a fold is reused and reads as its new owner wrote it', async () => {
+  it("a fold frees the overlay's block, which a new volume then takes and reads as it wrote it", async () => {
     const { model } = await setup();
-    const dev = t.storage.hostDevice('v');
+    const alloc = t.storage.rawPool.allocator;
+    const held = () => Array.from({ length: 64 }, (_, b) => b).filter((b) => alloc.refCount(b) > 0);
+    const volumeBlocks = held();
+    assert.equal(volumeBlocks.length, SIZE / BS);
     const d = pattern(G, 5);
-    await dev.write(2 * BS + 3 * G, d);
+    await t.storage.hostDevice('v').write(2 * BS + 3 * G, d);
     model.write(2 * BS + 3 * G, d);
+    const overlayBlock = held().filter((b) => !volumeBlocks.includes(b));
+    assert.equal(overlayBlock.length, 1, 'the write took one new block');
     await t.storage.deleteSnapshot('v', 's');
     await t.storage.whenFolded();
     assert.equal(t.storage.foldStats.folded, 1);
-    // The overlay's block is free again, and holds stale grain 3 and whatever else: a new
-    // volume's partial write there must read zeros around its bytes.
+    await t.storage.rawPool.flush(); // a freed block goes out again once its free is durable
+    assert.deepEqual(held(), volumeBlocks, "the volume is back on its own blocks, the overlay's freed");
+    const freed = overlayBlock;
+    // The overlay's block holds grain 3 of block 2 and nothing else: a new volume's partial
+    // write there must read zeros around its bytes.
     await t.storage.createVolume('w', 4 * BS);
     const w = pattern(100, 6);
     await t.storage.hostDevice('w').write(BS + 10, w);
+    assert.equal(alloc.refCount(freed[0]), 1, "the new volume's block is the one the fold freed");
     const want = Buffer.alloc(4 * BS);
     w.copy(want, BS + 10);
     assert.ok(
