@@ -104,6 +104,10 @@ export class NodeStorage implements Storage {
     return this.poolRef.blockSizeBytes;
   }
 
+  get freeBytes(): number {
+    return this.poolRef.capacityBytes - this.poolRef.usedBytes;
+  }
+
   /** The pool underneath (for diagnostics and tests). */
   get rawPool(): Pool {
     return this.poolRef;
@@ -111,14 +115,12 @@ export class NodeStorage implements Storage {
 
   pool(): PoolInfo {
     const p = this.poolRef;
-    const capacityBytes = p.capacityBytes;
-    const usedBytes = p.usedBytes;
     return {
       name: p.name,
       blockSizeBytes: p.blockSizeBytes,
-      capacityBytes,
-      usedBytes,
-      freeBytes: capacityBytes - usedBytes,
+      capacityBytes: p.capacityBytes,
+      usedBytes: p.usedBytes,
+      freeBytes: this.freeBytes,
       diskBytes: p.drives.diskBytes,
       drives: p.drives.specs,
     };

@@ -101,6 +101,8 @@ export interface Storage {
   readonly serial: string;
   /** The pool's block size: the unit of allocation, bitmaps and backups. */
   readonly blockSizeBytes: number;
+  /** Bytes of the pool not in use (what the health check needs, without pool()'s stats). */
+  readonly freeBytes: number;
   /** Capacity, use and what the drives take on disk (a stat of each drive file). */
   pool(): PoolInfo;
 

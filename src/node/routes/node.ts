@@ -4,15 +4,16 @@ import type { NodeApiContext } from '../api.js';
 import { Health, NodeIdentity } from '../api-schema.js';
 
 export async function nodeRoutes(app: FastifyInstance, ctx: NodeApiContext): Promise<void> {
+  // Polled by the manager: the free bytes alone, not pool(), which stats every drive file.
   app.get('/v1/health', { schema: { response: { 200: Health } } }, async () => {
-    const pool = ctx.storage.pool();
+    const freeBytes = ctx.storage.freeBytes;
     return {
-      status: pool.freeBytes > 0 ? ('ok' as const) : ('degraded' as const),
+      status: freeBytes > 0 ? ('ok' as const) : ('degraded' as const),
       serial: ctx.storage.serial,
       uptimeSeconds: (Date.now() - ctx.startedAt) / 1000,
       volumes: ctx.storage.listVolumes().length,
       nbdConnections: ctx.nbdConnections(),
-      poolFreeBytes: pool.freeBytes,
+      poolFreeBytes: freeBytes,
     };
   });
 

@@ -157,13 +157,12 @@ describe('copy-on-write at the grain (overlays)', () => {
     assert.equal(t.storage.foldStats.folded, 1);
     await t.storage.rawPool.flush(); // a freed block goes out again once its free is durable
     assert.deepEqual(held(), volumeBlocks, "the volume is back on its own blocks, the overlay's freed");
-    const freed = overlayBlock;
     // The overlay's block holds grain 3 of block 2 and nothing else: a new volume's partial
     // write there must read zeros around its bytes.
     await t.storage.createVolume('w', 4 * BS);
     const w = pattern(100, 6);
     await t.storage.hostDevice('w').write(BS + 10, w);
-    assert.equal(alloc.refCount(freed[0]), 1, "the new volume's block is the one the fold freed");
+    assert.equal(alloc.refCount(overlayBlock[0]), 1, "the new volume's block is the one the fold freed");
     const want = Buffer.alloc(4 * BS);
     w.copy(want, BS + 10);
     assert.ok(
