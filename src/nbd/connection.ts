@@ -29,6 +29,7 @@ import { decodeClientFlags, decodeOption, encodeGreeting } from './handshake-cod
 import type { NbdLogger } from './logger.js';
 import { KNOWN_CLIENT_FLAGS, Negotiator, release, type TlsMode } from './negotiator.js';
 import { NbdProtocolError } from './protocol-error.js';
+import type { ReplyBuffers } from './reply-buffers.js';
 import { TransmissionSession } from './transmission.js';
 import { decodeRequest } from './transmission-codec.js';
 
@@ -46,6 +47,8 @@ export interface ConnectionOptions {
   maxInFlight: number;
   /** Stop reading requests while this many reply bytes wait to be sent. */
   maxQueuedReplyBytes: number;
+  /** Where READ replies take their data buffers (the server's, shared by its connections). */
+  replyBuffers?: ReplyBuffers;
   onClose(conn: NbdConnection): void;
   /** Told when the connection enters transmission (its export and TLS identity known). */
   onTransmission?(info: NbdSessionInfo): void;
@@ -215,9 +218,10 @@ export class NbdConnection {
           negotiated.export,
           negotiated.structuredReplies,
           negotiated.contexts,
-          (buffers) => this.write(buffers),
+          (buffers, written) => this.write(buffers, written),
           this.opts.logger,
           this.log,
+          this.opts.replyBuffers,
         );
         clearTimeout(this.handshakeTimer);
         this.phase = 'transmission';
@@ -322,15 +326,22 @@ export class NbdConnection {
    * writev: the socket is corked at the first and uncorked once the turn's I/O callbacks
    * are done. Dropped once the socket is gone.
    */
-  private write(buffers: Buffer[]): void {
+  private write(buffers: Buffer[], written?: () => void): void {
     const s = this.stream;
-    if (this.phase === 'closed' || s.destroyed || !s.writable) return;
+    if (this.phase === 'closed' || s.destroyed || !s.writable) {
+      written?.();
+      return;
+    }
     if (!this.corked) {
       this.corked = true;
       s.cork();
       setImmediate(this.uncork);
     }
-    for (const b of buffers) s.write(b);
+    const last = buffers.length - 1;
+    for (let i = 0; i < last; i++) s.write(buffers[i]);
+    // Called once the socket is done with the bytes, written or failed.
+    if (written) s.write(buffers[last], () => written());
+    else s.write(buffers[last]);
   }
 
   private readonly uncork = (): void => {

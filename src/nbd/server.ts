@@ -18,6 +18,7 @@ import type tls from 'node:tls';
 import { NbdConnection, type NbdSessionInfo } from './connection.js';
 import type { ExportProvider } from './export.js';
 import { type NbdLogger, silentLogger } from './logger.js';
+import { ReplyBuffers } from './reply-buffers.js';
 import { loadTlsServerOptions, type NbdTlsOptions } from './tls.js';
 
 export interface NbdServerOptions {
@@ -39,6 +40,8 @@ export interface NbdServerOptions {
 export class NbdServer {
   private readonly server: net.Server;
   private readonly connections = new Set<NbdConnection>();
+  /** READ replies' data, used again once written (reply-buffers.ts). */
+  private readonly replyBuffers = new ReplyBuffers();
   private readonly logger: NbdLogger;
   private tlsOptions: tls.TlsOptions | undefined;
   /** Keys of the configured PSK file, then the ones added at run time. */
@@ -122,6 +125,7 @@ export class NbdServer {
       handshakeTimeoutMs: this.options.handshakeTimeoutMs ?? 30_000,
       maxInFlight: this.options.maxInFlight ?? 256,
       maxQueuedReplyBytes: this.options.maxQueuedReplyBytes ?? 64 * 1024 * 1024,
+      replyBuffers: this.replyBuffers,
       onClose: (c) => this.connections.delete(c),
       ...(this.options.onTransmission && { onTransmission: this.options.onTransmission }),
     });

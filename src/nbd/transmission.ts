@@ -41,6 +41,7 @@ import {
 import type { NbdExport } from './export.js';
 import type { NbdLogger } from './logger.js';
 import type { SelectedContext } from './meta-context.js';
+import type { ReplyBuffers } from './reply-buffers.js';
 import {
   type BlockStatusDescriptor,
   encodeBlockStatusChunk,
@@ -52,8 +53,12 @@ import {
 } from './transmission-codec.js';
 import { validateRequest } from './validate.js';
 
-/** Where finished replies go: the buffers of one reply, to be written back to back. */
-export type ReplySink = (buffers: Buffer[]) => void;
+/**
+ * Where finished replies go: the buffers of one reply, to be written back to back, and
+ * what to call once they are written (or dropped with the connection): the read's buffer
+ * may then be used again.
+ */
+export type ReplySink = (buffers: Buffer[], written?: () => void) => void;
 
 export class TransmissionSession {
   constructor(
@@ -63,6 +68,8 @@ export class TransmissionSession {
     private readonly send: ReplySink,
     private readonly logger: NbdLogger,
     private readonly logContext: Record<string, unknown> = {},
+    /** READ replies' data buffers, shared by the server's connections (reply-buffers.ts). */
+    private readonly buffers?: ReplyBuffers,
   ) {}
 
   /** Run one request (not DISC) and send its reply. Never rejects. */
@@ -145,7 +152,20 @@ export class TransmissionSession {
       this.send([this.structuredReplies ? encodeNoneChunk(req.cookie) : encodeSimpleReply(req.cookie, 0)]);
       return;
     }
-    const data = await this.ex.device.read(req.offset, req.length);
+    const device = this.ex.device;
+    if (this.buffers !== undefined && device.readInto !== undefined) {
+      const buffers = this.buffers;
+      const data = buffers.take(req.length);
+      try {
+        await device.readInto(req.offset, data);
+      } catch (err) {
+        buffers.give(data);
+        throw err;
+      }
+      this.send([this.readHeader(req, data.length), data], () => buffers.give(data));
+      return;
+    }
+    const data = await device.read(req.offset, req.length);
     if (data.length !== req.length) {
       // Sending a short buffer would desynchronise the stream: fail the request instead.
       throw new ReboundError(
@@ -153,10 +173,13 @@ export class TransmissionSession {
         `device returned ${data.length} bytes for a ${req.length}-byte read`,
       );
     }
-    const header = this.structuredReplies
-      ? encodeOffsetDataHeader(req.cookie, req.offset, data.length, NBD_REPLY_FLAG_DONE)
+    this.send([this.readHeader(req, data.length), data]);
+  }
+
+  private readHeader(req: NbdRequest, length: number): Buffer {
+    return this.structuredReplies
+      ? encodeOffsetDataHeader(req.cookie, req.offset, length, NBD_REPLY_FLAG_DONE)
       : encodeSimpleReply(req.cookie, 0);
-    this.send([header, data]);
   }
 
   private async blockStatus(req: NbdRequest): Promise<void> {

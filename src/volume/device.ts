@@ -62,6 +62,13 @@ export class VolumeDevice implements BlockDevice {
     });
   }
 
+  readInto(offset: number, out: Uint8Array): Promise<void> {
+    return this.run(async () => {
+      checkRange(this, offset, out.length);
+      return this.io.readInto(this.vol.table, offset, out);
+    });
+  }
+
   /**
    * BlockDevice.readDataRanges: the copy engine's batch of scattered chunks (a failback's
    * 4 KiB blocks) read by a read worker in one message. Holes read as zeros. With

@@ -48,6 +48,38 @@ describe('a node serving pool volumes to real NBD clients', () => {
     assert.ok(v.usedBytes > 0 && v.usedBytes <= 10 * 65536, `used ${v.usedBytes}`);
   });
 
+  it('reads one after another each get their own bytes: data, holes and overlays, in reused buffers', async () => {
+    // The server answers READs from buffers it uses again (nbd/reply-buffers.ts): a hole
+    // read into one that carried data must still read as zeros, and a block made of an
+    // overlay's grains and its base's must be whole.
+    await fx.client.createVolume('reuse', 8 * MiB);
+    const setup = await qemuIo(fx.uri('reuse'), [
+      `write -P 0xa1 0 ${MiB}`,
+      `write -P 0xb2 ${2 * MiB} ${MiB}`,
+    ]);
+    assert.equal(setup.code, 0, setup.stdout + setup.stderr);
+    await fx.client.createSnapshot('reuse', 's');
+    // Into blocks the snapshot shares: overlays of one 4 KiB grain each.
+    assert.equal((await qemuIo(fx.uri('reuse'), [`write -P 0xc3 ${2 * MiB + 8192} 4096`])).code, 0);
+    const reads: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (const len of [MiB, 70_656, 65_536, 4096]) {
+        reads.push(`read -P 0xa1 0 ${len}`, `read -P 0 ${MiB} ${len}`, `read -P 0 ${4 * MiB} ${len}`);
+      }
+      reads.push(
+        `read -P 0xb2 ${2 * MiB} 8192`,
+        `read -P 0xc3 ${2 * MiB + 8192} 4096`,
+        `read -P 0xb2 ${2 * MiB + 12_288} ${MiB - 12_288}`,
+        `read -P 0 ${3 * MiB} ${MiB}`,
+      );
+    }
+    const r = await qemuIo(fx.uri('reuse'), reads);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stdout, /Pattern verification failed/);
+    assert.equal((r.stdout.match(/^read /gm) ?? []).length, reads.length);
+    await fx.client.deleteSnapshot('reuse', 's');
+  });
+
   it('an unwritten volume maps as one hole; written ranges map as data', async () => {
     await fx.client.createVolume('thin', 32 * MiB);
     assert.deepEqual(
