@@ -36,6 +36,7 @@
  */
 import { ReboundError } from '../errors.js';
 import { Semaphore } from '../semaphore.js';
+import { BatchBuffers } from './batch-buffers.js';
 import type { BlockSet } from './block-set.js';
 import type { BlockDevice, ByteRange, Extent } from './device.js';
 import { flushAlong } from './flush-along.js';
@@ -331,6 +332,14 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     failure ??= err;
   });
 
+  // The batches' memory, used again (batch-buffers.ts): only where its flushes along the way
+  // say when a destination has let a batch's bytes go, and not when the source owns what it
+  // reads (`recycle`).
+  const buffers =
+    source.readDataRanges !== undefined && batchBytes > 0 && (options.flushEveryBytes ?? 0) > 0 && handOff
+      ? new BatchBuffers(batchBytes, flushes)
+      : undefined;
+
   /** Count a finished chunk and tell the caller. */
   const chunkDone = (c: Chunk) => {
     const bytes = Math.min(c.count * blockSize, limitBytes - c.start * blockSize);
@@ -398,7 +407,14 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
         at = last.offset + last.length;
       }
     }
-    const data = ranges.length > 0 ? await source.readDataRanges!(ranges, readOptions) : undefined;
+    let rangeBytes = 0;
+    for (const r of ranges) rangeBytes += r.length;
+    // Into the engine's own memory (batch-buffers.ts) when the batch fits one of its buffers.
+    const into = buffers !== undefined && rangeBytes <= buffers.bytes ? buffers.take() : undefined;
+    const data =
+      ranges.length > 0
+        ? await source.readDataRanges!(ranges, into ? { ...readOptions, into } : readOptions)
+        : undefined;
     const writes: Promise<void>[] = [];
     for (const e of zeroExtents) writes.push(zero(e.offset, e.length));
     let r = 0;
@@ -418,7 +434,8 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
     }
     // Every write settles before the buffer may be reused (recycle) or the batch fails.
     for (const s of await Promise.allSettled(writes)) if (s.status === 'rejected') throw s.reason;
-    if (data) recycle(data);
+    if (into) buffers!.written(into, data);
+    else if (data) recycle(data);
     for (const c of batch) chunkDone(c);
     report(false);
   };

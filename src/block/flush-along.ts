@@ -18,6 +18,10 @@ export const SCATTERED_FLUSH_BYTES = 16 * 1024 * 1024;
 export interface FlushAlong {
   /** Count bytes written (their writes have ended); may start a flush. */
   wrote(bytes: number): void;
+  /** Flushes started so far (one at a time, so each after the one before ended). */
+  readonly started: number;
+  /** Of those, the ones that succeeded: flush k (from 0) succeeded once this is above k. */
+  readonly succeeded: number;
   /** Resolves when no flush is under way (a failed one went to `onError`). */
   idle(): Promise<void>;
 }
@@ -30,13 +34,23 @@ export function flushAlong(
 ): FlushAlong {
   let since = 0;
   let flushing: Promise<void> | undefined;
+  let started = 0;
+  let succeeded = 0;
   return {
+    get started() {
+      return started;
+    },
+    get succeeded() {
+      return succeeded;
+    },
     wrote(bytes) {
       since += bytes;
       if (everyBytes <= 0 || since < everyBytes || flushing) return;
       since = 0;
+      started++;
       flushing = dest.flush().then(
         () => {
+          succeeded++;
           flushing = undefined;
         },
         (err) => {

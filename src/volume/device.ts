@@ -75,18 +75,18 @@ export class VolumeDevice implements BlockDevice {
    * keepHashes, the worker also hashes what it read, for the copy's verify (hash-memo.ts).
    */
   readDataRanges(ranges: readonly ByteRange[], options?: ReadDataOptions): Promise<Buffer> {
-    if (options?.keepHashes !== true) return this.readRanges(ranges);
+    if (options?.keepHashes !== true) return this.readRanges(ranges, options);
     return this.run(async () => {
       for (const r of ranges) checkRange(this, r.offset, r.length);
-      return this.io.readRangesKeepingHashes(this.vol, ranges);
+      return this.io.readRangesKeepingHashes(this.vol, ranges, this.vol.table, options.into);
     });
   }
 
   /** BlockDevice.readRanges: scattered ranges read by a read worker in one message. */
-  readRanges(ranges: readonly ByteRange[]): Promise<Buffer> {
+  readRanges(ranges: readonly ByteRange[], options?: ReadDataOptions): Promise<Buffer> {
     return this.run(async () => {
       for (const r of ranges) checkRange(this, r.offset, r.length);
-      return this.io.readRanges(this.vol.table, ranges);
+      return this.io.readRanges(this.vol.table, ranges, options?.into);
     });
   }
 

@@ -537,4 +537,74 @@ describe('copyBlocks', () => {
       /the disk went away/,
     );
   });
+  it('reads batches into memory of its own, and uses a buffer again only once a flush after its writes succeeded', async () => {
+    const blocks = 512;
+    const src = new MemoryDevice(blocks * BS, { blockSizeBytes: BS });
+    const dst = new MemoryDevice(blocks * BS, { blockSizeBytes: BS });
+    for (let b = 0; b < blocks; b++) await src.write(b * BS, fill(b));
+    const set = new BlockSet(blocks);
+    for (let b = 0; b < blocks; b += 2) set.add(b); // 256 scattered blocks: 32 batches of 8
+    // The source reads into the memory it is given (ReadDataOptions.into), as a volume does.
+    const given = new Set<ArrayBufferLike>();
+    let batches = 0;
+    const source: BlockDevice = {
+      ...ranged(src).dev,
+      async readDataRanges(ranges, options) {
+        batches++;
+        await new Promise((r) => setTimeout(r, 1));
+        const parts = await Promise.all(ranges.map((r) => src.read(r.offset, r.length)));
+        const into = options?.into;
+        if (!into) return Buffer.concat(parts);
+        given.add(into.buffer);
+        let at = 0;
+        for (const p of parts) at += p.copy(into, at);
+        return into.subarray(0, at);
+      },
+    };
+    // The destination keeps each write's buffer until a flush (as the NBD client does for
+    // replay), and checks at the flush that nobody changed one meanwhile.
+    let kept: { data: Buffer; was: Buffer }[] = [];
+    let changed = 0;
+    let flushes = 0;
+    const holding: BlockDevice = {
+      sizeBytes: dst.sizeBytes,
+      blockSizeBytes: BS,
+      readOnly: false,
+      async write(o, d) {
+        await new Promise((r) => setTimeout(r, Math.random() * 2));
+        kept.push({ data: d, was: Buffer.from(d) });
+        await dst.write(o, d);
+      },
+      writeZeroes: (o, l, opt) => dst.writeZeroes(o, l, opt),
+      trim: (o, l) => dst.trim(o, l),
+      read: (o, l) => dst.read(o, l),
+      blockStatus: (o, l) => dst.blockStatus(o, l),
+      async flush() {
+        flushes++;
+        const covered = kept;
+        kept = [];
+        await new Promise((r) => setTimeout(r, 3));
+        for (const k of covered) if (!k.data.equals(k.was)) changed++;
+      },
+    };
+    const options = {
+      source,
+      dest: holding,
+      blocks: set,
+      concurrency: 4,
+      maxBatchesInFlight: 2,
+      batchBytes: 8 * BS,
+    };
+    const r = await copyBlocks({ ...options, flushEveryBytes: 32 * BS });
+    assert.equal(r.blocksDone, 256);
+    for (let b = 0; b < blocks; b += 2) assert.ok((await dst.read(b * BS, BS)).equals(fill(b)), `block ${b}`);
+    assert.equal(changed, 0, 'no buffer was read into again before the flush after its writes');
+    assert.equal(batches, 32);
+    assert.ok(flushes >= 3, `${flushes} flushes`);
+    assert.ok(given.size >= 2 && given.size <= 12, `${given.size} buffers for 32 batches`);
+    // Without flushes along the way nothing says when the destination lets go: no `into`.
+    given.clear();
+    await copyBlocks(options);
+    assert.equal(given.size, 0);
+  });
 });
