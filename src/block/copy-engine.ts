@@ -32,7 +32,9 @@
  * all at once (the volume's drives gather the writes of one event-loop turn). A batch is
  * one unit for the byte budget, pacing and failure: a failed read writes nothing of the
  * batch. onDone still reports each chunk. A chunk of batchBytes or more goes alone, by
- * the one-chunk path above.
+ * the one-chunk path above. With flushes along the way (flushEveryBytes), a batch is read
+ * into memory of the engine's own, used again once a flush after its writes succeeded
+ * (batch-buffers.ts).
  */
 import { ReboundError } from '../errors.js';
 import { Semaphore } from '../semaphore.js';
