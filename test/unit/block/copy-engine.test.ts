@@ -76,6 +76,22 @@ function ranged(inner: BlockDevice, failAtBlock = -1) {
   return { dev, calls, reads };
 }
 
+/** A writable device passing everything to `inner`, but for the members `own` replaces. */
+function over(inner: BlockDevice, own: Partial<BlockDevice>): BlockDevice {
+  return {
+    sizeBytes: inner.sizeBytes,
+    blockSizeBytes: inner.blockSizeBytes,
+    readOnly: false,
+    write: (o, d) => inner.write(o, d),
+    writeZeroes: (o, l, opt) => inner.writeZeroes(o, l, opt),
+    trim: (o, l) => inner.trim(o, l),
+    read: (o, l) => inner.read(o, l),
+    blockStatus: (o, l) => inner.blockStatus(o, l),
+    flush: () => inner.flush(),
+    ...own,
+  };
+}
+
 describe('copyBlocks', () => {
   it('copies exactly the blocks of the set, merging adjacent ones into larger I/Os', async () => {
     const src = new MemoryDevice(64 * BS, { blockSizeBytes: BS });
@@ -502,15 +518,7 @@ describe('copyBlocks', () => {
     let flushing = 0;
     let mostFlushing = 0;
     let failFlush = false;
-    const flushed: BlockDevice = {
-      sizeBytes: dst.sizeBytes,
-      blockSizeBytes: dst.blockSizeBytes,
-      readOnly: false,
-      write: (o, d) => dst.write(o, d),
-      writeZeroes: (o, l, opt) => dst.writeZeroes(o, l, opt),
-      trim: (o, l) => dst.trim(o, l),
-      read: (o, l) => dst.read(o, l),
-      blockStatus: (o, l) => dst.blockStatus(o, l),
+    const flushed = over(dst, {
       async flush() {
         flushes++;
         mostFlushing = Math.max(mostFlushing, ++flushing);
@@ -518,7 +526,7 @@ describe('copyBlocks', () => {
         flushing--;
         if (failFlush) throw new ReboundError('IO_ERROR', 'the disk went away');
       },
-    };
+    });
     const r = await copyBlocks({
       source: src,
       dest: flushed,
@@ -566,19 +574,12 @@ describe('copyBlocks', () => {
     let kept: { data: Buffer; was: Buffer }[] = [];
     let changed = 0;
     let flushes = 0;
-    const holding: BlockDevice = {
-      sizeBytes: dst.sizeBytes,
-      blockSizeBytes: BS,
-      readOnly: false,
+    const holding = over(dst, {
       async write(o, d) {
         await new Promise((r) => setTimeout(r, Math.random() * 2));
         kept.push({ data: d, was: Buffer.from(d) });
         await dst.write(o, d);
       },
-      writeZeroes: (o, l, opt) => dst.writeZeroes(o, l, opt),
-      trim: (o, l) => dst.trim(o, l),
-      read: (o, l) => dst.read(o, l),
-      blockStatus: (o, l) => dst.blockStatus(o, l),
       async flush() {
         flushes++;
         const covered = kept;
@@ -586,7 +587,7 @@ describe('copyBlocks', () => {
         await new Promise((r) => setTimeout(r, 3));
         for (const k of covered) if (!k.data.equals(k.was)) changed++;
       },
-    };
+    });
     const options = {
       source,
       dest: holding,
