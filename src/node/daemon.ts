@@ -59,9 +59,10 @@ export async function startNode(
   options: StartNodeOptions = {},
 ): Promise<RunningNode> {
   const storage = await NodeStorage.open(poolDir(dataDir));
-  // A failback's verify hashes on both nodes right after the copy: a worker started then
-  // would add its start-up (20-40 ms) to the job.
-  storage.startReadWorkers();
+  // A failback's verify hashes on both nodes right after the copy, and its copy is the
+  // primary's first burst of small scattered writes: workers started then would add their
+  // start-up to the job (two take 40 ms and 70 ms of CPU here).
+  storage.startWorkers();
   let stores: StoreRegistry;
   let pairs: PairManager;
   let pairKeys: PairKeys;

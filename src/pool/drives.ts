@@ -112,6 +112,11 @@ export class Drives {
     this.totalBlocks = list.reduce((n, d) => n + d.blocks, 0);
   }
 
+  /** Start the write workers now instead of at the first turn of small writes (they do not keep the process alive). */
+  startWriters(): void {
+    this.writers.start();
+  }
+
   static async open(
     dir: string,
     specs: DriveSpec[],

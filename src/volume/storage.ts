@@ -470,9 +470,13 @@ export class NodeStorage implements Storage {
     return this.io.premark(v, ranges);
   }
 
-  /** Start the read workers now instead of at the first hash or batch read (they do not keep the process alive). */
-  startReadWorkers(): void {
+  /**
+   * Start the read and write workers now instead of at the first hash, batch read or
+   * turn of small writes (they do not keep the process alive).
+   */
+  startWorkers(): void {
     this.readers.start();
+    this.poolRef.drives.startWriters();
   }
 
   /**
