@@ -16,6 +16,7 @@
  * the batches in flight. A buffer the source did not read into (a device that ignores
  * `into`) is free at once; one whose batch failed is left to the collector.
  */
+import type { ByteRange } from './device.js';
 import type { FlushAlong } from './flush-along.js';
 
 export class BatchBuffers {
@@ -28,6 +29,16 @@ export class BatchBuffers {
     readonly bytes: number,
     private readonly flushes: FlushAlong,
   ) {}
+
+  /** Whether a batch's ranges fit one buffer (a lone chunk larger than a batch does not). */
+  fits(ranges: readonly ByteRange[]): boolean {
+    let total = 0;
+    for (const r of ranges) {
+      total += r.length;
+      if (total > this.bytes) return false;
+    }
+    return true;
+  }
 
   /** A buffer of `bytes` bytes, its contents whatever an earlier batch left. */
   take(): Buffer {

@@ -409,10 +409,8 @@ export async function copyBlocks(options: CopyOptions): Promise<CopyResult> {
         at = last.offset + last.length;
       }
     }
-    let rangeBytes = 0;
-    for (const r of ranges) rangeBytes += r.length;
     // Into the engine's own memory (batch-buffers.ts) when the batch fits one of its buffers.
-    const into = buffers !== undefined && rangeBytes <= buffers.bytes ? buffers.take() : undefined;
+    const into = ranges.length > 0 && buffers?.fits(ranges) ? buffers.take() : undefined;
     const data =
       ranges.length > 0
         ? await source.readDataRanges!(ranges, into ? { ...readOptions, into } : readOptions)
