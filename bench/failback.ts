@@ -23,14 +23,16 @@
  * changedBytes: a node tracks grains in blocks of 64 KiB; with 4 KiB blocks, the blocks).
  * Aims (the issue):
  * bytes moved <= 1.05x the changed bytes, time <= 3% of the full copy's. Every failback is
- * checked: the primary volume's sha256 must equal the secondary's before the failback.
+ * checked: the primary volume's sha256 must equal the secondary's before the failback (the
+ * base the failover restored with the change over it, hashed before the failover).
  * The machine's load average is printed, and how long memory and I/O stalls held every task
  * during each failback (Linux PSI): other work changes the times, not the bytes.
  *
  * Each failback verifies as a user's would by default: a delta compares its changed blocks,
  * the full copy every block; `--verify full` makes every method compare every block.
  *
- * Options: --size 8G (512M for a quick run), --block-size 64K (both pools'; their update
+ * Options: --size 8G (512M for a quick run), --cold (drop the page cache before each
+ * failback, as root: what it moves is read from the disks), --block-size 64K (both pools'; their update
  * bitmaps track 4 KiB grains either way), --verify changed|full, --out FILE (JSON results), --methods
  * remote-copy,object-store,external,full (a subset, to measure one method; the time ratios
  * need `full`), --repeat N (each delta N times, each time after a failover of its own;
@@ -42,7 +44,7 @@
 import '../src/v8-tuning.js';
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +61,7 @@ const { values: args } = parseArgs({
   options: {
     size: { type: 'string', default: '8G' },
     'block-size': { type: 'string', default: '64K' },
+    cold: { type: 'boolean', default: false },
     verify: { type: 'string', default: 'changed' },
     out: { type: 'string' },
     methods: { type: 'string', default: 'remote-copy,object-store,external,full' },
@@ -156,20 +159,33 @@ async function fill(dev: BlockDevice): Promise<void> {
   await dev.flush();
 }
 
-/** 1% of the volume in 4 KiB writes of random bytes at random 4 KiB-aligned offsets. */
-async function scatteredChange(dev: BlockDevice, seed: number): Promise<number> {
+/**
+ * 1% of the volume as 4 KiB of random bytes at each of that many distinct random 4 KiB-aligned
+ * offsets (page -> bytes), made before it is written: the bench knows what the secondary
+ * will hold without reading it (expectedHash).
+ */
+function planChange(seed: number): Map<number, Buffer> {
   const pick = prng(seed);
   const bytes = byteStream(`scattered-${seed}`);
   const writes = Math.floor(sizeBytes / 100 / PAGE);
   const pages = sizeBytes / PAGE;
+  const change = new Map<number, Buffer>();
+  while (change.size < writes) {
+    const page = Math.floor(pick() * pages);
+    if (!change.has(page)) change.set(page, bytes(PAGE));
+  }
+  return change;
+}
+
+/** The planned change written to the device, 64 writes in flight (distinct pages: no order among them matters). */
+async function writeChange(dev: BlockDevice, change: Map<number, Buffer>): Promise<void> {
   const batch: Promise<void>[] = [];
-  for (let i = 0; i < writes; i++) {
-    batch.push(dev.write(Math.floor(pick() * pages) * PAGE, bytes(PAGE)));
+  for (const [page, data] of change) {
+    batch.push(dev.write(page * PAGE, data));
     if (batch.length >= 64) await Promise.all(batch.splice(0));
   }
   await Promise.all(batch);
   await dev.flush();
-  return writes;
 }
 
 /** Delete every snapshot of the primary's volume (the one its failover kept, S302). */
@@ -178,8 +194,11 @@ async function deleteSnapshots(primary: NodeFixture): Promise<void> {
     await primary.client.deleteSnapshot(VOLUME, s.name);
 }
 
-/** sha256 of a whole device, read in order with a few chunks ahead. */
-async function hashDevice(dev: BlockDevice): Promise<string> {
+/**
+ * sha256 of a whole device, read in order with a few chunks ahead; with `change`, of the
+ * device as it will be once those pages are written over.
+ */
+async function hashDevice(dev: BlockDevice, change?: Map<number, Buffer>): Promise<string> {
   const h = createHash('sha256');
   const ahead: Promise<Buffer>[] = [];
   let next = 0;
@@ -190,8 +209,11 @@ async function hashDevice(dev: BlockDevice): Promise<string> {
     }
   };
   more();
-  while (ahead.length > 0) {
-    h.update(await ahead.shift()!);
+  for (let at = 0; ahead.length > 0; ) {
+    const chunk = await ahead.shift()!;
+    if (change) for (let p = at; p < at + chunk.length; p += PAGE) change.get(p / PAGE)?.copy(chunk, p - at);
+    h.update(chunk);
+    at += chunk.length;
     more();
   }
   return h.digest('hex');
@@ -232,6 +254,20 @@ function stalls(): string {
   return memory === undefined
     ? ''
     : `; all tasks stalled on memory ${memory}%, on I/O ${full('io')}% of the last 10 s`;
+}
+
+/**
+ * --cold: the kernel's page cache dropped (clean pages; `sync` first writes the dirty
+ * ones), so the failback reads what it moves from the disks, as after a failover that
+ * lasted long enough for the changed blocks to leave the cache. Needs root.
+ */
+function dropPageCache(): void {
+  spawnSync('sync');
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '1\n');
+  } catch (err) {
+    throw new Error(`--cold: cannot drop the page cache (${(err as Error).message}); run as root`);
+  }
 }
 
 /** Wait for a job and fail loudly unless it succeeded. */
@@ -333,6 +369,13 @@ async function main(): Promise<void> {
           method: rounds++ === 0 ? 'full' : 'incremental',
         }),
       );
+      // What the secondary will hold: the base the failover restores (the primary, which
+      // sits at it) with this pass's change over it. Hashed here, before the failover,
+      // rather than by reading the secondary after the change: a read of the whole volume
+      // there, seconds before the failback, would evict part of what the failback reads
+      // and leave the kernel reclaiming memory while it is timed.
+      const change = planChange(round + 2);
+      const sha256 = await hashDevice(primary.node.storage.device(VOLUME), change);
       console.log(`${method.name}: backup in ${seconds(t0).toFixed(1)} s; failover...`);
       t0 = process.hrtime.bigint();
       await finished(
@@ -351,15 +394,13 @@ async function main(): Promise<void> {
       if (!dr?.secondaryNbdUri) throw new Error('dr status gives no NBD URI for the secondary volume');
       const uri = new URL(dr.secondaryNbdUri);
       const host = await connectNbd({ host: uri.hostname, port: Number(uri.port), exportName: VOLUME });
-      let writes: number;
-      let sha256: string;
+      const writes = change.size;
       try {
         t0 = process.hrtime.bigint();
-        writes = await scatteredChange(host, round + 2);
+        await writeChange(host, change);
         console.log(
           `${method.name}: failover in ${failoverSeconds.toFixed(1)} s; ${writes} x 4 KiB written at the secondary in ${seconds(t0).toFixed(1)} s`,
         );
-        sha256 = await hashDevice(host);
       } finally {
         await host.close();
       }
@@ -377,6 +418,7 @@ async function main(): Promise<void> {
         await primary.client.fence(VOLUME);
       }
 
+      if (args.cold) dropPageCache();
       console.log(`${method.name}: failback...`);
       // By the secondary's unique ID: after a forced new ID the name is held by two lineages.
       const fb = await finished(
@@ -388,7 +430,9 @@ async function main(): Promise<void> {
       const stalled = stalls(); // over the failback, before the hash and the fold below
       const got = await hashDevice(primary.node.storage.device(VOLUME));
       if (got !== sha256)
-        throw new Error(`${method.name}: the primary (${got}) differs from the secondary (${sha256})`);
+        throw new Error(
+          `${method.name}: the primary (${got}) differs from what the secondary held (${sha256})`,
+        );
       if (result.delta === method.forceFull)
         throw new Error(`${method.name}: the failback was ${result.delta ? 'a delta' : 'a full copy'}`);
       // The failover's kept snapshot (S302) goes, as an operator deletes it once nothing of
