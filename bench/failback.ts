@@ -162,7 +162,7 @@ async function fill(dev: BlockDevice): Promise<void> {
 /**
  * 1% of the volume as 4 KiB of random bytes at each of that many distinct random 4 KiB-aligned
  * offsets (page -> bytes), made before it is written: the bench knows what the secondary
- * will hold without reading it (expectedHash).
+ * will hold without reading it (hashDevice with the change).
  */
 function planChange(seed: number): Map<number, Buffer> {
   const pick = prng(seed);
@@ -374,9 +374,10 @@ async function main(): Promise<void> {
       // rather than by reading the secondary after the change: a read of the whole volume
       // there, seconds before the failback, would evict part of what the failback reads
       // and leave the kernel reclaiming memory while it is timed.
+      const backupSeconds = seconds(t0);
       const change = planChange(round + 2);
       const sha256 = await hashDevice(primary.node.storage.device(VOLUME), change);
-      console.log(`${method.name}: backup in ${seconds(t0).toFixed(1)} s; failover...`);
+      console.log(`${method.name}: backup in ${backupSeconds.toFixed(1)} s; failover...`);
       t0 = process.hrtime.bigint();
       await finished(
         admin,
