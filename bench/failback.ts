@@ -4,6 +4,8 @@
  * scattered 4 KiB writes, then failed back by
  *   - remote copy (S401-S408): a pair copies the changed blocks and ships its journal;
  *   - the object store (S801-S906): generation N+1 of the changes, applied on the primary;
+ *   - an external volume (S701-S710): the primary's volume attached at the secondary over
+ *     NBD, the changed blocks copied into it there;
  *   - a forced full copy: a remote-copy failback onto a primary volume with another
  *     unique ID (deleted and created again), which copies every block (S505).
  * Each method gets its own failover (and a backup before it), so each starts from the
