@@ -38,7 +38,7 @@
 // First: V8's tiering as a node process has it (bin/rebound.js); this process hosts a node.
 import '../src/v8-tuning.js';
 import { execFile, spawnSync } from 'node:child_process';
-import { createCipheriv, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -53,6 +53,7 @@ import {
 import { DirectoryStore } from '../src/objectstore/index.js';
 import { parseSize } from '../src/units.js';
 import { NodeStorage } from '../src/volume/index.js';
+import { byteStream, hashDevice, prng } from './seeded.js';
 
 const exec = promisify(execFile);
 const { values: args } = parseArgs({
@@ -77,25 +78,6 @@ if (!Number.isInteger(sizeBytes) || sizeBytes < 64 * MiB || sizeBytes % (64 * Ki
 const REGION = 64 * KiB;
 const CHUNK = 16 * MiB;
 const PAGE = 4 * KiB;
-
-/** Seeded 32-bit PRNG (mulberry32) for choices and offsets. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-/** Seeded random bytes, fast: AES-128-CTR keystream. */
-function byteStream(seed: string): (n: number) => Buffer {
-  const key = createHash('sha256').update(seed).digest();
-  const cipher = createCipheriv('aes-128-ctr', key.subarray(0, 16), key.subarray(16, 32));
-  return (n) => cipher.update(Buffer.alloc(n));
-}
 
 const WORDS = (
   'the of and to in is that it for was on are as with his they at be this from have or by one had ' +
@@ -205,14 +187,6 @@ async function du(path: string): Promise<number> {
 async function hashFile(path: string): Promise<string> {
   const h = createHash('sha256');
   for await (const b of createReadStream(path, { highWaterMark: 4 * MiB })) h.update(b as Buffer);
-  return h.digest('hex');
-}
-
-async function hashVolume(storage: NodeStorage, volume: string): Promise<string> {
-  const dev = storage.device(volume);
-  const h = createHash('sha256');
-  for (let at = 0; at < dev.sizeBytes; at += CHUNK)
-    h.update(await dev.read(at, Math.min(CHUNK, dev.sizeBytes - at)));
   return h.digest('hex');
 }
 
@@ -433,8 +407,8 @@ async function main(): Promise<void> {
     console.log('checking: sha256 of the source file, the source volume and both restores...');
     const [want, source, fromRebound, fromRestic] = await Promise.all([
       hashFile(image),
-      hashVolume(storage, volume),
-      hashVolume(storage, 'restored'),
+      hashDevice(storage.device(volume)),
+      hashDevice(storage.device('restored')),
       hashFile(join(target, image)),
     ]);
     const bad = [

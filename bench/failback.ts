@@ -45,7 +45,6 @@
 // First: V8's tiering as a node process has it (bin/rebound.js); this process hosts a node.
 import '../src/v8-tuning.js';
 import { spawnSync } from 'node:child_process';
-import { createCipheriv, createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -58,6 +57,7 @@ import { connectNbd } from '../src/nbd/client/index.js';
 import { parseSize } from '../src/units.js';
 import type { NodeStorage } from '../src/volume/index.js';
 import { type NodeFixture, startTestNode } from '../test/helpers/node-fixture.js';
+import { byteStream, hashDevice, prng } from './seeded.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -130,25 +130,6 @@ const METHODS: Method[] = [
   { name: FULL_COPY, key: 'full', method: 'remote-copy', forceFull: true, copySteps: ['pair', 'release'] },
 ];
 
-/** Seeded 32-bit PRNG (mulberry32) for offsets. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-/** Seeded random bytes, fast: AES-128-CTR keystream. */
-function byteStream(seed: string): (n: number) => Buffer {
-  const key = createHash('sha256').update(seed).digest();
-  const cipher = createCipheriv('aes-128-ctr', key.subarray(0, 16), key.subarray(16, 32));
-  return (n) => cipher.update(Buffer.alloc(n));
-}
-
 /** Every byte of the device written with random data (so every block is allocated). */
 async function fill(dev: BlockDevice): Promise<void> {
   const bytes = byteStream('image');
@@ -194,31 +175,6 @@ async function writeChange(dev: BlockDevice, change: Map<number, Buffer>): Promi
 async function deleteSnapshots(primary: NodeFixture): Promise<void> {
   for (const s of await primary.client.listSnapshots(VOLUME))
     await primary.client.deleteSnapshot(VOLUME, s.name);
-}
-
-/**
- * sha256 of a whole device, read in order with a few chunks ahead; with `change`, of the
- * device as it will be once those pages are written over.
- */
-async function hashDevice(dev: BlockDevice, change?: Map<number, Buffer>): Promise<string> {
-  const h = createHash('sha256');
-  const ahead: Promise<Buffer>[] = [];
-  let next = 0;
-  const more = () => {
-    while (ahead.length < 4 && next < dev.sizeBytes) {
-      ahead.push(dev.read(next, Math.min(CHUNK, dev.sizeBytes - next)));
-      next += CHUNK;
-    }
-  };
-  more();
-  for (let at = 0; ahead.length > 0; ) {
-    const chunk = await ahead.shift()!;
-    if (change) for (let p = at; p < at + chunk.length; p += PAGE) change.get(p / PAGE)?.copy(chunk, p - at);
-    h.update(chunk);
-    at += chunk.length;
-    more();
-  }
-  return h.digest('hex');
 }
 
 function seconds(t0: bigint): number {
